@@ -1,0 +1,145 @@
+//! Reading whole files, with transparent gzip, and writing them atomically.
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use flate2::read::MultiGzDecoder;
+
+use crate::error::{DataError, Result};
+
+/// The two bytes every gzip stream starts with.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// The most bytes a gzip stream may expand to (16 GiB), so that a crafted file cannot exhaust memory.
+const MAX_DECOMPRESSED: u64 = 16 << 30;
+
+/// Reads a whole file, decompressing it if it starts with gzip's magic bytes (whatever its name).
+///
+/// An empty file (or an empty gzip stream) is an error.
+pub fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>> {
+    let raw = std::fs::read(path).map_err(|source| DataError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    decode_maybe_gzip(raw, path)
+}
+
+/// Decompresses `raw` if it is gzip (detected by its magic bytes); otherwise returns it as is.
+///
+/// `path` names the origin of the bytes in errors.
+pub fn decode_maybe_gzip(raw: Vec<u8>, path: &Path) -> Result<Vec<u8>> {
+    let empty = || DataError::Empty {
+        path: path.to_owned(),
+    };
+    if raw.is_empty() {
+        return Err(empty());
+    }
+    if !raw.starts_with(&GZIP_MAGIC) {
+        return Ok(raw);
+    }
+    let mut out = Vec::with_capacity(raw.len().saturating_mul(4));
+    MultiGzDecoder::new(raw.as_slice())
+        .take(MAX_DECOMPRESSED + 1)
+        .read_to_end(&mut out)
+        .map_err(|source| DataError::Gzip {
+            path: path.to_owned(),
+            source,
+        })?;
+    if out.len() as u64 > MAX_DECOMPRESSED {
+        return Err(DataError::Invalid {
+            path: path.to_owned(),
+            problem: format!("gzip stream expands beyond {MAX_DECOMPRESSED} bytes"),
+        });
+    }
+    if out.is_empty() {
+        return Err(empty());
+    }
+    Ok(out)
+}
+
+/// Writes `bytes` to `path` atomically: to a temporary file in the same directory, synced, then renamed.
+///
+/// A reader never sees a half-written file, and an interrupted write leaves the old file intact.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let err = |source| DataError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let file_name = path.file_name().ok_or_else(|| {
+        err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a file path",
+        ))
+    })?;
+    let tmp = dir.join(format!(
+        ".{}.tmp{}",
+        file_name.to_string_lossy(),
+        std::process::id()
+    ));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        err(e)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::{Compression, write::GzEncoder};
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
+        enc.write_all(bytes).unwrap();
+        enc.finish().unwrap()
+    }
+
+    #[test]
+    fn gzip_is_detected_by_magic_not_name() {
+        let p = Path::new("plain-name.idx");
+        assert_eq!(decode_maybe_gzip(gzip(b"hello"), p).unwrap(), b"hello");
+        assert_eq!(decode_maybe_gzip(b"hello".to_vec(), p).unwrap(), b"hello");
+    }
+
+    #[test]
+    fn corrupt_and_empty_streams_are_errors() {
+        let p = Path::new("x.gz");
+        let mut bad = gzip(&[7u8; 1000]);
+        let n = bad.len();
+        bad.truncate(n / 2);
+        assert!(matches!(
+            decode_maybe_gzip(bad, p),
+            Err(DataError::Gzip { .. })
+        ));
+        let mut flipped = gzip(b"some payload here");
+        flipped[12] ^= 0xff;
+        assert!(decode_maybe_gzip(flipped, p).is_err());
+        assert!(matches!(
+            decode_maybe_gzip(vec![], p),
+            Err(DataError::Empty { .. })
+        ));
+        assert!(matches!(
+            decode_maybe_gzip(gzip(b""), p),
+            Err(DataError::Empty { .. })
+        ));
+    }
+
+    #[test]
+    fn atomic_write_replaces_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("out.bin");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

@@ -1,0 +1,27 @@
+//! `basin-data` owns basin's data: the one [`Dataset`] type (n × d row-major f32 features,
+//! u8 class labels and the original class ids), its loaders (the Boolean cube, IDX gzipped or
+//! not, CIFAR-10 binary, `.npy` read and write), binarisation by a [`ClassMap`], the [`Split`]
+//! into a training set S, an attack set A with flipped labels and a test set T, the embedded
+//! 10,000-digit MNIST subset, and the `--data` source syntax ([`DataSource`]). Every parser
+//! returns a typed [`DataError`] naming the file and the problem; none panics on bad input.
+
+pub mod boolean;
+pub mod cifar;
+pub mod classmap;
+pub mod dataset;
+pub mod embedded;
+pub mod error;
+pub mod idx;
+pub mod io;
+pub mod npy;
+pub mod source;
+pub mod split;
+
+pub use boolean::BoolTarget;
+pub use cifar::ChannelNorm;
+pub use classmap::ClassMap;
+pub use dataset::Dataset;
+pub use error::{DataError, Result};
+pub use npy::{NpyArray, NpyData};
+pub use source::{Corpus, DataSource};
+pub use split::{Split, SplitIndices, SplitMode, SplitSpec, TestSource};

@@ -1,0 +1,6 @@
+//! `basin-nn` owns basin's networks: the architecture specs (`FcnSpec`), the flat parameter
+//! layout (per layer, the weight `[out, in]` row-major then the bias; `layers.{i}.weight` and
+//! `layers.{i}.bias` in safetensors), the FCN engine with exact gradients and Hessian-vector
+//! products behind the `Objective` trait, the losses, the optimizers behind the `Optimizer`
+//! trait, the training loop to zero training error, α-scaling, and safetensors I/O. It is
+//! empty until the FCN engine lands (see `ARCHITECTURE.md`).

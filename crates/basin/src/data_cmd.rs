@@ -1,0 +1,133 @@
+//! `basin data …`: inspect data sets.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result};
+use basin_data::{ClassMap, DataSource, Dataset};
+use clap::{Args, Subcommand};
+use serde::Serialize;
+
+/// The `data` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Print the number of examples, the dimension, the class counts and the value range of a
+    /// data source (and of its separate test set, for CIFAR-10).
+    Info(InfoArgs),
+}
+
+/// Arguments of `basin data info`.
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// The data source: mnist (the embedded 10,000-digit MNIST subset), idx:<images>,<labels>
+    /// (IDX files, gzipped or not), cifar10:<dir> (the CIFAR-10 binary batches),
+    /// npy:<x.npy>[,<y.npy>] (features (n, …) and labels (n,)), or boolean:<n>[:<target>]
+    /// (all 2^n inputs of {0,1}^n; target majority, parity, constant0, constant1, 0x<hex> or
+    /// bits:<0/1 string>).
+    #[arg(value_name = "SOURCE", value_parser = parse_source)]
+    source: DataSource,
+    /// Binarise first with a class map: comma-separated <classes>:<label> entries, classes one
+    /// id or a range a-b, unlisted classes dropped (e.g. 0-4:0,5-9:1). `mnist` and
+    /// `cifar-cars-cats` name the paper's two maps; `default` takes the source's own.
+    #[arg(long, value_name = "MAP")]
+    class_map: Option<String>,
+    /// Print one JSON object instead of a table. Keys: n, dim, class_counts (label → count,
+    /// null when unlabelled), min, max, and test (the same keys) where the source has a
+    /// separate test set.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_source(s: &str) -> std::result::Result<DataSource, String> {
+    s.parse().map_err(|e| format!("{e}"))
+}
+
+/// Summary statistics of one data set.
+#[derive(Debug, Serialize)]
+struct Summary {
+    n: usize,
+    dim: usize,
+    class_counts: Option<BTreeMap<u8, usize>>,
+    min: Option<f32>,
+    max: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    test: Option<Box<Summary>>,
+}
+
+impl Summary {
+    fn of(data: &Dataset) -> Self {
+        let range = data.value_range();
+        Self {
+            n: data.len(),
+            dim: data.dim(),
+            class_counts: data.labels().map(|_| data.class_counts()),
+            min: range.map(|r| r.0),
+            max: range.map(|r| r.1),
+            test: None,
+        }
+    }
+
+    fn print_table(&self, title: &str) {
+        println!("{title}");
+        println!("  examples     {}", self.n);
+        println!("  dimension    {}", self.dim);
+        match &self.class_counts {
+            Some(counts) => {
+                let list: Vec<String> = counts.iter().map(|(c, n)| format!("{c}: {n}")).collect();
+                println!("  classes      {}", list.join(", "));
+            }
+            None => println!("  classes      (unlabelled)"),
+        }
+        if let (Some(lo), Some(hi)) = (self.min, self.max) {
+            println!("  value range  [{lo}, {hi}]");
+        }
+    }
+}
+
+fn class_map(arg: &str, source: &DataSource) -> Result<ClassMap> {
+    if arg == "default" {
+        return source.default_class_map().with_context(|| {
+            format!("{source} has no default class map; give one, e.g. 0-4:0,5-9:1")
+        });
+    }
+    Ok(arg.parse()?)
+}
+
+/// Runs a `data` subcommand.
+pub fn run(cmd: DataCommand) -> Result<()> {
+    match cmd {
+        DataCommand::Info(args) => info(args),
+    }
+}
+
+fn info(args: InfoArgs) -> Result<()> {
+    let corpus = args
+        .source
+        .load()
+        .with_context(|| format!("loading {}", args.source))?;
+    let map = args
+        .class_map
+        .as_deref()
+        .map(|m| class_map(m, &args.source))
+        .transpose()?;
+    let prepare = |d: Dataset| -> Result<Dataset> {
+        Ok(match &map {
+            Some(m) => m.apply(&d)?,
+            None => d,
+        })
+    };
+    let mut summary = Summary::of(&prepare(corpus.pool)?);
+    summary.test = corpus
+        .test
+        .map(prepare)
+        .transpose()?
+        .map(|t| Box::new(Summary::of(&t)));
+    if args.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        summary.print_table(&args.source.to_string());
+        if let Some(test) = &summary.test {
+            test.print_table("separate test set");
+        }
+    }
+    Ok(())
+}
