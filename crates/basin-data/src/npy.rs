@@ -1,4 +1,5 @@
-//! NumPy's `.npy` format, read and write: dtypes f32, f64, u8, i8, i32, i64 and bool, either
+//! NumPy's `.npy` format, read and write: dtypes f32, f64, u8, i8, i16, u16, i32, u32, i64,
+//! u64 and bool, either
 //! byte order, C order, format versions 1.0, 2.0 and 3.0. Fortran order, another dtype, or a
 //! payload that does not fit the shape is a clear error.
 
@@ -26,6 +27,14 @@ pub enum NpyData {
     I32(Vec<i32>),
     /// `i8`.
     I64(Vec<i64>),
+    /// `i2`.
+    I16(Vec<i16>),
+    /// `u2`.
+    U16(Vec<u16>),
+    /// `u4`.
+    U32(Vec<u32>),
+    /// `u8`.
+    U64(Vec<u64>),
     /// `b1`.
     Bool(Vec<bool>),
 }
@@ -48,6 +57,10 @@ enum Kind {
     I8,
     I32,
     I64,
+    I16,
+    U16,
+    U32,
+    U64,
     Bool,
 }
 
@@ -60,6 +73,10 @@ impl Kind {
             "i1" => (Kind::I8, 1),
             "i4" => (Kind::I32, 4),
             "i8" => (Kind::I64, 8),
+            "i2" => (Kind::I16, 2),
+            "u2" => (Kind::U16, 2),
+            "u4" => (Kind::U32, 4),
+            "u8" => (Kind::U64, 8),
             "b1" => (Kind::Bool, 1),
             _ => return None,
         })
@@ -76,6 +93,10 @@ impl NpyData {
             NpyData::I8(v) => v.len(),
             NpyData::I32(v) => v.len(),
             NpyData::I64(v) => v.len(),
+            NpyData::I16(v) => v.len(),
+            NpyData::U16(v) => v.len(),
+            NpyData::U32(v) => v.len(),
+            NpyData::U64(v) => v.len(),
             NpyData::Bool(v) => v.len(),
         }
     }
@@ -94,11 +115,15 @@ impl NpyData {
             NpyData::I8(_) => "|i1",
             NpyData::I32(_) => "<i4",
             NpyData::I64(_) => "<i8",
+            NpyData::I16(_) => "<i2",
+            NpyData::U16(_) => "<u2",
+            NpyData::U32(_) => "<u4",
+            NpyData::U64(_) => "<u8",
             NpyData::Bool(_) => "|b1",
         }
     }
 
-    /// Every element as f64 (exact for all dtypes but i64 beyond 2^53).
+    /// Every element as f64 (exact for all dtypes but 64-bit integers beyond 2^53).
     pub fn to_f64(&self) -> Vec<f64> {
         match self {
             NpyData::F32(v) => v.iter().map(|&x| f64::from(x)).collect(),
@@ -107,6 +132,10 @@ impl NpyData {
             NpyData::I8(v) => v.iter().map(|&x| f64::from(x)).collect(),
             NpyData::I32(v) => v.iter().map(|&x| f64::from(x)).collect(),
             NpyData::I64(v) => v.iter().map(|&x| x as f64).collect(),
+            NpyData::I16(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            NpyData::U16(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            NpyData::U32(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            NpyData::U64(v) => v.iter().map(|&x| x as f64).collect(),
             NpyData::Bool(v) => v.iter().map(|&x| f64::from(u8::from(x))).collect(),
         }
     }
@@ -127,6 +156,10 @@ impl NpyData {
             NpyData::I8(v) => v.iter().map(|&x| x as u8).collect(),
             NpyData::I32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
             NpyData::I64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            NpyData::I16(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            NpyData::U16(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            NpyData::U32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            NpyData::U64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
             NpyData::Bool(v) => v.iter().map(|&x| u8::from(x)).collect(),
         }
     }
@@ -287,7 +320,7 @@ fn parse_header(text: &[u8], path: &Path) -> Result<Header> {
         .filter(|_| matches!(order, "<" | ">" | "|" | "="))
         .ok_or_else(|| {
             invalid(format!(
-                "unsupported dtype {descr:?}; supported: f4, f8, u1, i1, i4, i8, b1 (convert with a.astype('<f4'))"
+                "unsupported dtype {descr:?}; supported: f4, f8, u1, i1, i2, u2, i4, u4, i8, u8, b1 (convert with a.astype('<f4'))"
             ))
         })?;
     let big_endian = order == ">" && item > 1;
@@ -327,6 +360,10 @@ fn decode_payload(h: &Header, payload: &[u8]) -> NpyData {
         Kind::F64 => NpyData::F64(words(payload, be, f64::from_le_bytes, f64::from_be_bytes)),
         Kind::I32 => NpyData::I32(words(payload, be, i32::from_le_bytes, i32::from_be_bytes)),
         Kind::I64 => NpyData::I64(words(payload, be, i64::from_le_bytes, i64::from_be_bytes)),
+        Kind::I16 => NpyData::I16(words(payload, be, i16::from_le_bytes, i16::from_be_bytes)),
+        Kind::U16 => NpyData::U16(words(payload, be, u16::from_le_bytes, u16::from_be_bytes)),
+        Kind::U32 => NpyData::U32(words(payload, be, u32::from_le_bytes, u32::from_be_bytes)),
+        Kind::U64 => NpyData::U64(words(payload, be, u64::from_le_bytes, u64::from_be_bytes)),
         Kind::U8 => NpyData::U8(payload.to_vec()),
         Kind::I8 => NpyData::I8(payload.iter().map(|&b| b as i8).collect()),
         Kind::Bool => NpyData::Bool(payload.iter().map(|&b| b != 0).collect()),
@@ -548,6 +585,10 @@ mod tests {
             NpyData::I8(vec![-128, -1, 0, 1, 2, 127]),
             NpyData::I32(vec![i32::MIN, -1, 0, 1, 2, i32::MAX]),
             NpyData::I64(vec![i64::MIN, -1, 0, 1, 2, i64::MAX]),
+            NpyData::I16(vec![i16::MIN, -1, 0, 1, 2, i16::MAX]),
+            NpyData::U16(vec![0, 1, 2, 3, 4, u16::MAX]),
+            NpyData::U32(vec![0, 1, 2, 3, 4, u32::MAX]),
+            NpyData::U64(vec![0, 1, 2, 3, 4, u64::MAX]),
             NpyData::Bool(vec![true, false, true, true, false, false]),
         ]
     }
