@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 use crate::dataset::Dataset;
 use crate::error::{DataError, Result};
 
+/// Mixed into the seed for the permutation of a separate test set, so that it differs from the
+/// pool's permutation of the same seed.
+const SEPARATE_TEST_STREAM: u64 = 0x7e57_7e57_7e57_7e57;
+
 /// How the examples of S, A and T are chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "mode", rename_all = "snake_case", deny_unknown_fields)]
@@ -128,7 +132,7 @@ impl SplitSpec {
                 let test = match separate_test {
                     Some(t) => {
                         check_test_size(self.test, t.len(), &err)?;
-                        permutation(t.len(), seed ^ 0x7e57_5e7)[..self.test].to_vec()
+                        permutation(t.len(), seed ^ SEPARATE_TEST_STREAM)[..self.test].to_vec()
                     }
                     None => {
                         if sa + self.test > n {

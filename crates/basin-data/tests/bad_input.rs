@@ -47,28 +47,50 @@ fn idx_truncated_wrong_magic_mismatch_corrupt_empty_absurd() {
 
     let full = images(3);
     let cut = d.file("cut", &full[..full.len() - 5]);
-    assert!(matches!(idx_error(&cut, &good_lab, &cut), DataError::Truncated { .. }));
+    assert!(matches!(
+        idx_error(&cut, &good_lab, &cut),
+        DataError::Truncated { .. }
+    ));
     let cut_gz = d.file("cut.gz", &gzip(&full[..30]));
-    assert!(matches!(idx_error(&cut_gz, &good_lab, &cut_gz), DataError::Truncated { .. }));
+    assert!(matches!(
+        idx_error(&cut_gz, &good_lab, &cut_gz),
+        DataError::Truncated { .. }
+    ));
 
     let swapped = idx_error(&good_lab, &good_img, &good_lab);
     assert!(matches!(swapped, DataError::BadMagic { .. }));
 
     let two = d.file("two", &idx::encode_labels(&[1, 2]));
     let mismatch = idx_error(&good_img, &two, &two);
-    assert!(matches!(mismatch, DataError::CountMismatch { n_images: 3, n_labels: 2, .. }));
+    assert!(matches!(
+        mismatch,
+        DataError::CountMismatch {
+            n_images: 3,
+            n_labels: 2,
+            ..
+        }
+    ));
 
     let mut corrupt = gzip(&full);
     let n = corrupt.len();
     corrupt[n / 2] ^= 0x55;
     corrupt.truncate(n - 3);
     let corrupt = d.file("corrupt.gz", &corrupt);
-    assert!(matches!(idx_error(&corrupt, &good_lab, &corrupt), DataError::Gzip { .. }));
+    assert!(matches!(
+        idx_error(&corrupt, &good_lab, &corrupt),
+        DataError::Gzip { .. }
+    ));
 
     let empty = d.file("empty", &[]);
-    assert!(matches!(idx_error(&empty, &good_lab, &empty), DataError::Empty { .. }));
+    assert!(matches!(
+        idx_error(&empty, &good_lab, &empty),
+        DataError::Empty { .. }
+    ));
     let empty_gz = d.file("empty.gz", &gzip(&[]));
-    assert!(matches!(idx_error(&empty_gz, &good_lab, &empty_gz), DataError::Empty { .. }));
+    assert!(matches!(
+        idx_error(&empty_gz, &good_lab, &empty_gz),
+        DataError::Empty { .. }
+    ));
 
     let mut absurd = idx::encode_images(0, 0, 0, &[]);
     absurd[4..16].copy_from_slice(&[0xff; 12]);
@@ -80,16 +102,24 @@ fn idx_truncated_wrong_magic_mismatch_corrupt_empty_absurd() {
     let mut huge = idx::encode_images(0, 0, 0, &[]);
     huge[4..16].copy_from_slice(&[0, 0x10, 0, 0, 0, 0, 0x10, 0, 0, 0, 0x10, 0]);
     let huge = d.file("huge", &huge);
-    assert!(matches!(idx_error(&huge, &good_lab, &huge), DataError::Truncated { .. }));
+    assert!(matches!(
+        idx_error(&huge, &good_lab, &huge),
+        DataError::Truncated { .. }
+    ));
 
     let missing = d.0.path().join("nope");
-    assert!(matches!(idx_error(&missing, &good_lab, &missing), DataError::Io { .. }));
+    assert!(matches!(
+        idx_error(&missing, &good_lab, &missing),
+        DataError::Io { .. }
+    ));
 }
 
 #[test]
 fn npy_bad_files() {
     let d = Dir::new();
-    let good = npy::NpyArray::new(vec![2, 2], npy::NpyData::F32(vec![1.0; 4])).unwrap().to_bytes();
+    let good = npy::NpyArray::new(vec![2, 2], npy::NpyData::F32(vec![1.0; 4]))
+        .unwrap()
+        .to_bytes();
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("empty.npy", vec![]),
         ("magic.npy", b"not numpy at all".to_vec()),
@@ -115,11 +145,20 @@ fn cifar_bad_files() {
     }
     let test = d.file(cifar::TEST_FILE, &record[..100]);
     let err = cifar::load(d.0.path(), cifar::Part::Test, None).unwrap_err();
-    assert!(matches!(err, DataError::Truncated { .. }) && err.to_string().contains(&test.display().to_string()));
+    assert!(
+        matches!(err, DataError::Truncated { .. })
+            && err.to_string().contains(&test.display().to_string())
+    );
     d.file(cifar::TEST_FILE, &[]);
-    assert!(matches!(cifar::load(d.0.path(), cifar::Part::Test, None), Err(DataError::Empty { .. })));
+    assert!(matches!(
+        cifar::load(d.0.path(), cifar::Part::Test, None),
+        Err(DataError::Empty { .. })
+    ));
     std::fs::remove_file(d.0.path().join(cifar::TRAIN_FILES[4])).unwrap();
     let src: DataSource = format!("cifar10:{}", d.0.path().display()).parse().unwrap();
     let msg = src.load().unwrap_err().to_string();
-    assert!(msg.contains("[\"data_batch_5.bin\"]") && msg.contains("CIFAR-10 binary"), "{msg}");
+    assert!(
+        msg.contains("[\"data_batch_5.bin\"]") && msg.contains("CIFAR-10 binary"),
+        "{msg}"
+    );
 }

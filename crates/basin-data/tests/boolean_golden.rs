@@ -5,10 +5,14 @@ use std::path::Path;
 use basin_data::{BoolTarget, boolean, npy};
 
 fn fixture(name: &str) -> Vec<f64> {
-    npy::read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name))
-        .unwrap()
-        .data
-        .to_f64()
+    npy::read(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name),
+    )
+    .unwrap()
+    .data
+    .to_f64()
 }
 
 #[test]

@@ -12,7 +12,12 @@ const IMAGES_SHA256: &str = "68edd122f9dba5ef1238a0ef595ecb5792a26401bbe7f32c6df
 const LABELS_SHA256: &str = "0c85ed9560e584ed1040888c010ff8daee9e3356d80be4ee42883d5e84dd5b14";
 
 fn fixture(name: &str) -> npy::NpyArray {
-    npy::read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)).unwrap()
+    npy::read(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name),
+    )
+    .unwrap()
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -40,11 +45,17 @@ fn loads_as_10000_by_784_with_all_digits() {
     let d = embedded::mnist().unwrap();
     assert_eq!((d.len(), d.dim()), (MNIST_LEN, 784));
     let counts: Vec<usize> = d.class_counts().values().copied().collect();
-    assert_eq!(counts, [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]);
+    assert_eq!(
+        counts,
+        [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]
+    );
     assert_eq!(d.value_range(), Some((0.0, 1.0)));
     let labels = d.labels().unwrap();
     assert!((0..MNIST_INTERLEAVED_LEN).all(|k| usize::from(labels[k]) == k % 10));
-    assert_ne!(usize::from(labels[MNIST_INTERLEAVED_LEN + 5]), (MNIST_INTERLEAVED_LEN + 5) % 10);
+    assert_ne!(
+        usize::from(labels[MNIST_INTERLEAVED_LEN + 5]),
+        (MNIST_INTERLEAVED_LEN + 5) % 10
+    );
 }
 
 #[test]
@@ -68,14 +79,29 @@ fn pixel_sums_match_the_peers_protocol() {
     // golden/nn/values.json["mnist_interleaved"], in thousandths: S = 0..500,
     // A = 500..1000, T = 1000..2000, example 0 and example 1234.
     let bytes = pixel_bytes();
-    let sum = |lo: usize, hi: usize| bytes[lo * 784..hi * 784].iter().map(|&b| milli(b)).sum::<u64>();
+    let sum = |lo: usize, hi: usize| {
+        bytes[lo * 784..hi * 784]
+            .iter()
+            .map(|&b| milli(b))
+            .sum::<u64>()
+    };
     assert_eq!(sum(0, 500), 50_362_142);
     assert_eq!(sum(500, 1000), 50_755_685);
     assert_eq!(sum(1000, 2000), 105_408_612);
     assert_eq!(sum(0, 1), 121_921);
     assert_eq!(sum(1234, 1235), 74_863);
     assert_eq!(bytes[..784].iter().filter(|&&b| b != 0).count(), 176);
-    let binary = ClassMap::mnist_low_high().apply(&embedded::mnist().unwrap()).unwrap();
-    let ones = |lo: usize, hi: usize| binary.labels().unwrap()[lo..hi].iter().filter(|&&l| l == 1).count();
-    assert_eq!((ones(0, 500), ones(500, 1000), ones(1000, 2000)), (250, 250, 500));
+    let binary = ClassMap::mnist_low_high()
+        .apply(&embedded::mnist().unwrap())
+        .unwrap();
+    let ones = |lo: usize, hi: usize| {
+        binary.labels().unwrap()[lo..hi]
+            .iter()
+            .filter(|&&l| l == 1)
+            .count()
+    };
+    assert_eq!(
+        (ones(0, 500), ones(500, 1000), ones(1000, 2000)),
+        (250, 250, 500)
+    );
 }
