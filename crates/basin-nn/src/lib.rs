@@ -1,6 +1,17 @@
-//! `basin-nn` owns basin's networks: the architecture specs (`FcnSpec`), the flat parameter
+//! `basin-nn` owns basin's networks: the architecture specs ([`FcnSpec`]), the flat parameter
 //! layout (per layer, the weight `[out, in]` row-major then the bias; `layers.{i}.weight` and
 //! `layers.{i}.bias` in safetensors), the FCN engine with exact gradients and Hessian-vector
-//! products behind the `Objective` trait, the losses, the optimizers behind the `Optimizer`
-//! trait, the training loop to zero training error, α-scaling, and safetensors I/O. It is
-//! empty until the FCN engine lands (see `ARCHITECTURE.md`).
+//! products behind the [`Objective`] trait, the losses, the optimizers behind the
+//! [`Optimizer`] trait, the training loop to zero training error, α-scaling, and safetensors
+//! I/O. The engine is generic over `f32` (training) and `f64` (analysis) through [`Real`].
+
+pub mod objective;
+pub mod optim;
+pub mod real;
+pub mod safetensors_io;
+pub mod spec;
+
+pub use objective::Objective;
+pub use optim::Optimizer;
+pub use real::Real;
+pub use spec::{Activation, FcnSpec, Layer};

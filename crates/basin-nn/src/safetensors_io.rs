@@ -1,0 +1,1 @@
+//! Model files: safetensors with `layers.{i}.weight` `[out, in]` and `layers.{i}.bias` `[out]`.
