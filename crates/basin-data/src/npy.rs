@@ -315,15 +315,16 @@ fn parse_header(text: &[u8], path: &Path) -> Result<Header> {
             "Fortran-order arrays are not supported; save with numpy.ascontiguousarray(a)".into(),
         ));
     }
-    let (order, code) = descr.split_at(descr.len().min(1));
-    let (kind, item) = Kind::from_code(code)
-        .filter(|_| matches!(order, "<" | ">" | "|" | "="))
+    let mut chars = descr.chars();
+    let order = chars.next();
+    let (kind, item) = Kind::from_code(chars.as_str())
+        .filter(|_| matches!(order, Some('<' | '>' | '|' | '=')))
         .ok_or_else(|| {
             invalid(format!(
                 "unsupported dtype {descr:?}; supported: f4, f8, u1, i1, i2, u2, i4, u4, i8, u8, b1 (convert with a.astype('<f4'))"
             ))
         })?;
-    let big_endian = order == ">" && item > 1;
+    let big_endian = order == Some('>') && item > 1;
     let shape = dims
         .iter()
         .map(|&d| usize::try_from(d).ok())

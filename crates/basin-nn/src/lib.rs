@@ -5,13 +5,17 @@
 //! [`Optimizer`] trait, the training loop to zero training error, α-scaling, and safetensors
 //! I/O. The engine is generic over `f32` (training) and `f64` (analysis) through [`Real`].
 
+pub mod fcn;
+pub mod gemm;
+pub mod loss;
 pub mod objective;
 pub mod optim;
 pub mod real;
 pub mod safetensors_io;
 pub mod spec;
 
-pub use objective::Objective;
+pub use fcn::{FcnError, FcnObjective};
+pub use objective::{Objective, all_examples, dense_hessian};
 pub use optim::Optimizer;
 pub use real::Real;
 pub use spec::{Activation, FcnSpec, Layer};

@@ -1,0 +1,469 @@
+//! The FCN engine: forward pass, exact gradient by backpropagation, and the exact
+//! Hessian-vector product by Pearlmutter's R-operator (forward-over-reverse), on a flat
+//! parameter vector in basin's layout, generic over `f32` and `f64`.
+//!
+//! Notation for layer `l` with weight `W` (`[out, in]`), bias `b` and input rows `A` (`B × in`):
+//! `Z = A Wᵀ + 1 bᵀ`, `A' = φ(Z)` on hidden layers, and the last layer's `Z` is the logit `z`.
+//! The loss is the mean of `ℓ(z, y)` ([`crate::loss::bce`]).
+//!
+//! Backward: `Δ_L = ℓ'(z)/B`, `∇W = Δᵀ A`, `∇b = Σ_rows Δ`, `Δ_{l−1} = (Δ W) ⊙ φ'(Z_{l−1})`.
+//! R-forward (direction `V`): `RZ = RA Wᵀ + A V_Wᵀ + 1 V_bᵀ`, `RA' = φ'(Z) ⊙ RZ`.
+//! R-backward: `RΔ_L = ℓ''(z) Rz / B`, `(Hv)_W = RΔᵀ A + Δᵀ RA`, `(Hv)_b = Σ_rows RΔ`,
+//! `RΔ_{l−1} = (RΔ W + Δ V_W) ⊙ φ'(Z_{l−1}) + (Δ W) ⊙ φ''(Z_{l−1}) ⊙ RZ_{l−1}`.
+//!
+//! Batches are processed in chunks of at most [`CHUNK`] examples into preallocated buffers,
+//! so no call allocates. A run of consecutive indices is read in place; other batches are
+//! gathered into a buffer first.
+
+use basin_data::Dataset;
+
+use crate::gemm::{Mode, gemm, view, view_mut};
+use crate::loss::{bce, bce_dz, bce_dz2};
+use crate::objective::Objective;
+use crate::real::{Real, convert};
+use crate::spec::{Activation, FcnSpec, Layer};
+
+/// The most examples processed at once; larger batches are split into chunks of this size.
+pub const CHUNK: usize = 512;
+
+/// Per-layer buffers, each `CHUNK × fan_out`.
+#[derive(Debug, Clone)]
+struct LayerBufs<T> {
+    z: Vec<T>,
+    a: Vec<T>,
+    delta: Vec<T>,
+    rz: Vec<T>,
+    ra: Vec<T>,
+    rdelta: Vec<T>,
+}
+
+impl<T: Real> LayerBufs<T> {
+    fn new(width: usize) -> Self {
+        let v = || vec![T::ZERO; CHUNK * width];
+        Self {
+            z: v(),
+            a: v(),
+            delta: v(),
+            rz: v(),
+            ra: v(),
+            rdelta: v(),
+        }
+    }
+}
+
+/// The network-side state: layout, activation and buffers.
+#[derive(Debug, Clone)]
+struct Engine<T> {
+    layers: Vec<Layer>,
+    act: Activation,
+    bufs: Vec<LayerBufs<T>>,
+    da: Vec<T>,
+    rda: Vec<T>,
+}
+
+/// A fully-connected network with the mean sigmoid cross-entropy loss over a fixed data set:
+/// the exact [`Objective`] of basin's FCN experiments.
+#[derive(Debug, Clone)]
+pub struct FcnObjective<T> {
+    spec: FcnSpec,
+    x: Vec<T>,
+    y: Vec<T>,
+    dim: usize,
+    gather: Vec<T>,
+    engine: Engine<T>,
+}
+
+/// Errors building an objective.
+#[derive(Debug, thiserror::Error)]
+pub enum FcnError {
+    /// The spec is invalid.
+    #[error("invalid network spec: {0}")]
+    Spec(String),
+    /// The data do not fit the network.
+    #[error("data set {name:?}: {problem}")]
+    Data {
+        /// The data set.
+        name: String,
+        /// What does not fit.
+        problem: String,
+    },
+}
+
+impl<T: Real> FcnObjective<T> {
+    /// Builds the objective of `spec` on features `x` (`n × input_dim`, row-major, f32 or f64,
+    /// converted to `T`) with 0/1 labels `y`.
+    pub fn new<X: Real>(spec: &FcnSpec, x: &[X], y: &[u8]) -> Result<Self, FcnError> {
+        spec.validate().map_err(FcnError::Spec)?;
+        let dim = spec.input_dim;
+        let data_err = |problem: String| FcnError::Data {
+            name: "features".into(),
+            problem,
+        };
+        if x.len() != y.len() * dim {
+            return Err(data_err(format!(
+                "{} values for {} labels of dimension {dim}",
+                x.len(),
+                y.len()
+            )));
+        }
+        if let Some(bad) = y.iter().find(|&&l| l > 1) {
+            return Err(data_err(format!("label {bad} is not 0/1; binarise first")));
+        }
+        let layers = spec.layers();
+        let max_width = spec.max_width();
+        Ok(Self {
+            spec: spec.clone(),
+            x: convert(x),
+            y: y.iter().map(|&l| T::from_f64(f64::from(l))).collect(),
+            dim,
+            gather: vec![T::ZERO; CHUNK * dim],
+            engine: Engine {
+                bufs: layers.iter().map(|l| LayerBufs::new(l.fan_out)).collect(),
+                layers,
+                act: spec.activation,
+                da: vec![T::ZERO; CHUNK * max_width],
+                rda: vec![T::ZERO; CHUNK * max_width],
+            },
+        })
+    }
+
+    /// Builds the objective on a labelled data set, checking its dimension against the spec.
+    pub fn from_dataset(spec: &FcnSpec, data: &Dataset) -> Result<Self, FcnError> {
+        let err = |problem: String| FcnError::Data {
+            name: data.name().to_owned(),
+            problem,
+        };
+        if data.dim() != spec.input_dim {
+            return Err(err(format!(
+                "has dimension {} but the network takes {} inputs",
+                data.dim(),
+                spec.input_dim
+            )));
+        }
+        let labels = data.require_labels().map_err(|e| err(e.to_string()))?;
+        Self::new(spec, data.features(), labels).map_err(|e| match e {
+            FcnError::Data { problem, .. } => err(problem),
+            other => other,
+        })
+    }
+
+    /// The network spec.
+    pub fn spec(&self) -> &FcnSpec {
+        &self.spec
+    }
+
+    /// The 0/1 labels, as `T`.
+    pub fn labels(&self) -> &[T] {
+        &self.y
+    }
+
+    /// The logits of the examples `batch`, written to `out` (one per example).
+    pub fn logits(&mut self, theta: &[T], batch: &[usize], out: &mut [T]) {
+        self.check(theta, batch);
+        for (chunk, out) in batch.chunks(CHUNK).zip(out.chunks_mut(CHUNK)) {
+            let input = chunk_input(&self.x, &mut self.gather, self.dim, chunk);
+            self.engine.forward(theta, input, chunk.len());
+            out[..chunk.len()].copy_from_slice(self.engine.output(chunk.len()));
+        }
+    }
+
+    /// The number of examples in `batch` whose predicted class (z > 0) differs from the label.
+    pub fn count_errors(&mut self, theta: &[T], batch: &[usize]) -> usize {
+        self.check(theta, batch);
+        let mut errors = 0;
+        for chunk in batch.chunks(CHUNK) {
+            let input = chunk_input(&self.x, &mut self.gather, self.dim, chunk);
+            self.engine.forward(theta, input, chunk.len());
+            let z = self.engine.output(chunk.len());
+            errors += chunk
+                .iter()
+                .zip(z)
+                .filter(|&(&i, &z)| (z > T::ZERO) != (self.y[i] > T::ZERO))
+                .count();
+        }
+        errors
+    }
+
+    fn check(&self, theta: &[T], batch: &[usize]) {
+        assert_eq!(theta.len(), self.spec.n_params(), "parameter count");
+        debug_assert!(batch.iter().all(|&i| i < self.y.len()), "batch index");
+    }
+}
+
+/// The summed loss of a chunk whose forward pass gave the logits `z`.
+fn chunk_loss<T: Real>(z: &[T], y: &[T], chunk: &[usize]) -> T {
+    chunk.iter().zip(z).map(|(&i, &z)| bce(z, y[i])).sum()
+}
+
+/// The input rows of a chunk: a slice of `x` if the indices are consecutive, else gathered.
+fn chunk_input<'a, T: Real>(
+    x: &'a [T],
+    gather: &'a mut [T],
+    dim: usize,
+    chunk: &[usize],
+) -> &'a [T] {
+    let first = chunk[0];
+    let consecutive = chunk.iter().enumerate().all(|(k, &i)| i == first + k);
+    if consecutive {
+        return &x[first * dim..(first + chunk.len()) * dim];
+    }
+    for (row, &i) in gather.chunks_exact_mut(dim).zip(chunk) {
+        row.copy_from_slice(&x[i * dim..(i + 1) * dim]);
+    }
+    &gather[..chunk.len() * dim]
+}
+
+impl<T: Real> Engine<T> {
+    fn output(&self, b: usize) -> &[T] {
+        &self.bufs.last().expect("at least one layer").z[..b]
+    }
+
+    /// Forward pass of `b` rows of `input`, filling each layer's `z` and (hidden) `a`.
+    fn forward(&mut self, theta: &[T], input: &[T], b: usize) {
+        let last = self.layers.len() - 1;
+        for (l, layer) in self.layers.iter().enumerate() {
+            let (done, rest) = self.bufs.split_at_mut(l);
+            let prev = if l == 0 { input } else { &done[l - 1].a[..] };
+            let buf = &mut rest[0];
+            let (fi, fo) = (layer.fan_in, layer.fan_out);
+            let bias = &theta[layer.b_range()];
+            for row in buf.z[..b * fo].chunks_exact_mut(fo) {
+                row.copy_from_slice(bias);
+            }
+            let w = view(&theta[layer.w_range()], fo, fi);
+            gemm(
+                view_mut(&mut buf.z, b, fo),
+                Mode::Add,
+                view(prev, b, fi),
+                w.transpose(),
+            );
+            if l < last {
+                let act = self.act;
+                for (a, &z) in buf.a[..b * fo].iter_mut().zip(&buf.z[..b * fo]) {
+                    *a = act.apply(z);
+                }
+            }
+        }
+    }
+
+    /// Backward pass from `delta` of the output layer (already set), accumulating the gradient.
+    fn backward(&mut self, theta: &[T], input: &[T], b: usize, grad: &mut [T]) {
+        for l in (0..self.layers.len()).rev() {
+            let layer = self.layers[l];
+            let (fi, fo) = (layer.fan_in, layer.fan_out);
+            let (done, rest) = self.bufs.split_at_mut(l);
+            let prev = if l == 0 { input } else { &done[l - 1].a[..] };
+            let delta = &rest[0].delta[..b * fo];
+            accumulate_weight_grad(grad, &layer, delta, prev, b);
+            if l == 0 {
+                break;
+            }
+            let w = view(&theta[layer.w_range()], fo, fi);
+            gemm(
+                view_mut(&mut self.da, b, fi),
+                Mode::Replace,
+                view(delta, b, fo),
+                w,
+            );
+            let below = &mut done[l - 1];
+            let act = self.act;
+            for ((d, &da), &z) in below.delta[..b * fi]
+                .iter_mut()
+                .zip(&self.da[..b * fi])
+                .zip(&below.z[..b * fi])
+            {
+                *d = da * act.derivative(z);
+            }
+        }
+    }
+
+    /// R-forward pass along `v` (after [`Engine::forward`]), filling `rz` and (hidden) `ra`.
+    fn r_forward(&mut self, theta: &[T], v: &[T], input: &[T], b: usize) {
+        let last = self.layers.len() - 1;
+        for (l, layer) in self.layers.iter().enumerate() {
+            let (done, rest) = self.bufs.split_at_mut(l);
+            let buf = &mut rest[0];
+            let (fi, fo) = (layer.fan_in, layer.fan_out);
+            for row in buf.rz[..b * fo].chunks_exact_mut(fo) {
+                row.copy_from_slice(&v[layer.b_range()]);
+            }
+            let vw = view(&v[layer.w_range()], fo, fi);
+            let prev = if l == 0 { input } else { &done[l - 1].a[..] };
+            gemm(
+                view_mut(&mut buf.rz, b, fo),
+                Mode::Add,
+                view(prev, b, fi),
+                vw.transpose(),
+            );
+            if l > 0 {
+                let w = view(&theta[layer.w_range()], fo, fi);
+                let rprev = &done[l - 1].ra[..];
+                gemm(
+                    view_mut(&mut buf.rz, b, fo),
+                    Mode::Add,
+                    view(rprev, b, fi),
+                    w.transpose(),
+                );
+            }
+            if l < last {
+                let act = self.act;
+                for ((ra, &rz), &z) in buf.ra[..b * fo]
+                    .iter_mut()
+                    .zip(&buf.rz[..b * fo])
+                    .zip(&buf.z[..b * fo])
+                {
+                    *ra = act.derivative(z) * rz;
+                }
+            }
+        }
+    }
+
+    /// R-backward pass (after the forward and R-forward passes, with the output layer's `delta`
+    /// and `rdelta` set), accumulating `H v` into `out`.
+    fn r_backward(&mut self, theta: &[T], v: &[T], input: &[T], b: usize, out: &mut [T]) {
+        for l in (0..self.layers.len()).rev() {
+            let layer = self.layers[l];
+            let (fi, fo) = (layer.fan_in, layer.fan_out);
+            let (done, rest) = self.bufs.split_at_mut(l);
+            let here = &rest[0];
+            let prev = if l == 0 { input } else { &done[l - 1].a[..] };
+            accumulate_weight_grad(out, &layer, &here.rdelta[..b * fo], prev, b);
+            if l == 0 {
+                break;
+            }
+            let gw = view_mut(&mut out[layer.w_range()], fo, fi);
+            gemm(
+                gw,
+                Mode::Add,
+                view(&here.delta, b, fo).transpose(),
+                view(&done[l - 1].ra, b, fi),
+            );
+            let w = view(&theta[layer.w_range()], fo, fi);
+            let vw = view(&v[layer.w_range()], fo, fi);
+            gemm(
+                view_mut(&mut self.da, b, fi),
+                Mode::Replace,
+                view(&here.delta, b, fo),
+                w,
+            );
+            gemm(
+                view_mut(&mut self.rda, b, fi),
+                Mode::Replace,
+                view(&here.rdelta, b, fo),
+                w,
+            );
+            gemm(
+                view_mut(&mut self.rda, b, fi),
+                Mode::Add,
+                view(&here.delta, b, fo),
+                vw,
+            );
+            propagate_r_delta(self.act, &self.da, &self.rda, &mut done[l - 1], b * fi);
+        }
+    }
+}
+
+/// `Δ = dA ⊙ φ'(Z)` and `RΔ = RdA ⊙ φ'(Z) + dA ⊙ φ''(Z) ⊙ RZ` for the layer below.
+fn propagate_r_delta<T: Real>(
+    act: Activation,
+    da: &[T],
+    rda: &[T],
+    below: &mut LayerBufs<T>,
+    len: usize,
+) {
+    let smooth = !act.is_piecewise_linear();
+    for k in 0..len {
+        let z = below.z[k];
+        let d1 = act.derivative(z);
+        below.delta[k] = da[k] * d1;
+        let mut rd = rda[k] * d1;
+        if smooth {
+            rd += da[k] * act.second_derivative(z) * below.rz[k];
+        }
+        below.rdelta[k] = rd;
+    }
+}
+
+/// `∇W += Δᵀ A` and `∇b += Σ_rows Δ` for one layer.
+fn accumulate_weight_grad<T: Real>(
+    grad: &mut [T],
+    layer: &Layer,
+    delta: &[T],
+    prev: &[T],
+    b: usize,
+) {
+    let (fi, fo) = (layer.fan_in, layer.fan_out);
+    let gw = view_mut(&mut grad[layer.w_range()], fo, fi);
+    gemm(
+        gw,
+        Mode::Add,
+        view(delta, b, fo).transpose(),
+        view(prev, b, fi),
+    );
+    let gb = &mut grad[layer.b_range()];
+    for row in delta.chunks_exact(fo) {
+        for (g, &d) in gb.iter_mut().zip(row) {
+            *g += d;
+        }
+    }
+}
+
+impl<T: Real> Objective<T> for FcnObjective<T> {
+    fn n_params(&self) -> usize {
+        self.spec.n_params()
+    }
+
+    fn n_examples(&self) -> usize {
+        self.y.len()
+    }
+
+    fn loss(&mut self, theta: &[T], batch: &[usize]) -> T {
+        self.check(theta, batch);
+        let mut total = T::ZERO;
+        for chunk in batch.chunks(CHUNK) {
+            let input = chunk_input(&self.x, &mut self.gather, self.dim, chunk);
+            self.engine.forward(theta, input, chunk.len());
+            total += chunk_loss(self.engine.output(chunk.len()), &self.y, chunk);
+        }
+        total / T::from_f64(batch.len() as f64)
+    }
+
+    fn loss_grad(&mut self, theta: &[T], batch: &[usize], grad: &mut [T]) -> T {
+        self.check(theta, batch);
+        grad.iter_mut().for_each(|g| *g = T::ZERO);
+        let scale = T::ONE / T::from_f64(batch.len() as f64);
+        let mut total = T::ZERO;
+        for chunk in batch.chunks(CHUNK) {
+            let b = chunk.len();
+            let input = chunk_input(&self.x, &mut self.gather, self.dim, chunk);
+            self.engine.forward(theta, input, b);
+            total += chunk_loss(self.engine.output(chunk.len()), &self.y, chunk);
+            let out = self.engine.bufs.last_mut().expect("a layer");
+            for ((d, &z), &i) in out.delta[..b].iter_mut().zip(&out.z[..b]).zip(chunk) {
+                *d = bce_dz(z, self.y[i]) * scale;
+            }
+            self.engine.backward(theta, input, b, grad);
+        }
+        total / T::from_f64(batch.len() as f64)
+    }
+
+    fn hvp(&mut self, theta: &[T], batch: &[usize], v: &[T], out: &mut [T]) {
+        self.check(theta, batch);
+        assert_eq!(v.len(), theta.len(), "direction length");
+        out.iter_mut().for_each(|o| *o = T::ZERO);
+        let scale = T::ONE / T::from_f64(batch.len() as f64);
+        for chunk in batch.chunks(CHUNK) {
+            let b = chunk.len();
+            let input = chunk_input(&self.x, &mut self.gather, self.dim, chunk);
+            self.engine.forward(theta, input, b);
+            self.engine.r_forward(theta, v, input, b);
+            let top = self.engine.bufs.last_mut().expect("a layer");
+            for k in 0..b {
+                let (z, y) = (top.z[k], self.y[chunk[k]]);
+                top.delta[k] = bce_dz(z, y) * scale;
+                top.rdelta[k] = bce_dz2(z) * top.rz[k] * scale;
+            }
+            self.engine.r_backward(theta, v, input, b, out);
+        }
+    }
+}
