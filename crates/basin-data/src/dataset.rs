@@ -165,6 +165,39 @@ impl Dataset {
         })
     }
 
+    /// The examples of `parts` one after the other, under a new name. All parts must have the
+    /// same dimension; labels (class ids) are kept only if every part has them.
+    pub fn concat(name: impl Into<String>, parts: &[&Dataset]) -> Result<Self> {
+        let name = name.into();
+        let dim = parts.first().map_or(1, |p| p.dim);
+        if let Some(p) = parts.iter().find(|p| p.dim != dim) {
+            return Err(DataError::Shape {
+                name,
+                problem: format!(
+                    "{:?} has dimension {} but the first part has {dim}",
+                    p.name, p.dim
+                ),
+            });
+        }
+        let join = |get: fn(&Dataset) -> Option<&[u8]>| -> Option<Vec<u8>> {
+            parts
+                .iter()
+                .map(|p| get(p))
+                .collect::<Option<Vec<_>>>()
+                .map(|v| v.concat())
+        };
+        Ok(Self {
+            features: parts
+                .iter()
+                .flat_map(|p| p.features.iter().copied())
+                .collect(),
+            labels: join(Dataset::labels),
+            class_ids: join(Dataset::class_ids),
+            name,
+            dim,
+        })
+    }
+
     /// The same examples with new labels (and the class ids kept).
     pub fn with_labels(mut self, labels: Vec<u8>) -> Result<Self> {
         if labels.len() != self.len() {
@@ -232,6 +265,22 @@ mod tests {
         assert_eq!(s.labels(), Some(&[1u8, 1][..]));
         assert_eq!(s.class_ids(), Some(&[9u8, 7][..]));
         assert!(tiny().subset("s", &[3]).is_err());
+    }
+
+    #[test]
+    fn concat_appends_rows_and_labels() {
+        let c = Dataset::concat("c", &[&tiny(), &tiny().subset("s", &[1]).unwrap()]).unwrap();
+        assert_eq!((c.len(), c.row(3)), (4, &[2.0, 3.0][..]));
+        assert_eq!(c.labels(), Some(&[1u8, 0, 1, 0][..]));
+        let other = Dataset::new("o", 1, vec![0.0], None, None).unwrap();
+        assert!(Dataset::concat("c", &[&tiny(), &other]).is_err());
+        let unlabelled = Dataset::new("u", 2, vec![0.0, 0.0], None, None).unwrap();
+        assert_eq!(
+            Dataset::concat("c", &[&tiny(), &unlabelled])
+                .unwrap()
+                .labels(),
+            None
+        );
     }
 
     #[test]

@@ -167,23 +167,6 @@ impl<T: Real> FcnObjective<T> {
         }
     }
 
-    /// The number of examples in `batch` whose predicted class (z > 0) differs from the label.
-    pub fn count_errors(&mut self, theta: &[T], batch: &[usize]) -> usize {
-        self.check(theta, batch);
-        let mut errors = 0;
-        for chunk in batch.chunks(CHUNK) {
-            let input = chunk_input(&self.x, &mut self.gather, self.dim, chunk);
-            self.engine.forward(theta, input, chunk.len());
-            let z = self.engine.output(chunk.len());
-            errors += chunk
-                .iter()
-                .zip(z)
-                .filter(|&(&i, &z)| (z > T::ZERO) != (self.y[i] > T::ZERO))
-                .count();
-        }
-        errors
-    }
-
     fn check(&self, theta: &[T], batch: &[usize]) {
         assert_eq!(theta.len(), self.spec.n_params(), "parameter count");
         debug_assert!(batch.iter().all(|&i| i < self.y.len()), "batch index");
@@ -465,5 +448,22 @@ impl<T: Real> Objective<T> for FcnObjective<T> {
             }
             self.engine.r_backward(theta, v, input, b, out);
         }
+    }
+
+    /// Counts the examples whose predicted class (z > 0) differs from the label.
+    fn count_errors(&mut self, theta: &[T], batch: &[usize]) -> usize {
+        self.check(theta, batch);
+        let mut errors = 0;
+        for chunk in batch.chunks(CHUNK) {
+            let input = chunk_input(&self.x, &mut self.gather, self.dim, chunk);
+            self.engine.forward(theta, input, chunk.len());
+            let z = self.engine.output(chunk.len());
+            errors += chunk
+                .iter()
+                .zip(z)
+                .filter(|&(&i, &z)| (z > T::ZERO) != (self.y[i] > T::ZERO))
+                .count();
+        }
+        errors
     }
 }

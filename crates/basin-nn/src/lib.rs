@@ -12,10 +12,17 @@ pub mod objective;
 pub mod optim;
 pub mod real;
 pub mod safetensors_io;
+pub mod scaling;
 pub mod spec;
+pub mod train;
 
 pub use fcn::{FcnError, FcnObjective};
 pub use objective::{Objective, all_examples, dense_hessian};
 pub use optim::Optimizer;
 pub use real::Real;
+pub use scaling::alpha_scale;
 pub use spec::{Activation, FcnSpec, Layer};
+pub use train::{
+    BatchOrder, EpochInfo, HookAction, StopOn, TrainConfig, TrainReport, TrainStatus, derive_seed,
+    train,
+};

@@ -25,6 +25,9 @@ pub trait Objective<T: Real> {
 
     /// The exact Hessian-vector product `H(θ) v` of the mean loss over `batch`, written to `out`.
     fn hvp(&mut self, theta: &[T], batch: &[usize], v: &[T], out: &mut [T]);
+
+    /// The number of examples in `batch` that the model at `θ` misclassifies.
+    fn count_errors(&mut self, theta: &[T], batch: &[usize]) -> usize;
 }
 
 /// The indices `0..n`: the whole set as one batch.

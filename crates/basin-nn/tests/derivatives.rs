@@ -60,7 +60,11 @@ fn gradient_and_hvp_match_central_differences() {
             })
             .collect();
         // Central differences in f64 with h = 1e-6: truncation ~1e-12, round-off ~1e-10.
-        assert!(rel_err(&grad, &fd) < 1e-6, "{act}: gradient {:e}", rel_err(&grad, &fd));
+        assert!(
+            rel_err(&grad, &fd) < 1e-6,
+            "{act}: gradient {:e}",
+            rel_err(&grad, &fd)
+        );
 
         let v = random_dir(n, 2);
         let mut hv = vec![0.0; n];
@@ -72,8 +76,16 @@ fn gradient_and_hvp_match_central_differences() {
             g
         };
         let (gp, gm) = (shifted(h, &mut obj), shifted(-h, &mut obj));
-        let fd_hv: Vec<f64> = gp.iter().zip(&gm).map(|(a, b)| (a - b) / (2.0 * h)).collect();
-        assert!(rel_err(&hv, &fd_hv) < 1e-6, "{act}: Hv {:e}", rel_err(&hv, &fd_hv));
+        let fd_hv: Vec<f64> = gp
+            .iter()
+            .zip(&gm)
+            .map(|(a, b)| (a - b) / (2.0 * h))
+            .collect();
+        assert!(
+            rel_err(&hv, &fd_hv) < 1e-6,
+            "{act}: Hv {:e}",
+            rel_err(&hv, &fd_hv)
+        );
     }
 }
 
@@ -89,7 +101,10 @@ fn hessian_is_symmetric() {
         obj.hvp(&theta, &batch, &v, &mut hv);
         let (a, b) = (dot(&u, &hv), dot(&v, &hu));
         // uᵀ(Hv) = vᵀ(Hu) to 1e-10 relative.
-        assert!((a - b).abs() <= 1e-10 * a.abs().max(b.abs()), "{act}: {a} vs {b}");
+        assert!(
+            (a - b).abs() <= 1e-10 * a.abs().max(b.abs()),
+            "{act}: {a} vs {b}"
+        );
     }
 }
 

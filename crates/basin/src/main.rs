@@ -1,7 +1,9 @@
 //! The `basin` command: a thin shell over basin's libraries. It parses the command line,
 //! calls the library and prints the result.
 
+mod common;
 mod data_cmd;
+mod model_cmd;
 
 use std::process::ExitCode;
 
@@ -27,6 +29,13 @@ enum Command {
     /// Inspect data sets.
     #[command(subcommand)]
     Data(data_cmd::DataCommand),
+    /// Train a fully-connected network on S ∪ A to 100% accuracy on S, report its errors on
+    /// S, A and T, and save it.
+    Train(Box<model_cmd::TrainArgs>),
+    /// Measure a saved network on a data set: mean loss and error.
+    Eval(model_cmd::EvalArgs),
+    /// α-scale a saved ReLU network (Dinh et al. 2017): same function, different flatness.
+    Scale(model_cmd::ScaleArgs),
 }
 
 fn init_logging(quiet: bool, verbose: u8) {
@@ -49,6 +58,9 @@ fn main() -> ExitCode {
     init_logging(cli.quiet, cli.verbose);
     let result = match cli.command {
         Command::Data(cmd) => data_cmd::run(cmd),
+        Command::Train(args) => model_cmd::run_train(*args, cli.quiet),
+        Command::Eval(args) => model_cmd::run_eval(args),
+        Command::Scale(args) => model_cmd::run_scale(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

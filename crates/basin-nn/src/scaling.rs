@@ -1,0 +1,49 @@
+//! α-scaling (Dinh et al. 2017): multiply layer `l`'s weight and bias by α and layer `l+1`'s
+//! weight by 1/α. For a ReLU network and α > 0 the function is unchanged (ReLU is positively
+//! homogeneous), while flatness measures change.
+
+use crate::real::Real;
+use crate::spec::{Activation, FcnSpec};
+
+/// Rescales `theta` in place at hidden layer `layer` (0-based; the last layer has no next one).
+///
+/// Fails, leaving `theta` untouched, if α is not finite and positive, if `layer` has no next
+/// layer, or if the activation is not ReLU (the only one for which the function is preserved).
+pub fn alpha_scale<T: Real>(
+    spec: &FcnSpec,
+    theta: &mut [T],
+    layer: usize,
+    alpha: f64,
+) -> Result<(), String> {
+    if !(alpha.is_finite() && alpha > 0.0) {
+        return Err(format!("alpha = {alpha}; it must be finite and positive"));
+    }
+    if spec.activation != Activation::Relu {
+        return Err(format!(
+            "alpha-scaling preserves the function only for ReLU networks; this one uses {}",
+            spec.activation
+        ));
+    }
+    let layers = spec.layers();
+    if layer + 1 >= layers.len() {
+        return Err(format!(
+            "layer {layer} has no next layer; choose 0..={} (the network has {} layers)",
+            layers.len().saturating_sub(2),
+            layers.len()
+        ));
+    }
+    if theta.len() != spec.n_params() {
+        return Err(format!(
+            "{} parameters for a network of {}",
+            theta.len(),
+            spec.n_params()
+        ));
+    }
+    let (a, inv) = (T::from_f64(alpha), T::from_f64(1.0 / alpha));
+    let l = layers[layer];
+    theta[l.w..l.b + l.fan_out].iter_mut().for_each(|t| *t *= a);
+    theta[layers[layer + 1].w_range()]
+        .iter_mut()
+        .for_each(|t| *t *= inv);
+    Ok(())
+}

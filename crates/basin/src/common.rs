@@ -1,0 +1,135 @@
+//! Flags shared by several commands: the data source with its binarisation, the split, and
+//! progress display.
+
+use anyhow::{Context, Result};
+use basin_data::{ClassMap, Corpus, DataSource, Dataset, Split, SplitMode, SplitSpec};
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// A data source, binarised.
+#[derive(Debug, Args)]
+pub struct DataArgs {
+    /// The data source: mnist (the embedded 10,000-digit MNIST subset), idx:<images>,<labels>,
+    /// cifar10:<dir>, npy:<x.npy>,<y.npy> or boolean:<n>:<target> (see `basin data info --help`).
+    #[arg(long, value_name = "SOURCE", default_value = "mnist", value_parser = parse_source)]
+    pub data: DataSource,
+    /// How to binarise the labels: `default` (the source's own map: MNIST digits 0–4 → 0 and
+    /// 5–9 → 1, CIFAR-10 automobile → 0 and cat → 1; none for npy and boolean), `none` (the
+    /// labels must already be 0/1), or a map such as 0-4:0,5-9:1 (unlisted classes dropped).
+    #[arg(long, value_name = "MAP", default_value = "default")]
+    pub class_map: String,
+}
+
+fn parse_source(s: &str) -> std::result::Result<DataSource, String> {
+    s.parse().map_err(|e| format!("{e}"))
+}
+
+impl DataArgs {
+    /// The class map to apply, if any.
+    fn class_map(&self) -> Result<Option<ClassMap>> {
+        Ok(match self.class_map.as_str() {
+            "default" => self.data.default_class_map(),
+            "none" => None,
+            other => Some(other.parse()?),
+        })
+    }
+
+    /// Loads and binarises the source.
+    pub fn load(&self) -> Result<Corpus> {
+        let corpus = self
+            .data
+            .load()
+            .with_context(|| format!("loading {}", self.data))?;
+        let Some(map) = self.class_map()? else {
+            return Ok(corpus);
+        };
+        Ok(Corpus {
+            pool: map.apply(&corpus.pool)?,
+            test: corpus.test.map(|t| map.apply(&t)).transpose()?,
+        })
+    }
+}
+
+/// How the split chooses its examples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SplitKind {
+    /// Random disjoint draws from --split-seed, nested across attack sizes.
+    Seeded,
+    /// S = the first --train-size examples, A = the next --attack-size, T from --test-offset
+    /// (the paper's code).
+    Ordered,
+}
+
+/// The S/A/T split.
+#[derive(Debug, Args)]
+pub struct SplitArgs {
+    /// Size of the training set S.
+    #[arg(long, default_value_t = 500)]
+    pub train_size: usize,
+    /// Size of the attack set A (examples with flipped labels, trained on with S).
+    #[arg(long, default_value_t = 0)]
+    pub attack_size: usize,
+    /// Size of the test set T.
+    #[arg(long, default_value_t = 1000)]
+    pub test_size: usize,
+    /// How examples are chosen.
+    #[arg(long, value_enum, default_value_t = SplitKind::Ordered)]
+    pub split: SplitKind,
+    /// First test example of an ordered split (default: 1000 for the embedded MNIST, 0 for a
+    /// source with its own test set such as CIFAR-10).
+    #[arg(long)]
+    pub test_offset: Option<usize>,
+    /// Seed of a seeded split (default: the run's --seed).
+    #[arg(long)]
+    pub split_seed: Option<u64>,
+}
+
+impl SplitArgs {
+    /// Splits a loaded corpus.
+    pub fn split(&self, source: &DataSource, corpus: &Corpus, run_seed: u64) -> Result<Split> {
+        let mode = match self.split {
+            SplitKind::Seeded => SplitMode::Seeded {
+                seed: self.split_seed.unwrap_or(run_seed),
+            },
+            SplitKind::Ordered => SplitMode::Ordered {
+                test_offset: self.test_offset.or_else(|| source.default_test_offset()),
+            },
+        };
+        let spec = SplitSpec {
+            train: self.train_size,
+            attack: self.attack_size,
+            test: self.test_size,
+            mode,
+        };
+        Ok(spec.apply(&corpus.pool, corpus.test.as_ref())?)
+    }
+}
+
+/// A spinner on stderr, hidden when stderr is not a terminal or with --quiet.
+pub fn spinner(quiet: bool) -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    if quiet {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("valid template"),
+    );
+    bar
+}
+
+/// The fraction of misclassified examples, or 0 for an empty set.
+pub fn error_rate(errors: usize, n: usize) -> f64 {
+    if n == 0 {
+        0.0
+    } else {
+        errors as f64 / n as f64
+    }
+}
+
+/// The concatenation of S and A, the set a network trains on.
+pub fn train_set(split: &Split) -> Result<Dataset> {
+    Ok(Dataset::concat(
+        format!("{}+A", split.train.name()),
+        &[&split.train, &split.attack],
+    )?)
+}
