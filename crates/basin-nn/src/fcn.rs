@@ -66,6 +66,7 @@ struct Engine<T> {
 #[derive(Debug, Clone)]
 pub struct FcnObjective<T> {
     spec: FcnSpec,
+    n_params: usize,
     x: Vec<T>,
     y: Vec<T>,
     dim: usize,
@@ -112,6 +113,7 @@ impl<T: Real> FcnObjective<T> {
         let layers = spec.layers();
         let max_width = spec.max_width();
         Ok(Self {
+            n_params: spec.n_params(),
             spec: spec.clone(),
             x: convert(x),
             y: y.iter().map(|&l| T::from_f64(f64::from(l))).collect(),
@@ -168,7 +170,7 @@ impl<T: Real> FcnObjective<T> {
     }
 
     fn check(&self, theta: &[T], batch: &[usize]) {
-        assert_eq!(theta.len(), self.spec.n_params(), "parameter count");
+        assert_eq!(theta.len(), self.n_params, "parameter count");
         debug_assert!(batch.iter().all(|&i| i < self.y.len()), "batch index");
     }
 }
@@ -393,7 +395,7 @@ fn accumulate_weight_grad<T: Real>(
 
 impl<T: Real> Objective<T> for FcnObjective<T> {
     fn n_params(&self) -> usize {
-        self.spec.n_params()
+        self.n_params
     }
 
     fn n_examples(&self) -> usize {
@@ -441,8 +443,8 @@ impl<T: Real> Objective<T> for FcnObjective<T> {
             self.engine.forward(theta, input, b);
             self.engine.r_forward(theta, v, input, b);
             let top = self.engine.bufs.last_mut().expect("a layer");
-            for k in 0..b {
-                let (z, y) = (top.z[k], self.y[chunk[k]]);
+            for (k, &i) in chunk.iter().enumerate() {
+                let (z, y) = (top.z[k], self.y[i]);
                 top.delta[k] = bce_dz(z, y) * scale;
                 top.rdelta[k] = bce_dz2(z) * top.rz[k] * scale;
             }

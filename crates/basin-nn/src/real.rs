@@ -57,6 +57,9 @@ pub trait Real:
     fn min(self, other: Self) -> Self;
     /// True unless NaN or infinite.
     fn is_finite(self) -> bool;
+    /// `self · a + b` with one rounding (an FMA instruction where the target has one; call it
+    /// only in code compiled with the `fma` feature, elsewhere it is a slow library call).
+    fn mul_add(self, a: Self, b: Self) -> Self;
 }
 
 macro_rules! impl_real {
@@ -108,6 +111,10 @@ macro_rules! impl_real {
             #[inline(always)]
             fn is_finite(self) -> bool {
                 <$t>::is_finite(self)
+            }
+            #[inline(always)]
+            fn mul_add(self, a: Self, b: Self) -> Self {
+                <$t>::mul_add(self, a, b)
             }
         }
     };

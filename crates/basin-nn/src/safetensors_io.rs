@@ -75,8 +75,8 @@ pub enum ModelError {
     },
     /// The bytes are not a safetensors file, or its header is corrupt or truncated.
     #[error(
-        "{path}: not a safetensors file, or its header is corrupt or the file truncated ({problem}); \
-         model files are written by basin or by safetensors.torch.save_file"
+        "{path}: not a safetensors file, or its header is corrupt or the file truncated \
+         ({problem}); model files are written by basin or by safetensors.torch.save_file"
     )]
     NotSafetensors {
         /// The file.
@@ -438,7 +438,10 @@ fn header_json(spec: &FcnSpec, dtype: StoredDtype) -> String {
     let size = dtype.size();
     for (i, l) in spec.layers().iter().enumerate() {
         let (w, b) = (l.w_range(), l.b_range());
-        let entry = |shape: Vec<usize>, r: std::ops::Range<usize>| json!({ "dtype": dtype.to_string(), "shape": shape, "data_offsets": [r.start * size, r.end * size] });
+        let entry = |shape: Vec<usize>, r: std::ops::Range<usize>| {
+            let offsets = [r.start * size, r.end * size];
+            json!({ "dtype": dtype.to_string(), "shape": shape, "data_offsets": offsets })
+        };
         map.insert(weight_name(i), entry(vec![l.fan_out, l.fan_in], w));
         map.insert(bias_name(i), entry(vec![l.fan_out], b));
     }
@@ -1050,21 +1053,8 @@ mod tests {
             (m.spec.sigma_w, m.spec.sigma_b),
             (std::f64::consts::SQRT_2, 1.0)
         );
-        // theta is the tensors in layer order: each weight, then its bias.
-        let order = [0, 1, 2, 3, 4, 5].map(|k| {
-            [
-                "layers.0.weight",
-                "layers.0.bias",
-                "layers.1.weight",
-                "layers.1.bias",
-                "layers.2.weight",
-                "layers.2.bias",
-            ][k]
-        });
-        let expected: Vec<u8> = order
-            .iter()
-            .flat_map(|n| raws.iter().find(|r| r.0 == *n).unwrap().3.clone())
-            .collect();
+        // export_tensors lists them in layer order: each weight, then its bias.
+        let expected: Vec<u8> = raws.iter().flat_map(|r| r.3.clone()).collect();
         assert_eq!(f32_bytes(&m.theta_as::<f32>()), expected);
         let tanh = from_bytes(&bytes, Path::new(NAME), Some(Activation::Tanh)).unwrap();
         assert_eq!(tanh.spec.activation, Activation::Tanh);
@@ -1102,7 +1092,7 @@ mod tests {
         assert!(matches!(e, ModelError::NotSafetensors { .. }), "{e}");
         assert_says(&e, &["not a safetensors file"]);
         let e = load(
-            &temp_path("absent").with_file_name("absent.safetensors"),
+            &std::env::temp_dir().join("basin-st-no-such-dir/absent.safetensors"),
             None,
         )
         .unwrap_err();

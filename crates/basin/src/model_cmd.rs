@@ -128,6 +128,15 @@ impl TrainArgs {
             Some(json) => serde_json::from_str(json).context("--optimizer-json")?,
             None => self.optimizer.clone(),
         };
+        let seed_given = self
+            .optimizer_json
+            .as_deref()
+            .is_some_and(|j| j.contains("\"seed\""));
+        if let OptimizerConfig::EntropySgd(c) = &mut cfg
+            && !seed_given
+        {
+            c.seed = derive_seed(self.seed, 2);
+        }
         if let Some(lr) = self.lr {
             cfg = cfg.with_lr(lr);
         }

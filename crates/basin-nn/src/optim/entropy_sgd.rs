@@ -306,10 +306,10 @@ impl<T: Real> Optimizer<T> for EntropySgd<T> {
         self.outer_step(theta, grad);
     }
 
-    /// One Entropy-SGD step (see [`EntropySgd`]): L Langevin steps, the
-    /// first on `batch` and the rest on fresh batches of the same size, then the outer step.
-    /// Returns the loss on `batch` at θ before the step. On return `grad` holds the outer
-    /// direction G = x − μ (before the momentum), not a gradient.
+    /// One Entropy-SGD step (see [`EntropySgd`]): L Langevin steps, the first on `batch` and
+    /// the rest on fresh batches of the same size, then the outer step. Returns the loss on
+    /// `batch` at θ before the step. On return `grad` holds the outer direction G = x − μ
+    /// (before the momentum), not a gradient.
     fn step(
         &mut self,
         obj: &mut dyn Objective<T>,
