@@ -139,3 +139,109 @@ fn version_and_help() {
         assert!(help.contains(flag), "{flag} missing from help:\n{help}");
     }
 }
+
+#[test]
+fn train_eval_scale_on_the_embedded_mnist() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.safetensors");
+    let m = model.to_str().unwrap();
+    let t = json(&[
+        "train",
+        "--train-size",
+        "200",
+        "--test-size",
+        "300",
+        "--seed",
+        "2",
+        "--out",
+        m,
+        "--json",
+    ]);
+    assert_eq!(t["status"], "converged");
+    assert_eq!(t["train_error"], 0.0);
+    let test_error = t["test_error"].as_f64().unwrap();
+    // 200 digits of S: the paper's net generalises far better than chance.
+    assert!(test_error > 0.0 && test_error < 0.3, "{t}");
+    for key in ["epochs", "attack_error", "wall_s", "seconds_per_epoch"] {
+        assert!(t[key].is_number(), "{key} in {t}");
+    }
+    let again = json(&[
+        "train",
+        "--train-size",
+        "200",
+        "--test-size",
+        "300",
+        "--seed",
+        "2",
+        "--out",
+        m,
+        "--json",
+    ]);
+    assert_eq!(
+        (&again["epochs"], &again["test_error"]),
+        (&t["epochs"], &t["test_error"]),
+        "same seed, same run"
+    );
+
+    let e = json(&["eval", "--model", m, "--json"]);
+    assert_eq!(e["n"], 10_000);
+    let scaled = dir.path().join("s.safetensors");
+    let s = scaled.to_str().unwrap();
+    assert!(
+        basin(&[
+            "scale", "--model", m, "--layer", "1", "--alpha", "5.9", "--out", s
+        ])
+        .status
+        .success()
+    );
+    let e2 = json(&["eval", "--model", s, "--json"]);
+    assert_eq!(e2["error"], e["error"], "α-scaling keeps the function");
+    let (l1, l2) = (e["loss"].as_f64().unwrap(), e2["loss"].as_f64().unwrap());
+    assert!((l1 - l2).abs() < 1e-5 * l1, "{l1} {l2}");
+}
+
+#[test]
+fn train_reports_not_converged_and_rejects_bad_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("m.safetensors");
+    let m = m.to_str().unwrap();
+    let t = json(&[
+        "train",
+        "--attack-size",
+        "300",
+        "--max-epochs",
+        "2",
+        "--optimizer",
+        "adam",
+        "--out",
+        m,
+        "--json",
+    ]);
+    assert_eq!(
+        (t["status"].as_str(), t["epochs"].as_u64()),
+        (Some("not_converged"), Some(2))
+    );
+    for bad in [
+        vec!["train", "--attack-size", "600", "--out", m],
+        vec!["train", "--lr=-1", "--out", m],
+        vec!["train", "--batch", "0", "--out", m],
+        vec!["train", "--data", "boolean:7", "--out", m],
+        vec![
+            "scale", "--model", m, "--layer", "2", "--alpha", "2", "--out", m,
+        ],
+        vec!["eval", "--model", "/nonexistent.safetensors"],
+    ] {
+        let out = basin(&bad);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{bad:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    std::fs::write(dir.path().join("junk"), b"not a model").unwrap();
+    let junk = dir.path().join("junk");
+    let out = basin(&["eval", "--model", junk.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("junk"));
+}
