@@ -72,7 +72,7 @@ impl ChannelNorm {
                 self.std[c]
             )));
         }
-        if data.dim() % 3 != 0 {
+        if !data.dim().is_multiple_of(3) {
             return Err(shape_err(format!(
                 "dimension {} is not three channel planes",
                 data.dim()
@@ -106,7 +106,7 @@ pub fn parse_batch(bytes: &[u8], path: &Path) -> Result<(Vec<u8>, Vec<u8>)> {
             path: path.to_owned(),
         });
     }
-    if bytes.len() % RECORD_BYTES != 0 {
+    if !bytes.len().is_multiple_of(RECORD_BYTES) {
         let whole = bytes.len() / RECORD_BYTES;
         return Err(DataError::Truncated {
             path: path.to_owned(),

@@ -37,7 +37,7 @@ impl Dataset {
         if dim == 0 {
             return Err(shape_err("the feature dimension is 0".into()));
         }
-        if features.len() % dim != 0 {
+        if !features.len().is_multiple_of(dim) {
             return Err(shape_err(format!(
                 "{} feature values do not fill rows of dimension {dim}",
                 features.len()

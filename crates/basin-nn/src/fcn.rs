@@ -17,7 +17,7 @@
 
 use basin_data::Dataset;
 
-use crate::gemm::{Mode, gemm, view, view_mut};
+use crate::gemm::{Mode, nn, nt, tn};
 use crate::loss::{bce, bce_dz, bce_dz2};
 use crate::objective::Objective;
 use crate::real::{Real, convert};
@@ -215,12 +215,12 @@ impl<T: Real> Engine<T> {
             for row in buf.z[..b * fo].chunks_exact_mut(fo) {
                 row.copy_from_slice(bias);
             }
-            let w = view(&theta[layer.w_range()], fo, fi);
-            gemm(
-                view_mut(&mut buf.z, b, fo),
+            nt(
+                &mut buf.z,
+                prev,
+                &theta[layer.w_range()],
+                (b, fo, fi),
                 Mode::Add,
-                view(prev, b, fi),
-                w.transpose(),
             );
             if l < last {
                 let act = self.act;
@@ -243,12 +243,12 @@ impl<T: Real> Engine<T> {
             if l == 0 {
                 break;
             }
-            let w = view(&theta[layer.w_range()], fo, fi);
-            gemm(
-                view_mut(&mut self.da, b, fi),
+            nn(
+                &mut self.da,
+                delta,
+                &theta[layer.w_range()],
+                (b, fi, fo),
                 Mode::Replace,
-                view(delta, b, fo),
-                w,
             );
             let below = &mut done[l - 1];
             let act = self.act;
@@ -272,22 +272,22 @@ impl<T: Real> Engine<T> {
             for row in buf.rz[..b * fo].chunks_exact_mut(fo) {
                 row.copy_from_slice(&v[layer.b_range()]);
             }
-            let vw = view(&v[layer.w_range()], fo, fi);
             let prev = if l == 0 { input } else { &done[l - 1].a[..] };
-            gemm(
-                view_mut(&mut buf.rz, b, fo),
+            nt(
+                &mut buf.rz,
+                prev,
+                &v[layer.w_range()],
+                (b, fo, fi),
                 Mode::Add,
-                view(prev, b, fi),
-                vw.transpose(),
             );
             if l > 0 {
-                let w = view(&theta[layer.w_range()], fo, fi);
                 let rprev = &done[l - 1].ra[..];
-                gemm(
-                    view_mut(&mut buf.rz, b, fo),
+                nt(
+                    &mut buf.rz,
+                    rprev,
+                    &theta[layer.w_range()],
+                    (b, fo, fi),
                     Mode::Add,
-                    view(rprev, b, fi),
-                    w.transpose(),
                 );
             }
             if l < last {
@@ -316,33 +316,18 @@ impl<T: Real> Engine<T> {
             if l == 0 {
                 break;
             }
-            let gw = view_mut(&mut out[layer.w_range()], fo, fi);
-            gemm(
-                gw,
+            let (w, vw) = (&theta[layer.w_range()], &v[layer.w_range()]);
+            let (delta, rdelta) = (&here.delta[..b * fo], &here.rdelta[..b * fo]);
+            tn(
+                &mut out[layer.w_range()],
+                delta,
+                &done[l - 1].ra,
+                (fo, fi, b),
                 Mode::Add,
-                view(&here.delta, b, fo).transpose(),
-                view(&done[l - 1].ra, b, fi),
             );
-            let w = view(&theta[layer.w_range()], fo, fi);
-            let vw = view(&v[layer.w_range()], fo, fi);
-            gemm(
-                view_mut(&mut self.da, b, fi),
-                Mode::Replace,
-                view(&here.delta, b, fo),
-                w,
-            );
-            gemm(
-                view_mut(&mut self.rda, b, fi),
-                Mode::Replace,
-                view(&here.rdelta, b, fo),
-                w,
-            );
-            gemm(
-                view_mut(&mut self.rda, b, fi),
-                Mode::Add,
-                view(&here.delta, b, fo),
-                vw,
-            );
+            nn(&mut self.da, delta, w, (b, fi, fo), Mode::Replace);
+            nn(&mut self.rda, rdelta, w, (b, fi, fo), Mode::Replace);
+            nn(&mut self.rda, delta, vw, (b, fi, fo), Mode::Add);
             propagate_r_delta(self.act, &self.da, &self.rda, &mut done[l - 1], b * fi);
         }
     }
@@ -378,12 +363,12 @@ fn accumulate_weight_grad<T: Real>(
     b: usize,
 ) {
     let (fi, fo) = (layer.fan_in, layer.fan_out);
-    let gw = view_mut(&mut grad[layer.w_range()], fo, fi);
-    gemm(
-        gw,
+    tn(
+        &mut grad[layer.w_range()],
+        delta,
+        prev,
+        (fo, fi, b),
         Mode::Add,
-        view(delta, b, fo).transpose(),
-        view(prev, b, fi),
     );
     let gb = &mut grad[layer.b_range()];
     for row in delta.chunks_exact(fo) {

@@ -1,4 +1,5 @@
-//! Row-major matrix products on flat slices, through faer, single-threaded.
+//! Row-major matrix products on flat slices, single-threaded: the AVX-512 kernels of
+//! [`crate::simd`] where the CPU has AVX-512, faer elsewhere.
 
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
@@ -34,4 +35,113 @@ pub fn gemm<T: Real>(dst: MatMut<'_, T>, mode: Mode, a: MatRef<'_, T>, b: MatRef
         Mode::Add => Accum::Add,
     };
     matmul(dst, accum, a, b, T::ONE, Par::Seq);
+}
+
+/// `C (m × n) (+)= A (m × k) · Bᵀ`, `B` stored `n × k` row-major.
+pub fn nt<T: Real>(c: &mut [T], a: &[T], b: &[T], (m, n, k): (usize, usize, usize), mode: Mode) {
+    if !T::simd_nt(c, a, b, (m, n, k), mode == Mode::Add) {
+        gemm(
+            view_mut(c, m, n),
+            mode,
+            view(a, m, k),
+            view(b, n, k).transpose(),
+        );
+    }
+}
+
+/// `C (m × n) (+)= A (m × k) · B (k × n)`.
+pub fn nn<T: Real>(c: &mut [T], a: &[T], b: &[T], (m, n, k): (usize, usize, usize), mode: Mode) {
+    if !T::simd_rows(c, a, (k, 1), b, (m, n, k), mode == Mode::Add) {
+        gemm(view_mut(c, m, n), mode, view(a, m, k), view(b, k, n));
+    }
+}
+
+/// `C (m × n) (+)= Aᵀ · B`, `A` stored `k × m`, `B` stored `k × n`.
+pub fn tn<T: Real>(c: &mut [T], a: &[T], b: &[T], (m, n, k): (usize, usize, usize), mode: Mode) {
+    if !T::simd_rows(c, a, (1, m), b, (m, n, k), mode == Mode::Add) {
+        gemm(
+            view_mut(c, m, n),
+            mode,
+            view(a, k, m).transpose(),
+            view(b, k, n),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reference(
+        a: &[f64],
+        b: &[f64],
+        (m, n, k): (usize, usize, usize),
+        at: bool,
+        bt: bool,
+    ) -> Vec<f64> {
+        let ga = |i: usize, p: usize| if at { a[p * m + i] } else { a[i * k + p] };
+        let gb = |p: usize, j: usize| if bt { b[j * k + p] } else { b[p * n + j] };
+        (0..m * n)
+            .map(|ij| (0..k).map(|p| ga(ij / n, p) * gb(p, ij % n)).sum())
+            .collect()
+    }
+
+    fn data(len: usize, seed: usize) -> Vec<f64> {
+        (0..len)
+            .map(|i| (((i + seed) * 7919 % 1013) as f64 / 1013.0) - 0.5)
+            .collect()
+    }
+
+    type Product = fn(&mut [f64], &[f64], &[f64], (usize, usize, usize), Mode);
+
+    #[test]
+    fn products_match_the_triple_loop_on_ragged_shapes() {
+        let shapes = [
+            (1, 1, 1),
+            (3, 5, 7),
+            (4, 4, 16),
+            (33, 40, 784),
+            (5, 33, 17),
+            (32, 1, 40),
+            (7, 70, 3),
+            (9, 16, 8),
+        ];
+        for &(m, n, k) in &shapes {
+            let (a, b, c0) = (data(m * k, 1), data(k * n, 2), data(m * n, 3));
+            let cases: [(Product, bool, bool); 3] =
+                [(nt, false, true), (nn, false, false), (tn, true, false)];
+            for (f, at, bt) in cases {
+                let want = reference(&a, &b, (m, n, k), at, bt);
+                let mut c = c0.clone();
+                f(&mut c, &a, &b, (m, n, k), Mode::Add);
+                // Summation order differs: 1e-13 · k absolute on entries of size ≲ k/12.
+                let tol = 1e-13 * k as f64;
+                assert!(
+                    (0..m * n).all(|i| (c[i] - c0[i] - want[i]).abs() < tol),
+                    "{m} {n} {k} {at} {bt}"
+                );
+                f(&mut c, &a, &b, (m, n, k), Mode::Replace);
+                assert!(
+                    c.iter().zip(&want).all(|(x, y)| (x - y).abs() < tol),
+                    "{m} {n} {k}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn f32_products_agree_with_f64() {
+        let (m, n, k) = (9, 40, 100);
+        let (a, b) = (data(m * k, 4), data(n * k, 5));
+        let a32: Vec<f32> = a.iter().map(|&x| x as f32).collect();
+        let b32: Vec<f32> = b.iter().map(|&x| x as f32).collect();
+        let (mut c, mut c32) = (vec![0.0f64; m * n], vec![0.0f32; m * n]);
+        nt(&mut c, &a, &b, (m, n, k), Mode::Replace);
+        nt(&mut c32, &a32, &b32, (m, n, k), Mode::Replace);
+        assert!(
+            c.iter()
+                .zip(&c32)
+                .all(|(x, y)| (x - f64::from(*y)).abs() < 1e-5)
+        );
+    }
 }

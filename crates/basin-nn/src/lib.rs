@@ -13,6 +13,7 @@ pub mod optim;
 pub mod real;
 pub mod safetensors_io;
 pub mod scaling;
+pub mod simd;
 pub mod spec;
 pub mod train;
 

@@ -60,10 +60,27 @@ pub trait Real:
     /// `self · a + b` with one rounding (an FMA instruction where the target has one; call it
     /// only in code compiled with the `fma` feature, elsewhere it is a slow library call).
     fn mul_add(self, a: Self, b: Self) -> Self;
+    /// `C (m × n) (+)= A · Bᵀ` by the AVX-512 kernel; false (nothing done) where the CPU lacks it.
+    fn simd_nt(
+        c: &mut [Self],
+        a: &[Self],
+        b: &[Self],
+        dims: (usize, usize, usize),
+        acc: bool,
+    ) -> bool;
+    /// `C (m × n) (+)= coef · B` by the AVX-512 kernel; false (nothing done) where unavailable.
+    fn simd_rows(
+        c: &mut [Self],
+        a: &[Self],
+        strides: (usize, usize),
+        b: &[Self],
+        dims: (usize, usize, usize),
+        acc: bool,
+    ) -> bool;
 }
 
 macro_rules! impl_real {
-    ($t:ty, $erf:path) => {
+    ($t:ty, $erf:path, $simd:ident) => {
         impl Real for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -116,12 +133,45 @@ macro_rules! impl_real {
             fn mul_add(self, a: Self, b: Self) -> Self {
                 <$t>::mul_add(self, a, b)
             }
+            #[inline]
+            fn simd_nt(
+                c: &mut [Self],
+                a: &[Self],
+                b: &[Self],
+                dims: (usize, usize, usize),
+                acc: bool,
+            ) -> bool {
+                #[cfg(target_arch = "x86_64")]
+                if crate::simd::available() {
+                    crate::simd::$simd::nt(c, a, b, dims, acc);
+                    return true;
+                }
+                let _ = (c, a, b, dims, acc);
+                false
+            }
+            #[inline]
+            fn simd_rows(
+                c: &mut [Self],
+                a: &[Self],
+                strides: (usize, usize),
+                b: &[Self],
+                dims: (usize, usize, usize),
+                acc: bool,
+            ) -> bool {
+                #[cfg(target_arch = "x86_64")]
+                if crate::simd::available() {
+                    crate::simd::$simd::rows(c, a, strides, b, dims, acc);
+                    return true;
+                }
+                let _ = (c, a, strides, b, dims, acc);
+                false
+            }
         }
     };
 }
 
-impl_real!(f32, libm::erff);
-impl_real!(f64, libm::erf);
+impl_real!(f32, libm::erff, f32x16);
+impl_real!(f64, libm::erf, f64x8);
 
 /// Converts a slice elementwise between real types.
 pub fn convert<A: Real, B: Real>(xs: &[A]) -> Vec<B> {

@@ -1,0 +1,261 @@
+//! AVX-512 kernels for the engine's three matrix products on row-major slices, chosen at run
+//! time; other CPUs use faer (see [`crate::gemm`]). All loads and stores are bounds-checked
+//! against the shapes on entry, and tails are handled with masked loads and stores.
+//!
+//! * `nt`: `C (m × n) ⟵ A (m × k) · Bᵀ`, `B` stored `n × k`: blocks of 4 × 4 dot products,
+//!   each accumulated in one vector register along `k`, then reduced.
+//! * `nn` / `tn`: `C (m × n) ⟵ coef · B`, `B` stored `k × n`, where `coef(r, j)` is `A[r, j]`
+//!   (`A` stored `m × k`) or `A[j, r]` (`A` stored `k × m`): blocks of 4 rows × 2 vectors of
+//!   columns, one broadcast coefficient times one row of `B` per step.
+
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+
+/// True when the AVX-512 kernels can run on this CPU.
+pub fn available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+macro_rules! kernels {
+    ($modname:ident, $t:ty, $v:ty, $lanes:expr, $mask:ty,
+     $loadu:ident, $maskz_loadu:ident, $mask_storeu:ident,
+     $fmadd:ident, $add:ident, $set1:ident, $setzero:ident, $reduce:ident) => {
+        /// AVX-512 kernels for this element type.
+        #[cfg(target_arch = "x86_64")]
+        pub mod $modname {
+            use super::*;
+
+            const L: usize = $lanes;
+
+            #[inline(always)]
+            fn tail_mask(len: usize) -> $mask {
+                ((1u32 << len) - 1) as $mask
+            }
+
+            /// `C[i0..i0+R, j0..j0+C] (+)= A[i0.., :] · B[j0.., :]ᵀ`.
+            #[inline(always)]
+            unsafe fn nt_block<const R: usize, const C: usize>(
+                c: &mut [$t],
+                a: &[$t],
+                b: &[$t],
+                (n, k): (usize, usize),
+                (i0, j0): (usize, usize),
+                acc_into: bool,
+            ) {
+                unsafe {
+                    let mut acc = [[$setzero(); C]; R];
+                    let full = k - k % L;
+                    let ap: [*const $t; R] = std::array::from_fn(|r| a.as_ptr().add((i0 + r) * k));
+                    let bp: [*const $t; C] = std::array::from_fn(|q| b.as_ptr().add((j0 + q) * k));
+                    let mut p = 0;
+                    while p < full {
+                        let bv: [$v; C] = std::array::from_fn(|q| $loadu(bp[q].add(p)));
+                        for r in 0..R {
+                            let av = $loadu(ap[r].add(p));
+                            for q in 0..C {
+                                acc[r][q] = $fmadd(av, bv[q], acc[r][q]);
+                            }
+                        }
+                        p += L;
+                    }
+                    if full < k {
+                        let m = tail_mask(k - full);
+                        let bv: [$v; C] = std::array::from_fn(|q| $maskz_loadu(m, bp[q].add(full)));
+                        for r in 0..R {
+                            let av = $maskz_loadu(m, ap[r].add(full));
+                            for q in 0..C {
+                                acc[r][q] = $fmadd(av, bv[q], acc[r][q]);
+                            }
+                        }
+                    }
+                    for r in 0..R {
+                        for q in 0..C {
+                            let s = $reduce(acc[r][q]);
+                            let dst = &mut c[(i0 + r) * n + j0 + q];
+                            *dst = if acc_into { *dst + s } else { s };
+                        }
+                    }
+                }
+            }
+
+            #[target_feature(enable = "avx512f")]
+            unsafe fn nt_avx512(
+                c: &mut [$t],
+                a: &[$t],
+                b: &[$t],
+                (m, n, k): (usize, usize, usize),
+                acc_into: bool,
+            ) {
+                let (m4, n4) = (m - m % 4, n - n % 4);
+                unsafe {
+                    for i in (0..m4).step_by(4) {
+                        for j in (0..n4).step_by(4) {
+                            nt_block::<4, 4>(c, a, b, (n, k), (i, j), acc_into);
+                        }
+                        for j in n4..n {
+                            nt_block::<4, 1>(c, a, b, (n, k), (i, j), acc_into);
+                        }
+                    }
+                    for i in m4..m {
+                        for j in (0..n4).step_by(4) {
+                            nt_block::<1, 4>(c, a, b, (n, k), (i, j), acc_into);
+                        }
+                        for j in n4..n {
+                            nt_block::<1, 1>(c, a, b, (n, k), (i, j), acc_into);
+                        }
+                    }
+                }
+            }
+
+            /// Rows `i0..i0+R` of `C`, columns `col..col+w` (`w ≤ 2L`).
+            #[inline(always)]
+            unsafe fn rows_block<const R: usize>(
+                c: &mut [$t],
+                a: &[$t],
+                (rs, js): (usize, usize),
+                b: &[$t],
+                (n, k): (usize, usize),
+                (i0, col, w): (usize, usize, usize),
+                acc_into: bool,
+            ) {
+                unsafe {
+                    let m0 = tail_mask(w.min(L));
+                    let m1 = tail_mask(w.saturating_sub(L));
+                    let mut acc = [[$setzero(); 2]; R];
+                    for j in 0..k {
+                        let row = b.as_ptr().add(j * n + col);
+                        let b0 = $maskz_loadu(m0, row);
+                        let b1 = $maskz_loadu(m1, row.add(L.min(w)));
+                        for r in 0..R {
+                            let coef = $set1(*a.get_unchecked((i0 + r) * rs + j * js));
+                            acc[r][0] = $fmadd(coef, b0, acc[r][0]);
+                            acc[r][1] = $fmadd(coef, b1, acc[r][1]);
+                        }
+                    }
+                    for r in 0..R {
+                        let dst = c.as_mut_ptr().add((i0 + r) * n + col);
+                        let (mut v0, mut v1) = (acc[r][0], acc[r][1]);
+                        if acc_into {
+                            v0 = $add(v0, $maskz_loadu(m0, dst));
+                            v1 = $add(v1, $maskz_loadu(m1, dst.add(L.min(w))));
+                        }
+                        $mask_storeu(dst, m0, v0);
+                        $mask_storeu(dst.add(L.min(w)), m1, v1);
+                    }
+                }
+            }
+
+            #[target_feature(enable = "avx512f")]
+            unsafe fn rows_avx512(
+                c: &mut [$t],
+                a: &[$t],
+                strides: (usize, usize),
+                b: &[$t],
+                (m, n, k): (usize, usize, usize),
+                acc_into: bool,
+            ) {
+                let mut col = 0;
+                unsafe {
+                    while col < n {
+                        let w = (2 * L).min(n - col);
+                        let mut i = 0;
+                        while i + 4 <= m {
+                            rows_block::<4>(c, a, strides, b, (n, k), (i, col, w), acc_into);
+                            i += 4;
+                        }
+                        while i < m {
+                            rows_block::<1>(c, a, strides, b, (n, k), (i, col, w), acc_into);
+                            i += 1;
+                        }
+                        col += w;
+                    }
+                }
+            }
+
+            /// `C (m × n) (+)= A (m × k) · Bᵀ` (`B` stored `n × k`). The caller checks
+            /// [`super::available`] and the slice lengths.
+            pub fn nt(
+                c: &mut [$t],
+                a: &[$t],
+                b: &[$t],
+                dims: (usize, usize, usize),
+                acc_into: bool,
+            ) {
+                let (m, n, k) = dims;
+                assert!(
+                    c.len() >= m * n && a.len() >= m * k && b.len() >= n * k,
+                    "nt shapes"
+                );
+                assert!(
+                    super::available(),
+                    "AVX-512 kernels on a CPU without AVX-512"
+                );
+                // SAFETY: AVX-512F is present (asserted) and every access is within the
+                // lengths asserted above.
+                unsafe { nt_avx512(c, a, b, dims, acc_into) }
+            }
+
+            /// `C (m × n) (+)= coef · B` (`B` stored `k × n`, `coef(r, j) = a[r·rs + j·js]`).
+            pub fn rows(
+                c: &mut [$t],
+                a: &[$t],
+                strides: (usize, usize),
+                b: &[$t],
+                dims: (usize, usize, usize),
+                acc_into: bool,
+            ) {
+                let (m, n, k) = dims;
+                let (rs, js) = strides;
+                assert!(c.len() >= m * n && b.len() >= k * n, "rows shapes");
+                assert!(
+                    m == 0 || k == 0 || a.len() > (m - 1) * rs + (k - 1) * js,
+                    "rows coefficient shape"
+                );
+                assert!(
+                    super::available(),
+                    "AVX-512 kernels on a CPU without AVX-512"
+                );
+                // SAFETY: as for `nt`.
+                unsafe { rows_avx512(c, a, strides, b, dims, acc_into) }
+            }
+        }
+    };
+}
+
+kernels!(
+    f32x16,
+    f32,
+    __m512,
+    16,
+    u16,
+    _mm512_loadu_ps,
+    _mm512_maskz_loadu_ps,
+    _mm512_mask_storeu_ps,
+    _mm512_fmadd_ps,
+    _mm512_add_ps,
+    _mm512_set1_ps,
+    _mm512_setzero_ps,
+    _mm512_reduce_add_ps
+);
+kernels!(
+    f64x8,
+    f64,
+    __m512d,
+    8,
+    u8,
+    _mm512_loadu_pd,
+    _mm512_maskz_loadu_pd,
+    _mm512_mask_storeu_pd,
+    _mm512_fmadd_pd,
+    _mm512_add_pd,
+    _mm512_set1_pd,
+    _mm512_setzero_pd,
+    _mm512_reduce_add_pd
+);
