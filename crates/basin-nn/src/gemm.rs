@@ -38,8 +38,38 @@ pub fn gemm<T: Real>(dst: MatMut<'_, T>, mode: Mode, a: MatRef<'_, T>, b: MatRef
 }
 
 /// `C (m × n) (+)= A (m × k) · Bᵀ`, `B` stored `n × k` row-major.
-pub fn nt<T: Real>(c: &mut [T], a: &[T], b: &[T], (m, n, k): (usize, usize, usize), mode: Mode) {
-    if !T::simd_nt(c, a, b, (m, n, k), mode == Mode::Add) {
+pub fn nt<T: Real>(c: &mut [T], a: &[T], b: &[T], dims: (usize, usize, usize), mode: Mode) {
+    if !T::simd_nt(c, a, b, dims, mode == Mode::Add) {
+        portable::nt(c, a, b, dims, mode);
+    }
+}
+
+/// `C (m × n) (+)= A (m × k) · B (k × n)`.
+pub fn nn<T: Real>(c: &mut [T], a: &[T], b: &[T], dims: (usize, usize, usize), mode: Mode) {
+    if !T::simd_rows(c, a, (dims.2, 1), b, dims, mode == Mode::Add) {
+        portable::nn(c, a, b, dims, mode);
+    }
+}
+
+/// `C (m × n) (+)= Aᵀ · B`, `A` stored `k × m`, `B` stored `k × n`.
+pub fn tn<T: Real>(c: &mut [T], a: &[T], b: &[T], dims: (usize, usize, usize), mode: Mode) {
+    if !T::simd_rows(c, a, (1, dims.0), b, dims, mode == Mode::Add) {
+        portable::tn(c, a, b, dims, mode);
+    }
+}
+
+/// The same three products through faer, for CPUs without AVX-512.
+pub mod portable {
+    use super::*;
+
+    /// `C (m × n) (+)= A (m × k) · Bᵀ`.
+    pub fn nt<T: Real>(
+        c: &mut [T],
+        a: &[T],
+        b: &[T],
+        (m, n, k): (usize, usize, usize),
+        mode: Mode,
+    ) {
         gemm(
             view_mut(c, m, n),
             mode,
@@ -47,18 +77,26 @@ pub fn nt<T: Real>(c: &mut [T], a: &[T], b: &[T], (m, n, k): (usize, usize, usiz
             view(b, n, k).transpose(),
         );
     }
-}
 
-/// `C (m × n) (+)= A (m × k) · B (k × n)`.
-pub fn nn<T: Real>(c: &mut [T], a: &[T], b: &[T], (m, n, k): (usize, usize, usize), mode: Mode) {
-    if !T::simd_rows(c, a, (k, 1), b, (m, n, k), mode == Mode::Add) {
+    /// `C (m × n) (+)= A (m × k) · B (k × n)`.
+    pub fn nn<T: Real>(
+        c: &mut [T],
+        a: &[T],
+        b: &[T],
+        (m, n, k): (usize, usize, usize),
+        mode: Mode,
+    ) {
         gemm(view_mut(c, m, n), mode, view(a, m, k), view(b, k, n));
     }
-}
 
-/// `C (m × n) (+)= Aᵀ · B`, `A` stored `k × m`, `B` stored `k × n`.
-pub fn tn<T: Real>(c: &mut [T], a: &[T], b: &[T], (m, n, k): (usize, usize, usize), mode: Mode) {
-    if !T::simd_rows(c, a, (1, m), b, (m, n, k), mode == Mode::Add) {
+    /// `C (m × n) (+)= Aᵀ · B`.
+    pub fn tn<T: Real>(
+        c: &mut [T],
+        a: &[T],
+        b: &[T],
+        (m, n, k): (usize, usize, usize),
+        mode: Mode,
+    ) {
         gemm(
             view_mut(c, m, n),
             mode,
@@ -108,8 +146,14 @@ mod tests {
         ];
         for &(m, n, k) in &shapes {
             let (a, b, c0) = (data(m * k, 1), data(k * n, 2), data(m * n, 3));
-            let cases: [(Product, bool, bool); 3] =
-                [(nt, false, true), (nn, false, false), (tn, true, false)];
+            let cases: [(Product, bool, bool); 6] = [
+                (nt, false, true),
+                (nn, false, false),
+                (tn, true, false),
+                (portable::nt, false, true),
+                (portable::nn, false, false),
+                (portable::tn, true, false),
+            ];
             for (f, at, bt) in cases {
                 let want = reference(&a, &b, (m, n, k), at, bt);
                 let mut c = c0.clone();
