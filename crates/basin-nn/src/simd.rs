@@ -5,7 +5,7 @@
 //! * `nt`: `C (m × n) ⟵ A (m × k) · Bᵀ`, `B` stored `n × k`: blocks of 4 × 4 dot products,
 //!   each accumulated in one vector register along `k`, then reduced.
 //! * `nn` / `tn`: `C (m × n) ⟵ coef · B`, `B` stored `k × n`, where `coef(r, j)` is `A[r, j]`
-//!   (`A` stored `m × k`) or `A[j, r]` (`A` stored `k × m`): blocks of 4 rows × 2 vectors of
+//!   (`A` stored `m × k`) or `A[j, r]` (`A` stored `k × m`): blocks of 4 rows × 4 vectors of
 //!   columns, one broadcast coefficient times one row of `B` per step.
 
 #[cfg(target_arch = "x86_64")]
@@ -114,9 +114,9 @@ macro_rules! kernels {
                 }
             }
 
-            /// Rows `i0..i0+R` of `C`, columns `col..col+w` (`w ≤ 2L`).
+            /// Rows `i0..i0+R` of `C`, columns `col..col+w` (`w ≤ V·L`).
             #[inline(always)]
-            unsafe fn rows_block<const R: usize>(
+            unsafe fn rows_block<const R: usize, const V: usize>(
                 c: &mut [$t],
                 a: &[$t],
                 (rs, js): (usize, usize),
@@ -126,28 +126,30 @@ macro_rules! kernels {
                 acc_into: bool,
             ) {
                 unsafe {
-                    let m0 = tail_mask(w.min(L));
-                    let m1 = tail_mask(w.saturating_sub(L));
-                    let mut acc = [[$setzero(); 2]; R];
+                    let masks: [$mask; V] =
+                        std::array::from_fn(|v| tail_mask(w.saturating_sub(v * L).min(L)));
+                    let offs: [usize; V] = std::array::from_fn(|v| (v * L).min(w));
+                    let mut acc = [[$setzero(); V]; R];
                     for j in 0..k {
                         let row = b.as_ptr().add(j * n + col);
-                        let b0 = $maskz_loadu(m0, row);
-                        let b1 = $maskz_loadu(m1, row.add(L.min(w)));
+                        let bv: [$v; V] =
+                            std::array::from_fn(|v| $maskz_loadu(masks[v], row.add(offs[v])));
                         for r in 0..R {
                             let coef = $set1(*a.get_unchecked((i0 + r) * rs + j * js));
-                            acc[r][0] = $fmadd(coef, b0, acc[r][0]);
-                            acc[r][1] = $fmadd(coef, b1, acc[r][1]);
+                            for v in 0..V {
+                                acc[r][v] = $fmadd(coef, bv[v], acc[r][v]);
+                            }
                         }
                     }
                     for r in 0..R {
                         let dst = c.as_mut_ptr().add((i0 + r) * n + col);
-                        let (mut v0, mut v1) = (acc[r][0], acc[r][1]);
-                        if acc_into {
-                            v0 = $add(v0, $maskz_loadu(m0, dst));
-                            v1 = $add(v1, $maskz_loadu(m1, dst.add(L.min(w))));
+                        for v in 0..V {
+                            let mut x = acc[r][v];
+                            if acc_into {
+                                x = $add(x, $maskz_loadu(masks[v], dst.add(offs[v])));
+                            }
+                            $mask_storeu(dst.add(offs[v]), masks[v], x);
                         }
-                        $mask_storeu(dst, m0, v0);
-                        $mask_storeu(dst.add(L.min(w)), m1, v1);
                     }
                 }
             }
@@ -164,14 +166,14 @@ macro_rules! kernels {
                 let mut col = 0;
                 unsafe {
                     while col < n {
-                        let w = (2 * L).min(n - col);
+                        let w = (4 * L).min(n - col);
                         let mut i = 0;
                         while i + 4 <= m {
-                            rows_block::<4>(c, a, strides, b, (n, k), (i, col, w), acc_into);
+                            rows_block::<4, 4>(c, a, strides, b, (n, k), (i, col, w), acc_into);
                             i += 4;
                         }
                         while i < m {
-                            rows_block::<1>(c, a, strides, b, (n, k), (i, col, w), acc_into);
+                            rows_block::<1, 4>(c, a, strides, b, (n, k), (i, col, w), acc_into);
                             i += 1;
                         }
                         col += w;
