@@ -273,22 +273,11 @@ impl<T: Real> Engine<T> {
                 row.copy_from_slice(&v[layer.b_range()]);
             }
             let prev = if l == 0 { input } else { &done[l - 1].a[..] };
-            nt(
-                &mut buf.rz,
-                prev,
-                &v[layer.w_range()],
-                (b, fo, fi),
-                Mode::Add,
-            );
+            let (vw, w) = (&v[layer.w_range()], &theta[layer.w_range()]);
+            nt(&mut buf.rz, prev, vw, (b, fo, fi), Mode::Add);
             if l > 0 {
                 let rprev = &done[l - 1].ra[..];
-                nt(
-                    &mut buf.rz,
-                    rprev,
-                    &theta[layer.w_range()],
-                    (b, fo, fi),
-                    Mode::Add,
-                );
+                nt(&mut buf.rz, rprev, w, (b, fo, fi), Mode::Add);
             }
             if l < last {
                 let act = self.act;

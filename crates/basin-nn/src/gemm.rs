@@ -135,6 +135,8 @@ mod tests {
     #[test]
     fn products_match_the_triple_loop_on_ragged_shapes() {
         let shapes = [
+            (70, 40, 784),
+            (64, 3, 5),
             (1, 1, 1),
             (3, 5, 7),
             (4, 4, 16),

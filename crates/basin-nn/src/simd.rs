@@ -121,7 +121,7 @@ macro_rules! kernels {
                 a: &[$t],
                 (rs, js): (usize, usize),
                 b: &[$t],
-                (n, k): (usize, usize),
+                (n, j0, j1): (usize, usize, usize),
                 (i0, col, w): (usize, usize, usize),
                 acc_into: bool,
             ) {
@@ -130,7 +130,7 @@ macro_rules! kernels {
                         std::array::from_fn(|v| tail_mask(w.saturating_sub(v * L).min(L)));
                     let offs: [usize; V] = std::array::from_fn(|v| (v * L).min(w));
                     let mut acc = [[$setzero(); V]; R];
-                    for j in 0..k {
+                    for j in j0..j1 {
                         let row = b.as_ptr().add(j * n + col);
                         let bv: [$v; V] =
                             std::array::from_fn(|v| $maskz_loadu(masks[v], row.add(offs[v])));
@@ -154,6 +154,31 @@ macro_rules! kernels {
                 }
             }
 
+            /// All rows of `C` for the column tile `col..col+w` and the `k` range `j0..j1`,
+            /// with `V` vectors per tile row.
+            #[inline(always)]
+            unsafe fn rows_tile<const V: usize>(
+                c: &mut [$t],
+                a: &[$t],
+                strides: (usize, usize),
+                b: &[$t],
+                (m, n): (usize, usize),
+                (j0, j1, col, w): (usize, usize, usize, usize),
+                acc_into: bool,
+            ) {
+                let mut i = 0;
+                unsafe {
+                    while i + 4 <= m {
+                        rows_block::<4, V>(c, a, strides, b, (n, j0, j1), (i, col, w), acc_into);
+                        i += 4;
+                    }
+                    while i < m {
+                        rows_block::<1, V>(c, a, strides, b, (n, j0, j1), (i, col, w), acc_into);
+                        i += 1;
+                    }
+                }
+            }
+
             #[target_feature(enable = "avx512f")]
             unsafe fn rows_avx512(
                 c: &mut [$t],
@@ -163,20 +188,34 @@ macro_rules! kernels {
                 (m, n, k): (usize, usize, usize),
                 acc_into: bool,
             ) {
-                let mut col = 0;
+                // Blocks of KC rows of B stay in L1 while every row of C passes over them; a
+                // narrow C (up to 6 vectors) is one tile, a wide one is cut into 4-vector tiles.
+                const KC: usize = 64;
+                let mut j0 = 0;
                 unsafe {
-                    while col < n {
-                        let w = (4 * L).min(n - col);
-                        let mut i = 0;
-                        while i + 4 <= m {
-                            rows_block::<4, 4>(c, a, strides, b, (n, k), (i, col, w), acc_into);
-                            i += 4;
+                    loop {
+                        let j1 = (j0 + KC).min(k);
+                        let into = acc_into || j0 > 0;
+                        let mut col = 0;
+                        while col < n {
+                            let rest = n - col;
+                            let w = if rest <= 6 * L { rest } else { 4 * L };
+                            let dims = (m, n);
+                            let range = (j0, j1, col, w);
+                            match w.div_ceil(L) {
+                                1 => rows_tile::<1>(c, a, strides, b, dims, range, into),
+                                2 => rows_tile::<2>(c, a, strides, b, dims, range, into),
+                                3 => rows_tile::<3>(c, a, strides, b, dims, range, into),
+                                4 => rows_tile::<4>(c, a, strides, b, dims, range, into),
+                                5 => rows_tile::<5>(c, a, strides, b, dims, range, into),
+                                _ => rows_tile::<6>(c, a, strides, b, dims, range, into),
+                            }
+                            col += w;
                         }
-                        while i < m {
-                            rows_block::<1, 4>(c, a, strides, b, (n, k), (i, col, w), acc_into);
-                            i += 1;
+                        if j1 >= k {
+                            break;
                         }
-                        col += w;
+                        j0 = j1;
                     }
                 }
             }
