@@ -17,7 +17,7 @@
 
 use basin_data::Dataset;
 
-use crate::gemm::{Mode, nn, nt, tn};
+use crate::gemm::{Mode, nn, nt, nt_indexed, tn, tn_indexed};
 use crate::loss::{bce, bce_dz, bce_dz2};
 use crate::objective::Objective;
 use crate::real::{Real, convert};
@@ -67,11 +67,46 @@ struct Engine<T> {
 pub struct FcnObjective<T> {
     spec: FcnSpec,
     n_params: usize,
+    forward_cache: ForwardCache<T>,
     x: Vec<T>,
     y: Vec<T>,
     dim: usize,
     gather: Vec<T>,
     engine: Engine<T>,
+}
+
+/// What the buffers' forward pass was computed at, so that repeated Hessian-vector products
+/// at one point (Lanczos, Hutchinson) skip it. Valid only after an `hvp` on a batch of at most
+/// [`CHUNK`] examples; every other call clears it.
+#[derive(Debug, Clone)]
+struct ForwardCache<T> {
+    valid: bool,
+    theta: Vec<T>,
+    batch: Vec<usize>,
+}
+
+impl<T: Real> ForwardCache<T> {
+    fn new(n_params: usize) -> Self {
+        Self {
+            valid: false,
+            theta: Vec::with_capacity(n_params),
+            batch: Vec::with_capacity(CHUNK),
+        }
+    }
+
+    fn holds(&self, theta: &[T], batch: &[usize]) -> bool {
+        self.valid && self.batch == batch && self.theta == theta
+    }
+
+    /// Records the point of the forward pass now in the buffers (no allocation: the capacity
+    /// was reserved at construction).
+    fn record(&mut self, theta: &[T], batch: &[usize]) {
+        self.theta.clear();
+        self.theta.extend_from_slice(theta);
+        self.batch.clear();
+        self.batch.extend_from_slice(batch);
+        self.valid = true;
+    }
 }
 
 /// Errors building an objective.
@@ -113,6 +148,7 @@ impl<T: Real> FcnObjective<T> {
         let layers = spec.layers();
         let max_width = spec.max_width();
         Ok(Self {
+            forward_cache: ForwardCache::new(spec.n_params()),
             n_params: spec.n_params(),
             spec: spec.clone(),
             x: convert(x),
@@ -169,7 +205,9 @@ impl<T: Real> FcnObjective<T> {
         }
     }
 
-    fn check(&self, theta: &[T], batch: &[usize]) {
+    /// Checks the arguments and invalidates the cached forward pass (the call overwrites it).
+    fn check(&mut self, theta: &[T], batch: &[usize]) {
+        self.forward_cache.valid = false;
         assert_eq!(theta.len(), self.n_params, "parameter count");
         debug_assert!(batch.iter().all(|&i| i < self.y.len()), "batch index");
     }
@@ -180,22 +218,71 @@ fn chunk_loss<T: Real>(z: &[T], y: &[T], chunk: &[usize]) -> T {
     chunk.iter().zip(z).map(|(&i, &z)| bce(z, y[i])).sum()
 }
 
-/// The input rows of a chunk: a slice of `x` if the indices are consecutive, else gathered.
+/// The rows a layer reads: a row-major block, or the rows of `data` at the given indices (a
+/// minibatch read in place by the AVX-512 kernels).
+#[derive(Debug, Clone, Copy)]
+struct Input<'a, T> {
+    data: &'a [T],
+    rows: Option<&'a [usize]>,
+}
+
+impl<'a, T: Real> Input<'a, T> {
+    fn block(data: &'a [T]) -> Self {
+        Self { data, rows: None }
+    }
+
+    /// `c (+)= self · wᵀ`, `w` stored `n × k`.
+    fn times_wt(self, c: &mut [T], w: &[T], dims: (usize, usize, usize), mode: Mode) {
+        match self.rows {
+            None => nt(c, self.data, w, dims, mode),
+            Some(rows) => {
+                let done = nt_indexed(c, (self.data, rows), w, dims, mode);
+                assert!(
+                    done,
+                    "indexed inputs are made only where the AVX-512 kernels run"
+                );
+            }
+        }
+    }
+
+    /// `c (+)= deltaᵀ · self`, `delta` stored `k × m`.
+    fn delta_t_times(self, c: &mut [T], delta: &[T], dims: (usize, usize, usize), mode: Mode) {
+        match self.rows {
+            None => tn(c, delta, self.data, dims, mode),
+            Some(rows) => {
+                let done = tn_indexed(c, delta, (self.data, rows), dims, mode);
+                assert!(
+                    done,
+                    "indexed inputs are made only where the AVX-512 kernels run"
+                );
+            }
+        }
+    }
+}
+
+/// The input rows of a chunk: a slice of `x` if the indices are consecutive, the rows of `x`
+/// in place where the AVX-512 kernels can read them so, and a gathered copy otherwise.
 fn chunk_input<'a, T: Real>(
     x: &'a [T],
     gather: &'a mut [T],
     dim: usize,
-    chunk: &[usize],
-) -> &'a [T] {
+    chunk: &'a [usize],
+) -> Input<'a, T> {
     let first = chunk[0];
     let consecutive = chunk.iter().enumerate().all(|(k, &i)| i == first + k);
     if consecutive {
-        return &x[first * dim..(first + chunk.len()) * dim];
+        return Input::block(&x[first * dim..(first + chunk.len()) * dim]);
+    }
+    if crate::simd::available() {
+        return Input {
+            data: x,
+            rows: Some(chunk),
+        };
     }
     for (row, &i) in gather.chunks_exact_mut(dim).zip(chunk) {
         row.copy_from_slice(&x[i * dim..(i + 1) * dim]);
     }
-    &gather[..chunk.len() * dim]
+    Input::block(&gather[..chunk.len() * dim])
 }
 
 impl<T: Real> Engine<T> {
@@ -204,24 +291,22 @@ impl<T: Real> Engine<T> {
     }
 
     /// Forward pass of `b` rows of `input`, filling each layer's `z` and (hidden) `a`.
-    fn forward(&mut self, theta: &[T], input: &[T], b: usize) {
+    fn forward(&mut self, theta: &[T], input: Input<'_, T>, b: usize) {
         let last = self.layers.len() - 1;
         for (l, layer) in self.layers.iter().enumerate() {
             let (done, rest) = self.bufs.split_at_mut(l);
-            let prev = if l == 0 { input } else { &done[l - 1].a[..] };
+            let prev = if l == 0 {
+                input
+            } else {
+                Input::block(&done[l - 1].a[..])
+            };
             let buf = &mut rest[0];
             let (fi, fo) = (layer.fan_in, layer.fan_out);
             let bias = &theta[layer.b_range()];
             for row in buf.z[..b * fo].chunks_exact_mut(fo) {
                 row.copy_from_slice(bias);
             }
-            nt(
-                &mut buf.z,
-                prev,
-                &theta[layer.w_range()],
-                (b, fo, fi),
-                Mode::Add,
-            );
+            prev.times_wt(&mut buf.z, &theta[layer.w_range()], (b, fo, fi), Mode::Add);
             if l < last {
                 let act = self.act;
                 for (a, &z) in buf.a[..b * fo].iter_mut().zip(&buf.z[..b * fo]) {
@@ -232,12 +317,16 @@ impl<T: Real> Engine<T> {
     }
 
     /// Backward pass from `delta` of the output layer (already set), accumulating the gradient.
-    fn backward(&mut self, theta: &[T], input: &[T], b: usize, grad: &mut [T]) {
+    fn backward(&mut self, theta: &[T], input: Input<'_, T>, b: usize, grad: &mut [T]) {
         for l in (0..self.layers.len()).rev() {
             let layer = self.layers[l];
             let (fi, fo) = (layer.fan_in, layer.fan_out);
             let (done, rest) = self.bufs.split_at_mut(l);
-            let prev = if l == 0 { input } else { &done[l - 1].a[..] };
+            let prev = if l == 0 {
+                input
+            } else {
+                Input::block(&done[l - 1].a[..])
+            };
             let delta = &rest[0].delta[..b * fo];
             accumulate_weight_grad(grad, &layer, delta, prev, b);
             if l == 0 {
@@ -263,7 +352,7 @@ impl<T: Real> Engine<T> {
     }
 
     /// R-forward pass along `v` (after [`Engine::forward`]), filling `rz` and (hidden) `ra`.
-    fn r_forward(&mut self, theta: &[T], v: &[T], input: &[T], b: usize) {
+    fn r_forward(&mut self, theta: &[T], v: &[T], input: Input<'_, T>, b: usize) {
         let last = self.layers.len() - 1;
         for (l, layer) in self.layers.iter().enumerate() {
             let (done, rest) = self.bufs.split_at_mut(l);
@@ -272,9 +361,13 @@ impl<T: Real> Engine<T> {
             for row in buf.rz[..b * fo].chunks_exact_mut(fo) {
                 row.copy_from_slice(&v[layer.b_range()]);
             }
-            let prev = if l == 0 { input } else { &done[l - 1].a[..] };
+            let prev = if l == 0 {
+                input
+            } else {
+                Input::block(&done[l - 1].a[..])
+            };
             let (vw, w) = (&v[layer.w_range()], &theta[layer.w_range()]);
-            nt(&mut buf.rz, prev, vw, (b, fo, fi), Mode::Add);
+            prev.times_wt(&mut buf.rz, vw, (b, fo, fi), Mode::Add);
             if l > 0 {
                 let rprev = &done[l - 1].ra[..];
                 nt(&mut buf.rz, rprev, w, (b, fo, fi), Mode::Add);
@@ -294,13 +387,17 @@ impl<T: Real> Engine<T> {
 
     /// R-backward pass (after the forward and R-forward passes, with the output layer's `delta`
     /// and `rdelta` set), accumulating `H v` into `out`.
-    fn r_backward(&mut self, theta: &[T], v: &[T], input: &[T], b: usize, out: &mut [T]) {
+    fn r_backward(&mut self, theta: &[T], v: &[T], input: Input<'_, T>, b: usize, out: &mut [T]) {
         for l in (0..self.layers.len()).rev() {
             let layer = self.layers[l];
             let (fi, fo) = (layer.fan_in, layer.fan_out);
             let (done, rest) = self.bufs.split_at_mut(l);
             let here = &rest[0];
-            let prev = if l == 0 { input } else { &done[l - 1].a[..] };
+            let prev = if l == 0 {
+                input
+            } else {
+                Input::block(&done[l - 1].a[..])
+            };
             accumulate_weight_grad(out, &layer, &here.rdelta[..b * fo], prev, b);
             if l == 0 {
                 break;
@@ -348,17 +445,11 @@ fn accumulate_weight_grad<T: Real>(
     grad: &mut [T],
     layer: &Layer,
     delta: &[T],
-    prev: &[T],
+    prev: Input<'_, T>,
     b: usize,
 ) {
     let (fi, fo) = (layer.fan_in, layer.fan_out);
-    tn(
-        &mut grad[layer.w_range()],
-        delta,
-        prev,
-        (fo, fi, b),
-        Mode::Add,
-    );
+    prev.delta_t_times(&mut grad[layer.w_range()], delta, (fo, fi, b), Mode::Add);
     let gb = &mut grad[layer.b_range()];
     for row in delta.chunks_exact(fo) {
         for (g, &d) in gb.iter_mut().zip(row) {
@@ -406,7 +497,10 @@ impl<T: Real> Objective<T> for FcnObjective<T> {
         total / T::from_f64(batch.len() as f64)
     }
 
+    /// The forward pass is reused when the previous call was an `hvp` at the same `θ` and the
+    /// same batch of at most [`CHUNK`] examples, as in Lanczos iterations.
     fn hvp(&mut self, theta: &[T], batch: &[usize], v: &[T], out: &mut [T]) {
+        let reuse = self.forward_cache.holds(theta, batch);
         self.check(theta, batch);
         assert_eq!(v.len(), theta.len(), "direction length");
         out.iter_mut().for_each(|o| *o = T::ZERO);
@@ -414,7 +508,9 @@ impl<T: Real> Objective<T> for FcnObjective<T> {
         for chunk in batch.chunks(CHUNK) {
             let b = chunk.len();
             let input = chunk_input(&self.x, &mut self.gather, self.dim, chunk);
-            self.engine.forward(theta, input, b);
+            if !reuse {
+                self.engine.forward(theta, input, b);
+            }
             self.engine.r_forward(theta, v, input, b);
             let top = self.engine.bufs.last_mut().expect("a layer");
             for (k, &i) in chunk.iter().enumerate() {
@@ -423,6 +519,9 @@ impl<T: Real> Objective<T> for FcnObjective<T> {
                 top.rdelta[k] = bce_dz2(z) * top.rz[k] * scale;
             }
             self.engine.r_backward(theta, v, input, b, out);
+        }
+        if batch.len() <= CHUNK {
+            self.forward_cache.record(theta, batch);
         }
     }
 

@@ -5,6 +5,7 @@ use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 
 use crate::real::Real;
+use crate::simd::RowMap;
 
 /// How a product combines with the destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,23 +40,70 @@ pub fn gemm<T: Real>(dst: MatMut<'_, T>, mode: Mode, a: MatRef<'_, T>, b: MatRef
 
 /// `C (m × n) (+)= A (m × k) · Bᵀ`, `B` stored `n × k` row-major.
 pub fn nt<T: Real>(c: &mut [T], a: &[T], b: &[T], dims: (usize, usize, usize), mode: Mode) {
-    if !T::simd_nt(c, a, b, dims, mode == Mode::Add) {
+    if !T::simd_nt(c, (a, RowMap(None)), b, dims, mode == Mode::Add) {
         portable::nt(c, a, b, dims, mode);
     }
 }
 
 /// `C (m × n) (+)= A (m × k) · B (k × n)`.
 pub fn nn<T: Real>(c: &mut [T], a: &[T], b: &[T], dims: (usize, usize, usize), mode: Mode) {
-    if !T::simd_rows(c, a, (dims.2, 1), b, dims, mode == Mode::Add) {
+    if !T::simd_rows(
+        c,
+        a,
+        (dims.2, 1),
+        (b, RowMap(None)),
+        dims,
+        mode == Mode::Add,
+    ) {
         portable::nn(c, a, b, dims, mode);
     }
 }
 
 /// `C (m × n) (+)= Aᵀ · B`, `A` stored `k × m`, `B` stored `k × n`.
 pub fn tn<T: Real>(c: &mut [T], a: &[T], b: &[T], dims: (usize, usize, usize), mode: Mode) {
-    if !T::simd_rows(c, a, (1, dims.0), b, dims, mode == Mode::Add) {
+    if !T::simd_rows(
+        c,
+        a,
+        (1, dims.0),
+        (b, RowMap(None)),
+        dims,
+        mode == Mode::Add,
+    ) {
         portable::tn(c, a, b, dims, mode);
     }
+}
+
+/// [`nt`] with row `i` of `A` read from stored row `rows[i]` (a minibatch in place). Returns
+/// false, doing nothing, where the AVX-512 kernels are unavailable: gather the rows then.
+#[must_use]
+pub fn nt_indexed<T: Real>(
+    c: &mut [T],
+    (a, rows): (&[T], &[usize]),
+    b: &[T],
+    dims: (usize, usize, usize),
+    mode: Mode,
+) -> bool {
+    T::simd_nt(c, (a, RowMap(Some(rows))), b, dims, mode == Mode::Add)
+}
+
+/// [`tn`] with row `j` of `B` read from stored row `rows[j]`. Returns false, doing nothing,
+/// where the AVX-512 kernels are unavailable.
+#[must_use]
+pub fn tn_indexed<T: Real>(
+    c: &mut [T],
+    a: &[T],
+    (b, rows): (&[T], &[usize]),
+    dims: (usize, usize, usize),
+    mode: Mode,
+) -> bool {
+    T::simd_rows(
+        c,
+        a,
+        (1, dims.0),
+        (b, RowMap(Some(rows))),
+        dims,
+        mode == Mode::Add,
+    )
 }
 
 /// The same three products through faer, for CPUs without AVX-512.
@@ -173,6 +221,45 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn indexed_rows_equal_gathered_rows() {
+        if !crate::simd::available() {
+            return;
+        }
+        let (m, n, k, stored) = (37, 40, 100, 90);
+        let rows: Vec<usize> = (0..m).map(|i| (i * 53) % stored).collect();
+        let (x, w, d) = (data(stored * k, 6), data(n * k, 7), data(m * n, 8));
+        let gathered: Vec<f64> = rows
+            .iter()
+            .flat_map(|&r| x[r * k..(r + 1) * k].to_vec())
+            .collect();
+        let (mut c1, mut c2) = (vec![0.5; m * n], vec![0.5; m * n]);
+        assert!(nt_indexed(&mut c1, (&x, &rows), &w, (m, n, k), Mode::Add));
+        nt(&mut c2, &gathered, &w, (m, n, k), Mode::Add);
+        assert_eq!(c1, c2);
+        let (mut g1, mut g2) = (vec![0.0; n * k], vec![0.0; n * k]);
+        assert!(tn_indexed(
+            &mut g1,
+            &d,
+            (&x, &rows),
+            (n, k, m),
+            Mode::Replace
+        ));
+        tn(&mut g2, &d, &gathered, (n, k, m), Mode::Replace);
+        assert_eq!(g1, g2);
+    }
+
+    #[test]
+    #[should_panic(expected = "shapes")]
+    fn out_of_range_indices_are_refused() {
+        if !crate::simd::available() {
+            panic!("shapes (no AVX-512 here: nothing to check)");
+        }
+        let x = data(10 * 4, 1);
+        let mut c = vec![0.0; 2];
+        let _ = nt_indexed(&mut c, (&x, &[3, 10]), &x[..4], (2, 1, 4), Mode::Replace);
     }
 
     #[test]

@@ -60,20 +60,22 @@ pub trait Real:
     /// `self · a + b` with one rounding (an FMA instruction where the target has one; call it
     /// only in code compiled with the `fma` feature, elsewhere it is a slow library call).
     fn mul_add(self, a: Self, b: Self) -> Self;
-    /// `C (m × n) (+)= A · Bᵀ` by the AVX-512 kernel; false (nothing done) where the CPU lacks it.
+    /// `C (m × n) (+)= A · Bᵀ` by the AVX-512 kernel, reading `A`'s rows through its row map;
+    /// false (nothing done) where the CPU lacks AVX-512.
     fn simd_nt(
         c: &mut [Self],
-        a: &[Self],
+        a: (&[Self], crate::simd::RowMap<'_>),
         b: &[Self],
         dims: (usize, usize, usize),
         acc: bool,
     ) -> bool;
-    /// `C (m × n) (+)= coef · B` by the AVX-512 kernel; false (nothing done) where unavailable.
+    /// `C (m × n) (+)= coef · B` by the AVX-512 kernel, reading `B`'s rows through its row map;
+    /// false (nothing done) where unavailable.
     fn simd_rows(
         c: &mut [Self],
         a: &[Self],
         strides: (usize, usize),
-        b: &[Self],
+        b: (&[Self], crate::simd::RowMap<'_>),
         dims: (usize, usize, usize),
         acc: bool,
     ) -> bool;
@@ -136,7 +138,7 @@ macro_rules! impl_real {
             #[inline]
             fn simd_nt(
                 c: &mut [Self],
-                a: &[Self],
+                a: (&[Self], crate::simd::RowMap<'_>),
                 b: &[Self],
                 dims: (usize, usize, usize),
                 acc: bool,
@@ -154,7 +156,7 @@ macro_rules! impl_real {
                 c: &mut [Self],
                 a: &[Self],
                 strides: (usize, usize),
-                b: &[Self],
+                b: (&[Self], crate::simd::RowMap<'_>),
                 dims: (usize, usize, usize),
                 acc: bool,
             ) -> bool {

@@ -23,6 +23,30 @@ pub fn available() -> bool {
     }
 }
 
+/// Which rows of a row-major operand a product reads: all in order, or those at the given
+/// indices (so a minibatch is read in place instead of being gathered first).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RowMap<'a>(pub Option<&'a [usize]>);
+
+impl RowMap<'_> {
+    /// The stored row of logical row `i`.
+    #[inline(always)]
+    fn get(self, i: usize) -> usize {
+        match self.0 {
+            None => i,
+            Some(ix) => ix[i],
+        }
+    }
+
+    /// Checks that logical rows `0..rows` map into a matrix of `stored` rows.
+    fn check(self, rows: usize, stored: usize) -> bool {
+        match self.0 {
+            None => rows <= stored,
+            Some(ix) => ix.len() >= rows && ix[..rows].iter().all(|&i| i < stored),
+        }
+    }
+}
+
 macro_rules! kernels {
     ($modname:ident, $t:ty, $v:ty, $lanes:expr, $mask:ty,
      $loadu:ident, $maskz_loadu:ident, $mask_storeu:ident,
@@ -43,7 +67,7 @@ macro_rules! kernels {
             #[inline(always)]
             unsafe fn nt_block<const R: usize, const C: usize>(
                 c: &mut [$t],
-                a: &[$t],
+                (a, arows): (&[$t], RowMap<'_>),
                 b: &[$t],
                 (n, k): (usize, usize),
                 (i0, j0): (usize, usize),
@@ -52,7 +76,8 @@ macro_rules! kernels {
                 unsafe {
                     let mut acc = [[$setzero(); C]; R];
                     let full = k - k % L;
-                    let ap: [*const $t; R] = std::array::from_fn(|r| a.as_ptr().add((i0 + r) * k));
+                    let ap: [*const $t; R] =
+                        std::array::from_fn(|r| a.as_ptr().add(arows.get(i0 + r) * k));
                     let bp: [*const $t; C] = std::array::from_fn(|q| b.as_ptr().add((j0 + q) * k));
                     let mut p = 0;
                     while p < full {
@@ -88,7 +113,7 @@ macro_rules! kernels {
             #[target_feature(enable = "avx512f")]
             unsafe fn nt_avx512(
                 c: &mut [$t],
-                a: &[$t],
+                (a, arows): (&[$t], RowMap<'_>),
                 b: &[$t],
                 (m, n, k): (usize, usize, usize),
                 acc_into: bool,
@@ -97,18 +122,18 @@ macro_rules! kernels {
                 unsafe {
                     for i in (0..m4).step_by(4) {
                         for j in (0..n4).step_by(4) {
-                            nt_block::<4, 4>(c, a, b, (n, k), (i, j), acc_into);
+                            nt_block::<4, 4>(c, (a, arows), b, (n, k), (i, j), acc_into);
                         }
                         for j in n4..n {
-                            nt_block::<4, 1>(c, a, b, (n, k), (i, j), acc_into);
+                            nt_block::<4, 1>(c, (a, arows), b, (n, k), (i, j), acc_into);
                         }
                     }
                     for i in m4..m {
                         for j in (0..n4).step_by(4) {
-                            nt_block::<1, 4>(c, a, b, (n, k), (i, j), acc_into);
+                            nt_block::<1, 4>(c, (a, arows), b, (n, k), (i, j), acc_into);
                         }
                         for j in n4..n {
-                            nt_block::<1, 1>(c, a, b, (n, k), (i, j), acc_into);
+                            nt_block::<1, 1>(c, (a, arows), b, (n, k), (i, j), acc_into);
                         }
                     }
                 }
@@ -120,7 +145,7 @@ macro_rules! kernels {
                 c: &mut [$t],
                 a: &[$t],
                 (rs, js): (usize, usize),
-                b: &[$t],
+                (b, brows): (&[$t], RowMap<'_>),
                 (n, j0, j1): (usize, usize, usize),
                 (i0, col, w): (usize, usize, usize),
                 acc_into: bool,
@@ -131,7 +156,7 @@ macro_rules! kernels {
                     let offs: [usize; V] = std::array::from_fn(|v| (v * L).min(w));
                     let mut acc = [[$setzero(); V]; R];
                     for j in j0..j1 {
-                        let row = b.as_ptr().add(j * n + col);
+                        let row = b.as_ptr().add(brows.get(j) * n + col);
                         let bv: [$v; V] =
                             std::array::from_fn(|v| $maskz_loadu(masks[v], row.add(offs[v])));
                         for r in 0..R {
@@ -161,7 +186,7 @@ macro_rules! kernels {
                 c: &mut [$t],
                 a: &[$t],
                 strides: (usize, usize),
-                b: &[$t],
+                (b, brows): (&[$t], RowMap<'_>),
                 (m, n): (usize, usize),
                 (j0, j1, col, w): (usize, usize, usize, usize),
                 acc_into: bool,
@@ -169,11 +194,27 @@ macro_rules! kernels {
                 let mut i = 0;
                 unsafe {
                     while i + 4 <= m {
-                        rows_block::<4, V>(c, a, strides, b, (n, j0, j1), (i, col, w), acc_into);
+                        rows_block::<4, V>(
+                            c,
+                            a,
+                            strides,
+                            (b, brows),
+                            (n, j0, j1),
+                            (i, col, w),
+                            acc_into,
+                        );
                         i += 4;
                     }
                     while i < m {
-                        rows_block::<1, V>(c, a, strides, b, (n, j0, j1), (i, col, w), acc_into);
+                        rows_block::<1, V>(
+                            c,
+                            a,
+                            strides,
+                            (b, brows),
+                            (n, j0, j1),
+                            (i, col, w),
+                            acc_into,
+                        );
                         i += 1;
                     }
                 }
@@ -184,7 +225,7 @@ macro_rules! kernels {
                 c: &mut [$t],
                 a: &[$t],
                 strides: (usize, usize),
-                b: &[$t],
+                (b, brows): (&[$t], RowMap<'_>),
                 (m, n, k): (usize, usize, usize),
                 acc_into: bool,
             ) {
@@ -203,12 +244,12 @@ macro_rules! kernels {
                             let dims = (m, n);
                             let range = (j0, j1, col, w);
                             match w.div_ceil(L) {
-                                1 => rows_tile::<1>(c, a, strides, b, dims, range, into),
-                                2 => rows_tile::<2>(c, a, strides, b, dims, range, into),
-                                3 => rows_tile::<3>(c, a, strides, b, dims, range, into),
-                                4 => rows_tile::<4>(c, a, strides, b, dims, range, into),
-                                5 => rows_tile::<5>(c, a, strides, b, dims, range, into),
-                                _ => rows_tile::<6>(c, a, strides, b, dims, range, into),
+                                1 => rows_tile::<1>(c, a, strides, (b, brows), dims, range, into),
+                                2 => rows_tile::<2>(c, a, strides, (b, brows), dims, range, into),
+                                3 => rows_tile::<3>(c, a, strides, (b, brows), dims, range, into),
+                                4 => rows_tile::<4>(c, a, strides, (b, brows), dims, range, into),
+                                5 => rows_tile::<5>(c, a, strides, (b, brows), dims, range, into),
+                                _ => rows_tile::<6>(c, a, strides, (b, brows), dims, range, into),
                             }
                             col += w;
                         }
@@ -220,41 +261,41 @@ macro_rules! kernels {
                 }
             }
 
-            /// `C (m × n) (+)= A (m × k) · Bᵀ` (`B` stored `n × k`). The caller checks
-            /// [`super::available`] and the slice lengths.
+            /// `C (m × n) (+)= A (m × k) · Bᵀ` (`B` stored `n × k`), row `i` of `A` being
+            /// stored row `arows(i)`. Panics if the CPU lacks AVX-512 or a shape is wrong.
             pub fn nt(
                 c: &mut [$t],
-                a: &[$t],
+                (a, arows): (&[$t], RowMap<'_>),
                 b: &[$t],
                 dims: (usize, usize, usize),
                 acc_into: bool,
             ) {
                 let (m, n, k) = dims;
-                assert!(
-                    c.len() >= m * n && a.len() >= m * k && b.len() >= n * k,
-                    "nt shapes"
-                );
+                let a_ok = k == 0 || arows.check(m, a.len() / k);
+                assert!(c.len() >= m * n && a_ok && b.len() >= n * k, "nt shapes");
                 assert!(
                     super::available(),
                     "AVX-512 kernels on a CPU without AVX-512"
                 );
                 // SAFETY: AVX-512F is present (asserted) and every access is within the
                 // lengths asserted above.
-                unsafe { nt_avx512(c, a, b, dims, acc_into) }
+                unsafe { nt_avx512(c, (a, arows), b, dims, acc_into) }
             }
 
-            /// `C (m × n) (+)= coef · B` (`B` stored `k × n`, `coef(r, j) = a[r·rs + j·js]`).
+            /// `C (m × n) (+)= coef · B` (`B` stored `k × n`, row `j` of `B` being stored row
+            /// `brows(j)`; `coef(r, j) = a[r·rs + j·js]`). Panics as [`nt`] does.
             pub fn rows(
                 c: &mut [$t],
                 a: &[$t],
                 strides: (usize, usize),
-                b: &[$t],
+                (b, brows): (&[$t], RowMap<'_>),
                 dims: (usize, usize, usize),
                 acc_into: bool,
             ) {
                 let (m, n, k) = dims;
                 let (rs, js) = strides;
-                assert!(c.len() >= m * n && b.len() >= k * n, "rows shapes");
+                let b_ok = n == 0 || brows.check(k, b.len() / n);
+                assert!(c.len() >= m * n && b_ok, "rows shapes");
                 assert!(
                     m == 0 || k == 0 || a.len() > (m - 1) * rs + (k - 1) * js,
                     "rows coefficient shape"
@@ -264,7 +305,7 @@ macro_rules! kernels {
                     "AVX-512 kernels on a CPU without AVX-512"
                 );
                 // SAFETY: as for `nt`.
-                unsafe { rows_avx512(c, a, strides, b, dims, acc_into) }
+                unsafe { rows_avx512(c, a, strides, (b, brows), dims, acc_into) }
             }
         }
     };

@@ -152,3 +152,37 @@ fn chunking_and_order_do_not_change_the_result() {
     let parts = (obj.loss(&theta, lo) * 600.0 + obj.loss(&theta, hi) * 700.0) / 1300.0;
     assert!(((whole - parts) / whole).abs() < 1e-12);
 }
+
+#[test]
+fn repeated_hvps_reuse_the_forward_pass_only_when_valid() {
+    let (spec, mut obj, theta) = smooth_net(Activation::Tanh, 60, 9);
+    let n = spec.n_params();
+    let fresh = obj.clone();
+    let batch = all_examples(60);
+    let other_batch: Vec<usize> = (0..60).rev().collect();
+    let theta2: Vec<f64> = theta.iter().map(|t| t * 1.01).collect();
+    let v = random_dir(n, 10);
+    let expect = |t: &[f64], b: &[usize]| {
+        let mut o = fresh.clone();
+        let mut hv = vec![0.0; n];
+        o.hvp(t, b, &v, &mut hv);
+        hv
+    };
+    let mut hv = vec![0.0; n];
+    // Same point twice (the second reuses), then a new point, a new batch, and a call in
+    // between that overwrites the buffers: every result equals a fresh computation exactly.
+    let calls: [(&[f64], &[usize], bool); 5] = [
+        (&theta, &batch, false),
+        (&theta, &batch, false),
+        (&theta2, &batch, false),
+        (&theta2, &other_batch, false),
+        (&theta2, &other_batch, true),
+    ];
+    for (t, b, loss_first) in calls {
+        if loss_first {
+            obj.loss(&theta, &batch);
+        }
+        obj.hvp(t, b, &v, &mut hv);
+        assert_eq!(hv, expect(t, b));
+    }
+}

@@ -1,0 +1,50 @@
+//! The engine's matrix products alone, on the shapes of the 784-40-40-1 net over 500
+//! examples: `Z = X Wᵀ` (nt), `ΔW = Δᵀ X` (tn) and `dA = Δ W` (nn), in f64 and f32.
+
+use basin_nn::Real;
+use basin_nn::gemm::{Mode, nn, nt, portable, tn};
+use criterion::{Criterion, criterion_group, criterion_main};
+
+fn data<T: Real>(len: usize) -> Vec<T> {
+    (0..len)
+        .map(|i| T::from_f64(((i * 7919) % 1013) as f64 / 1013.0 - 0.5))
+        .collect()
+}
+
+fn products<T: Real>(c: &mut Criterion) {
+    let (b, fi, fo) = (500, 784, 40);
+    let (x, w, d) = (data::<T>(b * fi), data::<T>(fo * fi), data::<T>(b * fo));
+    let (mut z, mut gw, mut da) = (
+        vec![T::ZERO; b * fo],
+        vec![T::ZERO; fo * fi],
+        vec![T::ZERO; b * fi],
+    );
+    c.bench_function(&format!("nt_500x40x784_{}", T::NAME), |bn| {
+        bn.iter(|| nt(&mut z, &x, &w, (b, fo, fi), Mode::Replace))
+    });
+    c.bench_function(&format!("tn_40x784x500_{}", T::NAME), |bn| {
+        bn.iter(|| tn(&mut gw, &d, &x, (fo, fi, b), Mode::Replace))
+    });
+    c.bench_function(&format!("nn_500x784x40_{}", T::NAME), |bn| {
+        bn.iter(|| nn(&mut da, &d, &w, (b, fi, fo), Mode::Replace))
+    });
+    c.bench_function(&format!("faer_nt_500x40x784_{}", T::NAME), |bn| {
+        bn.iter(|| portable::nt(&mut z, &x, &w, (b, fo, fi), Mode::Replace))
+    });
+    c.bench_function(&format!("faer_tn_40x784x500_{}", T::NAME), |bn| {
+        bn.iter(|| portable::tn(&mut gw, &d, &x, (fo, fi, b), Mode::Replace))
+    });
+    let (n, mut big) = (512, vec![T::ZERO; 512 * 512]);
+    let sq = data::<T>(n * n);
+    c.bench_function(&format!("faer_nt_512cubed_{}", T::NAME), |bn| {
+        bn.iter(|| portable::nt(&mut big, &sq, &sq, (n, n, n), Mode::Replace))
+    });
+}
+
+fn all(c: &mut Criterion) {
+    products::<f64>(c);
+    products::<f32>(c);
+}
+
+criterion_group!(benches, all);
+criterion_main!(benches);
