@@ -1,6 +1,7 @@
 //! The FCN engine on the paper's setting: 784-40-40-1 ReLU on the first 500 embedded MNIST
 //! digits. Times one training epoch (batch 32, f32, shuffled batches, SGD), and the exact
-//! gradient and Hessian-vector product over all 500 examples in f64 and f32.
+//! gradient and Hessian-vector product over all 500 examples in f64 and f32 (repeated at one
+//! point, as in Lanczos, where the forward pass is reused; and at a new point each time).
 //!
 //! Peers (`shared/peers/nn`, same machine, single-threaded): JAX jit 1.5 ms/epoch idle
 //! (2.2 ms with a busy neighbour); JAX jvp∘grad HVP 2.7 ms f64, 1.2 ms f32; gradient 2.1 / 1.0 ms.
@@ -45,6 +46,16 @@ fn derivatives<T: Real>(c: &mut Criterion) {
     });
     c.bench_function(&format!("hvp_s500_{}", T::NAME), |b| {
         b.iter(|| obj.hvp(&theta, &batch, &v, &mut hv))
+    });
+    // Alternating between two points defeats the reuse of the forward pass: the cost of an
+    // HVP at a new point (the JAX peer's jvp∘grad recomputes it every time).
+    let other: Vec<T> = theta.iter().map(|&t| t * T::from_f64(1.001)).collect();
+    let mut flip = false;
+    c.bench_function(&format!("hvp_new_point_s500_{}", T::NAME), |b| {
+        b.iter(|| {
+            flip = !flip;
+            obj.hvp(if flip { &theta } else { &other }, &batch, &v, &mut hv)
+        })
     });
 }
 

@@ -34,6 +34,18 @@ fn products<T: Real>(c: &mut Criterion) {
     c.bench_function(&format!("faer_tn_40x784x500_{}", T::NAME), |bn| {
         bn.iter(|| portable::tn(&mut gw, &d, &x, (fo, fi, b), Mode::Replace))
     });
+    let (h, wh) = (data::<T>(b * fo), data::<T>(fo * fo));
+    let mut zh = vec![T::ZERO; b * fo];
+    let mut gh = vec![T::ZERO; fo * fo];
+    c.bench_function(&format!("nt_500x40x40_{}", T::NAME), |bn| {
+        bn.iter(|| nt(&mut zh, &h, &wh, (b, fo, fo), Mode::Replace))
+    });
+    c.bench_function(&format!("tn_40x40x500_{}", T::NAME), |bn| {
+        bn.iter(|| tn(&mut gh, &d, &h, (fo, fo, b), Mode::Replace))
+    });
+    c.bench_function(&format!("nn_500x40x40_{}", T::NAME), |bn| {
+        bn.iter(|| nn(&mut zh, &d, &wh, (b, fo, fo), Mode::Replace))
+    });
     let (n, mut big) = (512, vec![T::ZERO; 512 * 512]);
     let sq = data::<T>(n * n);
     c.bench_function(&format!("faer_nt_512cubed_{}", T::NAME), |bn| {
