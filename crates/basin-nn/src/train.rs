@@ -130,22 +130,28 @@ pub struct TrainReport {
     pub seconds_per_epoch: f64,
 }
 
-/// Trains `theta` in place on all of `obj`'s examples.
+/// Trains `theta` in place on all of `obj`'s examples, which hold S (the first `n_train`)
+/// then A.
 ///
-/// `stop_set` are the indices (into the objective's examples) that must be fitted; the paper
-/// fits S, whose examples come first when the objective holds S ∪ A. After convergence the
-/// loop runs `overtrain_epochs` more. `hook` runs after every epoch with the parameters.
+/// Training stops at the end of the first epoch where every example of the stopping set
+/// (`cfg.stop_on`: S, or S ∪ A) is classified correctly, then runs `overtrain_epochs` more.
+/// `full_batch` makes every step use all examples (gradient descent). `hook` runs after
+/// every epoch with the parameters.
 pub fn train<T: Real>(
     obj: &mut dyn Objective<T>,
     opt: &mut dyn Optimizer<T>,
     theta: &mut [T],
     cfg: &TrainConfig,
     full_batch: bool,
-    stop_set: &[usize],
+    n_train: usize,
     hook: &mut dyn FnMut(&EpochInfo, &[T]) -> HookAction,
 ) -> TrainReport {
     let start = Instant::now();
     let n = obj.n_examples();
+    let stop_set: Vec<usize> = match cfg.stop_on {
+        StopOn::Train => (0..n_train.min(n)).collect(),
+        StopOn::TrainAndAttack => (0..n).collect(),
+    };
     let batch_size = if full_batch { n } else { cfg.batch_size.max(1) };
     let mut order: Vec<usize> = (0..n).collect();
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
@@ -166,7 +172,7 @@ pub fn train<T: Real>(
             break;
         }
         last_good.copy_from_slice(theta);
-        let errors = obj.count_errors(theta, stop_set);
+        let errors = obj.count_errors(theta, &stop_set);
         if errors == 0 && converged_at.is_none() {
             converged_at = Some(epoch);
             status = TrainStatus::Converged;

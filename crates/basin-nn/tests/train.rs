@@ -59,14 +59,13 @@ fn sgd_run(
     let mut theta: Vec<f32> = spec.init(seed);
     let opt_cfg: OptimizerConfig = "sgd".parse().unwrap();
     let mut opt = opt_cfg.build::<f32>(spec.n_params());
-    let stop: Vec<usize> = (0..500).collect();
     let report = train(
         obj,
         opt.as_mut(),
         &mut theta,
         cfg,
         false,
-        &stop,
+        500,
         &mut |_, _| HookAction::Continue,
     );
     (report, theta)
@@ -118,14 +117,13 @@ fn max_epochs_gives_not_converged_and_overtraining_and_hook_work() {
         .unwrap()
         .build::<f32>(spec.n_params());
     let mut seen = Vec::new();
-    let stop: Vec<usize> = (0..500).collect();
     let report = train(
         &mut obj,
         opt.as_mut(),
         &mut theta,
         &cfg,
         false,
-        &stop,
+        500,
         &mut |info, _| {
             seen.push(info.epoch);
             HookAction::Continue
@@ -140,7 +138,7 @@ fn max_epochs_gives_not_converged_and_overtraining_and_hook_work() {
         &mut spec.init(5),
         &cfg,
         false,
-        &stop,
+        500,
         &mut |info, _| {
             if info.epoch == 3 {
                 HookAction::Stop
@@ -187,4 +185,17 @@ fn alpha_scaling_keeps_the_function() {
     };
     assert!(alpha_scale(&tanh, &mut t, 0, 2.0).is_err());
     assert_eq!(t, theta, "failed calls leave θ untouched");
+}
+
+#[test]
+fn stopping_on_s_union_a_fits_the_attack_set_too() {
+    let (_, mut obj) = mnist_s_union_a(50);
+    let cfg = TrainConfig {
+        stop_on: basin_nn::StopOn::TrainAndAttack,
+        seed: 6,
+        ..TrainConfig::default()
+    };
+    let (report, theta) = sgd_run(&mut obj, &cfg, 6);
+    assert_eq!(report.status, TrainStatus::Converged);
+    assert_eq!(obj.count_errors(&theta, &all_examples(550)), 0);
 }

@@ -191,11 +191,6 @@ fn train_and_save<T: Real>(
     let mut opt = opt_cfg.build::<T>(spec.n_params());
     let mut theta: Vec<T> = spec.init(derive_seed(args.seed, 0));
     let cfg = args.train_config();
-    let n_s = split.train.len();
-    let stop_set = match cfg.stop_on {
-        StopOn::Train => all_examples(n_s),
-        StopOn::TrainAndAttack => all_examples(train_data.len()),
-    };
     let bar = spinner(quiet);
     let mut hook = |info: &basin_nn::EpochInfo, _: &[T]| {
         bar.set_message(format!(
@@ -211,7 +206,7 @@ fn train_and_save<T: Real>(
         &mut theta,
         &cfg,
         opt_cfg.full_batch(),
-        &stop_set,
+        split.train.len(),
         &mut hook,
     );
     bar.finish_and_clear();
