@@ -46,6 +46,21 @@ fn products<T: Real>(c: &mut Criterion) {
     c.bench_function(&format!("nn_500x40x40_{}", T::NAME), |bn| {
         bn.iter(|| nn(&mut zh, &d, &wh, (b, fo, fo), Mode::Replace))
     });
+    let mut z32 = vec![T::ZERO; 32 * fo];
+    c.bench_function(&format!("nt_32x40x784_{}", T::NAME), |bn| {
+        bn.iter(|| nt(&mut z32, &x[..32 * fi], &w, (32, fo, fi), Mode::Replace))
+    });
+    c.bench_function(&format!("tn_40x784x32_{}", T::NAME), |bn| {
+        bn.iter(|| {
+            tn(
+                &mut gw,
+                &d[..32 * fo],
+                &x[..32 * fi],
+                (fo, fi, 32),
+                Mode::Add,
+            )
+        })
+    });
     let (n, mut big) = (512, vec![T::ZERO; 512 * 512]);
     let sq = data::<T>(n * n);
     c.bench_function(&format!("faer_nt_512cubed_{}", T::NAME), |bn| {

@@ -209,7 +209,18 @@ impl<T: Real> FcnObjective<T> {
     fn check(&mut self, theta: &[T], batch: &[usize]) {
         self.forward_cache.valid = false;
         assert_eq!(theta.len(), self.n_params, "parameter count");
+        assert!(!batch.is_empty(), "an empty batch has no mean loss");
         debug_assert!(batch.iter().all(|&i| i < self.y.len()), "batch index");
+    }
+}
+
+/// `Replace` for the first chunk of a batch (every parameter's entry is written once by it,
+/// so the output needs no zeroing), `Add` for the others.
+fn first_or_add(chunk: &[usize], batch: &[usize]) -> Mode {
+    if std::ptr::eq(chunk.as_ptr(), batch.as_ptr()) {
+        Mode::Replace
+    } else {
+        Mode::Add
     }
 }
 
@@ -317,7 +328,7 @@ impl<T: Real> Engine<T> {
     }
 
     /// Backward pass from `delta` of the output layer (already set), accumulating the gradient.
-    fn backward(&mut self, theta: &[T], input: Input<'_, T>, b: usize, grad: &mut [T]) {
+    fn backward(&mut self, theta: &[T], input: Input<'_, T>, b: usize, grad: &mut [T], mode: Mode) {
         for l in (0..self.layers.len()).rev() {
             let layer = self.layers[l];
             let (fi, fo) = (layer.fan_in, layer.fan_out);
@@ -328,7 +339,7 @@ impl<T: Real> Engine<T> {
                 Input::block(&done[l - 1].a[..])
             };
             let delta = &rest[0].delta[..b * fo];
-            accumulate_weight_grad(grad, &layer, delta, prev, b);
+            accumulate_weight_grad(grad, &layer, (delta, prev), b, mode);
             if l == 0 {
                 break;
             }
@@ -387,7 +398,15 @@ impl<T: Real> Engine<T> {
 
     /// R-backward pass (after the forward and R-forward passes, with the output layer's `delta`
     /// and `rdelta` set), accumulating `H v` into `out`.
-    fn r_backward(&mut self, theta: &[T], v: &[T], input: Input<'_, T>, b: usize, out: &mut [T]) {
+    fn r_backward(
+        &mut self,
+        theta: &[T],
+        v: &[T],
+        input: Input<'_, T>,
+        b: usize,
+        out: &mut [T],
+        mode: Mode,
+    ) {
         for l in (0..self.layers.len()).rev() {
             let layer = self.layers[l];
             let (fi, fo) = (layer.fan_in, layer.fan_out);
@@ -398,7 +417,7 @@ impl<T: Real> Engine<T> {
             } else {
                 Input::block(&done[l - 1].a[..])
             };
-            accumulate_weight_grad(out, &layer, &here.rdelta[..b * fo], prev, b);
+            accumulate_weight_grad(out, &layer, (&here.rdelta[..b * fo], prev), b, mode);
             if l == 0 {
                 break;
             }
@@ -440,17 +459,20 @@ fn propagate_r_delta<T: Real>(
     }
 }
 
-/// `∇W += Δᵀ A` and `∇b += Σ_rows Δ` for one layer.
+/// `∇W (+)= Δᵀ A` and `∇b (+)= Σ_rows Δ` for one layer (`Replace` for a batch's first chunk).
 fn accumulate_weight_grad<T: Real>(
     grad: &mut [T],
     layer: &Layer,
-    delta: &[T],
-    prev: Input<'_, T>,
+    (delta, prev): (&[T], Input<'_, T>),
     b: usize,
+    mode: Mode,
 ) {
     let (fi, fo) = (layer.fan_in, layer.fan_out);
-    prev.delta_t_times(&mut grad[layer.w_range()], delta, (fo, fi, b), Mode::Add);
+    prev.delta_t_times(&mut grad[layer.w_range()], delta, (fo, fi, b), mode);
     let gb = &mut grad[layer.b_range()];
+    if mode == Mode::Replace {
+        gb.iter_mut().for_each(|g| *g = T::ZERO);
+    }
     for row in delta.chunks_exact(fo) {
         for (g, &d) in gb.iter_mut().zip(row) {
             *g += d;
@@ -480,7 +502,6 @@ impl<T: Real> Objective<T> for FcnObjective<T> {
 
     fn loss_grad(&mut self, theta: &[T], batch: &[usize], grad: &mut [T]) -> T {
         self.check(theta, batch);
-        grad.iter_mut().for_each(|g| *g = T::ZERO);
         let scale = T::ONE / T::from_f64(batch.len() as f64);
         let mut total = T::ZERO;
         for chunk in batch.chunks(CHUNK) {
@@ -492,7 +513,8 @@ impl<T: Real> Objective<T> for FcnObjective<T> {
             for ((d, &z), &i) in out.delta[..b].iter_mut().zip(&out.z[..b]).zip(chunk) {
                 *d = bce_dz(z, self.y[i]) * scale;
             }
-            self.engine.backward(theta, input, b, grad);
+            self.engine
+                .backward(theta, input, b, grad, first_or_add(chunk, batch));
         }
         total / T::from_f64(batch.len() as f64)
     }
@@ -503,7 +525,6 @@ impl<T: Real> Objective<T> for FcnObjective<T> {
         let reuse = self.forward_cache.holds(theta, batch);
         self.check(theta, batch);
         assert_eq!(v.len(), theta.len(), "direction length");
-        out.iter_mut().for_each(|o| *o = T::ZERO);
         let scale = T::ONE / T::from_f64(batch.len() as f64);
         for chunk in batch.chunks(CHUNK) {
             let b = chunk.len();
@@ -518,7 +539,8 @@ impl<T: Real> Objective<T> for FcnObjective<T> {
                 top.delta[k] = bce_dz(z, y) * scale;
                 top.rdelta[k] = bce_dz2(z) * top.rz[k] * scale;
             }
-            self.engine.r_backward(theta, v, input, b, out);
+            self.engine
+                .r_backward(theta, v, input, b, out, first_or_add(chunk, batch));
         }
         if batch.len() <= CHUNK {
             self.forward_cache.record(theta, batch);

@@ -5,8 +5,8 @@
 
 use crate::real::Real;
 
-/// A differentiable loss `L(θ; batch)` over flat parameters `θ`, averaged over a batch of
-/// examples that the objective holds, named by their indices.
+/// A differentiable loss `L(θ; batch)` over flat parameters `θ`, averaged over a non-empty
+/// batch of examples that the objective holds, named by their indices.
 ///
 /// Methods take `&mut self` so that implementations keep preallocated buffers and do no heap
 /// allocation per call (for batches no larger than they were built for).
