@@ -50,7 +50,7 @@ impl RowMap<'_> {
 macro_rules! kernels {
     ($modname:ident, $t:ty, $v:ty, $lanes:expr, $mask:ty,
      $loadu:ident, $maskz_loadu:ident, $mask_storeu:ident,
-     $fmadd:ident, $add:ident, $set1:ident, $setzero:ident, $reduce:ident) => {
+     $fmadd:ident, $add:ident, $set1:ident, $setzero:ident, $reduce:ident, $reduce16:ident) => {
         /// AVX-512 kernels for this element type.
         #[cfg(target_arch = "x86_64")]
         pub mod $modname {
@@ -100,9 +100,17 @@ macro_rules! kernels {
                             }
                         }
                     }
+                    let sums: [[$t; C]; R] = if R == 4 && C == 4 {
+                        // One transpose-and-add network for all sixteen sums.
+                        let flat: [$v; 16] = std::array::from_fn(|e| acc[e / 4 % R][e % 4 % C]);
+                        let all = $reduce16(flat);
+                        std::array::from_fn(|r| std::array::from_fn(|q| all[4 * r + q]))
+                    } else {
+                        std::array::from_fn(|r| std::array::from_fn(|q| $reduce(acc[r][q])))
+                    };
                     for r in 0..R {
                         for q in 0..C {
-                            let s = $reduce(acc[r][q]);
+                            let s = sums[r][q];
                             let dst = &mut c[(i0 + r) * n + j0 + q];
                             *dst = if acc_into { *dst + s } else { s };
                         }
@@ -311,6 +319,77 @@ macro_rules! kernels {
     };
 }
 
+/// The lane sums of sixteen f32 vectors, in order, by a transpose-and-add network (three
+/// shuffle levels) instead of sixteen separate horizontal reductions.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn reduce16_ps(v: [__m512; 16]) -> [f32; 16] {
+    // Within 128-bit lanes: pairs, then quadruples (positions 0..4 hold four vectors' sums).
+    macro_rules! pair {
+        ($a:expr, $b:expr) => {
+            _mm512_add_ps(_mm512_unpacklo_ps($a, $b), _mm512_unpackhi_ps($a, $b))
+        };
+    }
+    macro_rules! quad {
+        ($x:expr, $y:expr) => {{
+            let (xd, yd) = (_mm512_castps_pd($x), _mm512_castps_pd($y));
+            _mm512_add_ps(
+                _mm512_castpd_ps(_mm512_unpacklo_pd(xd, yd)),
+                _mm512_castpd_ps(_mm512_unpackhi_pd(xd, yd)),
+            )
+        }};
+    }
+    // Across the four 128-bit lanes.
+    macro_rules! lanes {
+        ($p:expr, $q:expr) => {
+            _mm512_add_ps(
+                _mm512_shuffle_f32x4::<0b10_00_10_00>($p, $q),
+                _mm512_shuffle_f32x4::<0b11_01_11_01>($p, $q),
+            )
+        };
+    }
+    unsafe {
+        let u0 = quad!(pair!(v[0], v[1]), pair!(v[2], v[3]));
+        let u1 = quad!(pair!(v[4], v[5]), pair!(v[6], v[7]));
+        let u2 = quad!(pair!(v[8], v[9]), pair!(v[10], v[11]));
+        let u3 = quad!(pair!(v[12], v[13]), pair!(v[14], v[15]));
+        let total = lanes!(lanes!(u0, u1), lanes!(u2, u3));
+        let mut out = [0.0f32; 16];
+        _mm512_storeu_ps(out.as_mut_ptr(), total);
+        out
+    }
+}
+
+/// The lane sums of sixteen f64 vectors, in order (two halves of eight).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn reduce16_pd(v: [__m512d; 16]) -> [f64; 16] {
+    macro_rules! pair {
+        ($a:expr, $b:expr) => {
+            _mm512_add_pd(_mm512_unpacklo_pd($a, $b), _mm512_unpackhi_pd($a, $b))
+        };
+    }
+    macro_rules! lanes {
+        ($p:expr, $q:expr) => {
+            _mm512_add_pd(
+                _mm512_shuffle_f64x2::<0b10_00_10_00>($p, $q),
+                _mm512_shuffle_f64x2::<0b11_01_11_01>($p, $q),
+            )
+        };
+    }
+    unsafe {
+        let mut out = [0.0f64; 16];
+        for h in 0..2 {
+            let b = 8 * h;
+            let (p0, p1) = (pair!(v[b], v[b + 1]), pair!(v[b + 2], v[b + 3]));
+            let (p2, p3) = (pair!(v[b + 4], v[b + 5]), pair!(v[b + 6], v[b + 7]));
+            let total = lanes!(lanes!(p0, p1), lanes!(p2, p3));
+            _mm512_storeu_pd(out.as_mut_ptr().add(b), total);
+        }
+        out
+    }
+}
+
 kernels!(
     f32x16,
     f32,
@@ -324,7 +403,8 @@ kernels!(
     _mm512_add_ps,
     _mm512_set1_ps,
     _mm512_setzero_ps,
-    _mm512_reduce_add_ps
+    _mm512_reduce_add_ps,
+    reduce16_ps
 );
 kernels!(
     f64x8,
@@ -339,5 +419,6 @@ kernels!(
     _mm512_add_pd,
     _mm512_set1_pd,
     _mm512_setzero_pd,
-    _mm512_reduce_add_pd
+    _mm512_reduce_add_pd,
+    reduce16_pd
 );
