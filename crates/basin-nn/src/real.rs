@@ -57,9 +57,6 @@ pub trait Real:
     fn min(self, other: Self) -> Self;
     /// True unless NaN or infinite.
     fn is_finite(self) -> bool;
-    /// `self · a + b` with one rounding (an FMA instruction where the target has one; call it
-    /// only in code compiled with the `fma` feature, elsewhere it is a slow library call).
-    fn mul_add(self, a: Self, b: Self) -> Self;
     /// `C (m × n) (+)= A · Bᵀ` by the AVX-512 kernel, reading `A`'s rows through its row map;
     /// false (nothing done) where the CPU lacks AVX-512.
     fn simd_nt(
@@ -130,10 +127,6 @@ macro_rules! impl_real {
             #[inline(always)]
             fn is_finite(self) -> bool {
                 <$t>::is_finite(self)
-            }
-            #[inline(always)]
-            fn mul_add(self, a: Self, b: Self) -> Self {
-                <$t>::mul_add(self, a, b)
             }
             #[inline]
             fn simd_nt(
