@@ -18,7 +18,7 @@
 use basin_data::Dataset;
 
 use crate::gemm::{Mode, nn, nt, nt_indexed, tn, tn_indexed};
-use crate::loss::{bce, bce_dz, bce_dz2};
+use crate::loss::{bce, bce_dz, bce_dz2, predict};
 use crate::objective::Objective;
 use crate::real::{Real, convert};
 use crate::spec::{Activation, FcnSpec, Layer};
@@ -558,7 +558,7 @@ impl<T: Real> Objective<T> for FcnObjective<T> {
             errors += chunk
                 .iter()
                 .zip(z)
-                .filter(|&(&i, &z)| (z > T::ZERO) != (self.y[i] > T::ZERO))
+                .filter(|&(&i, &z)| predict(z) != u8::from(self.y[i] > T::ZERO))
                 .count();
         }
         errors
