@@ -1,4 +1,16 @@
 //! `basin-flatness` owns basin's measures of local flatness, written over the `Objective`
-//! trait of `basin-nn` only: Keskar sharpness, the Hessian spectrum by Lanczos (spectral norm,
-//! top-k eigenvalues, their log-product), the Hutchinson trace and the dense Hessian of small
-//! nets. It is empty until the flatness measures land (see `ARCHITECTURE.md`).
+//! trait of `basin-nn` only: Keskar sharpness (by SGD ascent as in the paper's code, or by
+//! L-BFGS-B), the Hessian spectrum by Lanczos with full reorthogonalisation (spectral norm,
+//! top-k eigenvalues, their log-product), the Hutchinson trace, the spectral density by
+//! stochastic Lanczos quadrature and the dense Hessian spectrum of small nets (see
+//! `ARCHITECTURE.md`).
+
+pub mod dense;
+pub mod error;
+pub mod hutchinson;
+pub mod keskar;
+pub mod lanczos;
+pub mod lbfgsb;
+pub mod slq;
+
+pub use error::FlatnessError;

@@ -1,5 +1,17 @@
 //! `basin-prior` owns the Bayesian prior log P(f) of the function a network expresses: NNGP
 //! kernels (analytic for FCNs, Monte Carlo empirical), the step and probit likelihoods, the
-//! estimators of log P(f) (Expectation Propagation, Laplace, minimax tilting), generalization
-//! bounds, and the direct-sampling prior of small Boolean systems. It is empty until the prior
-//! lands (see `ARCHITECTURE.md`).
+//! estimators of log P(f) (Expectation Propagation, Laplace), exact references (the
+//! equicorrelated closed form) and generalization bounds (see `ARCHITECTURE.md`).
+
+pub mod bounds;
+pub mod ep;
+pub mod equicorr;
+pub mod error;
+pub mod estimate;
+pub mod kernel;
+pub mod laplace;
+pub mod likelihood;
+pub mod mc_kernel;
+pub mod normal;
+
+pub use error::PriorError;

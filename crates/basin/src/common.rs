@@ -1,8 +1,11 @@
-//! Flags shared by several commands: the data source with its binarisation, the split, and
-//! progress display.
+//! Flags shared by several commands: the data source with its binarisation, the split, the
+//! model and the set a measuring command works on, and progress display.
+
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use basin_data::{ClassMap, Corpus, DataSource, Dataset, Split, SplitMode, SplitSpec};
+use basin_nn::{Activation, safetensors_io, safetensors_io::Model};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -132,4 +135,76 @@ pub fn train_set(split: &Split) -> Result<Dataset> {
         format!("{}+A", split.train.name()),
         &[&split.train, &split.attack],
     )?)
+}
+
+/// Which examples of `--data` a measuring command uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MeasureSet {
+    /// Every example of --data, in file order (give S itself, for example as npy).
+    Whole,
+    /// S of the split that the split flags describe (the same flags as `basin train`).
+    Train,
+    /// A of the split, with its flipped labels.
+    Attack,
+    /// T of the split.
+    Test,
+    /// S then T of the split: the ordered input set of the prior's function.
+    #[value(name = "train+test")]
+    TrainTest,
+}
+
+/// A saved model and the data set a measuring command evaluates it on.
+#[derive(Debug, Args)]
+pub struct MeasureArgs {
+    /// The model file (safetensors; basin's or a PyTorch export with layers.{i}.weight/bias).
+    #[arg(long, value_name = "PATH")]
+    pub model: PathBuf,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Override the model's activation (a file without basin metadata is read as relu).
+    #[arg(long)]
+    pub activation: Option<Activation>,
+    /// Which examples of --data to use: all of them, or a part of the split described by
+    /// --train-size, --attack-size, --test-size, --split, --test-offset and --split-seed.
+    #[arg(long, value_enum, default_value_t = MeasureSet::Whole)]
+    pub set: MeasureSet,
+    #[command(flatten)]
+    pub split: SplitArgs,
+}
+
+impl MeasureArgs {
+    /// Loads the model and the chosen set of examples. A seeded split without --split-seed
+    /// uses seed 1, the default --seed of `basin train`.
+    pub fn load(&self) -> Result<(Model, Dataset)> {
+        let model = safetensors_io::load(&self.model, self.activation)?;
+        let corpus = self.data.load()?;
+        let set = match self.set {
+            MeasureSet::Whole => corpus.pool,
+            part => {
+                let split = self.split.split(&self.data.data, &corpus, 1)?;
+                match part {
+                    MeasureSet::Train => split.train,
+                    MeasureSet::Attack => split.attack,
+                    MeasureSet::Test => split.test,
+                    _ => Dataset::concat(
+                        format!("{}+{}", split.train.name(), split.test.name()),
+                        &[&split.train, &split.test],
+                    )?,
+                }
+            }
+        };
+        anyhow::ensure!(
+            !set.is_empty(),
+            "the measured set is empty: check --set and the split sizes"
+        );
+        anyhow::ensure!(
+            set.dim() == model.spec.input_dim,
+            "the model expects {} inputs per example but {} has {}: use the data the model \
+             was trained on",
+            model.spec.input_dim,
+            self.data.data,
+            set.dim()
+        );
+        Ok((model, set))
+    }
 }

@@ -1,0 +1,9 @@
+//! The errors of `basin-flatness`. Each message names what was wrong and how to fix it.
+
+/// An error from a flatness measure.
+#[derive(Debug, thiserror::Error)]
+pub enum FlatnessError {
+    /// A parameter outside its valid range.
+    #[error("invalid setting: {0}")]
+    Invalid(String),
+}
