@@ -6,4 +6,7 @@ pub enum FlatnessError {
     /// A parameter outside its valid range.
     #[error("invalid setting: {0}")]
     Invalid(String),
+    /// A NaN or infinite value where a finite one is needed.
+    #[error("non-finite value: {0} (is the model diverged, or the data not normalised?)")]
+    NonFinite(String),
 }
