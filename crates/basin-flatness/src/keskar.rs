@@ -104,7 +104,9 @@ fn check_permutations(perms: &[Vec<usize>], epochs: usize, n: usize) -> Result<(
     }
     for (e, p) in perms.iter().enumerate() {
         let mut seen = vec![false; n];
-        let ok = p.len() == n && p.iter().all(|&i| i < n && !std::mem::replace(&mut seen[i], true));
+        let ok = p.len() == n
+            && p.iter()
+                .all(|&i| i < n && !std::mem::replace(&mut seen[i], true));
         if !ok {
             return Err(FlatnessError::Invalid(format!(
                 "the permutation of epoch {e} is not a permutation of 0..{n}"

@@ -45,7 +45,11 @@ fn sgd_ascent_matches_the_golden_jax_run() {
     assert!(err < 1e-9, "final parameters off by {err:e}");
     // values.json: L0, maxL and the sharpness.
     let s = &run.sharpness;
-    assert!((s.loss - 0.8057434563163764).abs() < 1e-12 * 0.81, "{}", s.loss);
+    assert!(
+        (s.loss - 0.8057434563163764).abs() < 1e-12 * 0.81,
+        "{}",
+        s.loss
+    );
     assert!((s.max_loss - 0.8121949256476496).abs() < 1e-9 * 0.81);
     assert!((s.sharpness - 0.35727496664636005).abs() < 1e-7 * 0.36);
     assert!((s.log10_sharpness.unwrap() - s.sharpness.log10()).abs() < 1e-15);
