@@ -4,6 +4,7 @@
 mod common;
 mod data_cmd;
 mod model_cmd;
+mod sharpness_cmd;
 
 use std::process::ExitCode;
 
@@ -36,6 +37,9 @@ enum Command {
     Eval(model_cmd::EvalArgs),
     /// α-scale a saved ReLU network (Dinh et al. 2017): same function, different flatness.
     Scale(model_cmd::ScaleArgs),
+    /// Keskar sharpness of a saved network: the largest relative rise of the loss within a
+    /// box of relative half-width ε around its parameters, by SGD ascent or L-BFGS-B.
+    Sharpness(Box<sharpness_cmd::SharpnessArgs>),
 }
 
 fn init_logging(quiet: bool, verbose: u8) {
@@ -61,6 +65,7 @@ fn main() -> ExitCode {
         Command::Train(args) => model_cmd::run_train(*args, cli.quiet),
         Command::Eval(args) => model_cmd::run_eval(args),
         Command::Scale(args) => model_cmd::run_scale(args),
+        Command::Sharpness(args) => sharpness_cmd::run_sharpness(*args, cli.quiet),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -14,7 +14,7 @@ use basin_nn::{
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 
-use crate::common::{DataArgs, SplitArgs, error_rate, spinner, train_set};
+use crate::common::{DataArgs, OrderArg, Precision, SplitArgs, error_rate, spinner, train_set};
 
 /// Arguments of `basin train`.
 #[derive(Debug, Args)]
@@ -76,25 +76,11 @@ pub struct TrainArgs {
     json: bool,
 }
 
-/// Batch order flag values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum OrderArg {
-    Shuffled,
-    Fixed,
-}
-
 /// Stopping criterion flag values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum StopArg {
     Train,
     TrainAndAttack,
-}
-
-/// Precision flag values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Precision {
-    F32,
-    F64,
 }
 
 /// What `basin train` reports.
