@@ -21,6 +21,7 @@ use crate::gemm::{Mode, nn, nt, nt_indexed, tn, tn_indexed};
 use crate::loss::{bce, bce_dz, bce_dz2, predict};
 use crate::objective::Objective;
 use crate::real::{Real, convert};
+use crate::sparse::{self, SparseRows};
 use crate::spec::{Activation, FcnSpec, Layer};
 
 /// The most examples processed at once; larger batches are split into chunks of this size.
@@ -59,6 +60,8 @@ struct Engine<T> {
     bufs: Vec<LayerBufs<T>>,
     da: Vec<T>,
     rda: Vec<T>,
+    /// Scratch for the sparse first-layer product (see [`sparse::scratch_len`]).
+    scratch: Vec<T>,
 }
 
 /// A fully-connected network with the mean sigmoid cross-entropy loss over a fixed data set:
@@ -72,6 +75,8 @@ pub struct FcnObjective<T> {
     y: Vec<T>,
     dim: usize,
     gather: Vec<T>,
+    /// The inputs in CSR form when they are mostly zeros (see [`crate::sparse`]).
+    sparse: Option<SparseRows<T>>,
     engine: Engine<T>,
 }
 
@@ -147,20 +152,23 @@ impl<T: Real> FcnObjective<T> {
         }
         let layers = spec.layers();
         let max_width = spec.max_width();
+        let x: Vec<T> = convert(x);
         Ok(Self {
             forward_cache: ForwardCache::new(spec.n_params()),
             n_params: spec.n_params(),
             spec: spec.clone(),
-            x: convert(x),
+            sparse: SparseRows::of(&x, dim),
+            x,
             y: y.iter().map(|&l| T::from_f64(f64::from(l))).collect(),
             dim,
             gather: vec![T::ZERO; CHUNK * dim],
             engine: Engine {
                 bufs: layers.iter().map(|l| LayerBufs::new(l.fan_out)).collect(),
-                layers,
                 act: spec.activation,
                 da: vec![T::ZERO; CHUNK * max_width],
                 rda: vec![T::ZERO; CHUNK * max_width],
+                scratch: vec![T::ZERO; sparse::scratch_len(layers[0].fan_out, dim)],
+                layers,
             },
         })
     }
@@ -199,7 +207,12 @@ impl<T: Real> FcnObjective<T> {
     pub fn logits(&mut self, theta: &[T], batch: &[usize], out: &mut [T]) {
         self.check(theta, batch);
         for (chunk, out) in batch.chunks(CHUNK).zip(out.chunks_mut(CHUNK)) {
-            let input = chunk_input(&self.x, &mut self.gather, self.dim, chunk);
+            let input = chunk_input(
+                (&self.x, self.sparse.as_ref()),
+                &mut self.gather,
+                self.dim,
+                chunk,
+            );
             self.engine.forward(theta, input, chunk.len());
             out[..chunk.len()].copy_from_slice(self.engine.output(chunk.len()));
         }
@@ -235,15 +248,30 @@ fn chunk_loss<T: Real>(z: &[T], y: &[T], chunk: &[usize]) -> T {
 struct Input<'a, T> {
     data: &'a [T],
     rows: Option<&'a [usize]>,
+    sparse: Option<&'a SparseRows<T>>,
 }
 
 impl<'a, T: Real> Input<'a, T> {
     fn block(data: &'a [T]) -> Self {
-        Self { data, rows: None }
+        Self {
+            data,
+            rows: None,
+            sparse: None,
+        }
     }
 
-    /// `c (+)= self · wᵀ`, `w` stored `n × k`.
-    fn times_wt(self, c: &mut [T], w: &[T], dims: (usize, usize, usize), mode: Mode) {
+    /// `c (+)= self · wᵀ`, `w` stored `n × k`; `scratch` serves the sparse path.
+    fn times_wt(
+        self,
+        c: &mut [T],
+        w: &[T],
+        dims: (usize, usize, usize),
+        mode: Mode,
+        scratch: &mut [T],
+    ) {
+        if let (Some(sp), Some(rows)) = (self.sparse, self.rows) {
+            return sparse::times_wt(sp, rows, c, w, dims, mode, scratch);
+        }
         match self.rows {
             None => nt(c, self.data, w, dims, mode),
             Some(rows) => {
@@ -272,22 +300,27 @@ impl<'a, T: Real> Input<'a, T> {
 }
 
 /// The input rows of a chunk: a slice of `x` if the indices are consecutive, the rows of `x`
-/// in place where the AVX-512 kernels can read them so, and a gathered copy otherwise.
+/// in place where the AVX-512 kernels can read them so, and a gathered copy otherwise; for a
+/// chunk of at least [`sparse::MIN_ROWS`] mostly-zero rows read in place, also their sparse
+/// form.
 fn chunk_input<'a, T: Real>(
-    x: &'a [T],
+    (x, sparse): (&'a [T], Option<&'a SparseRows<T>>),
     gather: &'a mut [T],
     dim: usize,
     chunk: &'a [usize],
 ) -> Input<'a, T> {
+    // The sparse path pairs with the in-place row reads, which need AVX-512.
+    let sparse = sparse.filter(|_| chunk.len() >= sparse::MIN_ROWS && crate::simd::available());
     let first = chunk[0];
     let consecutive = chunk.iter().enumerate().all(|(k, &i)| i == first + k);
-    if consecutive {
+    if consecutive && sparse.is_none() {
         return Input::block(&x[first * dim..(first + chunk.len()) * dim]);
     }
     if crate::simd::available() {
         return Input {
             data: x,
             rows: Some(chunk),
+            sparse,
         };
     }
     for (row, &i) in gather.chunks_exact_mut(dim).zip(chunk) {
@@ -317,7 +350,8 @@ impl<T: Real> Engine<T> {
             for row in buf.z[..b * fo].chunks_exact_mut(fo) {
                 row.copy_from_slice(bias);
             }
-            prev.times_wt(&mut buf.z, &theta[layer.w_range()], (b, fo, fi), Mode::Add);
+            let w = &theta[layer.w_range()];
+            prev.times_wt(&mut buf.z, w, (b, fo, fi), Mode::Add, &mut self.scratch);
             if l < last {
                 let act = self.act;
                 for (a, &z) in buf.a[..b * fo].iter_mut().zip(&buf.z[..b * fo]) {
@@ -378,7 +412,7 @@ impl<T: Real> Engine<T> {
                 Input::block(&done[l - 1].a[..])
             };
             let (vw, w) = (&v[layer.w_range()], &theta[layer.w_range()]);
-            prev.times_wt(&mut buf.rz, vw, (b, fo, fi), Mode::Add);
+            prev.times_wt(&mut buf.rz, vw, (b, fo, fi), Mode::Add, &mut self.scratch);
             if l > 0 {
                 let rprev = &done[l - 1].ra[..];
                 nt(&mut buf.rz, rprev, w, (b, fo, fi), Mode::Add);
@@ -493,7 +527,12 @@ impl<T: Real> Objective<T> for FcnObjective<T> {
         self.check(theta, batch);
         let mut total = T::ZERO;
         for chunk in batch.chunks(CHUNK) {
-            let input = chunk_input(&self.x, &mut self.gather, self.dim, chunk);
+            let input = chunk_input(
+                (&self.x, self.sparse.as_ref()),
+                &mut self.gather,
+                self.dim,
+                chunk,
+            );
             self.engine.forward(theta, input, chunk.len());
             total += chunk_loss(self.engine.output(chunk.len()), &self.y, chunk);
         }
@@ -506,7 +545,12 @@ impl<T: Real> Objective<T> for FcnObjective<T> {
         let mut total = T::ZERO;
         for chunk in batch.chunks(CHUNK) {
             let b = chunk.len();
-            let input = chunk_input(&self.x, &mut self.gather, self.dim, chunk);
+            let input = chunk_input(
+                (&self.x, self.sparse.as_ref()),
+                &mut self.gather,
+                self.dim,
+                chunk,
+            );
             self.engine.forward(theta, input, b);
             total += chunk_loss(self.engine.output(chunk.len()), &self.y, chunk);
             let out = self.engine.bufs.last_mut().expect("a layer");
@@ -528,7 +572,12 @@ impl<T: Real> Objective<T> for FcnObjective<T> {
         let scale = T::ONE / T::from_f64(batch.len() as f64);
         for chunk in batch.chunks(CHUNK) {
             let b = chunk.len();
-            let input = chunk_input(&self.x, &mut self.gather, self.dim, chunk);
+            let input = chunk_input(
+                (&self.x, self.sparse.as_ref()),
+                &mut self.gather,
+                self.dim,
+                chunk,
+            );
             if !reuse {
                 self.engine.forward(theta, input, b);
             }
@@ -552,7 +601,12 @@ impl<T: Real> Objective<T> for FcnObjective<T> {
         self.check(theta, batch);
         let mut errors = 0;
         for chunk in batch.chunks(CHUNK) {
-            let input = chunk_input(&self.x, &mut self.gather, self.dim, chunk);
+            let input = chunk_input(
+                (&self.x, self.sparse.as_ref()),
+                &mut self.gather,
+                self.dim,
+                chunk,
+            );
             self.engine.forward(theta, input, chunk.len());
             let z = self.engine.output(chunk.len());
             errors += chunk

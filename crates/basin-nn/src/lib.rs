@@ -14,6 +14,7 @@ pub mod real;
 pub mod safetensors_io;
 pub mod scaling;
 pub mod simd;
+pub mod sparse;
 pub mod spec;
 pub mod train;
 

@@ -76,6 +76,15 @@ pub trait Real:
         dims: (usize, usize, usize),
         acc: bool,
     ) -> bool;
+    /// `C (+)= X[rows] · wt` for sparse rows by the AVX-512 kernel (see
+    /// [`crate::sparse::times_wt`]); false (nothing done) where unavailable.
+    fn simd_csr_times(
+        c: &mut [Self],
+        x: (&crate::sparse::SparseRows<Self>, &[usize]),
+        wt: (&[Self], usize),
+        n: usize,
+        acc: bool,
+    ) -> bool;
 }
 
 macro_rules! impl_real {
@@ -159,6 +168,22 @@ macro_rules! impl_real {
                     return true;
                 }
                 let _ = (c, a, strides, b, dims, acc);
+                false
+            }
+            #[inline]
+            fn simd_csr_times(
+                c: &mut [Self],
+                x: (&crate::sparse::SparseRows<Self>, &[usize]),
+                wt: (&[Self], usize),
+                n: usize,
+                acc: bool,
+            ) -> bool {
+                #[cfg(target_arch = "x86_64")]
+                if crate::simd::available() {
+                    crate::simd::$simd::csr_times(c, x, wt, n, acc);
+                    return true;
+                }
+                let _ = (c, x, wt, n, acc);
                 false
             }
         }

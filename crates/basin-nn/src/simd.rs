@@ -11,6 +11,9 @@
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
+#[cfg(target_arch = "x86_64")]
+use crate::sparse::SparseRows;
+
 /// True when the AVX-512 kernels can run on this CPU.
 pub fn available() -> bool {
     #[cfg(target_arch = "x86_64")]
@@ -267,6 +270,117 @@ macro_rules! kernels {
                         j0 = j1;
                     }
                 }
+            }
+
+            /// Vectors `v0..v0+V` of one output row: `crow (+)= Σ_nz x_j · wt[j]`, over the
+            /// row's nonzeros in two interleaved accumulator sets.
+            #[inline(always)]
+            unsafe fn csr_row_block<const V: usize>(
+                crow: *mut $t,
+                (cols, vals): (&[u32], &[$t]),
+                (wt, stride): (*const $t, usize),
+                (v0, n): (usize, usize),
+                acc_into: bool,
+            ) {
+                unsafe {
+                    let mut a0 = [$setzero(); V];
+                    let mut a1 = [$setzero(); V];
+                    let pairs = cols.len() / 2;
+                    for p in 0..pairs {
+                        let (j0, j1) = (*cols.get_unchecked(2 * p), *cols.get_unchecked(2 * p + 1));
+                        let x0 = $set1(*vals.get_unchecked(2 * p));
+                        let x1 = $set1(*vals.get_unchecked(2 * p + 1));
+                        let w0 = wt.add(j0 as usize * stride + v0 * L);
+                        let w1 = wt.add(j1 as usize * stride + v0 * L);
+                        for v in 0..V {
+                            a0[v] = $fmadd(x0, $loadu(w0.add(v * L)), a0[v]);
+                            a1[v] = $fmadd(x1, $loadu(w1.add(v * L)), a1[v]);
+                        }
+                    }
+                    if cols.len() % 2 == 1 {
+                        let last = cols.len() - 1;
+                        let x = $set1(*vals.get_unchecked(last));
+                        let w = wt.add(*cols.get_unchecked(last) as usize * stride + v0 * L);
+                        for v in 0..V {
+                            a0[v] = $fmadd(x, $loadu(w.add(v * L)), a0[v]);
+                        }
+                    }
+                    for v in 0..V {
+                        let at = (v0 + v) * L;
+                        let mask = tail_mask(n.saturating_sub(at).min(L));
+                        let mut sum = $add(a0[v], a1[v]);
+                        if acc_into {
+                            sum = $add(sum, $maskz_loadu(mask, crow.add(at)));
+                        }
+                        $mask_storeu(crow.add(at), mask, sum);
+                    }
+                }
+            }
+
+            /// How many column blocks of the sparse rows to visit together, so that their
+            /// rows of the transposed weights (`stride` entries each) fit in 32 KiB of L1.
+            fn blocks_per_group(stride: usize) -> usize {
+                let cols = (32 * 1024 / (stride * std::mem::size_of::<$t>())).max(1);
+                (cols / crate::sparse::COL_BLOCK).max(1)
+            }
+
+            #[target_feature(enable = "avx512f")]
+            unsafe fn csr_times_avx512(
+                c: &mut [$t],
+                (x, rows): (&SparseRows<$t>, &[usize]),
+                (wt, stride): (&[$t], usize),
+                n: usize,
+                acc_into: bool,
+            ) {
+                let nv = n.div_ceil(L);
+                let (nb, group) = (x.n_blocks(), blocks_per_group(stride));
+                let w = (wt.as_ptr(), stride);
+                unsafe {
+                    for b0 in (0..nb).step_by(group) {
+                        let blocks = b0..(b0 + group).min(nb);
+                        let into = acc_into || b0 > 0;
+                        for (i, &r) in rows.iter().enumerate() {
+                            let nz = x.row_blocks(r, blocks.clone());
+                            let crow = c.as_mut_ptr().add(i * n);
+                            let mut v0 = 0;
+                            while v0 < nv {
+                                let at = (v0, n);
+                                match nv - v0 {
+                                    1 => csr_row_block::<1>(crow, nz, w, at, into),
+                                    2 => csr_row_block::<2>(crow, nz, w, at, into),
+                                    3 => csr_row_block::<3>(crow, nz, w, at, into),
+                                    _ => csr_row_block::<4>(crow, nz, w, at, into),
+                                }
+                                v0 += 4;
+                            }
+                        }
+                    }
+                }
+            }
+
+            /// `C (b × n) (+)= X[rows] · wtᵀ`-style product of the sparse rows with the
+            /// transposed weights `wt` (`k` rows of stride `stride`, a multiple of 16, zero
+            /// beyond `n`). Panics if the CPU lacks AVX-512 or a shape is wrong.
+            pub fn csr_times(
+                c: &mut [$t],
+                (x, rows): (&SparseRows<$t>, &[usize]),
+                (wt, stride): (&[$t], usize),
+                n: usize,
+                acc_into: bool,
+            ) {
+                assert!(stride % 16 == 0 && stride >= n, "csr stride");
+                assert!(
+                    wt.len() >= x.dim() * stride && c.len() >= rows.len() * n,
+                    "csr shapes"
+                );
+                assert!(rows.iter().all(|&r| r < x.n_rows()), "csr rows");
+                assert!(
+                    super::available(),
+                    "AVX-512 kernels on a CPU without AVX-512"
+                );
+                // SAFETY: AVX-512F is present; every column index of `x` is below its `dim`, so
+                // every `wt` read is within `dim · stride`; rows and `c` checked above.
+                unsafe { csr_times_avx512(c, (x, rows), (wt, stride), n, acc_into) }
             }
 
             /// `C (m × n) (+)= A (m × k) · Bᵀ` (`B` stored `n × k`), row `i` of `A` being
