@@ -71,8 +71,8 @@ fn products<T: Real>(c: &mut Criterion) {
     });
 }
 
-/// The first layer's forward product on the first 500 embedded MNIST digits (19% nonzero),
-/// dense and sparse (see `basin_nn::sparse`).
+/// The first layer's products on the first 500 embedded MNIST digits (19% nonzero), dense
+/// and sparse (see `basin_nn::sparse`).
 fn sparse_products<T: Real>(c: &mut Criterion) {
     let (b, fi, fo) = (500, 784, 40);
     let mnist = basin_data::embedded::mnist().expect("embedded MNIST");
@@ -89,6 +89,16 @@ fn sparse_products<T: Real>(c: &mut Criterion) {
         bn.iter(|| {
             let dims = (b, fo, fi);
             sparse::times_wt(&sp, &rows, &mut z, &w, dims, Mode::Replace, &mut scratch)
+        })
+    });
+    let (d, mut gw) = (data::<T>(b * fo), vec![T::ZERO; fo * fi]);
+    c.bench_function(&format!("mnist_dense_tn_40x784x500_{}", T::NAME), |bn| {
+        bn.iter(|| tn(&mut gw, &d, &x, (fo, fi, b), Mode::Replace))
+    });
+    c.bench_function(&format!("mnist_sparse_tn_40x784x500_{}", T::NAME), |bn| {
+        bn.iter(|| {
+            let dims = (fo, fi, b);
+            sparse::delta_t_times(&sp, 0, &mut gw, &d, dims, Mode::Replace, &mut scratch)
         })
     });
 }

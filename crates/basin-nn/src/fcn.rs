@@ -248,7 +248,8 @@ fn chunk_loss<T: Real>(z: &[T], y: &[T], chunk: &[usize]) -> T {
 struct Input<'a, T> {
     data: &'a [T],
     rows: Option<&'a [usize]>,
-    sparse: Option<&'a SparseRows<T>>,
+    /// The sparse form of `data`, and the first row when `rows` are consecutive.
+    sparse: Option<(&'a SparseRows<T>, Option<usize>)>,
 }
 
 impl<'a, T: Real> Input<'a, T> {
@@ -269,7 +270,7 @@ impl<'a, T: Real> Input<'a, T> {
         mode: Mode,
         scratch: &mut [T],
     ) {
-        if let (Some(sp), Some(rows)) = (self.sparse, self.rows) {
+        if let (Some((sp, _)), Some(rows)) = (self.sparse, self.rows) {
             return sparse::times_wt(sp, rows, c, w, dims, mode, scratch);
         }
         match self.rows {
@@ -284,8 +285,18 @@ impl<'a, T: Real> Input<'a, T> {
         }
     }
 
-    /// `c (+)= deltaᵀ · self`, `delta` stored `k × m`.
-    fn delta_t_times(self, c: &mut [T], delta: &[T], dims: (usize, usize, usize), mode: Mode) {
+    /// `c (+)= deltaᵀ · self`, `delta` stored `k × m`; `scratch` serves the sparse path.
+    fn delta_t_times(
+        self,
+        c: &mut [T],
+        delta: &[T],
+        dims: (usize, usize, usize),
+        mode: Mode,
+        scratch: &mut [T],
+    ) {
+        if let Some((sp, Some(first))) = self.sparse {
+            return sparse::delta_t_times(sp, first, c, delta, dims, mode, scratch);
+        }
         match self.rows {
             None => tn(c, delta, self.data, dims, mode),
             Some(rows) => {
@@ -320,7 +331,7 @@ fn chunk_input<'a, T: Real>(
         return Input {
             data: x,
             rows: Some(chunk),
-            sparse,
+            sparse: sparse.map(|sp| (sp, consecutive.then_some(first))),
         };
     }
     for (row, &i) in gather.chunks_exact_mut(dim).zip(chunk) {
@@ -373,7 +384,7 @@ impl<T: Real> Engine<T> {
                 Input::block(&done[l - 1].a[..])
             };
             let delta = &rest[0].delta[..b * fo];
-            accumulate_weight_grad(grad, &layer, (delta, prev), b, mode);
+            accumulate_weight_grad(grad, &layer, (delta, prev), b, mode, &mut self.scratch);
             if l == 0 {
                 break;
             }
@@ -451,7 +462,8 @@ impl<T: Real> Engine<T> {
             } else {
                 Input::block(&done[l - 1].a[..])
             };
-            accumulate_weight_grad(out, &layer, (&here.rdelta[..b * fo], prev), b, mode);
+            let rdelta = &here.rdelta[..b * fo];
+            accumulate_weight_grad(out, &layer, (rdelta, prev), b, mode, &mut self.scratch);
             if l == 0 {
                 break;
             }
@@ -500,9 +512,16 @@ fn accumulate_weight_grad<T: Real>(
     (delta, prev): (&[T], Input<'_, T>),
     b: usize,
     mode: Mode,
+    scratch: &mut [T],
 ) {
     let (fi, fo) = (layer.fan_in, layer.fan_out);
-    prev.delta_t_times(&mut grad[layer.w_range()], delta, (fo, fi, b), mode);
+    prev.delta_t_times(
+        &mut grad[layer.w_range()],
+        delta,
+        (fo, fi, b),
+        mode,
+        scratch,
+    );
     let gb = &mut grad[layer.b_range()];
     if mode == Mode::Replace {
         gb.iter_mut().for_each(|g| *g = T::ZERO);

@@ -85,6 +85,14 @@ pub trait Real:
         n: usize,
         acc: bool,
     ) -> bool;
+    /// `gt[j] += Σ_r x_rj Δ_r` over consecutive sparse rows by the AVX-512 kernel (see
+    /// [`crate::sparse::delta_t_times`]); false (nothing done) where unavailable.
+    fn simd_csc_delta_t(
+        gt: &mut [Self],
+        x: (&crate::sparse::SparseRows<Self>, std::ops::Range<usize>),
+        delta: &[Self],
+        dims: (usize, usize),
+    ) -> bool;
 }
 
 macro_rules! impl_real {
@@ -184,6 +192,21 @@ macro_rules! impl_real {
                     return true;
                 }
                 let _ = (c, x, wt, n, acc);
+                false
+            }
+            #[inline]
+            fn simd_csc_delta_t(
+                gt: &mut [Self],
+                x: (&crate::sparse::SparseRows<Self>, std::ops::Range<usize>),
+                delta: &[Self],
+                dims: (usize, usize),
+            ) -> bool {
+                #[cfg(target_arch = "x86_64")]
+                if crate::simd::available() {
+                    crate::simd::$simd::csc_delta_t(gt, x, delta, dims);
+                    return true;
+                }
+                let _ = (gt, x, delta, dims);
                 false
             }
         }

@@ -383,6 +383,111 @@ macro_rules! kernels {
                 unsafe { csr_times_avx512(c, (x, rows), (wt, stride), n, acc_into) }
             }
 
+            /// Vectors `v0..v0+V` of `gt[j] += Σ x_rj Δ_{r − first}` over one column's
+            /// nonzeros, in two interleaved accumulator sets.
+            #[inline(always)]
+            unsafe fn csc_column_block<const V: usize>(
+                g: *mut $t,
+                (rows, vals): (&[u32], &[$t]),
+                (delta, first): (*const $t, usize),
+                (v0, n): (usize, usize),
+            ) {
+                unsafe {
+                    let masks: [$mask; V] =
+                        std::array::from_fn(|v| tail_mask(n.saturating_sub((v0 + v) * L).min(L)));
+                    let mut a0 = [$setzero(); V];
+                    let mut a1 = [$setzero(); V];
+                    let pairs = rows.len() / 2;
+                    for p in 0..pairs {
+                        let r0 = *rows.get_unchecked(2 * p) as usize - first;
+                        let r1 = *rows.get_unchecked(2 * p + 1) as usize - first;
+                        let x0 = $set1(*vals.get_unchecked(2 * p));
+                        let x1 = $set1(*vals.get_unchecked(2 * p + 1));
+                        let (d0, d1) = (delta.add(r0 * n + v0 * L), delta.add(r1 * n + v0 * L));
+                        for v in 0..V {
+                            a0[v] = $fmadd(x0, $maskz_loadu(masks[v], d0.add(v * L)), a0[v]);
+                            a1[v] = $fmadd(x1, $maskz_loadu(masks[v], d1.add(v * L)), a1[v]);
+                        }
+                    }
+                    if rows.len() % 2 == 1 {
+                        let last = rows.len() - 1;
+                        let r = *rows.get_unchecked(last) as usize - first;
+                        let x = $set1(*vals.get_unchecked(last));
+                        let d = delta.add(r * n + v0 * L);
+                        for v in 0..V {
+                            a0[v] = $fmadd(x, $maskz_loadu(masks[v], d.add(v * L)), a0[v]);
+                        }
+                    }
+                    for v in 0..V {
+                        let at = g.add((v0 + v) * L);
+                        let sum = $add($add(a0[v], a1[v]), $loadu(at));
+                        $mask_storeu(at, !0, sum);
+                    }
+                }
+            }
+
+            #[target_feature(enable = "avx512f")]
+            unsafe fn csc_delta_t_avx512(
+                gt: &mut [$t],
+                (x, rows): (&SparseRows<$t>, std::ops::Range<usize>),
+                delta: &[$t],
+                (n, stride): (usize, usize),
+            ) {
+                let nv = n.div_ceil(L);
+                // Groups of rows whose Δ rows fit in 32 KiB of L1.
+                let group = (32 * 1024 / (n.max(1) * std::mem::size_of::<$t>())).max(1);
+                unsafe {
+                    let mut g0 = rows.start;
+                    while g0 < rows.end {
+                        let g1 = (g0 + group).min(rows.end);
+                        let d = (delta.as_ptr(), rows.start);
+                        for j in 0..x.dim() {
+                            let nz = x.column(j, g0..g1);
+                            if nz.0.is_empty() {
+                                continue;
+                            }
+                            let g = gt.as_mut_ptr().add(j * stride);
+                            let mut v0 = 0;
+                            while v0 < nv {
+                                match nv - v0 {
+                                    1 => csc_column_block::<1>(g, nz, d, (v0, n)),
+                                    2 => csc_column_block::<2>(g, nz, d, (v0, n)),
+                                    3 => csc_column_block::<3>(g, nz, d, (v0, n)),
+                                    _ => csc_column_block::<4>(g, nz, d, (v0, n)),
+                                }
+                                v0 += 4;
+                            }
+                        }
+                        g0 = g1;
+                    }
+                }
+            }
+
+            /// `gt[j] += Σ_r x_rj · Δ_{r − rows.start}` for every column `j`, over the
+            /// consecutive sparse rows `rows`, `Δ` stored `rows.len() × n`; `gt` has `dim`
+            /// rows of stride `stride` (a multiple of 16). Panics as [`nt`] does.
+            pub fn csc_delta_t(
+                gt: &mut [$t],
+                (x, rows): (&SparseRows<$t>, std::ops::Range<usize>),
+                delta: &[$t],
+                (n, stride): (usize, usize),
+            ) {
+                assert!(stride % 16 == 0 && stride >= n, "csc stride");
+                assert!(rows.end <= x.n_rows() && rows.start <= rows.end, "csc rows");
+                assert!(
+                    gt.len() >= x.dim() * stride && delta.len() >= rows.len() * n,
+                    "csc shapes"
+                );
+                assert!(
+                    super::available(),
+                    "AVX-512 kernels on a CPU without AVX-512"
+                );
+                // SAFETY: AVX-512F is present; `column` returns rows within `rows`, so every Δ
+                // read is within `rows.len() · n` (masked to `n` per row); every column index
+                // is below `dim`, so every `gt` access is within `dim · stride`.
+                unsafe { csc_delta_t_avx512(gt, (x, rows), delta, (n, stride)) }
+            }
+
             /// `C (m × n) (+)= A (m × k) · Bᵀ` (`B` stored `n × k`), row `i` of `A` being
             /// stored row `arows(i)`. Panics if the CPU lacks AVX-512 or a shape is wrong.
             pub fn nt(

@@ -5,12 +5,14 @@
 //! product with the input, `X Wᵀ` (forward and R-forward), skips the zero entries of `X` here:
 //! each nonzero `x_rj` adds `x_rj` times row `j` of a transposed copy of the weights to the
 //! output row, in registers (AVX-512 kernel in [`crate::simd`], a scalar loop elsewhere), with
-//! the columns visited in groups whose weights stay in L1. On 500 MNIST digits this takes
-//! about half the time of the dense AVX-512 product in f32 and in f64 (`cargo bench --bench
-//! products -- mnist_`). The weight gradient `Δᵀ X` stays dense: its sparse form, a
-//! read-modify-write of a weight row per nonzero, measured no faster. On small minibatches
-//! (below [`MIN_ROWS`] rows) the transpose would dominate, so those stay dense too, as does
-//! everything on CPUs without AVX-512 (the portable loop here is the reference form).
+//! the columns visited in groups whose weights stay in L1. The weight gradient `Δᵀ X`
+//! (backward and R-backward) of consecutive rows uses the column form of `X`: column `j` of
+//! the gradient is summed in registers over the rows with a nonzero in column `j`. On 500
+//! MNIST digits each takes about half the time of the dense AVX-512 product, in f32 and f64
+//! (`cargo bench --bench products -- mnist_`). Small minibatches (below [`MIN_ROWS`] rows)
+//! stay dense, since the transposes would dominate; so do shuffled chunks for the gradient
+//! (no column form of an arbitrary row set), and everything on CPUs without AVX-512 (the
+//! portable loops here are the reference forms).
 //!
 //! The sums run in a different order than the dense products', so results agree with them to
 //! round-off, not bit for bit.
@@ -40,10 +42,15 @@ pub fn scratch_len(n: usize, k: usize) -> usize {
 pub const COL_BLOCK: usize = 64;
 
 /// The input matrix in compressed sparse row form, with each row's nonzeros also indexed by
-/// column block. Every column index is below `dim`, and the columns of a row ascend.
+/// column block, and in compressed sparse column form. Every column index is below `dim`, the
+/// columns of a row ascend and the rows of a column ascend.
 #[derive(Debug, Clone)]
 pub struct SparseRows<T> {
     dim: usize,
+    /// `dim + 1` entries: where each column's nonzeros start in `col_rows`/`col_vals`.
+    col_offsets: Vec<usize>,
+    col_rows: Vec<u32>,
+    col_vals: Vec<T>,
     /// `n_blocks + 1` entries per row: the position of the row's first nonzero in column
     /// block `b` (the last entry is the row's end).
     block_offsets: Vec<usize>,
@@ -57,12 +64,17 @@ impl<T: Real> SparseRows<T> {
     pub fn of(x: &[T], dim: usize) -> Option<Self> {
         let nnz = x.iter().filter(|&&v| v != T::ZERO).count();
         let sparse_enough = nnz as f64 <= MAX_DENSITY * x.len() as f64;
-        if dim == 0 || x.is_empty() || !sparse_enough || u32::try_from(dim).is_err() {
+        let n_rows = x.len() / dim.max(1);
+        let fits = u32::try_from(dim).is_ok() && u32::try_from(n_rows).is_ok();
+        if dim == 0 || x.is_empty() || !sparse_enough || !fits {
             return None;
         }
         let n_blocks = dim.div_ceil(COL_BLOCK);
         let mut s = Self {
             dim,
+            col_offsets: Vec::new(),
+            col_rows: Vec::new(),
+            col_vals: Vec::new(),
             block_offsets: Vec::with_capacity((x.len() / dim) * (n_blocks + 1)),
             cols: Vec::with_capacity(nnz),
             vals: Vec::with_capacity(nnz),
@@ -79,7 +91,43 @@ impl<T: Real> SparseRows<T> {
             }
             s.block_offsets.push(s.cols.len());
         }
+        s.build_columns();
         Some(s)
+    }
+
+    /// Fills the column form from the row form (a counting sort by column).
+    fn build_columns(&mut self) {
+        let mut counts = vec![0usize; self.dim + 1];
+        for &j in &self.cols {
+            counts[j as usize + 1] += 1;
+        }
+        for j in 0..self.dim {
+            counts[j + 1] += counts[j];
+        }
+        let mut col_rows = vec![0; self.cols.len()];
+        let mut col_vals = vec![T::ZERO; self.cols.len()];
+        self.col_offsets = counts.clone();
+        for r in 0..self.n_rows() {
+            let (cols, vals) = self.row(r);
+            for (&j, &v) in cols.iter().zip(vals) {
+                let at = &mut counts[j as usize];
+                col_rows[*at] = r as u32;
+                col_vals[*at] = v;
+                *at += 1;
+            }
+        }
+        self.col_rows = col_rows;
+        self.col_vals = col_vals;
+    }
+
+    /// The rows in `rows` (ascending) holding a nonzero in column `j`, and the values.
+    #[inline(always)]
+    pub fn column(&self, j: usize, rows: std::ops::Range<usize>) -> (&[u32], &[T]) {
+        let (a, b) = (self.col_offsets[j], self.col_offsets[j + 1]);
+        let all = &self.col_rows[a..b];
+        let lo = all.partition_point(|&r| (r as usize) < rows.start);
+        let hi = all.partition_point(|&r| (r as usize) < rows.end);
+        (&all[lo..hi], &self.col_vals[a + lo..a + hi])
     }
 
     /// The number of column blocks.
@@ -136,6 +184,52 @@ pub fn times_wt<T: Real>(
     }
 }
 
+/// `c (n × k) (+)= Δᵀ · X[first..first + b]`, `Δ` stored `b × n`, for consecutive rows (the
+/// column form lets each column's sum stay in registers); `gt` is scratch of at least
+/// [`scratch_len`]`(n, k)`.
+pub fn delta_t_times<T: Real>(
+    x: &SparseRows<T>,
+    first: usize,
+    c: &mut [T],
+    delta: &[T],
+    (n, k, b): (usize, usize, usize),
+    mode: Mode,
+    gt: &mut [T],
+) {
+    assert!(k == x.dim() && first + b <= x.n_rows() && c.len() >= n * k && delta.len() >= b * n);
+    assert!(gt.len() >= scratch_len(n, k));
+    let st = stride(n);
+    gt[..k * st].fill(T::ZERO);
+    if !T::simd_csc_delta_t(gt, (x, first..first + b), delta, (n, st)) {
+        delta_t_scalar(x, first..first + b, delta, (n, st), gt);
+    }
+    for (o, crow) in c[..n * k].chunks_exact_mut(k).enumerate() {
+        let column = gt.iter().skip(o).step_by(st);
+        match mode {
+            Mode::Replace => crow.iter_mut().zip(column).for_each(|(c, &g)| *c = g),
+            Mode::Add => crow.iter_mut().zip(column).for_each(|(c, &g)| *c += g),
+        }
+    }
+}
+
+/// The portable form of the AVX-512 `csc_delta_t`: `gt[j] += Σ_r x_rj Δ_r`.
+fn delta_t_scalar<T: Real>(
+    x: &SparseRows<T>,
+    rows: std::ops::Range<usize>,
+    delta: &[T],
+    (n, st): (usize, usize),
+    gt: &mut [T],
+) {
+    for j in 0..x.dim() {
+        let (rs, vals) = x.column(j, rows.clone());
+        let g = &mut gt[j * st..j * st + n];
+        for (&r, &v) in rs.iter().zip(vals) {
+            let d = &delta[(r as usize - rows.start) * n..][..n];
+            g.iter_mut().zip(d).for_each(|(g, &d)| *g += v * d);
+        }
+    }
+}
+
 /// `wt = wᵀ` for `w` stored `n × k`: `k` rows of stride [`stride`]`(n)`, zero-padded.
 fn transpose_padded<T: Real>(w: &[T], (n, k): (usize, usize), wt: &mut [T]) {
     let st = stride(n);
@@ -175,7 +269,7 @@ fn times_wt_scalar<T: Real>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gemm::nt;
+    use crate::gemm::{nt, tn};
 
     /// A 70 × 13 matrix, one entry in three nonzero.
     fn data<T: Real>() -> (Vec<T>, usize, usize) {
@@ -189,8 +283,8 @@ mod tests {
         (x, n, dim)
     }
 
-    /// The product agrees with the dense one (to 1e-13 relative in f64, 1e-5 in f32), in both
-    /// modes, for output widths below, at and across vector and block boundaries.
+    /// Both products agree with the dense ones (to 1e-13 relative in f64, 1e-5 in f32), in
+    /// both modes, for output widths below, at and across vector and block boundaries.
     fn sparse_products_match_dense<T: Real>(tol: f64) {
         let (x, rows_n, dim) = data::<T>();
         let sp = SparseRows::of(&x, dim).expect("a third nonzero");
@@ -210,6 +304,14 @@ mod tests {
                 times_wt(&sp, &rows, &mut c1, &w, (b, n, dim), mode, &mut scratch);
                 nt(&mut c2, &gathered, &w, (b, n, dim), mode);
                 close(&c1, &c2, tol);
+                let (mut g1, mut g2) = (vec![T::ONE; n * dim], vec![T::ONE; n * dim]);
+                let delta: Vec<T> = (0..b * n)
+                    .map(|i| T::from_f64((i as f64 * 0.3).sin()))
+                    .collect();
+                let (first, block) = (7, &x[7 * dim..(7 + b) * dim]);
+                delta_t_times(&sp, first, &mut g1, &delta, (n, dim, b), mode, &mut scratch);
+                tn(&mut g2, &delta, block, (n, dim, b), mode);
+                close(&g1, &g2, tol);
             }
         }
     }
@@ -224,9 +326,9 @@ mod tests {
         sparse_products_match_dense::<f32>(1e-5);
     }
 
-    /// The portable loop agrees with the dense product too (it runs where AVX-512 is absent).
+    /// The portable loops agree with the dense products too (they run where AVX-512 is absent).
     #[test]
-    fn portable_loop_matches_dense() {
+    fn portable_loops_match_dense() {
         let (x, rows_n, dim) = data::<f64>();
         let sp = SparseRows::of(&x, dim).unwrap();
         let rows: Vec<usize> = (0..rows_n).collect();
@@ -238,6 +340,16 @@ mod tests {
         times_wt_scalar(&sp, &rows, &mut c1, (&wt, stride(n)), n, false);
         nt(&mut c2, &x, &w, (rows_n, n, dim), Mode::Replace);
         close(&c1, &c2, 1e-13);
+        let mut gt = vec![0.0; scratch_len(n, dim)];
+        delta_t_scalar(&sp, 0..rows_n, &c2, (n, stride(n)), &mut gt);
+        let mut g = vec![0.0; n * dim];
+        tn(&mut g, &c2, &x, (n, dim, rows_n), Mode::Replace);
+        for o in 0..n {
+            for j in 0..dim {
+                let (p, q) = (gt[j * stride(n) + o], g[o * dim + j]);
+                assert!((p - q).abs() <= 1e-13 * q.abs().max(1.0), "{p} vs {q}");
+            }
+        }
     }
 
     fn close<T: Real>(a: &[T], b: &[T], tol: f64) {
