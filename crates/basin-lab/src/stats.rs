@@ -129,7 +129,7 @@ pub fn correlations(x: &[f64], y: &[f64], resamples: usize, seed: u64) -> Correl
         ("kendall", kendall_tau_b),
     ];
     let n = x.len().min(y.len());
-    let mut boot: Vec<Vec<f64>> = vec![Vec::with_capacity(resamples); 3];
+    let mut boot: Vec<Vec<f64>> = (0..3).map(|_| Vec::with_capacity(resamples)).collect();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let (mut bx, mut by) = (vec![0.0; n], vec![0.0; n]);
     for _ in 0..if n >= 2 { resamples } else { 0 } {
