@@ -4,5 +4,6 @@
 //! `ARCHITECTURE.md`). The statistics and the store are in place; the specs, runners, plots
 //! and reports come with the attack-set experiment.
 
+pub mod plot;
 pub mod stats;
 pub mod store;

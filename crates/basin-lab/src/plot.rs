@@ -1,0 +1,180 @@
+//! Scatter plots of a measure against test error, one colour per group (for example per
+//! attack size, on the viridis scale), written as SVG and PNG.
+//!
+//! Text is rendered with the DejaVu Sans font shipped in `assets/` (Bitstream Vera license,
+//! `assets/DejaVuSans-LICENSE.txt`), so plots need no system fonts. Files are written to a
+//! temporary name and renamed into place.
+
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::colors::colormaps::ViridisRGB;
+
+/// The font used for all text.
+static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+static REGISTER: Once = Once::new();
+
+/// Registers the shipped font under the family name plotters uses by default.
+fn register_font() {
+    REGISTER.call_once(|| {
+        for style in [FontStyle::Normal, FontStyle::Bold] {
+            // The shipped font is valid; a failure would leave text unrendered, not crash.
+            if plotters::style::register_font("sans-serif", style, FONT).is_err() {
+                tracing::warn!("the shipped plot font could not be registered");
+            }
+        }
+    });
+}
+
+/// An error writing a plot.
+#[derive(Debug, thiserror::Error)]
+pub enum PlotError {
+    /// No finite point to plot.
+    #[error("plot {0:?}: no finite points")]
+    Empty(String),
+    /// The drawing or the file failed.
+    #[error("writing {path}: {message}")]
+    Write {
+        /// The output file.
+        path: PathBuf,
+        /// What failed.
+        message: String,
+    },
+}
+
+/// One group of points, drawn in one colour and named in the legend.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// The legend entry.
+    pub label: String,
+    /// The (x, y) points; non-finite ones are skipped.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// A scatter plot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScatterPlot {
+    /// The caption.
+    pub title: String,
+    /// The x-axis label.
+    pub x_label: String,
+    /// The y-axis label.
+    pub y_label: String,
+    /// The groups, coloured in order along the viridis scale.
+    pub series: Vec<Series>,
+}
+
+impl ScatterPlot {
+    /// The range of the finite points, padded by 5% on each side.
+    fn ranges(&self) -> Option<((f64, f64), (f64, f64))> {
+        let finite = self
+            .series
+            .iter()
+            .flat_map(|s| &s.points)
+            .filter(|(x, y)| x.is_finite() && y.is_finite());
+        let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+        let mut any = false;
+        for &(x, y) in finite {
+            (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+            any = true;
+        }
+        let pad = |lo: f64, hi: f64| {
+            let d = if hi > lo {
+                0.05 * (hi - lo)
+            } else {
+                0.5 * lo.abs().max(1.0)
+            };
+            (lo - d, hi + d)
+        };
+        any.then(|| (pad(x0, x1), pad(y0, y1)))
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        let ((x0, x1), (y0, y1)) = self.ranges().ok_or("no finite points")?;
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let mut chart = ChartBuilder::on(root)
+            .caption(&self.title, ("sans-serif", 22))
+            .margin(12)
+            .x_label_area_size(48)
+            .y_label_area_size(72)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc(&self.x_label)
+            .y_desc(&self.y_label)
+            .light_line_style(BLACK.mix(0.04))
+            .label_style(("sans-serif", 14))
+            .axis_desc_style(("sans-serif", 16))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        let groups = self.series.len().max(2) - 1;
+        for (k, s) in self.series.iter().enumerate() {
+            let colour = ViridisRGB::get_color(k as f64 / groups as f64 * 0.9);
+            let style = colour.filled();
+            let points = s
+                .points
+                .iter()
+                .filter(|(x, y)| x.is_finite() && y.is_finite())
+                .map(|&p| Circle::new(p, 4, style));
+            chart
+                .draw_series(points)
+                .map_err(|e| e.to_string())?
+                .label(&s.label)
+                .legend(move |(x, y)| Circle::new((x + 8, y), 4, style));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 13))
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()
+            .map_err(|e| e.to_string())?;
+        root.present().map_err(|e| e.to_string())
+    }
+
+    /// Writes the plot as SVG (`size` in pixels).
+    pub fn write_svg(&self, path: &Path, size: (u32, u32)) -> Result<(), PlotError> {
+        self.check()?;
+        register_font();
+        let mut svg = String::new();
+        {
+            let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+            self.draw(&root).map_err(|m| write_err(path, m))?;
+        }
+        basin_data::io::write_atomic(path, svg.as_bytes()).map_err(|e| write_err(path, e))
+    }
+
+    /// Writes the plot as PNG (`size` in pixels).
+    pub fn write_png(&self, path: &Path, size: (u32, u32)) -> Result<(), PlotError> {
+        self.check()?;
+        register_font();
+        // The encoder picks the format from the extension, so the temporary name keeps it.
+        let name = path
+            .file_name()
+            .map_or("plot".into(), |n| n.to_string_lossy());
+        let tmp = path.with_file_name(format!(".{name}.partial.png"));
+        {
+            let root = BitMapBackend::new(&tmp, size).into_drawing_area();
+            self.draw(&root).map_err(|m| write_err(path, m))?;
+        }
+        std::fs::rename(&tmp, path).map_err(|e| write_err(path, e))
+    }
+
+    fn check(&self) -> Result<(), PlotError> {
+        match self.ranges() {
+            Some(_) => Ok(()),
+            None => Err(PlotError::Empty(self.title.clone())),
+        }
+    }
+}
+
+fn write_err(path: &Path, message: impl ToString) -> PlotError {
+    PlotError::Write {
+        path: path.to_owned(),
+        message: message.to_string(),
+    }
+}

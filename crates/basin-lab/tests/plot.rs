@@ -1,0 +1,80 @@
+//! Plots: files appear, are well-formed, and hold what was plotted.
+
+use basin_lab::plot::{ScatterPlot, Series};
+
+fn figure() -> ScatterPlot {
+    ScatterPlot {
+        title: "log10 P(f) against test error".into(),
+        x_label: "test error".into(),
+        y_label: "log10 P(f)".into(),
+        series: [0, 250, 500]
+            .iter()
+            .map(|&a| Series {
+                label: format!("attack {a}"),
+                points: (0..5)
+                    .map(|k| {
+                        let e = 0.1 + a as f64 / 1000.0 + 0.01 * k as f64;
+                        (e, -300.0 - 800.0 * e)
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn svg_and_png_are_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let (svg, png) = (dir.path().join("f.svg"), dir.path().join("f.png"));
+    let plot = figure();
+    plot.write_svg(&svg, (800, 600)).unwrap();
+    plot.write_png(&png, (800, 600)).unwrap();
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.starts_with("<svg") && text.trim_end().ends_with("</svg>"));
+    for needle in ["log10 P(f)", "test error", "attack 0", "attack 500"] {
+        assert!(text.contains(needle), "{needle}");
+    }
+    assert_eq!(
+        text.matches("<circle").count(),
+        15 + 3,
+        "15 points and 3 legend marks"
+    );
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    assert_eq!(u32::from_be_bytes(bytes[16..20].try_into().unwrap()), 800);
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        2,
+        "no partial files left"
+    );
+}
+
+#[test]
+fn nothing_finite_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let plot = ScatterPlot {
+        series: vec![Series {
+            label: "a".into(),
+            points: vec![(f64::NAN, 1.0)],
+        }],
+        ..figure()
+    };
+    let err = plot
+        .write_svg(&dir.path().join("x.svg"), (400, 300))
+        .unwrap_err();
+    assert!(err.to_string().contains("no finite points"), "{err}");
+}
+
+/// Writes the example figure where `BASIN_PLOT_DIR` says, to look at it.
+#[test]
+fn example_figure_for_inspection() {
+    if let Some(dir) = std::env::var_os("BASIN_PLOT_DIR") {
+        let dir = std::path::PathBuf::from(dir);
+        figure()
+            .write_png(&dir.join("example.png"), (800, 600))
+            .unwrap();
+        figure()
+            .write_svg(&dir.join("example.svg"), (800, 600))
+            .unwrap();
+    }
+}
