@@ -64,17 +64,3 @@ fn nothing_finite_is_an_error() {
         .unwrap_err();
     assert!(err.to_string().contains("no finite points"), "{err}");
 }
-
-/// Writes the example figure where `BASIN_PLOT_DIR` says, to look at it.
-#[test]
-fn example_figure_for_inspection() {
-    if let Some(dir) = std::env::var_os("BASIN_PLOT_DIR") {
-        let dir = std::path::PathBuf::from(dir);
-        figure()
-            .write_png(&dir.join("example.png"), (800, 600))
-            .unwrap();
-        figure()
-            .write_svg(&dir.join("example.svg"), (800, 600))
-            .unwrap();
-    }
-}

@@ -1,0 +1,97 @@
+//! Experiment specs: the shipped ones parse, bad ones are refused with the field named, run
+//! ids are stable, and shards partition the runs.
+
+use std::collections::HashSet;
+
+use basin_lab::spec::{BUILTIN, ExperimentSpec, Shard};
+
+fn fig3() -> ExperimentSpec {
+    ExperimentSpec::load("fig3-mnist").unwrap()
+}
+
+#[test]
+fn the_shipped_specs_parse() {
+    for (name, _) in BUILTIN {
+        let spec = ExperimentSpec::load(name).unwrap();
+        assert_eq!(spec.name, name);
+        assert_eq!(spec.runs().len(), 55, "{name}: 11 sizes × 5 networks");
+    }
+    let s = fig3();
+    assert_eq!((s.data.train_size, s.data.test_size), (500, 1000));
+    assert!(s.measures.sharpness.is_some() && s.measures.prior.is_some());
+}
+
+#[test]
+fn unknown_keys_and_bad_values_are_named() {
+    let text = BUILTIN[0].1;
+    let cases = [
+        (text.replace("train_size", "trian_size"), "trian_size"),
+        (text.replace("lr = 0.01", "lr = -1.0"), "training.optimizer"),
+        (text.replace("[0, 50,", "[50, 0,"), "attack_sizes"),
+        (text.replace("top_k = 50", "top_k = 0"), "hessian"),
+        (
+            text.replace("source = \"mnist\"", "source = \"nope:x\""),
+            "data.source",
+        ),
+        (text.replace("delta = 0.05", "delta = 2.0"), "delta"),
+        (text.replace("kind = \"sgd\"", "kind = \"sgdd\""), "sgdd"),
+    ];
+    for (bad, needle) in cases {
+        let err = ExperimentSpec::from_toml(&bad, "test.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("test.toml") && err.contains(needle),
+            "{needle}: {err}"
+        );
+    }
+    let err = ExperimentSpec::load("/no/such.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("fig3-mnist"), "lists the built-ins: {err}");
+}
+
+/// Ids and seeds survive adding attack sizes or replicates; any setting that changes a
+/// result changes every id.
+#[test]
+fn run_ids_are_stable() {
+    let base = fig3();
+    let runs = base.runs();
+    let ids: HashSet<_> = runs.iter().map(|r| r.id.clone()).collect();
+    let seeds: HashSet<_> = runs.iter().map(|r| r.seed).collect();
+    assert_eq!((ids.len(), seeds.len()), (55, 55), "unique");
+    assert_eq!(base.runs(), runs, "deterministic");
+
+    let mut more = base.clone();
+    more.data.attack_sizes.push(600);
+    more.data.networks_per_size = 6;
+    more.description = "edited".into();
+    let extended = more.runs();
+    assert_eq!(extended.len(), 12 * 6);
+    for r in &runs {
+        assert!(extended.contains(r), "{} kept", r.id);
+    }
+
+    let mut other = base.clone();
+    other.training.batch_size = 64;
+    assert!(other.runs().iter().all(|r| !ids.contains(&r.id)));
+    let mut reseeded = base;
+    reseeded.seed = 2;
+    assert!(reseeded.runs().iter().all(|r| !seeds.contains(&r.seed)));
+}
+
+#[test]
+fn shards_partition_the_runs() {
+    let runs = fig3().runs();
+    let shards: Vec<Shard> = (1..=4).map(|k| format!("{k}/4").parse().unwrap()).collect();
+    for r in &runs {
+        assert_eq!(shards.iter().filter(|s| s.holds(&r.id)).count(), 1);
+    }
+    for s in &shards {
+        let n = runs.iter().filter(|r| s.holds(&r.id)).count();
+        assert!((5..=25).contains(&n), "balanced enough: {n}");
+    }
+    for bad in ["0/4", "5/4", "1", "a/b", "1/0"] {
+        assert!(bad.parse::<Shard>().is_err(), "{bad}");
+    }
+}
