@@ -1,0 +1,115 @@
+//! Reports from records: the summary's numbers, the files, and what the Markdown says.
+
+use std::collections::BTreeMap;
+
+use basin_lab::record::RunRecord;
+use basin_lab::report::{summarize, write_outputs};
+use basin_lab::spec::ExperimentSpec;
+use basin_lab::stats::{kendall_tau_b, pearson, spearman};
+use basin_nn::TrainStatus;
+
+/// 3 attack sizes × 4 runs; log P(f) falls with test error, sharpness rises loosely; one run
+/// did not converge and must be left out.
+fn records() -> Vec<RunRecord> {
+    let mut out = Vec::new();
+    for (k, a) in [0usize, 250, 500].into_iter().enumerate() {
+        for r in 0..4 {
+            let err = 0.12 + 0.15 * k as f64 + 0.01 * r as f64;
+            let mut measures = BTreeMap::new();
+            measures.insert("log_prior_probit".into(), Some(-700.0 - 900.0 * err));
+            measures.insert("sharpness".into(), Some(0.1 + err * ((r % 3) as f64)));
+            measures.insert("lambda_max".into(), None);
+            out.push(RunRecord {
+                id: format!("x-a{a}-r{r}"),
+                experiment: "x".into(),
+                attack_size: a,
+                replicate: r,
+                seed: r as u64,
+                status: if a == 500 && r == 3 {
+                    TrainStatus::NotConverged
+                } else {
+                    TrainStatus::Converged
+                },
+                epochs: 100 + a / 5,
+                train_error: 0.0,
+                attack_error: 0.0,
+                test_error: err,
+                function_hash: "00".into(),
+                measures,
+                notes: BTreeMap::new(),
+                stage_s: BTreeMap::from([("train".into(), 0.2), ("prior".into(), 0.01)]),
+            });
+        }
+    }
+    out
+}
+
+#[test]
+fn summary_uses_converged_runs_and_matches_the_statistics() {
+    let recs = records();
+    let s = summarize(&recs, 1);
+    assert_eq!((s.runs, s.converged), (12, 11));
+    let good: Vec<&RunRecord> = recs
+        .iter()
+        .filter(|r| r.status == TrainStatus::Converged)
+        .collect();
+    let e: Vec<f64> = good.iter().map(|r| r.test_error).collect();
+    let p: Vec<f64> = good
+        .iter()
+        .map(|r| r.measure("log_prior_probit").unwrap())
+        .collect();
+    let c = &s.correlations["log_prior_probit"];
+    assert_eq!(c.n, 11);
+    assert_eq!(c.pearson, pearson(&p, &e));
+    assert_eq!(c.spearman, spearman(&p, &e));
+    assert_eq!(c.kendall, kendall_tau_b(&p, &e));
+    assert!(
+        (c.pearson.unwrap() + 1.0).abs() < 1e-12,
+        "exactly linear, falling"
+    );
+    assert!(s.correlations.contains_key("sharpness"));
+    assert!(!s.correlations.contains_key("lambda_max"), "never measured");
+}
+
+#[test]
+fn outputs_are_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = ExperimentSpec::load("fig3-mnist").unwrap();
+    let recs = records();
+    write_outputs(dir.path(), Some(&spec), &recs).unwrap();
+    for f in [
+        "summary.json",
+        "report.md",
+        "log_prior_probit.png",
+        "log_prior_probit.svg",
+        "sharpness.png",
+        "sharpness.svg",
+    ] {
+        assert!(dir.path().join(f).is_file(), "{f}");
+    }
+    assert!(!dir.path().join("lambda_max.png").exists());
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["runs"], 12);
+    let c = &summary["correlations"]["log_prior_probit"];
+    for key in ["pearson", "spearman", "kendall"] {
+        assert!(
+            c[key].is_number() && c["ci95"][key]["lo"].is_number(),
+            "{key}"
+        );
+    }
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    for needle in [
+        "# fig3-mnist",
+        "| `log_prior_probit` | 11 | -1.000",
+        "![sharpness against test error](sharpness.png)",
+        "| 500 | 4 | 3 |",
+        "| train | 0.200 | 2.4 |",
+        "[measures.sharpness]",
+    ] {
+        assert!(md.contains(needle), "{needle} in\n{md}");
+    }
+    // The log10 axis: log P(f) values are natural logs, plotted as log10.
+    let svg = std::fs::read_to_string(dir.path().join("log_prior_probit.svg")).unwrap();
+    assert!(svg.contains("log10 P(f)"));
+}
