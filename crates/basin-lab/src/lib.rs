@@ -7,6 +7,7 @@
 pub mod plot;
 pub mod record;
 pub mod report;
+pub mod runner;
 pub mod spec;
 pub mod stats;
 pub mod store;

@@ -1,0 +1,115 @@
+//! The runner on a small attack-set experiment over the embedded MNIST: records, the store,
+//! resuming, sharding, reproducibility.
+
+use basin_lab::runner::{Prepared, RunOptions, run};
+use basin_lab::spec::{ExperimentSpec, Shard};
+
+fn small() -> ExperimentSpec {
+    let text = basin_lab::spec::BUILTIN[0]
+        .1
+        .replace("train_size = 500", "train_size = 100")
+        .replace("test_size = 1000", "test_size = 200")
+        .replace(
+            "attack_sizes = [0, 50, 100, 150, 200, 250, 300, 350, 400, 450, 500]",
+            "attack_sizes = [0, 100]",
+        )
+        .replace("networks_per_size = 5", "networks_per_size = 2")
+        .replace("epochs = 100", "epochs = 2");
+    ExperimentSpec::from_toml(&text, "small").unwrap()
+}
+
+fn opts(jobs: usize, shard: Option<Shard>) -> RunOptions {
+    RunOptions { jobs, shard }
+}
+
+#[test]
+fn runs_store_resume_and_reproduce() {
+    let spec = small();
+    let prep = Prepared::new(&spec).unwrap();
+    assert_eq!(prep.split.attack.len(), 100);
+    let dir = tempfile::tempdir().unwrap();
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    let progress = |_: usize, _: usize| {
+        calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    };
+    let out = run(&prep, dir.path(), opts(2, None), &progress).unwrap();
+    assert_eq!((out.computed, out.skipped, out.records.len()), (4, 0, 4));
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 4);
+    for r in &out.records {
+        assert_eq!(r.status, basin_nn::TrainStatus::Converged, "{}", r.id);
+        assert_eq!(r.train_error, 0.0);
+        assert!(
+            r.test_error > 0.0 && r.test_error < 0.75,
+            "{}",
+            r.test_error
+        );
+        assert!(r.measure("sharpness").is_some_and(|s| s > 0.0), "{r:?}");
+        assert_eq!(r.function_hash.len(), 64);
+        assert!(r.stage_s["train"] > 0.0);
+    }
+    // Attack sets hurt: the mean test error rises with |A|.
+    let mean = |a: usize| {
+        let e: Vec<f64> = out
+            .records
+            .iter()
+            .filter(|r| r.attack_size == a)
+            .map(|r| r.test_error)
+            .collect();
+        e.iter().sum::<f64>() / e.len() as f64
+    };
+    assert!(mean(100) > mean(0) + 0.05, "{} {}", mean(0), mean(100));
+
+    // A rerun computes nothing.
+    let again = run(&prep, dir.path(), opts(1, None), &|_, _| {}).unwrap();
+    assert_eq!((again.computed, again.skipped), (0, 4));
+    assert_eq!(again.records.len(), 4);
+
+    // Two shards in two folders give the same records as one run (same seeds, one thread
+    // per run, so the numbers are identical).
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let s1 = run(
+        &prep,
+        d1.path(),
+        opts(1, Some("1/2".parse().unwrap())),
+        &|_, _| {},
+    )
+    .unwrap();
+    let s2 = run(
+        &prep,
+        d2.path(),
+        opts(1, Some("2/2".parse().unwrap())),
+        &|_, _| {},
+    )
+    .unwrap();
+    assert_eq!(s1.records.len() + s2.records.len(), 4);
+    let mut sharded: Vec<_> = s1.records.into_iter().chain(s2.records).collect();
+    let mut whole = out.records;
+    sharded.sort_by(|a, b| a.id.cmp(&b.id));
+    whole.sort_by(|a, b| a.id.cmp(&b.id));
+    for (a, b) in sharded.iter().zip(&whole) {
+        assert_eq!(
+            (
+                &a.id,
+                a.test_error,
+                &a.function_hash,
+                a.measure("sharpness")
+            ),
+            (
+                &b.id,
+                b.test_error,
+                &b.function_hash,
+                b.measure("sharpness")
+            )
+        );
+    }
+}
+
+#[test]
+fn missing_cifar_data_is_a_clear_error() {
+    let spec = ExperimentSpec::load("fig3-cifar-fcn").unwrap();
+    let err = Prepared::new(&spec).unwrap_err().to_string();
+    assert!(
+        err.contains("data_batch_1.bin") && err.contains("fig3-cifar-fcn"),
+        "{err}"
+    );
+}
