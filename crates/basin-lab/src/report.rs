@@ -63,9 +63,14 @@ pub struct Summary {
     pub correlations: BTreeMap<String, Correlations>,
 }
 
-/// The correlations of every measure present in the converged records with test error.
+/// The correlations of every measure present in the converged records with test error. The
+/// records are taken in order of attack size, replicate and id, so the result does not depend
+/// on the order the runs finished or the shards were merged in.
 pub fn summarize(records: &[RunRecord], seed: u64) -> Summary {
-    let good: Vec<&RunRecord> = converged(records).collect();
+    let mut good: Vec<&RunRecord> = converged(records).collect();
+    good.sort_by(|a, b| {
+        (a.attack_size, a.replicate, &a.id).cmp(&(b.attack_size, b.replicate, &b.id))
+    });
     let mut out = BTreeMap::new();
     for (name, _, _) in MEASURES {
         let pairs: Vec<(f64, f64)> = good

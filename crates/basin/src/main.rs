@@ -3,6 +3,7 @@
 
 mod common;
 mod data_cmd;
+mod lab_cmd;
 mod model_cmd;
 mod sharpness_cmd;
 
@@ -40,6 +41,12 @@ enum Command {
     /// Keskar sharpness of a saved network: the largest relative rise of the loss within a
     /// box of relative half-width ε around its parameters, by SGD ascent or L-BFGS-B.
     Sharpness(Box<sharpness_cmd::SharpnessArgs>),
+    /// Run an experiment spec (default: the paper's figure 3 on MNIST) and write its report:
+    /// records, correlations with test error, plots.
+    Reproduce(lab_cmd::ReproduceArgs),
+    /// Regenerate an experiment's summary, plots and report from its stored records (merging
+    /// the folders of several shards).
+    Report(lab_cmd::ReportArgs),
 }
 
 fn init_logging(quiet: bool, verbose: u8) {
@@ -66,6 +73,8 @@ fn main() -> ExitCode {
         Command::Eval(args) => model_cmd::run_eval(args),
         Command::Scale(args) => model_cmd::run_scale(args),
         Command::Sharpness(args) => sharpness_cmd::run_sharpness(*args, cli.quiet),
+        Command::Reproduce(args) => lab_cmd::run_reproduce(args, cli.quiet),
+        Command::Report(args) => lab_cmd::run_report(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,161 @@
+//! `basin reproduce` (run an experiment spec and write its report) and `basin report`
+//! (regenerate the outputs from stored records).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use basin_lab::record::RunRecord;
+use basin_lab::report::{Summary, write_outputs};
+use basin_lab::runner::{Prepared, RunOptions, run};
+use basin_lab::spec::{ExperimentSpec, Shard};
+use basin_lab::store::load_merged;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// The file in an output folder that records the spec it was run with.
+const SPEC_FILE: &str = "spec.toml";
+
+/// Arguments of `basin reproduce`.
+#[derive(Debug, Args)]
+pub struct ReproduceArgs {
+    /// A built-in spec (fig3-mnist, fig3-cifar-fcn) or the path of a spec file
+    /// (experiments/README.md documents the fields).
+    #[arg(default_value = "fig3-mnist", value_name = "SPEC")]
+    spec: String,
+    /// The shape of the experiment at a fraction of the cost: the smallest, a middle and the
+    /// largest attack size, two networks each. Its runs have the same ids as the full run's,
+    /// so a later full run into the same folder reuses them.
+    #[arg(long)]
+    quick: bool,
+    /// The output folder: results.jsonl, summary.json, the plots, report.md and spec.toml
+    /// (default: results/<spec name>). Rerunning into it skips the stored runs.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Runs trained and measured at once, one thread each (default: the number of CPUs).
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
+    /// Run only the K-th of N disjoint subsets of the runs (for a job array; merge the
+    /// folders with `basin report`).
+    #[arg(long, value_name = "K/N")]
+    shard: Option<Shard>,
+}
+
+/// Arguments of `basin report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Output folders of one experiment (for example its shards); their records are merged.
+    #[arg(required = true, value_name = "DIR")]
+    dirs: Vec<PathBuf>,
+    /// Where to write the outputs (default: the first folder).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+}
+
+/// The spec with `--quick` applied: three attack sizes (first, middle, last), two networks.
+fn quick(mut spec: ExperimentSpec) -> ExperimentSpec {
+    let sizes = &spec.data.attack_sizes;
+    let mut keep = vec![sizes[0], sizes[sizes.len() / 2], sizes[sizes.len() - 1]];
+    keep.dedup();
+    spec.data.attack_sizes = keep;
+    spec.data.networks_per_size = spec.data.networks_per_size.min(2);
+    spec
+}
+
+fn progress_bar(quiet: bool) -> ProgressBar {
+    let bar = ProgressBar::new(0);
+    if quiet {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} runs · {elapsed} · ETA {eta} {msg}")
+            .expect("valid template"),
+    );
+    bar
+}
+
+/// Runs `basin reproduce`.
+pub fn run_reproduce(args: ReproduceArgs, quiet: bool) -> Result<()> {
+    let mut spec = ExperimentSpec::load(&args.spec)?;
+    if args.quick {
+        spec = quick(spec);
+    }
+    let out = args
+        .out
+        .unwrap_or_else(|| Path::new("results").join(&spec.name));
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let bar = progress_bar(quiet);
+    bar.set_message(format!("loading {}", spec.data.source));
+    let prep = Prepared::new(&spec)?;
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let toml = toml::to_string(&spec).context("writing the spec")?;
+    basin_data::io::write_atomic(&out.join(SPEC_FILE), toml.as_bytes())?;
+    bar.set_message(String::new());
+    let opts = RunOptions {
+        jobs,
+        shard: args.shard,
+    };
+    let outcome = run(&prep, &out, opts, &|done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })?;
+    bar.finish_and_clear();
+    let summary = write_outputs(&out, Some(&spec), &outcome.records)?;
+    println!(
+        "{}: {} runs computed, {} already stored, {} in all",
+        spec.name,
+        outcome.computed,
+        outcome.skipped,
+        outcome.records.len()
+    );
+    print_summary(&summary);
+    println!("report: {}", out.join("report.md").display());
+    Ok(())
+}
+
+/// Runs `basin report`.
+pub fn run_report(args: ReportArgs) -> Result<()> {
+    let records: Vec<RunRecord> = load_merged(&args.dirs)?
+        .into_iter()
+        .map(serde_json::from_value)
+        .collect::<Result<_, _>>()
+        .context("a stored record does not have the fields of a run")?;
+    anyhow::ensure!(
+        !records.is_empty(),
+        "no records in {}: run `basin reproduce` first",
+        args.dirs
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let out = args.out.unwrap_or_else(|| args.dirs[0].clone());
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let spec = args
+        .dirs
+        .iter()
+        .map(|d| d.join(SPEC_FILE))
+        .find(|p| p.is_file())
+        .map(|p| ExperimentSpec::load(&p.to_string_lossy()))
+        .transpose()?;
+    let summary = write_outputs(&out, spec.as_ref(), &records)?;
+    print_summary(&summary);
+    println!("report: {}", out.join("report.md").display());
+    Ok(())
+}
+
+fn print_summary(summary: &Summary) {
+    println!(
+        "{} runs, {} converged; correlation with test error (Spearman, 95% CI):",
+        summary.runs, summary.converged
+    );
+    for (name, c) in &summary.correlations {
+        let ci = c
+            .ci95
+            .get("spearman")
+            .map_or(String::new(), |i| format!(" [{:.3}, {:.3}]", i.lo, i.hi));
+        let rho = c.spearman.map_or("–".into(), |v| format!("{v:+.3}"));
+        println!("  {name:<20} {rho}{ci}");
+    }
+}
