@@ -3,6 +3,7 @@
 
 mod common;
 mod data_cmd;
+mod hessian_cmd;
 mod model_cmd;
 mod sharpness_cmd;
 
@@ -40,6 +41,9 @@ enum Command {
     /// Keskar sharpness of a saved network: the largest relative rise of the loss within a
     /// box of relative half-width ε around its parameters, by SGD ascent or L-BFGS-B.
     Sharpness(Box<sharpness_cmd::SharpnessArgs>),
+    /// The Hessian spectrum of a saved network's loss: λmax, the spectral norm, the top-k
+    /// eigenvalues and their log-product by Lanczos; optionally the trace and the density.
+    Hessian(Box<hessian_cmd::HessianArgs>),
 }
 
 fn init_logging(quiet: bool, verbose: u8) {
@@ -66,6 +70,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => model_cmd::run_eval(args),
         Command::Scale(args) => model_cmd::run_scale(args),
         Command::Sharpness(args) => sharpness_cmd::run_sharpness(*args, cli.quiet),
+        Command::Hessian(args) => hessian_cmd::run_hessian(*args, cli.quiet),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
