@@ -9,4 +9,7 @@ pub enum FlatnessError {
     /// A NaN or infinite value where a finite one is needed.
     #[error("non-finite value: {0} (is the model diverged, or the data not normalised?)")]
     NonFinite(String),
+    /// A problem too large for the method asked for (a dense Hessian of a big net).
+    #[error("too large: {0}")]
+    TooLarge(String),
 }

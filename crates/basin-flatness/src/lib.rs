@@ -13,4 +13,8 @@ pub mod lanczos;
 pub mod lbfgsb;
 pub mod slq;
 
+pub use dense::{DenseSpectrum, dense_spectrum};
 pub use error::FlatnessError;
+pub use hutchinson::{TraceEstimate, hutchinson};
+pub use lanczos::{LanczosConfig, RitzEnd, Spectrum, lanczos};
+pub use slq::{SlqConfig, SpectralDensity, spectral_density};

@@ -3,6 +3,7 @@
 
 mod common;
 mod data_cmd;
+mod hessian_cmd;
 mod lab_cmd;
 mod model_cmd;
 mod sharpness_cmd;
@@ -41,6 +42,9 @@ enum Command {
     /// Keskar sharpness of a saved network: the largest relative rise of the loss within a
     /// box of relative half-width ε around its parameters, by SGD ascent or L-BFGS-B.
     Sharpness(Box<sharpness_cmd::SharpnessArgs>),
+    /// The Hessian spectrum of a saved network's loss: λmax, the spectral norm, the top-k
+    /// eigenvalues and their log-product by Lanczos; optionally the trace and the density.
+    Hessian(Box<hessian_cmd::HessianArgs>),
     /// Run an experiment spec (default: the paper's figure 3 on MNIST) and write its report:
     /// records, correlations with test error, plots.
     Reproduce(lab_cmd::ReproduceArgs),
@@ -73,6 +77,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => model_cmd::run_eval(args),
         Command::Scale(args) => model_cmd::run_scale(args),
         Command::Sharpness(args) => sharpness_cmd::run_sharpness(*args, cli.quiet),
+        Command::Hessian(args) => hessian_cmd::run_hessian(*args, cli.quiet),
         Command::Reproduce(args) => lab_cmd::run_reproduce(args, cli.quiet),
         Command::Report(args) => lab_cmd::run_report(args),
     };
