@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use basin_data::{ChannelNorm, ClassMap, Corpus, DataSource, Dataset, Split, SplitMode, SplitSpec};
 use basin_flatness::keskar::{AscentOrder, KeskarConfig, sharpness_sgd};
+use basin_flatness::lanczos::{DEFAULT_STEPS, LanczosConfig, lanczos};
 use basin_nn::{FcnObjective, FcnSpec, Objective, Real, TrainConfig, all_examples, derive_seed};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
@@ -274,6 +275,7 @@ fn run_typed<T: Real>(prep: &Prepared, key: &RunKey) -> Result<RunRecord, LabErr
         stage_s,
     };
     measure_sharpness(prep, &theta, &mut record)?;
+    measure_hessian(prep, &basin_nn::real::convert(&theta), key, &mut record)?;
     Ok(record)
 }
 
@@ -362,4 +364,58 @@ fn sharpness_on<T: Real>(
     Ok(sharpness_sgd(&mut obj, theta, cfg)
         .map(|r| r.sharpness.sharpness)
         .map_err(|e| e.to_string()))
+}
+
+/// λmax and the log-product of the top-k Hessian eigenvalues on S, by Lanczos in f64. Top-k
+/// values that did not converge are named in a note.
+fn measure_hessian(
+    prep: &Prepared,
+    theta: &[f64],
+    key: &RunKey,
+    record: &mut RunRecord,
+) -> Result<(), LabError> {
+    let Some(h) = &prep.spec.measures.hessian else {
+        return Ok(());
+    };
+    let start = Instant::now();
+    let mut obj = FcnObjective::<f64>::from_dataset(&prep.fcn, &prep.split.train)
+        .map_err(|e| setup_err(prep, e))?;
+    let cfg = LanczosConfig {
+        steps: h.lanczos_steps.unwrap_or(DEFAULT_STEPS),
+        top_k: h.top_k,
+        seed: derive_seed(key.seed, 3),
+        ..LanczosConfig::default()
+    };
+    let product = format!("log_product_top{}", h.top_k);
+    match lanczos(&mut obj, theta, &cfg) {
+        Ok(spec) => {
+            record
+                .measures
+                .insert("lambda_max".into(), Some(spec.lambda_max));
+            record
+                .measures
+                .insert("spectral_norm".into(), Some(spec.spectral_norm));
+            record
+                .measures
+                .insert(product, Some(spec.log_product_top_k));
+            if !spec.top.all_converged() {
+                let note = format!(
+                    "{} of the top {} Ritz values converged after {} Lanczos steps",
+                    spec.top.n_converged(),
+                    spec.top.eigenvalues.len(),
+                    spec.steps
+                );
+                record.notes.insert("hessian".into(), note);
+            }
+        }
+        Err(e) => {
+            record.measures.insert("lambda_max".into(), None);
+            record.measures.insert(product, None);
+            record.notes.insert("hessian".into(), e.to_string());
+        }
+    }
+    record
+        .stage_s
+        .insert("hessian".into(), start.elapsed().as_secs_f64());
+    Ok(())
 }

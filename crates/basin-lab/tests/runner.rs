@@ -44,6 +44,9 @@ fn runs_store_resume_and_reproduce() {
             r.test_error
         );
         assert!(r.measure("sharpness").is_some_and(|s| s > 0.0), "{r:?}");
+        assert!(r.measure("lambda_max").is_some_and(|l| l > 0.0), "{r:?}");
+        assert!(r.measure("log_product_top50").is_some(), "{r:?}");
+        assert!(r.notes.is_empty(), "{:?}", r.notes);
         assert_eq!(r.function_hash.len(), 64);
         assert!(r.stage_s["train"] > 0.0);
     }
