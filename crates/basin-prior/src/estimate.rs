@@ -1,1 +1,167 @@
-//! (being written)
+//! The result of an estimator of log P(f), and the dispatch from (kernel, labels, likelihood,
+//! method) to the estimator.
+
+use faer::MatRef;
+use serde::{Deserialize, Serialize};
+
+use crate::PriorError;
+use crate::ep::{EpConfig, EpSchedule, ep};
+use crate::laplace::{LaplaceConfig, laplace};
+use crate::likelihood::Likelihood;
+
+/// How log P(f) was estimated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// Expectation Propagation with parallel updates (GPy's `EP(parallel_updates=True)`).
+    Ep,
+    /// Expectation Propagation with sequential rank-1 updates.
+    EpSequential,
+    /// The Laplace approximation (probit only).
+    Laplace,
+    /// An exact value (closed form or quadrature).
+    Exact,
+}
+
+impl Method {
+    /// The name printed in outputs: `ep`, `ep-sequential`, `laplace` or `exact`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Ep => "ep",
+            Method::EpSequential => "ep-sequential",
+            Method::Laplace => "laplace",
+            Method::Exact => "exact",
+        }
+    }
+}
+
+/// An estimate of log P(f) in nats.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Estimate {
+    /// The estimate of log P(f), natural log.
+    pub log_p: f64,
+    /// Its standard error, for methods that have one (sampling); `None` otherwise.
+    pub std_err: Option<f64>,
+    /// Whether the method's stopping rule was met (false: the value is the last iterate).
+    pub converged: bool,
+    /// Iterations used (EP: sweeps over the sites; Laplace: Newton steps).
+    pub iterations: usize,
+    /// The estimator.
+    pub method: Method,
+    /// The likelihood the value is for.
+    pub likelihood: Likelihood,
+    /// Jitter added to the kernel's diagonal because its Cholesky factorisation failed
+    /// (0 when none was needed; a `tracing` warning names it otherwise).
+    pub jitter: f64,
+}
+
+/// log P(f) of ±1 or 0/1 `labels` under the Gaussian prior N(0, K) with the given likelihood
+/// and method, with default settings ([`EpConfig::default`], GPy's, for EP;
+/// [`LaplaceConfig::default`] for Laplace). `Method::Exact` is an error here: exact values
+/// exist only for special kernels ([`crate::equicorr`]).
+pub fn log_prior(
+    kernel: MatRef<'_, f64>,
+    labels: &[f64],
+    likelihood: Likelihood,
+    method: Method,
+) -> Result<Estimate, PriorError> {
+    match method {
+        Method::Ep | Method::EpSequential => {
+            let schedule = if method == Method::Ep {
+                EpSchedule::Parallel
+            } else {
+                EpSchedule::Sequential
+            };
+            let cfg = EpConfig {
+                schedule,
+                ..EpConfig::default()
+            };
+            Ok(ep(kernel, labels, likelihood, &cfg, None)?.estimate)
+        }
+        Method::Laplace => laplace(kernel, labels, likelihood, &LaplaceConfig::default()),
+        Method::Exact => Err(PriorError::Unsupported(
+            "no exact method for a general kernel: use ep, ep-sequential or laplace".to_string(),
+        )),
+    }
+}
+
+/// The relative jitters (times the mean diagonal) tried in turn when a kernel's Cholesky
+/// factorisation fails.
+const JITTERS: [f64; 8] = [0.0, 1e-12, 1e-11, 1e-10, 1e-9, 1e-8, 1e-7, 1e-6];
+
+/// Checks a kernel for use with `n` labels and returns an owned copy: it must be n × n,
+/// finite, symmetric (to 1e-9 of its largest diagonal entry) with a positive diagonal. With
+/// `check_psd`, it must also have a Cholesky factor; when it has none, jitters of 1e-12 up to
+/// 1e-6 times the mean diagonal are tried in turn, and the first that works is added to the
+/// diagonal, named in a `tracing` warning and returned (0 when none was needed).
+pub fn checked_kernel(
+    kernel: MatRef<'_, f64>,
+    n: usize,
+    check_psd: bool,
+) -> Result<(faer::Mat<f64>, f64), PriorError> {
+    if kernel.nrows() != kernel.ncols() || kernel.nrows() != n {
+        return Err(PriorError::Shape(format!(
+            "the kernel is {}×{} but there are {n} labels: give an n×n kernel for n labels",
+            kernel.nrows(),
+            kernel.ncols()
+        )));
+    }
+    let k = kernel.to_owned();
+    check_entries(&k)?;
+    if !check_psd {
+        return Ok((k, 0.0));
+    }
+    let mean_diag = (0..n).map(|i| k[(i, i)]).sum::<f64>() / n as f64;
+    for rel in JITTERS {
+        let jitter = rel * mean_diag;
+        let mut trial = k.clone();
+        for i in 0..n {
+            trial[(i, i)] += jitter;
+        }
+        if trial.llt(faer::Side::Lower).is_ok() {
+            if jitter > 0.0 {
+                tracing::warn!(
+                    "the kernel has no Cholesky factor; added jitter {jitter:e} \
+                     ({rel:e} × mean diagonal) to its diagonal"
+                );
+            }
+            return Ok((trial, jitter));
+        }
+    }
+    Err(PriorError::NotPsd {
+        jitter: JITTERS[JITTERS.len() - 1] * mean_diag,
+    })
+}
+
+/// Finite entries, a positive diagonal and symmetry.
+fn check_entries(k: &faer::Mat<f64>) -> Result<(), PriorError> {
+    let n = k.nrows();
+    let mut max_diag = 0.0f64;
+    for i in 0..n {
+        let d = k[(i, i)];
+        if !(d.is_finite() && d > 0.0) {
+            return Err(PriorError::InvalidKernel(format!(
+                "diagonal entry {i} is {d}: a kernel's diagonal must be finite and positive"
+            )));
+        }
+        max_diag = max_diag.max(d);
+    }
+    let tol = 1e-9 * max_diag;
+    for j in 0..n {
+        for i in j..n {
+            let (a, b) = (k[(i, j)], k[(j, i)]);
+            if !(a.is_finite() && b.is_finite()) {
+                return Err(PriorError::InvalidKernel(format!(
+                    "entry ({i}, {j}) is not finite: the kernel must have no NaN or infinity"
+                )));
+            }
+            if (a - b).abs() > tol {
+                return Err(PriorError::InvalidKernel(format!(
+                    "entries ({i}, {j}) = {a} and ({j}, {i}) = {b} differ: the kernel must be \
+                     symmetric"
+                )));
+            }
+        }
+    }
+    Ok(())
+}

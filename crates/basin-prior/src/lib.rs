@@ -15,3 +15,5 @@ pub mod mc_kernel;
 pub mod normal;
 
 pub use error::PriorError;
+/// faer, re-exported so that callers can build kernel matrices without their own dependency.
+pub use faer;

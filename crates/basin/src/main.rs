@@ -4,8 +4,10 @@
 mod common;
 mod data_cmd;
 mod hessian_cmd;
+mod kernel_cmd;
 mod lab_cmd;
 mod model_cmd;
+mod prior_cmd;
 mod sharpness_cmd;
 
 use std::process::ExitCode;
@@ -42,6 +44,12 @@ enum Command {
     /// Keskar sharpness of a saved network: the largest relative rise of the loss within a
     /// box of relative half-width ε around its parameters, by SGD ascent or L-BFGS-B.
     Sharpness(Box<sharpness_cmd::SharpnessArgs>),
+    /// log P(f), the prior probability of a function (labels on an ordered input set) under
+    /// a Gaussian-process prior, by EP or Laplace: from a kernel and labels, or from a model.
+    Prior(Box<prior_cmd::PriorArgs>),
+    /// The NNGP kernel of a fully-connected network on a data set's inputs, analytic (relu,
+    /// erf, linear) or Monte Carlo over random networks, written as an N × N float64 .npy.
+    Kernel(Box<kernel_cmd::KernelArgs>),
     /// The Hessian spectrum of a saved network's loss: λmax, the spectral norm, the top-k
     /// eigenvalues and their log-product by Lanczos; optionally the trace and the density.
     Hessian(Box<hessian_cmd::HessianArgs>),
@@ -77,6 +85,8 @@ fn main() -> ExitCode {
         Command::Eval(args) => model_cmd::run_eval(args),
         Command::Scale(args) => model_cmd::run_scale(args),
         Command::Sharpness(args) => sharpness_cmd::run_sharpness(*args, cli.quiet),
+        Command::Prior(args) => prior_cmd::run_prior(*args, cli.quiet),
+        Command::Kernel(args) => kernel_cmd::run_kernel(*args, cli.quiet),
         Command::Hessian(args) => hessian_cmd::run_hessian(*args, cli.quiet),
         Command::Reproduce(args) => lab_cmd::run_reproduce(args, cli.quiet),
         Command::Report(args) => lab_cmd::run_report(args),

@@ -1,0 +1,186 @@
+//! EP against GPy 1.15 (`fixtures/gp`, copied from `shared/golden/gp`, produced by
+//! `peers/gp/golden.py`): the probit values to 1e-6 nats, the Heaviside (step) values to 1e-4
+//! nats, GPy's converged sites, and the Genz-Bretz QMC values of the exact probabilities.
+
+use std::path::PathBuf;
+
+use basin_prior::ep::{EpConfig, EpPrecision, EpResult, EpSchedule, ep};
+use basin_prior::likelihood::Likelihood;
+use faer::Mat;
+
+fn fixture(name: &str) -> basin_data::npy::NpyArray {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/gp")
+        .join(name);
+    basin_data::npy::read(&p).expect("fixture readable")
+}
+
+fn kernel(n: usize) -> Mat<f64> {
+    let a = fixture(&format!("K_{n}.npy"));
+    assert_eq!(a.shape, vec![n, n]);
+    let v = a.data.to_f64();
+    Mat::from_fn(n, n, |i, j| v[i * n + j])
+}
+
+fn labels(n: usize, flip: bool) -> Vec<f64> {
+    let name = if flip { "yflip" } else { "y" };
+    fixture(&format!("{name}_{n}.npy")).data.to_f64()
+}
+
+fn golden(n: usize) -> Vec<f64> {
+    fixture(&format!("logp_{n}.npy")).data.to_f64()
+}
+
+fn run(n: usize, flip: bool, lik: Likelihood, cfg: &EpConfig) -> EpResult {
+    ep(kernel(n).as_ref(), &labels(n, flip), lik, cfg, None).expect("EP runs")
+}
+
+const CASES: [(usize, bool); 4] = [(64, false), (64, true), (300, false), (300, true)];
+
+#[test]
+fn parallel_probit_matches_gpy_default_run_to_1e_6_nats() {
+    for (n, flip) in CASES {
+        let r = run(n, flip, Likelihood::Probit, &EpConfig::default());
+        let want = golden(n)[usize::from(flip)];
+        let err = (r.estimate.log_p - want).abs();
+        eprintln!(
+            "N={n} flip={flip}: rust {} gpy {want} |Δ| = {err:e}",
+            r.estimate.log_p
+        );
+        assert!(err < 1e-6, "N={n} flip={flip}: |Δ| = {err:e}");
+        assert!(r.estimate.converged);
+        assert_eq!(
+            r.estimate.iterations, 4,
+            "GPy needed 4 sweeps (values.json)"
+        );
+    }
+}
+
+#[test]
+fn mixed_precision_gives_the_same_value() {
+    let cfg = EpConfig {
+        precision: EpPrecision::Mixed,
+        ..EpConfig::default()
+    };
+    for (n, flip) in CASES {
+        let r = run(n, flip, Likelihood::Probit, &cfg);
+        let want = golden(n)[usize::from(flip)];
+        let err = (r.estimate.log_p - want).abs();
+        eprintln!(
+            "mixed N={n} flip={flip}: |Δ| = {err:e}, f32 factorisations {}",
+            r.f32_factorisations
+        );
+        assert!(err < 1e-6, "N={n} flip={flip}: |Δ| = {err:e}");
+        assert!(r.f32_factorisations >= 1);
+    }
+}
+
+#[test]
+fn converged_parallel_probit_matches_gpy_eps_1e_12() {
+    let cfg = EpConfig {
+        epsilon: 1e-12,
+        ..EpConfig::default()
+    };
+    for (n, flip) in CASES {
+        let r = run(n, flip, Likelihood::Probit, &cfg);
+        let want = golden(n)[2 + usize::from(flip)];
+        let err = (r.estimate.log_p - want).abs();
+        eprintln!(
+            "eps1e-12 N={n} flip={flip}: |Δ| = {err:e} ({} sweeps)",
+            r.estimate.iterations
+        );
+        assert!(err < 1e-6, "N={n} flip={flip}: |Δ| = {err:e}");
+    }
+}
+
+#[test]
+fn sequential_probit_matches_gpy_sequential() {
+    let cfg = EpConfig {
+        schedule: EpSchedule::Sequential,
+        ..EpConfig::default()
+    };
+    for (n, flip) in CASES {
+        let r = run(n, flip, Likelihood::Probit, &cfg);
+        let want = golden(n)[4 + usize::from(flip)];
+        let err = (r.estimate.log_p - want).abs();
+        eprintln!(
+            "sequential N={n} flip={flip}: |Δ| = {err:e} ({} sweeps)",
+            r.estimate.iterations
+        );
+        assert!(err < 1e-6, "N={n} flip={flip}: |Δ| = {err:e}");
+        assert!(r.estimate.converged);
+    }
+}
+
+#[test]
+fn heaviside_matches_gpy_to_1e_4_nats() {
+    for (n, flip) in CASES {
+        let r = run(n, flip, Likelihood::Step, &EpConfig::default());
+        let want = golden(n)[6 + usize::from(flip)];
+        let err = (r.estimate.log_p - want).abs();
+        eprintln!(
+            "step N={n} flip={flip}: rust {} gpy {want} |Δ| = {err:e}",
+            r.estimate.log_p
+        );
+        assert!(err < 1e-4, "N={n} flip={flip}: |Δ| = {err:e}");
+        let seq = EpConfig {
+            schedule: EpSchedule::Sequential,
+            ..EpConfig::default()
+        };
+        let s = run(n, flip, Likelihood::Step, &seq);
+        let err = (s.estimate.log_p - want).abs();
+        eprintln!("step sequential N={n} flip={flip}: |Δ| = {err:e}");
+        assert!(err < 1e-4, "sequential N={n} flip={flip}: |Δ| = {err:e}");
+    }
+}
+
+#[test]
+fn converged_sites_and_cavities_match_gpy() {
+    for (n, flip) in CASES {
+        let r = run(n, flip, Likelihood::Probit, &EpConfig::default());
+        let name = if flip { "yflip" } else { "y" };
+        let g = fixture(&format!("ep_sites_{n}_{name}.npy")).data.to_f64();
+        let rows = [&r.sites.tau, &r.sites.nu, &r.cavities.tau, &r.cavities.nu];
+        for (row, ours) in rows.iter().enumerate() {
+            let theirs = &g[row * n..(row + 1) * n];
+            let scale = theirs.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            let worst = ours
+                .iter()
+                .zip(theirs)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
+            eprintln!("N={n} {name} row {row}: max |Δ| = {worst:e} (scale {scale:e})");
+            assert!(
+                worst < 1e-9 * scale,
+                "N={n} {name} row {row}: max |Δ| = {worst:e}"
+            );
+        }
+    }
+}
+
+/// EP is an approximation: against the Genz QMC values of the exact orthant probabilities
+/// (N = 64, ±err_est from values.json), the probit EP error is ~2e-4 nats and the step EP
+/// error ~0.1 nats. The tolerances bound EP's error plus three QMC error estimates.
+#[test]
+fn ep_against_genz_exact_values_n64() {
+    let g = golden(64);
+    let err_probit = [1.6680423275020257e-4, 1.462372150710342e-4];
+    let err_step = [0.010976996098432222, 0.02434151953076047];
+    for flip in [false, true] {
+        let f = usize::from(flip);
+        let p = run(64, flip, Likelihood::Probit, &EpConfig::default());
+        let d = p.estimate.log_p - g[8 + f];
+        eprintln!(
+            "probit EP − Genz (N=64, flip={flip}) = {d:e} ± {:e}",
+            err_probit[f]
+        );
+        assert!(d.abs() < 5e-4 + 3.0 * err_probit[f]);
+        let s = run(64, flip, Likelihood::Step, &EpConfig::default());
+        let d = s.estimate.log_p - g[10 + f];
+        eprintln!(
+            "step EP − Genz (N=64, flip={flip}) = {d:e} ± {:e}",
+            err_step[f]
+        );
+        assert!(d.abs() < 0.15 + 3.0 * err_step[f]);
+    }
+}

@@ -1,0 +1,189 @@
+//! Laplace, the dispatcher and bad input: labels, shapes, NaN, asymmetric, non-PSD and
+//! singular kernels, non-convergence as a status.
+
+use std::path::PathBuf;
+
+use basin_prior::PriorError;
+use basin_prior::ep::{EpConfig, EpPrecision, ep};
+use basin_prior::estimate::{Method, log_prior};
+use basin_prior::laplace::{LaplaceConfig, laplace};
+use basin_prior::likelihood::{Likelihood, labels_pm1};
+use faer::Mat;
+
+fn gp_fixture(name: &str) -> Vec<f64> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/gp")
+        .join(name);
+    basin_data::npy::read(&p).unwrap().data.to_f64()
+}
+
+fn k64() -> Mat<f64> {
+    let v = gp_fixture("K_64.npy");
+    Mat::from_fn(64, 64, |i, j| v[i * 64 + j])
+}
+
+#[test]
+fn laplace_probit_is_below_ep_and_close_on_mnist_kernel() {
+    let (k, y) = (k64(), gp_fixture("y_64.npy"));
+    let lap = laplace(
+        k.as_ref(),
+        &y,
+        Likelihood::Probit,
+        &LaplaceConfig::default(),
+    )
+    .unwrap();
+    let ep_v = log_prior(k.as_ref(), &y, Likelihood::Probit, Method::Ep).unwrap();
+    eprintln!(
+        "Laplace {} EP {} ({} Newton steps)",
+        lap.log_p, ep_v.log_p, lap.iterations
+    );
+    assert!(lap.converged && lap.method == Method::Laplace);
+    assert!(lap.log_p < ep_v.log_p && ep_v.log_p - lap.log_p < 5.0);
+}
+
+#[test]
+fn laplace_is_exact_for_one_point_in_the_gaussian_limit() {
+    // N = 1, K = k → 0: P = Φ(0) = ½ and Laplace → ½ too (log 2 error vanishes with k).
+    let k = Mat::from_fn(1, 1, |_, _| 1e-8);
+    let lap = laplace(
+        k.as_ref(),
+        &[1.0],
+        Likelihood::Probit,
+        &LaplaceConfig::default(),
+    )
+    .unwrap();
+    assert!((lap.log_p - 0.5f64.ln()).abs() < 1e-7, "{}", lap.log_p);
+}
+
+#[test]
+fn laplace_step_is_unsupported() {
+    let k = k64();
+    let e = laplace(
+        k.as_ref(),
+        &gp_fixture("y_64.npy"),
+        Likelihood::Step,
+        &LaplaceConfig::default(),
+    );
+    assert!(matches!(e, Err(PriorError::Unsupported(_))));
+}
+
+#[test]
+fn labels_accept_pm1_and_01_only() {
+    assert_eq!(labels_pm1(&[0.0, 1.0, 1.0]).unwrap(), vec![-1.0, 1.0, 1.0]);
+    assert_eq!(labels_pm1(&[-1.0, 1.0]).unwrap(), vec![-1.0, 1.0]);
+    assert!(labels_pm1(&[-1.0, 0.0, 1.0]).is_err());
+    assert!(labels_pm1(&[0.5]).is_err());
+    assert!(labels_pm1(&[f64::NAN]).is_err());
+    assert!(labels_pm1(&[]).is_err());
+}
+
+#[test]
+fn bad_kernels_are_clear_errors() {
+    let y = [1.0, -1.0, 1.0];
+    let cfg = EpConfig::default();
+    let shape = Mat::<f64>::identity(2, 2);
+    assert!(matches!(
+        ep(shape.as_ref(), &y, Likelihood::Probit, &cfg, None),
+        Err(PriorError::Shape(_))
+    ));
+    let mut nan = Mat::<f64>::identity(3, 3);
+    nan[(0, 1)] = f64::NAN;
+    nan[(1, 0)] = f64::NAN;
+    assert!(matches!(
+        ep(nan.as_ref(), &y, Likelihood::Probit, &cfg, None),
+        Err(PriorError::InvalidKernel(_))
+    ));
+    let mut asym = Mat::<f64>::identity(3, 3);
+    asym[(0, 1)] = 0.5;
+    assert!(matches!(
+        ep(asym.as_ref(), &y, Likelihood::Probit, &cfg, None),
+        Err(PriorError::InvalidKernel(_))
+    ));
+    // Eigenvalues 1 ± 0.9·√2·… : [[1, .9, .9], [.9, 1, −.9], [.9, −.9, 1]] is indefinite.
+    let indef = Mat::from_fn(3, 3, |i, j| match (i, j) {
+        _ if i == j => 1.0,
+        (1, 2) | (2, 1) => -0.9,
+        _ => 0.9,
+    });
+    let e = ep(indef.as_ref(), &y, Likelihood::Probit, &cfg, None);
+    assert!(matches!(e, Err(PriorError::NotPsd { .. })), "{e:?}");
+    assert!(
+        laplace(
+            indef.as_ref(),
+            &y,
+            Likelihood::Probit,
+            &LaplaceConfig::default()
+        )
+        .is_err()
+    );
+}
+
+#[test]
+fn singular_kernel_gets_a_recorded_jitter_and_matches_its_rank_one_value() {
+    // K = 11ᵀ (rank 1): probit P(sign(t + εᵢ) = yᵢ) for a shared t — finite, with jitter recorded.
+    let n = 5;
+    let k = Mat::from_fn(n, n, |_, _| 1.0);
+    let y = [1.0, 1.0, -1.0, 1.0, -1.0];
+    let r = ep(
+        k.as_ref(),
+        &y,
+        Likelihood::Probit,
+        &EpConfig::default(),
+        None,
+    )
+    .unwrap();
+    assert!(r.estimate.log_p.is_finite() && r.estimate.jitter > 0.0 && r.estimate.jitter < 1e-5);
+    // Equicorrelated with ρ = ½ on K + I, exactly: compare (EP error is small at N = 5).
+    let exact = basin_prior::equicorr::log_orthant_equicorr(0.5, 3, 2).unwrap();
+    assert!(
+        (r.estimate.log_p - exact).abs() < 0.02,
+        "{} vs {exact}",
+        r.estimate.log_p
+    );
+}
+
+#[test]
+fn non_convergence_is_a_status() {
+    let (k, y) = (k64(), gp_fixture("yflip_64.npy"));
+    let cfg = EpConfig {
+        max_sweeps: 2,
+        epsilon: 1e-14,
+        ..EpConfig::default()
+    };
+    let r = ep(k.as_ref(), &y, Likelihood::Probit, &cfg, None).unwrap();
+    assert!(!r.estimate.converged && r.estimate.iterations == 2 && r.estimate.log_p.is_finite());
+}
+
+#[test]
+fn warm_start_from_a_nearby_function_reaches_the_same_value_in_fewer_sweeps() {
+    let k = k64();
+    let (y, yf) = (gp_fixture("y_64.npy"), gp_fixture("yflip_64.npy"));
+    let cfg = EpConfig {
+        epsilon: 1e-10,
+        precision: EpPrecision::Mixed,
+        ..EpConfig::default()
+    };
+    let near = ep(k.as_ref(), &y, Likelihood::Probit, &cfg, None).unwrap();
+    let cold = ep(k.as_ref(), &yf, Likelihood::Probit, &cfg, None).unwrap();
+    let warm = ep(k.as_ref(), &yf, Likelihood::Probit, &cfg, Some(&cold.sites)).unwrap();
+    assert!((warm.estimate.log_p - cold.estimate.log_p).abs() < 1e-8);
+    assert!(warm.estimate.iterations < cold.estimate.iterations);
+    let from_near = ep(k.as_ref(), &yf, Likelihood::Probit, &cfg, Some(&near.sites)).unwrap();
+    assert!((from_near.estimate.log_p - cold.estimate.log_p).abs() < 1e-8);
+}
+
+#[test]
+fn estimate_serializes_with_named_method_and_likelihood() {
+    let k = k64();
+    let e = log_prior(
+        k.as_ref(),
+        &gp_fixture("y_64.npy"),
+        Likelihood::Step,
+        Method::EpSequential,
+    )
+    .unwrap();
+    let j = serde_json::to_value(&e).unwrap();
+    assert_eq!(j["method"], "ep-sequential");
+    assert_eq!(j["likelihood"], "step");
+    assert!(j["std_err"].is_null());
+}

@@ -1,0 +1,270 @@
+//! `basin prior`: log P(f), the Bayesian prior probability of a function (a labelling of an
+//! ordered input set) under a Gaussian-process prior, by EP or Laplace.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use basin_nn::FcnObjective;
+use basin_nn::loss::predict;
+use basin_prior::ep::{EpConfig, EpPrecision, EpSchedule, ep};
+use basin_prior::estimate::Estimate;
+use basin_prior::faer::Mat;
+use basin_prior::laplace::{LaplaceConfig, laplace};
+use basin_prior::likelihood::Likelihood;
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+
+use crate::common::{MeasureArgs, spinner};
+
+/// The likelihood flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LikelihoodArg {
+    /// Noise-free step: P(sign z = y), z ~ N(0, K) (the paper's text).
+    Step,
+    /// Probit Φ(y·z) = the step likelihood on K + I (the paper's code, through GPy).
+    Probit,
+}
+
+/// The estimator flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MethodArg {
+    /// EP with parallel updates (GPy's loop: same start, stopping rule and log Z).
+    Ep,
+    /// EP with sequential rank-1 updates in a seeded random order.
+    EpSequential,
+    /// The Laplace approximation (probit only).
+    Laplace,
+}
+
+/// Arguments of `basin prior`. Give either --kernel with --labels, or --model with its data.
+#[derive(Debug, Args)]
+pub struct PriorArgs {
+    /// The kernel matrix K (n × n `.npy`, float64 or float32). Needs --labels; excludes --model.
+    #[arg(
+        long,
+        value_name = "K.npy",
+        requires = "labels",
+        conflicts_with = "model",
+        required_unless_present = "model"
+    )]
+    kernel: Option<PathBuf>,
+    /// The function: n labels (`.npy`, ±1 or 0/1, any integer or float dtype).
+    #[arg(long, value_name = "y.npy", requires = "kernel")]
+    labels: Option<PathBuf>,
+    /// A model mode: the function is the model's predicted labels on the chosen set
+    /// (`--set train+test` gives S then T, the paper's input set) and K is the NNGP kernel of
+    /// the model's architecture on those inputs.
+    #[command(flatten)]
+    measure: ModelMode,
+    /// step (noise-free, P(sign z = y)) or probit (Φ(y·z), GPy's default Bernoulli).
+    #[arg(long, value_enum, default_value_t = LikelihoodArg::Probit)]
+    likelihood: LikelihoodArg,
+    /// ep (parallel EP), ep-sequential, or laplace (probit only).
+    #[arg(long, value_enum, default_value_t = MethodArg::Ep)]
+    method: MethodArg,
+    /// EP stops when the mean squared changes of the site precisions and natural means in a
+    /// sweep are both below this (GPy's epsilon).
+    #[arg(long, default_value_t = 1e-6)]
+    epsilon: f64,
+    /// EP damping in (0, 1]: the fraction of each site update applied (1 = none, GPy's).
+    #[arg(long, default_value_t = 1.0)]
+    damping: f64,
+    /// The most EP sweeps (or Laplace Newton steps); reaching it reports converged: false.
+    #[arg(long, default_value_t = 1000)]
+    max_sweeps: usize,
+    /// Seed of the site order of ep-sequential.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Do EP's early factorisations in f32 (about twice as fast; the final sweeps and log Z
+    /// stay in f64).
+    #[arg(long)]
+    mixed_precision: bool,
+    /// Print one JSON object: log_prior (natural log), log10_prior, likelihood, method,
+    /// converged, iterations, std_err (null where the method has none), jitter, wall_s, and
+    /// n_points in --model mode.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The model mode's flags: [`MeasureArgs`] with `--model` made optional, present when
+/// `--model` is given. (clap's `Option<MeasureArgs>` flatten does not see `--model` because
+/// MeasureArgs itself flattens other argument groups.)
+#[derive(Debug)]
+struct ModelMode(Option<MeasureArgs>);
+
+impl clap::FromArgMatches for ModelMode {
+    fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        Self::from_arg_matches_mut(&mut m.clone())
+    }
+
+    fn from_arg_matches_mut(m: &mut clap::ArgMatches) -> Result<Self, clap::Error> {
+        if m.try_contains_id("model").unwrap_or(false) {
+            Ok(ModelMode(Some(MeasureArgs::from_arg_matches_mut(m)?)))
+        } else {
+            Ok(ModelMode(None))
+        }
+    }
+
+    fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(m)?;
+        Ok(())
+    }
+}
+
+impl Args for ModelMode {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        MeasureArgs::augment_args(cmd).mut_arg("model", |a| a.required(false))
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
+/// What `basin prior` prints.
+#[derive(Debug, Serialize)]
+struct PriorOutput {
+    log_prior: f64,
+    log10_prior: f64,
+    likelihood: &'static str,
+    method: &'static str,
+    converged: bool,
+    iterations: usize,
+    std_err: Option<f64>,
+    jitter: f64,
+    wall_s: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    n_points: Option<usize>,
+}
+
+/// Runs `basin prior`.
+pub fn run_prior(args: PriorArgs, quiet: bool) -> Result<()> {
+    let start = Instant::now();
+    let (k, y, n_points) = match (&args.kernel, &args.labels, &args.measure.0) {
+        (Some(k), Some(y), _) => {
+            let (k, y) = load_kernel_labels(k, y)?;
+            (k, y, None)
+        }
+        (_, _, Some(m)) => {
+            let (k, y) = model_function(m)?;
+            let n = y.len();
+            (k, y, Some(n))
+        }
+        _ => anyhow::bail!("give --kernel with --labels, or --model"),
+    };
+    let bar = spinner(quiet);
+    bar.set_message(format!("log P(f) on {} points", y.len()));
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    let est = estimate(&args, &k, &y)?;
+    bar.finish_and_clear();
+    let out = PriorOutput {
+        log_prior: est.log_p,
+        log10_prior: est.log_p / std::f64::consts::LN_10,
+        likelihood: est.likelihood.name(),
+        method: est.method.name(),
+        converged: est.converged,
+        iterations: est.iterations,
+        std_err: est.std_err,
+        jitter: est.jitter,
+        wall_s: start.elapsed().as_secs_f64(),
+        n_points,
+    };
+    print_output(&out, args.json)
+}
+
+fn estimate(args: &PriorArgs, k: &Mat<f64>, y: &[f64]) -> Result<Estimate> {
+    let lik = match args.likelihood {
+        LikelihoodArg::Step => Likelihood::Step,
+        LikelihoodArg::Probit => Likelihood::Probit,
+    };
+    let schedule = match args.method {
+        MethodArg::Laplace => {
+            let cfg = LaplaceConfig {
+                max_iter: args.max_sweeps,
+                ..LaplaceConfig::default()
+            };
+            return Ok(laplace(k.as_ref(), y, lik, &cfg)?);
+        }
+        MethodArg::Ep => EpSchedule::Parallel,
+        MethodArg::EpSequential => EpSchedule::Sequential,
+    };
+    let cfg = EpConfig {
+        schedule,
+        epsilon: args.epsilon,
+        damping: args.damping,
+        max_sweeps: args.max_sweeps,
+        seed: args.seed,
+        precision: if args.mixed_precision {
+            EpPrecision::Mixed
+        } else {
+            EpPrecision::F64
+        },
+        ..EpConfig::default()
+    };
+    Ok(ep(k.as_ref(), y, lik, &cfg, None)?.estimate)
+}
+
+fn load_kernel_labels(kp: &Path, yp: &Path) -> Result<(Mat<f64>, Vec<f64>)> {
+    let ka = basin_data::npy::read(kp)
+        .with_context(|| format!("reading the kernel {}", kp.display()))?;
+    anyhow::ensure!(
+        ka.shape.len() == 2 && ka.shape[0] == ka.shape[1],
+        "{}: the kernel must be a square 2-D array, got shape {:?}",
+        kp.display(),
+        ka.shape
+    );
+    let n = ka.shape[0];
+    let kv = ka.data.to_f64();
+    let ya = basin_data::npy::read(yp)
+        .with_context(|| format!("reading the labels {}", yp.display()))?;
+    let flat = ya.shape.len() == 1 || (ya.shape.len() == 2 && ya.shape.contains(&1));
+    anyhow::ensure!(
+        flat && ya.data.len() == n,
+        "{}: expected {n} labels (one per kernel row) in a 1-D array, got shape {:?}",
+        yp.display(),
+        ya.shape
+    );
+    let k = Mat::from_fn(n, n, |i, j| kv[i * n + j]);
+    Ok((k, ya.data.to_f64()))
+}
+
+/// The model's predicted labels on the chosen set and the NNGP kernel of its spec there.
+fn model_function(m: &MeasureArgs) -> Result<(Mat<f64>, Vec<f64>)> {
+    let (model, data) = m.load()?;
+    let mut obj = FcnObjective::<f64>::from_dataset(&model.spec, &data)?;
+    let all: Vec<usize> = (0..data.len()).collect();
+    let mut logits = vec![0.0; data.len()];
+    obj.logits(&model.theta, &all, &mut logits);
+    let y: Vec<f64> = logits.iter().map(|&z| f64::from(predict(z))).collect();
+    let k = basin_prior::kernel::nngp(&model.spec, data.features(), data.len())?;
+    Ok((k, y))
+}
+
+fn print_output(out: &PriorOutput, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(out)?);
+        return Ok(());
+    }
+    println!(
+        "log P(f)    {:.6} nats (log10 {:.6})",
+        out.log_prior, out.log10_prior
+    );
+    println!("likelihood  {}", out.likelihood);
+    println!("method      {}", out.method);
+    println!(
+        "converged   {} after {} iterations",
+        out.converged, out.iterations
+    );
+    if out.jitter > 0.0 {
+        println!(
+            "jitter      {:e} added to the kernel's diagonal",
+            out.jitter
+        );
+    }
+    if let Some(n) = out.n_points {
+        println!("points      {n}");
+    }
+    println!("wall        {:.3} s", out.wall_s);
+    Ok(())
+}
