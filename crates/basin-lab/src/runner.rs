@@ -11,11 +11,18 @@ use basin_data::{ChannelNorm, ClassMap, Corpus, DataSource, Dataset, Split, Spli
 use basin_flatness::keskar::{AscentOrder, KeskarConfig, sharpness_sgd};
 use basin_flatness::lanczos::{DEFAULT_STEPS, LanczosConfig, lanczos};
 use basin_nn::{FcnObjective, FcnSpec, Objective, Real, TrainConfig, all_examples, derive_seed};
+use basin_prior::bounds::{marginal_likelihood_bound, occam_bound};
+use basin_prior::ep::{EpConfig, EpSchedule, Sites, ep};
+use basin_prior::estimate::{Method, checked_kernel, log_prior};
+use basin_prior::faer::Mat;
+use basin_prior::likelihood::Likelihood;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::record::RunRecord;
-use crate::spec::{ExperimentSpec, PrecisionSpec, RunKey, Shard, SplitKindSpec};
+use crate::spec::{
+    ExperimentSpec, LikelihoodSpec, PrecisionSpec, PriorMethodSpec, RunKey, Shard, SplitKindSpec,
+};
 use crate::store::{Store, StoreError};
 
 /// An error that stops an experiment (a failing run is recorded, not raised).
@@ -54,6 +61,8 @@ pub struct Prepared {
     pub split: Split,
     /// S then T: the inputs of the function whose prior is measured.
     pub s_and_t: Dataset,
+    /// The NNGP kernel of the network on S then T, computed once (when the prior is measured).
+    pub kernel: Option<Mat<f64>>,
 }
 
 impl Prepared {
@@ -96,11 +105,16 @@ impl Prepared {
             message,
         })?;
         let s_and_t = Dataset::concat("S+T", &[&split.train, &split.test]).map_err(data_err)?;
+        let kernel = match spec.measures.prior {
+            Some(_) => Some(checked_nngp(spec, &fcn, &s_and_t)?),
+            None => None,
+        };
         Ok(Self {
             spec: spec.clone(),
             fcn,
             split,
             s_and_t,
+            kernel,
         })
     }
 
@@ -212,6 +226,24 @@ pub fn run(
     })
 }
 
+/// The NNGP kernel on S ∪ T, checked once for the whole experiment: finite, symmetric, with a
+/// Cholesky factor (or the smallest jitter that gives one, named in a warning), so the runs'
+/// estimators need not check it again.
+fn checked_nngp(
+    spec: &ExperimentSpec,
+    fcn: &FcnSpec,
+    s_and_t: &Dataset,
+) -> Result<Mat<f64>, LabError> {
+    let setup = |e: basin_prior::PriorError| LabError::Setup {
+        experiment: spec.name.clone(),
+        message: format!("the NNGP kernel on S ∪ T: {e}"),
+    };
+    let k = basin_prior::kernel::nngp(fcn, s_and_t.features(), s_and_t.len()).map_err(setup)?;
+    Ok(checked_kernel(k.as_ref(), s_and_t.len(), true)
+        .map_err(setup)?
+        .0)
+}
+
 /// Trains and measures one network.
 pub fn run_one(prep: &Prepared, key: &RunKey) -> Result<RunRecord, LabError> {
     match prep.spec.training.precision {
@@ -258,6 +290,7 @@ fn run_typed<T: Real>(prep: &Prepared, key: &RunKey) -> Result<RunRecord, LabErr
     );
     stage_s.insert("train".to_owned(), start.elapsed().as_secs_f64());
     let errors = errors_of(prep, &theta, key.attack_size)?;
+    let function = predicted_function(prep, &theta)?;
     let mut record = RunRecord {
         id: key.id.clone(),
         experiment: prep.spec.name.clone(),
@@ -269,13 +302,14 @@ fn run_typed<T: Real>(prep: &Prepared, key: &RunKey) -> Result<RunRecord, LabErr
         train_error: errors[0],
         attack_error: errors[1],
         test_error: errors[2],
-        function_hash: function_hash(prep, &theta)?,
+        function_hash: function_hash(&function),
         measures: BTreeMap::new(),
         notes: BTreeMap::new(),
         stage_s,
     };
     measure_sharpness(prep, &theta, &mut record)?;
     measure_hessian(prep, &basin_nn::real::convert(&theta), key, &mut record)?;
+    measure_prior(prep, &function, &mut record);
     Ok(record)
 }
 
@@ -310,12 +344,12 @@ pub fn predicted_function<T: Real>(prep: &Prepared, theta: &[T]) -> Result<Vec<u
     Ok(logits.into_iter().map(basin_nn::loss::predict).collect())
 }
 
-fn function_hash<T: Real>(prep: &Prepared, theta: &[T]) -> Result<String, LabError> {
-    let f = predicted_function(prep, theta)?;
-    Ok(Sha256::digest(&f)
+/// SHA-256 (hex) of a function's labels.
+fn function_hash(f: &[u8]) -> String {
+    Sha256::digest(f)
         .iter()
         .map(|b| format!("{b:02x}"))
-        .collect())
+        .collect()
 }
 
 /// Keskar sharpness on S, in the spec's precision; a failure is a note, not an error.
@@ -418,4 +452,129 @@ fn measure_hessian(
         .stage_s
         .insert("hessian".into(), start.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// log P(f) of the predicted function on S ∪ T for each likelihood, and the bounds: Occam's
+/// from the first likelihood's log P(f), the PAC-Bayes one from the marginal likelihood of
+/// the labels on S (EP on the S block of the kernel, same likelihood). An estimator that fails
+/// or does not converge leaves a note.
+fn measure_prior(prep: &Prepared, function: &[u8], record: &mut RunRecord) {
+    let (Some(p), Some(kernel)) = (&prep.spec.measures.prior, &prep.kernel) else {
+        return;
+    };
+    let start = Instant::now();
+    let labels: Vec<f64> = function
+        .iter()
+        .map(|&b| if b == 1 { 1.0 } else { -1.0 })
+        .collect();
+    let method = match p.method {
+        PriorMethodSpec::Ep => Method::Ep,
+        PriorMethodSpec::EpSequential => Method::EpSequential,
+        PriorMethodSpec::Laplace => Method::Laplace,
+    };
+    // With parallel EP, each likelihood after the first starts from the previous one's
+    // sites: a nearby fixed point, so fewer sweeps; the order is fixed, so runs stay
+    // reproducible.
+    let mut warm: Option<Sites> = None;
+    for lik in &p.likelihoods {
+        let (likelihood, key) = likelihood_key(*lik);
+        let value = if method == Method::Ep {
+            let (value, sites) = ep_estimate(
+                kernel.as_ref(),
+                &labels,
+                likelihood,
+                warm.as_ref(),
+                key,
+                record,
+            );
+            warm = sites;
+            value
+        } else {
+            estimate(kernel.as_ref(), &labels, likelihood, method, key, record)
+        };
+        record.measures.insert(key.into(), value);
+    }
+    if let Some(b) = &prep.spec.measures.bounds {
+        let m = prep.split.train.len();
+        let first = likelihood_key(p.likelihoods[0]);
+        let occam = record
+            .measure(first.1)
+            .and_then(|lp| occam_bound(lp, m, b.delta).ok());
+        record.measures.insert("bound_occam".into(), occam);
+        let k_s = kernel.as_ref().submatrix(0, 0, m, m);
+        let log_p_s = estimate(k_s, &labels[..m], first.0, method, "log_marginal_s", record);
+        record.measures.insert("log_marginal_s".into(), log_p_s);
+        let pac = log_p_s.and_then(|lp| marginal_likelihood_bound(lp, m, b.delta).ok());
+        record.measures.insert("bound_pac_bayes".into(), pac);
+    }
+    record
+        .stage_s
+        .insert("prior".into(), start.elapsed().as_secs_f64());
+}
+
+fn likelihood_key(lik: LikelihoodSpec) -> (Likelihood, &'static str) {
+    match lik {
+        LikelihoodSpec::Probit => (Likelihood::Probit, "log_prior_probit"),
+        LikelihoodSpec::Step => (Likelihood::Step, "log_prior_step"),
+    }
+}
+
+/// Parallel EP (GPy's settings, the kernel already checked) from `warm` sites, if given;
+/// returns the value (`None` with a note on failure) and the final sites.
+fn ep_estimate(
+    kernel: basin_prior::faer::MatRef<'_, f64>,
+    labels: &[f64],
+    likelihood: Likelihood,
+    warm: Option<&Sites>,
+    key: &str,
+    record: &mut RunRecord,
+) -> (Option<f64>, Option<Sites>) {
+    let cfg = EpConfig {
+        schedule: EpSchedule::Parallel,
+        check_psd: false,
+        ..EpConfig::default()
+    };
+    match ep(kernel, labels, likelihood, &cfg, warm) {
+        Ok(r) => {
+            note_unconverged(&r.estimate, key, record);
+            (Some(r.estimate.log_p), Some(r.sites))
+        }
+        Err(e) => {
+            record.notes.insert(key.into(), e.to_string());
+            (None, None)
+        }
+    }
+}
+
+fn note_unconverged(est: &basin_prior::estimate::Estimate, key: &str, record: &mut RunRecord) {
+    if !est.converged {
+        let note = format!(
+            "{} did not converge in {} iterations (last iterate kept)",
+            est.method.name(),
+            est.iterations
+        );
+        record.notes.insert(key.into(), note);
+    }
+}
+
+/// One estimate of log P(f); `None` with a note when it fails, the value with a note when the
+/// estimator stopped unconverged.
+fn estimate(
+    kernel: basin_prior::faer::MatRef<'_, f64>,
+    labels: &[f64],
+    likelihood: Likelihood,
+    method: Method,
+    key: &str,
+    record: &mut RunRecord,
+) -> Option<f64> {
+    match log_prior(kernel, labels, likelihood, method) {
+        Ok(est) => {
+            note_unconverged(&est, key, record);
+            Some(est.log_p)
+        }
+        Err(e) => {
+            record.notes.insert(key.into(), e.to_string());
+            None
+        }
+    }
 }

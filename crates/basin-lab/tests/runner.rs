@@ -46,6 +46,22 @@ fn runs_store_resume_and_reproduce() {
         assert!(r.measure("sharpness").is_some_and(|s| s > 0.0), "{r:?}");
         assert!(r.measure("lambda_max").is_some_and(|l| l > 0.0), "{r:?}");
         assert!(r.measure("log_product_top50").is_some(), "{r:?}");
+        let (probit, step) = (
+            r.measure("log_prior_probit").unwrap(),
+            r.measure("log_prior_step").unwrap(),
+        );
+        // Log-probabilities of a labelling of 300 points, within twice a random labelling's
+        // -300 ln 2 = -208 for the probit one; the noise-free step likelihood puts more mass
+        // on a function the kernel favours than the probit (step on K + I) does.
+        assert!(
+            probit < step && step < 0.0 && probit > -2.0 * 208.0,
+            "{r:?}"
+        );
+        let (occam, pac) = (
+            r.measure("bound_occam").unwrap(),
+            r.measure("bound_pac_bayes").unwrap(),
+        );
+        assert!(occam > 0.0 && pac > 0.0 && pac < 1.0, "{r:?}");
         assert!(r.notes.is_empty(), "{:?}", r.notes);
         assert_eq!(r.function_hash.len(), 64);
         assert!(r.stage_s["train"] > 0.0);
@@ -61,6 +77,8 @@ fn runs_store_resume_and_reproduce() {
         e.iter().sum::<f64>() / e.len() as f64
     };
     assert!(mean(100) > mean(0) + 0.05, "{} {}", mean(0), mean(100));
+    // The kernel was computed once, on S ∪ T.
+    assert_eq!(prep.kernel.as_ref().map(|k| k.nrows()), Some(300));
 
     // A rerun computes nothing.
     let again = run(&prep, dir.path(), opts(1, None), &|_, _| {}).unwrap();
