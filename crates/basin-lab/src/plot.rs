@@ -64,6 +64,18 @@ pub struct ScatterPlot {
     pub y_label: String,
     /// The groups, coloured in order along the viridis scale.
     pub series: Vec<Series>,
+    /// Where the legend goes (choose the corner the points leave empty).
+    pub legend: LegendCorner,
+}
+
+/// A corner of the plotting area for the legend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LegendCorner {
+    /// Upper left: for points that rise to the right.
+    UpperLeft,
+    /// Upper right: for points that fall to the right.
+    #[default]
+    UpperRight,
 }
 
 impl ScatterPlot {
@@ -130,7 +142,10 @@ impl ScatterPlot {
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .label_font(("sans-serif", 13))
-            .position(SeriesLabelPosition::UpperRight)
+            .position(match self.legend {
+                LegendCorner::UpperLeft => SeriesLabelPosition::UpperLeft,
+                LegendCorner::UpperRight => SeriesLabelPosition::UpperRight,
+            })
             .draw()
             .map_err(|e| e.to_string())?;
         root.present().map_err(|e| e.to_string())

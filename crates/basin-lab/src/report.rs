@@ -14,10 +14,10 @@ use std::path::Path;
 use basin_nn::TrainStatus;
 use serde::{Deserialize, Serialize};
 
-use crate::plot::{PlotError, ScatterPlot, Series};
+use crate::plot::{LegendCorner, PlotError, ScatterPlot, Series};
 use crate::record::RunRecord;
 use crate::spec::ExperimentSpec;
-use crate::stats::{Correlations, correlations};
+use crate::stats::{Correlations, correlations, pearson};
 
 /// The measures correlated with test error: (key, axis label, plotted as log10 of the key).
 pub const MEASURES: [(&str, &str, bool); 7] = [
@@ -112,7 +112,13 @@ pub fn measure_plot(records: &[RunRecord], name: &str) -> Option<ScatterPlot> {
                 .push((r.test_error, y));
         }
     }
+    let (xs, ys): (Vec<f64>, Vec<f64>) = by_size.values().flatten().copied().unzip();
+    let legend = match pearson(&xs, &ys) {
+        Some(r) if r > 0.0 => LegendCorner::UpperLeft,
+        _ => LegendCorner::UpperRight,
+    };
     (!by_size.is_empty()).then(|| ScatterPlot {
+        legend,
         title: format!("{label} against test error"),
         x_label: "test error".into(),
         y_label: (*label).to_owned(),

@@ -1,6 +1,6 @@
 //! Plots: files appear, are well-formed, and hold what was plotted.
 
-use basin_lab::plot::{ScatterPlot, Series};
+use basin_lab::plot::{LegendCorner, ScatterPlot, Series};
 
 fn figure() -> ScatterPlot {
     ScatterPlot {
@@ -19,6 +19,7 @@ fn figure() -> ScatterPlot {
                     .collect(),
             })
             .collect(),
+        legend: LegendCorner::UpperRight,
     }
 }
 
