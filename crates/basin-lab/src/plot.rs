@@ -147,8 +147,7 @@ impl ScatterPlot {
                 LegendCorner::UpperRight => SeriesLabelPosition::UpperRight,
             })
             .draw()
-            .map_err(|e| e.to_string())?;
-        root.present().map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())
     }
 
     /// Writes the plot as SVG (`size` in pixels).
@@ -185,6 +184,62 @@ impl ScatterPlot {
             None => Err(PlotError::Empty(self.title.clone())),
         }
     }
+}
+
+/// Draws the plots side by side on one drawing area and presents it.
+fn draw_panels<DB: DrawingBackend>(
+    plots: &[ScatterPlot],
+    root: &DrawingArea<DB, Shift>,
+) -> Result<(), String> {
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    for (plot, area) in plots.iter().zip(root.split_evenly((1, plots.len()))) {
+        plot.draw(&area)?;
+    }
+    root.present().map_err(|e| e.to_string())
+}
+
+fn check_panels(plots: &[ScatterPlot]) -> Result<(), PlotError> {
+    if plots.is_empty() {
+        return Err(PlotError::Empty("(no panels)".into()));
+    }
+    plots.iter().try_for_each(ScatterPlot::check)
+}
+
+/// Writes plots side by side (one row of panels, `size` in pixels for the whole figure) as
+/// SVG, as the paper's figure 3 shows log P(f) and sharpness against test error.
+pub fn write_svg_panels(
+    plots: &[ScatterPlot],
+    path: &Path,
+    size: (u32, u32),
+) -> Result<(), PlotError> {
+    check_panels(plots)?;
+    register_font();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+        draw_panels(plots, &root).map_err(|m| write_err(path, m))?;
+    }
+    basin_data::io::write_atomic(path, svg.as_bytes()).map_err(|e| write_err(path, e))
+}
+
+/// Writes plots side by side as PNG (see [`write_svg_panels`]).
+pub fn write_png_panels(
+    plots: &[ScatterPlot],
+    path: &Path,
+    size: (u32, u32),
+) -> Result<(), PlotError> {
+    check_panels(plots)?;
+    register_font();
+    // The encoder picks the format from the extension, so the temporary name keeps it.
+    let name = path
+        .file_name()
+        .map_or("plot".into(), |n| n.to_string_lossy());
+    let tmp = path.with_file_name(format!(".{name}.partial.png"));
+    {
+        let root = BitMapBackend::new(&tmp, size).into_drawing_area();
+        draw_panels(plots, &root).map_err(|m| write_err(path, m))?;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| write_err(path, e))
 }
 
 fn write_err(path: &Path, message: impl ToString) -> PlotError {

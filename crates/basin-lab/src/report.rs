@@ -4,7 +4,8 @@
 //!   "kendall", "ci95": {"pearson": {"lo", "hi"}, …}}}}`, each measure against test error over
 //!   the converged runs;
 //! - one scatter plot per measure against test error, coloured by attack size, as
-//!   `<measure>.png` and `<measure>.svg`;
+//!   `<measure>.png` and `<measure>.svg`, and `fig3.png`/`fig3.svg`: the paper's figure 3
+//!   layout, log10 P(f) (probit) and Keskar sharpness against test error side by side;
 //! - `report.md`: the spec, the correlation table, the plots and run statistics.
 
 use std::collections::BTreeMap;
@@ -14,7 +15,9 @@ use std::path::Path;
 use basin_nn::TrainStatus;
 use serde::{Deserialize, Serialize};
 
-use crate::plot::{LegendCorner, PlotError, ScatterPlot, Series};
+use crate::plot::{
+    LegendCorner, PlotError, ScatterPlot, Series, write_png_panels, write_svg_panels,
+};
 use crate::record::RunRecord;
 use crate::spec::ExperimentSpec;
 use crate::stats::{Correlations, correlations, pearson};
@@ -149,6 +152,15 @@ pub fn write_outputs(
             plots.push(name);
         }
     }
+    let fig3: Vec<ScatterPlot> = ["log_prior_probit", "sharpness"]
+        .iter()
+        .filter_map(|m| measure_plot(records, m))
+        .collect();
+    if fig3.len() == 2 {
+        write_png_panels(&fig3, &dir.join("fig3.png"), (1600, 650))?;
+        write_svg_panels(&fig3, &dir.join("fig3.svg"), (1600, 650))?;
+        plots.insert(0, "fig3");
+    }
     let md = markdown(spec, records, &summary, &plots);
     basin_data::io::write_atomic(&dir.join("report.md"), md.as_bytes())?;
     Ok(summary)
@@ -200,7 +212,12 @@ pub fn markdown(
     }
     md.push_str("\n## Plots\n\n");
     for name in plots {
-        let _ = writeln!(md, "![{name} against test error]({name}.png)\n");
+        let alt = if *name == "fig3" {
+            "log10 P(f) and sharpness against test error".to_owned()
+        } else {
+            format!("{name} against test error")
+        };
+        let _ = writeln!(md, "![{alt}]({name}.png)\n");
     }
     md.push_str(&run_statistics(records));
     if let Some(s) = spec {

@@ -84,6 +84,8 @@ fn outputs_are_written() {
         "log_prior_probit.svg",
         "sharpness.png",
         "sharpness.svg",
+        "fig3.png",
+        "fig3.svg",
     ] {
         assert!(dir.path().join(f).is_file(), "{f}");
     }
@@ -103,6 +105,7 @@ fn outputs_are_written() {
         "# fig3-mnist",
         "| `log_prior_probit` | 11 | -1.000",
         "![sharpness against test error](sharpness.png)",
+        "![log10 P(f) and sharpness against test error](fig3.png)",
         "| 500 | 4 | 3 |",
         "| train | 0.200 | 2.4 |",
         "[measures.sharpness]",

@@ -134,3 +134,78 @@ fn missing_cifar_data_is_a_clear_error() {
         "{err}"
     );
 }
+
+/// A CIFAR-10 binary directory with `per_file` records per batch: classes cycle through
+/// automobile (1), cat (3) and a dropped class (5); cars are redder than cats, plus noise.
+fn synthetic_cifar(dir: &std::path::Path, per_file: usize) {
+    use basin_data::cifar;
+    let mut state = 12345u64;
+    let mut noise = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 58) as u8
+    };
+    for f in cifar::TRAIN_FILES.iter().chain([cifar::TEST_FILE].iter()) {
+        let labels: Vec<u8> = (0..per_file).map(|i| [1u8, 3, 5][i % 3]).collect();
+        let mut pixels = Vec::with_capacity(per_file * cifar::IMAGE_BYTES);
+        for &l in &labels {
+            for c in 0..3 {
+                let base: u8 = if (l == 1) == (c == 0) { 160 } else { 90 };
+                for _ in 0..cifar::IMAGE_BYTES / 3 {
+                    pixels.push(base + noise());
+                }
+            }
+        }
+        std::fs::write(dir.join(f), cifar::encode_batch(&labels, &pixels)).unwrap();
+    }
+}
+
+/// The shipped CIFAR spec, shrunk, on a synthetic CIFAR-format directory: 3072 inputs,
+/// normalised, cars vs cats, every stage measured.
+#[test]
+fn the_cifar_spec_runs_on_synthetic_cifar_files() {
+    let data = tempfile::tempdir().unwrap();
+    synthetic_cifar(data.path(), 60);
+    let text = basin_lab::spec::BUILTIN[1]
+        .1
+        .replace(
+            "cifar10:data/cifar-10-batches-bin",
+            &format!("cifar10:{}", data.path().display()),
+        )
+        .replace("train_size = 5000", "train_size = 80")
+        .replace("test_size = 2000", "test_size = 30")
+        .replace(
+            "attack_sizes = [0, 500, 1000, 1500, 2000, 2500, 3000, 3500, 4000, 4500, 5000]",
+            "attack_sizes = [0, 40]",
+        )
+        .replace("networks_per_size = 5", "networks_per_size = 1")
+        .replace("epochs = 100", "epochs = 2")
+        .replace("lanczos_steps = 160", "lanczos_steps = 60");
+    let spec = ExperimentSpec::from_toml(&text, "cifar-small").unwrap();
+    let prep = Prepared::new(&spec).unwrap();
+    assert_eq!(prep.fcn.input_dim, 3072);
+    assert_eq!(prep.s_and_t.len(), 110);
+    // Normalised with the paper's mean and std: no pixel stays in [0, 1].
+    assert!(
+        prep.split
+            .train
+            .features()
+            .iter()
+            .any(|&v| v < 0.0 || v > 1.0)
+    );
+    let out = tempfile::tempdir().unwrap();
+    let done = run(&prep, out.path(), opts(1, None), &|_, _| {}).unwrap();
+    assert_eq!(done.records.len(), 2);
+    for r in &done.records {
+        assert_eq!(r.status, basin_nn::TrainStatus::Converged);
+        for m in [
+            "sharpness",
+            "lambda_max",
+            "log_prior_probit",
+            "log_prior_step",
+        ] {
+            assert!(r.measure(m).is_some(), "{m}: {r:?}");
+        }
+    }
+}
