@@ -192,7 +192,7 @@ fn the_cifar_spec_runs_on_synthetic_cifar_files() {
             .train
             .features()
             .iter()
-            .any(|&v| v < 0.0 || v > 1.0)
+            .any(|&v| !(0.0..=1.0).contains(&v))
     );
     let out = tempfile::tempdir().unwrap();
     let done = run(&prep, out.path(), opts(1, None), &|_, _| {}).unwrap();
