@@ -14,6 +14,11 @@ pub fn pearson(x: &[f64], y: &[f64]) -> Option<f64> {
     if x.len() != y.len() || x.len() < 2 || !all_finite(x) || !all_finite(y) {
         return None;
     }
+    // A constant variable has no correlation; its deviations from the computed mean would be
+    // rounding noise, not zero.
+    if is_constant(x) || is_constant(y) {
+        return None;
+    }
     let n = x.len() as f64;
     let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
     let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
@@ -67,6 +72,10 @@ fn sign(v: f64) -> i32 {
     } else {
         0
     }
+}
+
+fn is_constant(v: &[f64]) -> bool {
+    v.iter().all(|&a| a == v[0])
 }
 
 fn all_finite(v: &[f64]) -> bool {

@@ -53,6 +53,8 @@ fn mid_ranks_and_percentiles() {
 fn undefined_coefficients_are_none() {
     assert_eq!(pearson(&[1.0], &[2.0]), None);
     assert_eq!(pearson(&[1.0, 1.0, 1.0], &[1.0, 2.0, 3.0]), None);
+    // A constant whose computed mean is off by rounding (0.1 × 3 / 3 ≠ 0.1) is still constant.
+    assert_eq!(pearson(&[0.1, 0.1, 0.1], &[1.0, 2.0, 4.0]), None);
     assert_eq!(spearman(&[1.0, f64::NAN], &[1.0, 2.0]), None);
     assert_eq!(kendall_tau_b(&[1.0, 2.0], &[5.0, 5.0]), None);
     assert_eq!(pearson(&[1.0, 2.0], &[1.0]), None);
