@@ -1,27 +1,12 @@
 //! The `basin` binary end to end: output formats, exit codes (1 for bad input, never 101) and
 //! help text.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
 use basin_data::{NpyArray, NpyData, cifar};
-
-fn basin(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_basin"))
-        .args(args)
-        .output()
-        .expect("basin runs")
-}
-
-fn json(args: &[&str]) -> serde_json::Value {
-    let out = basin(args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("valid JSON")
-}
+use common::{basin, json};
 
 #[test]
 fn data_info_on_the_embedded_mnist() {

@@ -1,30 +1,15 @@
 //! `basin hessian` end to end on a 7-40-40-1 net over the Boolean cube, checked against the
 //! dense Hessian spectrum computed in the test. Tolerances are stated per assertion.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
 use basin_data::DataSource;
 use basin_flatness::dense::{DEFAULT_MAX_PARAMS, DenseSpectrum};
 use basin_flatness::dense_spectrum;
 use basin_nn::{FcnObjective, FcnSpec, safetensors_io};
-
-fn basin(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_basin"))
-        .args(args)
-        .output()
-        .expect("basin runs")
-}
-
-fn json(args: &[&str]) -> serde_json::Value {
-    let out = basin(args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("valid JSON")
-}
+use common::{basin, json};
 
 const DATA: &str = "boolean:7:majority";
 

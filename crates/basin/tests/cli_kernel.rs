@@ -1,27 +1,12 @@
 //! `basin kernel` end to end: the golden NNGP kernel from an `.npy` input, the Monte Carlo
 //! method, other sources, and bad input (exit code 1 with a message that says what to fix).
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use basin_data::{NpyArray, NpyData, npy};
-
-fn basin(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_basin"))
-        .args(args)
-        .output()
-        .expect("basin runs")
-}
-
-fn json(args: &[&str]) -> serde_json::Value {
-    let out = basin(args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("valid JSON")
-}
+use common::{basin, json};
 
 fn gp_fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

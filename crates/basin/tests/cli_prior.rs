@@ -1,27 +1,12 @@
 //! `basin prior` end to end: the kernel/labels mode against GPy's golden value, label dtypes,
 //! the model mode, and bad input (exit code 1 or clap's 2, never a panic).
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use basin_data::{NpyArray, NpyData};
-
-fn basin(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_basin"))
-        .args(args)
-        .output()
-        .expect("basin runs")
-}
-
-fn json(args: &[&str]) -> serde_json::Value {
-    let out = basin(args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("valid JSON")
-}
+use common::{basin, json};
 
 fn gp(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

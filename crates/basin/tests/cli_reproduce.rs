@@ -1,16 +1,12 @@
 //! `basin reproduce` and `basin report` end to end on a small spec: outputs, resuming after a
 //! kill, and shards merged by `basin report`.
 
+mod common;
+
+use common::basin;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn basin(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_basin"))
-        .args(args)
-        .output()
-        .expect("basin runs")
-}
 
 /// The shipped fig3-mnist spec, shrunk: S = 100, T = 200, sizes 0/50/100, 2 networks each.
 fn small_spec(dir: &Path) -> String {

@@ -1,23 +1,8 @@
 //! `basin sharpness` end to end on a small network trained on the embedded MNIST.
 
-use std::process::{Command, Output};
+mod common;
 
-fn basin(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_basin"))
-        .args(args)
-        .output()
-        .expect("basin runs")
-}
-
-fn json(args: &[&str]) -> serde_json::Value {
-    let out = basin(args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("valid JSON")
-}
+use common::{basin, json};
 
 const SPLIT: [&str; 6] = [
     "--train-size",
