@@ -1,6 +1,6 @@
 //! The Hessian spectrum (Lanczos, dense, Hutchinson, SLQ) against golden values computed with
-//! JAX in float64 (`../shared/golden/nn`), and against exactly known toy spectra. Tolerances
-//! are stated per assertion.
+//! JAX in float64 (`tests/fixtures/golden`, copied into the repo), and against exactly known
+//! toy spectra. Tolerances are stated per assertion.
 
 mod common;
 

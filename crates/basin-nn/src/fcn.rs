@@ -71,13 +71,21 @@ pub struct FcnObjective<T> {
     spec: FcnSpec,
     n_params: usize,
     forward_cache: ForwardCache<T>,
-    x: Vec<T>,
+    inputs: Inputs<T>,
     y: Vec<T>,
-    dim: usize,
-    gather: Vec<T>,
-    /// The inputs in CSR form when they are mostly zeros (see [`crate::sparse`]).
-    sparse: Option<SparseRows<T>>,
     engine: Engine<T>,
+}
+
+/// The input rows and what serves them to the first layer.
+#[derive(Debug, Clone)]
+struct Inputs<T> {
+    /// `n × dim`, row-major.
+    x: Vec<T>,
+    dim: usize,
+    /// A chunk's rows copied together, where the kernels cannot read them in place.
+    gather: Vec<T>,
+    /// The rows in CSR form when they are mostly zeros (see [`crate::sparse`]).
+    sparse: Option<SparseRows<T>>,
 }
 
 /// What the buffers' forward pass was computed at, so that repeated Hessian-vector products
@@ -157,11 +165,13 @@ impl<T: Real> FcnObjective<T> {
             forward_cache: ForwardCache::new(spec.n_params()),
             n_params: spec.n_params(),
             spec: spec.clone(),
-            sparse: SparseRows::of(&x, dim),
-            x,
+            inputs: Inputs {
+                sparse: SparseRows::of(&x, dim),
+                x,
+                dim,
+                gather: vec![T::ZERO; CHUNK * dim],
+            },
             y: y.iter().map(|&l| T::from_f64(f64::from(l))).collect(),
-            dim,
-            gather: vec![T::ZERO; CHUNK * dim],
             engine: Engine {
                 bufs: layers.iter().map(|l| LayerBufs::new(l.fan_out)).collect(),
                 act: spec.activation,
@@ -207,12 +217,7 @@ impl<T: Real> FcnObjective<T> {
     pub fn logits(&mut self, theta: &[T], batch: &[usize], out: &mut [T]) {
         self.check(theta, batch);
         for (chunk, out) in batch.chunks(CHUNK).zip(out.chunks_mut(CHUNK)) {
-            let input = chunk_input(
-                (&self.x, self.sparse.as_ref()),
-                &mut self.gather,
-                self.dim,
-                chunk,
-            );
+            let input = self.inputs.chunk(chunk);
             self.engine.forward(theta, input, chunk.len());
             out[..chunk.len()].copy_from_slice(self.engine.output(chunk.len()));
         }
@@ -310,34 +315,35 @@ impl<'a, T: Real> Input<'a, T> {
     }
 }
 
-/// The input rows of a chunk: a slice of `x` if the indices are consecutive, the rows of `x`
-/// in place where the AVX-512 kernels can read them so, and a gathered copy otherwise; for a
-/// chunk of at least [`sparse::MIN_ROWS`] mostly-zero rows read in place, also their sparse
-/// form.
-fn chunk_input<'a, T: Real>(
-    (x, sparse): (&'a [T], Option<&'a SparseRows<T>>),
-    gather: &'a mut [T],
-    dim: usize,
-    chunk: &'a [usize],
-) -> Input<'a, T> {
-    // The sparse path pairs with the in-place row reads, which need AVX-512.
-    let sparse = sparse.filter(|_| chunk.len() >= sparse::MIN_ROWS && crate::simd::available());
-    let first = chunk[0];
-    let consecutive = chunk.iter().enumerate().all(|(k, &i)| i == first + k);
-    if consecutive && sparse.is_none() {
-        return Input::block(&x[first * dim..(first + chunk.len()) * dim]);
+impl<T: Real> Inputs<T> {
+    /// The input rows of a chunk: a slice of `x` if the indices are consecutive, the rows of
+    /// `x` in place where the AVX-512 kernels can read them so, and a gathered copy otherwise;
+    /// for a chunk of at least [`sparse::MIN_ROWS`] mostly-zero rows read in place, also their
+    /// sparse form.
+    fn chunk<'a>(&'a mut self, chunk: &'a [usize]) -> Input<'a, T> {
+        let (x, dim) = (&self.x, self.dim);
+        // The sparse path pairs with the in-place row reads, which need AVX-512.
+        let sparse = self
+            .sparse
+            .as_ref()
+            .filter(|_| chunk.len() >= sparse::MIN_ROWS && crate::simd::available());
+        let first = chunk[0];
+        let consecutive = chunk.iter().enumerate().all(|(k, &i)| i == first + k);
+        if consecutive && sparse.is_none() {
+            return Input::block(&x[first * dim..(first + chunk.len()) * dim]);
+        }
+        if crate::simd::available() {
+            return Input {
+                data: x,
+                rows: Some(chunk),
+                sparse: sparse.map(|sp| (sp, consecutive.then_some(first))),
+            };
+        }
+        for (row, &i) in self.gather.chunks_exact_mut(dim).zip(chunk) {
+            row.copy_from_slice(&x[i * dim..(i + 1) * dim]);
+        }
+        Input::block(&self.gather[..chunk.len() * dim])
     }
-    if crate::simd::available() {
-        return Input {
-            data: x,
-            rows: Some(chunk),
-            sparse: sparse.map(|sp| (sp, consecutive.then_some(first))),
-        };
-    }
-    for (row, &i) in gather.chunks_exact_mut(dim).zip(chunk) {
-        row.copy_from_slice(&x[i * dim..(i + 1) * dim]);
-    }
-    Input::block(&gather[..chunk.len() * dim])
 }
 
 impl<T: Real> Engine<T> {
@@ -546,12 +552,7 @@ impl<T: Real> Objective<T> for FcnObjective<T> {
         self.check(theta, batch);
         let mut total = T::ZERO;
         for chunk in batch.chunks(CHUNK) {
-            let input = chunk_input(
-                (&self.x, self.sparse.as_ref()),
-                &mut self.gather,
-                self.dim,
-                chunk,
-            );
+            let input = self.inputs.chunk(chunk);
             self.engine.forward(theta, input, chunk.len());
             total += chunk_loss(self.engine.output(chunk.len()), &self.y, chunk);
         }
@@ -564,12 +565,7 @@ impl<T: Real> Objective<T> for FcnObjective<T> {
         let mut total = T::ZERO;
         for chunk in batch.chunks(CHUNK) {
             let b = chunk.len();
-            let input = chunk_input(
-                (&self.x, self.sparse.as_ref()),
-                &mut self.gather,
-                self.dim,
-                chunk,
-            );
+            let input = self.inputs.chunk(chunk);
             self.engine.forward(theta, input, b);
             total += chunk_loss(self.engine.output(chunk.len()), &self.y, chunk);
             let out = self.engine.bufs.last_mut().expect("a layer");
@@ -591,12 +587,7 @@ impl<T: Real> Objective<T> for FcnObjective<T> {
         let scale = T::ONE / T::from_f64(batch.len() as f64);
         for chunk in batch.chunks(CHUNK) {
             let b = chunk.len();
-            let input = chunk_input(
-                (&self.x, self.sparse.as_ref()),
-                &mut self.gather,
-                self.dim,
-                chunk,
-            );
+            let input = self.inputs.chunk(chunk);
             if !reuse {
                 self.engine.forward(theta, input, b);
             }
@@ -620,12 +611,7 @@ impl<T: Real> Objective<T> for FcnObjective<T> {
         self.check(theta, batch);
         let mut errors = 0;
         for chunk in batch.chunks(CHUNK) {
-            let input = chunk_input(
-                (&self.x, self.sparse.as_ref()),
-                &mut self.gather,
-                self.dim,
-                chunk,
-            );
+            let input = self.inputs.chunk(chunk);
             self.engine.forward(theta, input, chunk.len());
             let z = self.engine.output(chunk.len());
             errors += chunk
