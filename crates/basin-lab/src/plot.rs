@@ -53,8 +53,9 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
 }
 
-/// A scatter plot.
-#[derive(Debug, Clone, PartialEq)]
+/// A plot of point groups: a scatter plot, or with [`ScatterPlot::lines`] a line plot (for
+/// quantities against epoch), with optional vertical event marks.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ScatterPlot {
     /// The caption.
     pub title: String,
@@ -66,6 +67,11 @@ pub struct ScatterPlot {
     pub series: Vec<Series>,
     /// Where the legend goes (choose the corner the points leave empty).
     pub legend: LegendCorner,
+    /// Join each group's points in order of x with a line, instead of drawing dots.
+    pub lines: bool,
+    /// Vertical dashed lines at these x values, with their legend labels (for example the
+    /// epoch of zero training error).
+    pub marks: Vec<(f64, String)>,
 }
 
 /// A corner of the plotting area for the legend.
@@ -100,6 +106,9 @@ impl ScatterPlot {
             };
             (lo - d, hi + d)
         };
+        for &(x, _) in self.marks.iter().filter(|m| m.0.is_finite()) {
+            (x0, x1) = (x0.min(x), x1.max(x));
+        }
         any.then(|| (pad(x0, x1), pad(y0, y1)))
     }
 
@@ -125,17 +134,41 @@ impl ScatterPlot {
         let groups = self.series.len().max(2) - 1;
         for (k, s) in self.series.iter().enumerate() {
             let colour = ViridisRGB::get_color(k as f64 / groups as f64 * 0.9);
-            let style = colour.filled();
-            let points = s
+            let finite = s
                 .points
                 .iter()
                 .filter(|(x, y)| x.is_finite() && y.is_finite())
-                .map(|&p| Circle::new(p, 4, style));
+                .copied();
+            if self.lines {
+                let mut pts: Vec<(f64, f64)> = finite.collect();
+                pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+                let style = colour.stroke_width(2);
+                chart
+                    .draw_series(LineSeries::new(pts, style))
+                    .map_err(|e| e.to_string())?
+                    .label(&s.label)
+                    .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], style));
+            } else {
+                let style = colour.filled();
+                chart
+                    .draw_series(finite.map(|p| Circle::new(p, 4, style)))
+                    .map_err(|e| e.to_string())?
+                    .label(&s.label)
+                    .legend(move |(x, y)| Circle::new((x + 8, y), 4, style));
+            }
+        }
+        let mark_colours = [RED, BLUE, MAGENTA, BLACK];
+        for (k, (x, label)) in self.marks.iter().enumerate() {
+            let style = mark_colours[k % mark_colours.len()].stroke_width(1);
+            let dashes = (0..40).map(|i| {
+                let (a, b) = (i as f64 / 40.0, (i as f64 + 0.5) / 40.0);
+                PathElement::new([(*x, y0 + a * (y1 - y0)), (*x, y0 + b * (y1 - y0))], style)
+            });
             chart
-                .draw_series(points)
+                .draw_series(dashes)
                 .map_err(|e| e.to_string())?
-                .label(&s.label)
-                .legend(move |(x, y)| Circle::new((x + 8, y), 4, style));
+                .label(label)
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], style));
         }
         chart
             .configure_series_labels()
@@ -186,13 +219,16 @@ impl ScatterPlot {
     }
 }
 
-/// Draws the plots side by side on one drawing area and presents it.
+/// Draws the plots in a grid of `rows` rows, filled row by row, on one drawing area and
+/// presents it.
 fn draw_panels<DB: DrawingBackend>(
     plots: &[ScatterPlot],
+    rows: usize,
     root: &DrawingArea<DB, Shift>,
 ) -> Result<(), String> {
     root.fill(&WHITE).map_err(|e| e.to_string())?;
-    for (plot, area) in plots.iter().zip(root.split_evenly((1, plots.len()))) {
+    let cols = plots.len().div_ceil(rows.max(1));
+    for (plot, area) in plots.iter().zip(root.split_evenly((rows.max(1), cols))) {
         plot.draw(&area)?;
     }
     root.present().map_err(|e| e.to_string())
@@ -205,10 +241,11 @@ fn check_panels(plots: &[ScatterPlot]) -> Result<(), PlotError> {
     plots.iter().try_for_each(ScatterPlot::check)
 }
 
-/// Writes plots side by side (one row of panels, `size` in pixels for the whole figure) as
-/// SVG, as the paper's figure 3 shows log P(f) and sharpness against test error.
+/// Writes plots as panels in `rows` rows (`size` in pixels for the whole figure) as SVG, as
+/// the paper's figure 3 shows log P(f) and sharpness against test error side by side.
 pub fn write_svg_panels(
     plots: &[ScatterPlot],
+    rows: usize,
     path: &Path,
     size: (u32, u32),
 ) -> Result<(), PlotError> {
@@ -217,14 +254,15 @@ pub fn write_svg_panels(
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
-        draw_panels(plots, &root).map_err(|m| write_err(path, m))?;
+        draw_panels(plots, rows, &root).map_err(|m| write_err(path, m))?;
     }
     basin_data::io::write_atomic(path, svg.as_bytes()).map_err(|e| write_err(path, e))
 }
 
-/// Writes plots side by side as PNG (see [`write_svg_panels`]).
+/// Writes plots as panels in `rows` rows as PNG (see [`write_svg_panels`]).
 pub fn write_png_panels(
     plots: &[ScatterPlot],
+    rows: usize,
     path: &Path,
     size: (u32, u32),
 ) -> Result<(), PlotError> {
@@ -237,7 +275,7 @@ pub fn write_png_panels(
     let tmp = path.with_file_name(format!(".{name}.partial.png"));
     {
         let root = BitMapBackend::new(&tmp, size).into_drawing_area();
-        draw_panels(plots, &root).map_err(|m| write_err(path, m))?;
+        draw_panels(plots, rows, &root).map_err(|m| write_err(path, m))?;
     }
     std::fs::rename(&tmp, path).map_err(|e| write_err(path, e))
 }

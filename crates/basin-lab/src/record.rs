@@ -13,6 +13,16 @@ pub struct RunRecord {
     pub id: String,
     /// The experiment's name.
     pub experiment: String,
+    /// The report group (the optimizer's kind when several are compared, `+<epochs>` for an
+    /// overtraining checkpoint, the α of a temporal run); empty when the experiment has one.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub variant: String,
+    /// The optimizer's kind (`sgd`, `adam`, …).
+    #[serde(default = "sgd")]
+    pub optimizer: String,
+    /// Epochs trained after zero training error before measuring.
+    #[serde(default)]
+    pub overtrain_epochs: usize,
     /// |A|.
     pub attack_size: usize,
     /// The replicate within its attack size.
@@ -40,6 +50,33 @@ pub struct RunRecord {
     pub notes: BTreeMap<String, String>,
     /// Wall-clock seconds of each stage (`train`, `sharpness`, `hessian`, `prior`, …).
     pub stage_s: BTreeMap<String, f64>,
+    /// For a temporal run, the measures every few epochs along training (empty otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trajectory: Vec<TrajectoryPoint>,
+}
+
+fn sgd() -> String {
+    "sgd".into()
+}
+
+/// The state of a network at one epoch of a temporal run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrajectoryPoint {
+    /// Epochs completed (0: at initialisation).
+    pub epoch: usize,
+    /// The cross-entropy loss on S.
+    pub train_loss: f64,
+    /// Error on S.
+    pub train_error: f64,
+    /// Error on T.
+    pub test_error: f64,
+    /// Keskar sharpness on S (null where it failed or is not measured).
+    pub sharpness: Option<f64>,
+    /// log P(f) of the function on S ∪ T, probit likelihood (null where not measured).
+    pub log_prior_probit: Option<f64>,
+    /// Whether the function on S ∪ T differs from the previous point's (its prior was then
+    /// recomputed; otherwise reused).
+    pub function_changed: bool,
 }
 
 impl RunRecord {

@@ -6,7 +6,15 @@
 //! - one scatter plot per measure against test error, coloured by attack size, as
 //!   `<measure>.png` and `<measure>.svg`, and `fig3.png`/`fig3.svg`: the paper's figure 3
 //!   layout, log10 P(f) (probit) and Keskar sharpness against test error side by side;
+//! - `pairs.png`/`pairs.svg`: sharpness against λmax, against the top-50 log-product and
+//!   against log10 P(f) (the paper's figures S2, S4 and S7);
 //! - `report.md`: the spec, the correlation table, the plots and run statistics.
+//!
+//! When the records fall into several variants (optimizers compared, or overtraining
+//! checkpoints), `summary.json` also holds `by_variant`, the correlations within each, the
+//! report a table of Spearman coefficients per variant, and the figures are drawn per variant:
+//! `fig3-<variant>.png` (the paper's figure 4 layout) and `pairs-<variant>.png`. Temporal
+//! records (with a trajectory) get the figure 5 layout instead (see [`crate::temporal`]).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -62,14 +70,54 @@ pub struct Summary {
     pub runs: usize,
     /// Runs that reached 100% on S (the correlations use only these).
     pub converged: usize,
-    /// Each measured quantity against test error.
+    /// Each measured quantity against test error, over all converged runs.
     pub correlations: BTreeMap<String, Correlations>,
+    /// The same within each variant (optimizer or checkpoint), when there are several.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_variant: BTreeMap<String, BTreeMap<String, Correlations>>,
+    /// Per temporal run, what its trajectory shows (temporal experiments only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub temporal: Vec<crate::temporal::TrajectorySummary>,
 }
 
-/// The correlations of every measure present in the converged records with test error. The
-/// records are taken in order of attack size, replicate and id, so the result does not depend
-/// on the order the runs finished or the shards were merged in.
+/// The correlations of every measure present in the converged records with test error,
+/// pooled and (with several variants) within each variant. The records are taken in order of
+/// attack size, replicate and id, so the result does not depend on the order the runs finished
+/// or the shards were merged in.
 pub fn summarize(records: &[RunRecord], seed: u64) -> Summary {
+    let variants = variants(records);
+    let by_variant = if variants.len() > 1 {
+        variants
+            .iter()
+            .map(|v| (v.clone(), correlate(&of_variant(records, v), seed)))
+            .collect()
+    } else {
+        BTreeMap::new()
+    };
+    Summary {
+        runs: records.len(),
+        converged: converged(records).count(),
+        correlations: correlate(records, seed),
+        by_variant,
+        temporal: Vec::new(),
+    }
+}
+
+/// The variant labels present, sorted.
+pub fn variants(records: &[RunRecord]) -> Vec<String> {
+    let set: std::collections::BTreeSet<&String> = records.iter().map(|r| &r.variant).collect();
+    set.into_iter().cloned().collect()
+}
+
+fn of_variant(records: &[RunRecord], variant: &str) -> Vec<RunRecord> {
+    records
+        .iter()
+        .filter(|r| r.variant == variant)
+        .cloned()
+        .collect()
+}
+
+fn correlate(records: &[RunRecord], seed: u64) -> BTreeMap<String, Correlations> {
     let mut good: Vec<&RunRecord> = converged(records).collect();
     good.sort_by(|a, b| {
         (a.attack_size, a.replicate, &a.id).cmp(&(b.attack_size, b.replicate, &b.id))
@@ -85,11 +133,7 @@ pub fn summarize(records: &[RunRecord], seed: u64) -> Summary {
             out.insert(name.to_owned(), correlations(&m, &e, RESAMPLES, seed));
         }
     }
-    Summary {
-        runs: records.len(),
-        converged: good.len(),
-        correlations: out,
-    }
+    out
 }
 
 fn converged(records: &[RunRecord]) -> impl Iterator<Item = &RunRecord> {
@@ -98,21 +142,36 @@ fn converged(records: &[RunRecord]) -> impl Iterator<Item = &RunRecord> {
         .filter(|r| r.status == TrainStatus::Converged)
 }
 
-/// The scatter plot of measure `name` against test error, one series per attack size.
-pub fn measure_plot(records: &[RunRecord], name: &str) -> Option<ScatterPlot> {
-    let (_, label, log10) = MEASURES.iter().find(|m| m.0 == name)?;
+/// The axis label of a measure and whether it is plotted as log10 of its stored (natural-log)
+/// value; `test_error` is plotted as it is.
+fn axis(name: &str) -> Option<(&'static str, bool)> {
+    if name == "test_error" {
+        return Some(("test error", false));
+    }
+    MEASURES
+        .iter()
+        .find(|m| m.0 == name)
+        .map(|&(_, label, log10)| (label, log10))
+}
+
+/// A record's value of `name` on its plot axis (log10 where the axis says so).
+fn plotted(r: &RunRecord, name: &str, log10: bool) -> Option<f64> {
+    let v = if name == "test_error" {
+        Some(r.test_error)
+    } else {
+        r.measure(name)
+    }?;
+    Some(if log10 { v / std::f64::consts::LN_10 } else { v })
+}
+
+/// The scatter plot of measure `y` against measure `x` (either may be `test_error`) over the
+/// converged records, one series per attack size.
+pub fn pair_plot(records: &[RunRecord], x: &str, y: &str) -> Option<ScatterPlot> {
+    let ((x_label, x_log), (y_label, y_log)) = (axis(x)?, axis(y)?);
     let mut by_size: BTreeMap<usize, Vec<(f64, f64)>> = BTreeMap::new();
     for r in converged(records) {
-        if let Some(m) = r.measure(name) {
-            let y = if *log10 {
-                m / std::f64::consts::LN_10
-            } else {
-                m
-            };
-            by_size
-                .entry(r.attack_size)
-                .or_default()
-                .push((r.test_error, y));
+        if let (Some(px), Some(py)) = (plotted(r, x, x_log), plotted(r, y, y_log)) {
+            by_size.entry(r.attack_size).or_default().push((px, py));
         }
     }
     let (xs, ys): (Vec<f64>, Vec<f64>) = by_size.values().flatten().copied().unzip();
@@ -122,9 +181,9 @@ pub fn measure_plot(records: &[RunRecord], name: &str) -> Option<ScatterPlot> {
     };
     (!by_size.is_empty()).then(|| ScatterPlot {
         legend,
-        title: format!("{label} against test error"),
-        x_label: "test error".into(),
-        y_label: (*label).to_owned(),
+        title: format!("{y_label} against {x_label}"),
+        x_label: x_label.into(),
+        y_label: y_label.into(),
         series: by_size
             .into_iter()
             .map(|(a, points)| Series {
@@ -132,34 +191,108 @@ pub fn measure_plot(records: &[RunRecord], name: &str) -> Option<ScatterPlot> {
                 points,
             })
             .collect(),
+        ..ScatterPlot::default()
     })
 }
 
-/// Writes `summary.json`, the plots and `report.md` into `dir`.
+/// The scatter plot of measure `name` against test error, one series per attack size.
+pub fn measure_plot(records: &[RunRecord], name: &str) -> Option<ScatterPlot> {
+    pair_plot(records, "test_error", name)
+}
+
+/// The flatness-against-flatness and flatness-against-prior panels (figures S2, S4, S7):
+/// sharpness on the x axis, λmax, the top-50 log-product and log10 P(f) on the y axes.
+pub const PAIRS: [(&str, &str); 3] = [
+    ("sharpness", "lambda_max"),
+    ("sharpness", "log_product_top50"),
+    ("sharpness", "log_prior_probit"),
+];
+
+/// A file-name-safe form of a variant label (`adam +100` → `adam-100`).
+pub fn slug(variant: &str) -> String {
+    let mut out = String::new();
+    for c in variant.chars() {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            out.push(c);
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    out.trim_end_matches('-').to_owned()
+}
+
+/// Writes the panels of `plots` as `<stem>.png` and `<stem>.svg` if all of `want` exist;
+/// returns whether it wrote them.
+fn write_figure(
+    dir: &Path,
+    stem: &str,
+    plots: Vec<Option<ScatterPlot>>,
+    panel: (u32, u32),
+) -> Result<bool, ReportError> {
+    let plots: Vec<ScatterPlot> = plots.into_iter().flatten().collect();
+    if plots.is_empty() {
+        return Ok(false);
+    }
+    let size = (panel.0 * plots.len() as u32, panel.1);
+    write_png_panels(&plots, 1, &dir.join(format!("{stem}.png")), size)?;
+    write_svg_panels(&plots, 1, &dir.join(format!("{stem}.svg")), size)?;
+    Ok(true)
+}
+
+/// The figure-3 layout (log10 P(f) and sharpness against test error) and the pairs figure of
+/// one group of records, under names ending in `suffix`; returns the stems written.
+fn group_figures(
+    dir: &Path,
+    records: &[RunRecord],
+    suffix: &str,
+) -> Result<Vec<String>, ReportError> {
+    let mut stems = Vec::new();
+    let fig3 = ["log_prior_probit", "sharpness"].map(|m| measure_plot(records, m));
+    if fig3.iter().all(Option::is_some) {
+        let stem = format!("fig3{suffix}");
+        write_figure(dir, &stem, fig3.to_vec(), (800, 650))?;
+        stems.push(stem);
+    }
+    let pairs: Vec<Option<ScatterPlot>> = PAIRS
+        .iter()
+        .map(|(x, y)| pair_plot(records, x, y))
+        .collect();
+    let stem = format!("pairs{suffix}");
+    if write_figure(dir, &stem, pairs, (700, 600))? {
+        stems.push(stem);
+    }
+    Ok(stems)
+}
+
+/// Writes `summary.json`, the plots and `report.md` into `dir`. Temporal records (with a
+/// trajectory) get [`crate::temporal::write_outputs`] instead.
 pub fn write_outputs(
     dir: &Path,
     spec: Option<&ExperimentSpec>,
     records: &[RunRecord],
 ) -> Result<Summary, ReportError> {
+    if records.iter().any(|r| !r.trajectory.is_empty()) {
+        return crate::temporal::write_outputs(dir, spec, records);
+    }
     let summary = summarize(records, spec.map_or(0, |s| s.seed));
     let json = serde_json::to_string_pretty(&summary).expect("a summary serialises");
     basin_data::io::write_atomic(&dir.join("summary.json"), json.as_bytes())?;
+    let variants = variants(records);
     let mut plots = Vec::new();
-    for (name, _, _) in MEASURES {
-        if let Some(plot) = measure_plot(records, name) {
-            plot.write_png(&dir.join(format!("{name}.png")), (900, 650))?;
-            plot.write_svg(&dir.join(format!("{name}.svg")), (900, 650))?;
-            plots.push(name);
+    if variants.len() > 1 {
+        for v in &variants {
+            let group = of_variant(records, v);
+            plots.extend(group_figures(dir, &group, &format!("-{}", slug(v)))?);
         }
-    }
-    let fig3: Vec<ScatterPlot> = ["log_prior_probit", "sharpness"]
-        .iter()
-        .filter_map(|m| measure_plot(records, m))
-        .collect();
-    if fig3.len() == 2 {
-        write_png_panels(&fig3, &dir.join("fig3.png"), (1600, 650))?;
-        write_svg_panels(&fig3, &dir.join("fig3.svg"), (1600, 650))?;
-        plots.insert(0, "fig3");
+    } else {
+        plots.extend(group_figures(dir, records, "")?);
+        for (name, _, _) in MEASURES {
+            if let Some(plot) = measure_plot(records, name) {
+                plot.write_png(&dir.join(format!("{name}.png")), (900, 650))?;
+                plot.write_svg(&dir.join(format!("{name}.svg")), (900, 650))?;
+                plots.push(name.to_owned());
+            }
+        }
     }
     let md = markdown(spec, records, &summary, &plots);
     basin_data::io::write_atomic(&dir.join("report.md"), md.as_bytes())?;
@@ -182,7 +315,7 @@ pub fn markdown(
     spec: Option<&ExperimentSpec>,
     records: &[RunRecord],
     summary: &Summary,
-    plots: &[&str],
+    plots: &[String],
 ) -> String {
     let mut md = String::new();
     let title = spec.map_or("basin experiment", |s| s.name.as_str());
@@ -210,14 +343,12 @@ pub fn markdown(
             fmt_coef(c, "kendall", c.kendall)
         );
     }
+    if !summary.by_variant.is_empty() {
+        md.push_str(&variant_table(&summary.by_variant));
+    }
     md.push_str("\n## Plots\n\n");
     for name in plots {
-        let alt = if *name == "fig3" {
-            "log10 P(f) and sharpness against test error".to_owned()
-        } else {
-            format!("{name} against test error")
-        };
-        let _ = writeln!(md, "![{alt}]({name}.png)\n");
+        let _ = writeln!(md, "![{}]({name}.png)\n", plot_caption(name));
     }
     md.push_str(&run_statistics(records));
     if let Some(s) = spec {
@@ -227,16 +358,65 @@ pub fn markdown(
     md
 }
 
+/// The Spearman coefficient of each measure with test error (bootstrap 95% interval) within
+/// each variant: one row per measure, one column per variant.
+fn variant_table(by_variant: &BTreeMap<String, BTreeMap<String, Correlations>>) -> String {
+    let mut md = String::from("\n## Per variant (Spearman with test error)\n\n| measure |");
+    for v in by_variant.keys() {
+        let _ = write!(md, " {v} |");
+    }
+    md.push_str("\n|---|");
+    md.push_str(&"---|".repeat(by_variant.len()));
+    md.push('\n');
+    for (name, _, _) in MEASURES {
+        if by_variant.values().all(|c| !c.contains_key(name)) {
+            continue;
+        }
+        let _ = write!(md, "| `{name}` |");
+        for c in by_variant.values() {
+            let cell = c
+                .get(name)
+                .map_or("–".into(), |c| fmt_coef(c, "spearman", c.spearman));
+            let _ = write!(md, " {cell} |");
+        }
+        md.push('\n');
+    }
+    md
+}
+
+/// The alt text of a plot, from its file stem.
+fn plot_caption(stem: &str) -> String {
+    let (base, variant) = stem.split_once('-').unwrap_or((stem, ""));
+    let what = match base {
+        "fig3" => "log10 P(f) and sharpness against test error".to_owned(),
+        "pairs" => "sharpness against λmax, the top-50 log-product and log10 P(f)".to_owned(),
+        _ => format!("{stem} against test error"),
+    };
+    if variant.is_empty() || !matches!(base, "fig3" | "pairs") {
+        what
+    } else {
+        format!("{what} ({variant})")
+    }
+}
+
 /// Per attack size: runs, converged, mean epochs and test error; then mean stage times.
 fn run_statistics(records: &[RunRecord]) -> String {
     let mut md = String::from("## Runs\n\n");
     md.push_str("| \\|A\\| | runs | converged | mean epochs | mean test error |\n");
     md.push_str("|---|---|---|---|---|\n");
-    let mut by_size: BTreeMap<usize, Vec<&RunRecord>> = BTreeMap::new();
+    let mut by_size: BTreeMap<(&str, usize), Vec<&RunRecord>> = BTreeMap::new();
     for r in records {
-        by_size.entry(r.attack_size).or_default().push(r);
+        by_size
+            .entry((r.variant.as_str(), r.attack_size))
+            .or_default()
+            .push(r);
     }
-    for (a, rs) in &by_size {
+    for ((variant, size), rs) in &by_size {
+        let a = if variant.is_empty() {
+            size.to_string()
+        } else {
+            format!("{variant}, {size}")
+        };
         let n = rs.len() as f64;
         let conv = rs
             .iter()

@@ -170,8 +170,44 @@ pub struct RunOutcome {
     pub skipped: usize,
 }
 
-/// Runs the spec's runs that `out`'s store lacks (this shard's only, with a shard), `jobs` at
-/// a time, appending each record as it finishes; `progress(done, total)` is called after each.
+/// The runs that share one training run: one optimizer, attack size and replicate, measured
+/// at each of its checkpoints (ascending overtraining epochs).
+#[derive(Debug, Clone)]
+pub struct TrainJob {
+    /// The runs, one per checkpoint, in order of overtraining epochs.
+    pub keys: Vec<RunKey>,
+}
+
+impl TrainJob {
+    /// Groups a spec's runs (as [`ExperimentSpec::runs`] orders them) into training runs.
+    pub fn group(keys: Vec<RunKey>) -> Vec<Self> {
+        let mut jobs: Vec<Self> = Vec::new();
+        for key in keys {
+            match jobs.last_mut() {
+                Some(job) if job.shares_training(&key) => job.keys.push(key),
+                _ => jobs.push(Self { keys: vec![key] }),
+            }
+        }
+        jobs
+    }
+
+    fn shares_training(&self, key: &RunKey) -> bool {
+        let first = &self.keys[0];
+        (first.optimizer.name(), first.attack_size, first.replicate)
+            == (key.optimizer.name(), key.attack_size, key.replicate)
+            && first.alpha == key.alpha
+    }
+
+    /// The first run, which names the job (its seed, optimizer and attack size are all the
+    /// runs').
+    pub fn first(&self) -> &RunKey {
+        &self.keys[0]
+    }
+}
+
+/// Runs the spec's runs that `out`'s store lacks (this shard's only, with a shard), `jobs`
+/// training runs at a time, appending each record as it finishes; `progress(done, total)` is
+/// called after each training run. A shard holds whole training runs (all their checkpoints).
 pub fn run(
     prep: &Prepared,
     out: &Path,
@@ -179,14 +215,15 @@ pub fn run(
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<RunOutcome, LabError> {
     let (store, stored) = Store::open(out)?;
-    let keys: Vec<RunKey> = prep
-        .spec
-        .runs()
+    let jobs: Vec<TrainJob> = TrainJob::group(prep.spec.runs())
         .into_iter()
-        .filter(|k| opts.shard.is_none_or(|s| s.holds(&k.id)))
+        .filter(|j| opts.shard.is_none_or(|s| s.holds(&j.first().id)))
         .collect();
-    let todo: Vec<&RunKey> = keys.iter().filter(|k| !store.contains(&k.id)).collect();
-    let skipped = keys.len() - todo.len();
+    let n_keys: usize = jobs.iter().map(|j| j.keys.len()).sum();
+    let todo: Vec<&TrainJob> = jobs
+        .iter()
+        .filter(|j| j.keys.iter().any(|k| !store.contains(&k.id)))
+        .collect();
     let store = Mutex::new(store);
     let done = std::sync::atomic::AtomicUsize::new(0);
     let pool = rayon::ThreadPoolBuilder::new()
@@ -196,18 +233,23 @@ pub fn run(
             experiment: prep.spec.name.clone(),
             message: format!("cannot start {} worker threads: {e}", opts.jobs),
         })?;
-    let results: Vec<Result<RunRecord, LabError>> = pool.install(|| {
+    let results: Vec<Result<Vec<RunRecord>, LabError>> = pool.install(|| {
         todo.par_iter()
-            .map(|key| {
-                let record = run_one(prep, key)?;
-                let value = serde_json::to_value(&record).expect("a record serialises");
-                store
-                    .lock()
-                    .expect("no panics hold the lock")
-                    .append(&value)?;
+            .map(|job| {
+                let records = run_job(prep, job)?;
+                let mut store = store.lock().expect("no panics hold the lock");
+                let fresh: Vec<RunRecord> = records
+                    .into_iter()
+                    .filter(|r| !store.contains(&r.id))
+                    .collect();
+                for record in &fresh {
+                    let value = serde_json::to_value(record).expect("a record serialises");
+                    store.append(&value)?;
+                }
+                drop(store);
                 let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
                 progress(n, todo.len());
-                Ok(record)
+                Ok(fresh)
             })
             .collect()
     });
@@ -215,14 +257,16 @@ pub fn run(
         .into_iter()
         .filter_map(|v| serde_json::from_value(v).ok())
         .collect();
-    let computed = results.len();
+    let mut computed = 0;
     for r in results {
-        records.push(r?);
+        let fresh = r?;
+        computed += fresh.len();
+        records.extend(fresh);
     }
     Ok(RunOutcome {
         records,
         computed,
-        skipped,
+        skipped: n_keys - computed,
     })
 }
 
@@ -244,56 +288,108 @@ fn checked_nngp(
         .0)
 }
 
-/// Trains and measures one network.
-pub fn run_one(prep: &Prepared, key: &RunKey) -> Result<RunRecord, LabError> {
+/// Trains one network and measures it at each of the job's checkpoints.
+/// A temporal run's job holds that run alone.
+pub fn run_job(prep: &Prepared, job: &TrainJob) -> Result<Vec<RunRecord>, LabError> {
+    if job.first().alpha.is_some() {
+        return match prep.spec.training.precision {
+            PrecisionSpec::F32 => crate::temporal::run_temporal::<f32>(prep, job.first()),
+            PrecisionSpec::F64 => crate::temporal::run_temporal::<f64>(prep, job.first()),
+        }
+        .map(|r| vec![r]);
+    }
     match prep.spec.training.precision {
-        PrecisionSpec::F32 => run_typed::<f32>(prep, key),
-        PrecisionSpec::F64 => run_typed::<f64>(prep, key),
+        PrecisionSpec::F32 => run_typed::<f32>(prep, job),
+        PrecisionSpec::F64 => run_typed::<f64>(prep, job),
     }
 }
 
-fn setup_err(prep: &Prepared, message: impl ToString) -> LabError {
+pub(crate) fn setup_err(prep: &Prepared, message: impl ToString) -> LabError {
     LabError::Setup {
         experiment: prep.spec.name.clone(),
         message: message.to_string(),
     }
 }
 
-fn run_typed<T: Real>(prep: &Prepared, key: &RunKey) -> Result<RunRecord, LabError> {
+/// The parameters at one checkpoint, and the wall time of training up to it.
+struct Snapshot<T> {
+    theta: Vec<T>,
+    train_s: f64,
+}
+
+fn run_typed<T: Real>(prep: &Prepared, job: &TrainJob) -> Result<Vec<RunRecord>, LabError> {
+    let first = job.first();
     let t = &prep.spec.training;
-    let mut stage_s = BTreeMap::new();
     let start = Instant::now();
     let train_data = prep
-        .training_set(key.attack_size)
+        .training_set(first.attack_size)
         .map_err(|e| setup_err(prep, e))?;
     let mut obj =
         FcnObjective::<T>::from_dataset(&prep.fcn, &train_data).map_err(|e| setup_err(prep, e))?;
-    let mut opt = t.optimizer.build::<T>(prep.fcn.n_params());
-    let mut theta: Vec<T> = prep.fcn.init(derive_seed(key.seed, 0));
+    let mut opt = first.optimizer.build::<T>(prep.fcn.n_params());
+    let mut theta: Vec<T> = prep.fcn.init(derive_seed(first.seed, 0));
+    let checkpoints: Vec<usize> = job.keys.iter().map(|k| k.overtrain_epochs).collect();
     let cfg = TrainConfig {
         batch_size: t.batch_size,
         order: t.order,
         max_epochs: t.max_epochs,
-        overtrain_epochs: t.overtrain_epochs,
-        seed: derive_seed(key.seed, 1),
+        overtrain_epochs: *checkpoints.last().expect("a job has a run"),
+        seed: derive_seed(first.seed, 1),
         ..TrainConfig::default()
     };
-    let n_train = prep.split.train.len();
+    let mut snapshots: Vec<Snapshot<T>> = Vec::new();
     let report = basin_nn::train(
         &mut obj,
         opt.as_mut(),
         &mut theta,
         &cfg,
-        t.optimizer.full_batch(),
-        n_train,
-        &mut |_, _| basin_nn::HookAction::Continue,
+        first.optimizer.full_batch(),
+        prep.split.train.len(),
+        &mut |info, theta| {
+            if let Some(at) = info.converged_at
+                && checkpoints.get(snapshots.len()) == Some(&(info.epoch - at))
+            {
+                snapshots.push(Snapshot {
+                    theta: theta.to_vec(),
+                    train_s: start.elapsed().as_secs_f64(),
+                });
+            }
+            basin_nn::HookAction::Continue
+        },
     );
-    stage_s.insert("train".to_owned(), start.elapsed().as_secs_f64());
-    let errors = errors_of(prep, &theta, key.attack_size)?;
-    let function = predicted_function(prep, &theta)?;
+    // A checkpoint at 0 overtraining epochs is the converged epoch itself, which the hook saw;
+    // a run that never converged (or diverged) is measured where it stopped, at every
+    // checkpoint alike.
+    let train_s = start.elapsed().as_secs_f64();
+    while snapshots.len() < job.keys.len() {
+        snapshots.push(Snapshot {
+            theta: theta.clone(),
+            train_s,
+        });
+    }
+    job.keys
+        .iter()
+        .zip(&snapshots)
+        .map(|(key, snap)| measure_run(prep, key, &report, snap))
+        .collect()
+}
+
+/// The record of one run: its errors and function, then every measure of the spec.
+fn measure_run<T: Real>(
+    prep: &Prepared,
+    key: &RunKey,
+    report: &basin_nn::TrainReport,
+    snap: &Snapshot<T>,
+) -> Result<RunRecord, LabError> {
+    let theta = &snap.theta;
+    let errors = errors_of(prep, theta, key.attack_size)?;
+    let function = predicted_function(prep, theta)?;
     let mut record = RunRecord {
         id: key.id.clone(),
         experiment: prep.spec.name.clone(),
+        variant: key.variant.clone(),
+        optimizer: key.optimizer.name().to_owned(),
+        overtrain_epochs: key.overtrain_epochs,
         attack_size: key.attack_size,
         replicate: key.replicate,
         seed: key.seed,
@@ -305,16 +401,17 @@ fn run_typed<T: Real>(prep: &Prepared, key: &RunKey) -> Result<RunRecord, LabErr
         function_hash: function_hash(&function),
         measures: BTreeMap::new(),
         notes: BTreeMap::new(),
-        stage_s,
+        stage_s: BTreeMap::from([("train".to_owned(), snap.train_s)]),
+        trajectory: Vec::new(),
     };
-    measure_sharpness(prep, &theta, &mut record)?;
-    measure_hessian(prep, &basin_nn::real::convert(&theta), key, &mut record)?;
+    measure_sharpness(prep, theta, &mut record)?;
+    measure_hessian(prep, &basin_nn::real::convert(theta), key, &mut record)?;
     measure_prior(prep, &function, &mut record);
     Ok(record)
 }
 
 /// Errors on S, A (the run's prefix, against its flipped labels) and T.
-fn errors_of<T: Real>(prep: &Prepared, theta: &[T], a: usize) -> Result<[f64; 3], LabError> {
+pub(crate) fn errors_of<T: Real>(prep: &Prepared, theta: &[T], a: usize) -> Result<[f64; 3], LabError> {
     let attack = prep
         .split
         .attack
@@ -345,7 +442,7 @@ pub fn predicted_function<T: Real>(prep: &Prepared, theta: &[T]) -> Result<Vec<u
 }
 
 /// SHA-256 (hex) of a function's labels.
-fn function_hash(f: &[u8]) -> String {
+pub(crate) fn function_hash(f: &[u8]) -> String {
     Sha256::digest(f)
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -362,13 +459,7 @@ fn measure_sharpness<T: Real>(
         return Ok(());
     };
     let start = Instant::now();
-    let cfg = KeskarConfig {
-        epsilon: s.epsilon,
-        lr: s.lr,
-        epochs: s.epochs,
-        batch_size: s.batch_size,
-        order: AscentOrder::Fixed,
-    };
+    let cfg = keskar_config(s);
     let result = match s.precision {
         PrecisionSpec::F32 => sharpness_on::<f32>(prep, &basin_nn::real::convert(theta), &cfg),
         PrecisionSpec::F64 => sharpness_on::<f64>(prep, &basin_nn::real::convert(theta), &cfg),
@@ -388,7 +479,18 @@ fn measure_sharpness<T: Real>(
     Ok(())
 }
 
-fn sharpness_on<T: Real>(
+/// The Keskar settings of a spec's sharpness section (fixed batch order, as the paper's code).
+pub(crate) fn keskar_config(s: &crate::spec::SharpnessSpec) -> KeskarConfig {
+    KeskarConfig {
+        epsilon: s.epsilon,
+        lr: s.lr,
+        epochs: s.epochs,
+        batch_size: s.batch_size,
+        order: AscentOrder::Fixed,
+    }
+}
+
+pub(crate) fn sharpness_on<T: Real>(
     prep: &Prepared,
     theta: &[T],
     cfg: &KeskarConfig,

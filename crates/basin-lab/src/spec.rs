@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// The specs shipped with basin, by name.
-pub const BUILTIN: [(&str, &str); 2] = [
+pub const BUILTIN: [(&str, &str); 5] = [
     (
         "fig3-mnist",
         include_str!("../../../experiments/fig3-mnist.toml"),
@@ -25,13 +25,25 @@ pub const BUILTIN: [(&str, &str); 2] = [
         "fig3-cifar-fcn",
         include_str!("../../../experiments/fig3-cifar-fcn.toml"),
     ),
+    (
+        "fig4-optimizers",
+        include_str!("../../../experiments/fig4-optimizers.toml"),
+    ),
+    (
+        "overtrain-mnist",
+        include_str!("../../../experiments/overtrain-mnist.toml"),
+    ),
+    (
+        "fig5-temporal",
+        include_str!("../../../experiments/fig5-temporal.toml"),
+    ),
 ];
 
 /// An error reading or checking a spec.
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
-    /// The file could not be read.
-    #[error("{path}: {source}")]
+    /// The file could not be read (the cause follows in the error chain).
+    #[error("{path}")]
     Read {
         /// The file.
         path: String,
@@ -79,6 +91,50 @@ pub struct ExperimentSpec {
     /// What to measure on each trained network.
     #[serde(default)]
     pub measures: MeasuresSpec,
+    /// A temporal experiment (figure 5): measures along training instead of at its end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temporal: Option<TemporalSpec>,
+}
+
+/// The temporal and α-scaling experiment (the paper's figure 5 and appendix H): each network
+/// is trained to zero error on S and overtrained, measured every few epochs, and α-scaled
+/// once during overtraining.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemporalSpec {
+    /// Measure every this many epochs (and always at initialisation, at the epoch of zero
+    /// training error, right after the scaling and at the end).
+    #[serde(default = "ten")]
+    pub every: usize,
+    /// Epochs trained after zero training error.
+    #[serde(default = "thousand")]
+    pub overtrain_epochs: usize,
+    /// Overtraining epochs before the α-scaling.
+    #[serde(default = "five_hundred")]
+    pub scale_after: usize,
+    /// One trajectory per α, all from the same initialisation and batch order; α = 1 is the
+    /// unscaled run.
+    #[serde(default = "paper_alphas")]
+    pub alphas: Vec<f64>,
+    /// The hidden layer scaled by α (its next layer by 1/α), from 0.
+    #[serde(default)]
+    pub layer: usize,
+}
+
+fn ten() -> usize {
+    10
+}
+
+fn thousand() -> usize {
+    1000
+}
+
+fn five_hundred() -> usize {
+    500
+}
+
+fn paper_alphas() -> Vec<f64> {
+    vec![1.0, 5.9]
 }
 
 fn one() -> u64 {
@@ -178,9 +234,14 @@ impl Default for NetworkSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainingSpec {
-    /// The optimizer, as `{ kind = "sgd", lr = 0.01 }` (see `basin train --optimizer-json`).
-    #[serde(default = "paper_optimizer")]
-    pub optimizer: OptimizerConfig,
+    /// The optimizer, as `{ kind = "sgd", lr = 0.01 }` (see `basin train --optimizer-json`);
+    /// the paper's SGD when neither this nor `optimizers` is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optimizer: Option<OptimizerConfig>,
+    /// Several optimizers (distinct kinds), instead of `optimizer`: every run is repeated
+    /// with each, from the same initialisation and batch order, and reported per optimizer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub optimizers: Vec<OptimizerConfig>,
     /// Minibatch size.
     #[serde(default = "batch32")]
     pub batch_size: usize,
@@ -196,6 +257,63 @@ pub struct TrainingSpec {
     /// Extra epochs after zero training error.
     #[serde(default)]
     pub overtrain_epochs: usize,
+    /// Overtraining epochs (ascending) at which to measure each network, instead of
+    /// `overtrain_epochs`: one record per checkpoint, from one training run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub measure_at: Vec<usize>,
+}
+
+impl TrainingSpec {
+    /// The optimizers the runs are trained with: `optimizers`, or `optimizer`, or the paper's
+    /// SGD.
+    pub fn optimizer_list(&self) -> Vec<OptimizerConfig> {
+        match (&self.optimizer, self.optimizers.is_empty()) {
+            (_, false) => self.optimizers.clone(),
+            (Some(o), true) => vec![o.clone()],
+            (None, true) => vec![paper_optimizer()],
+        }
+    }
+
+    /// The overtraining epochs at which each network is measured: `measure_at`, or
+    /// `overtrain_epochs` alone.
+    pub fn checkpoints(&self) -> Vec<usize> {
+        if self.measure_at.is_empty() {
+            vec![self.overtrain_epochs]
+        } else {
+            self.measure_at.clone()
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.optimizer.is_some() && !self.optimizers.is_empty() {
+            return Err("training: give either optimizer or optimizers, not both".into());
+        }
+        let kinds: Vec<&str> = self.optimizers.iter().map(|o| o.name()).collect();
+        if (1..kinds.len()).any(|i| kinds[..i].contains(&kinds[i])) {
+            return Err(format!(
+                "training.optimizers: each kind at most once, got {}",
+                kinds.join(", ")
+            ));
+        }
+        for o in self.optimizer_list() {
+            o.validate()
+                .map_err(|e| format!("training.optimizer: {e}"))?;
+        }
+        if self.batch_size == 0 || self.max_epochs == 0 {
+            return Err("training.batch_size and training.max_epochs must be at least 1".into());
+        }
+        if !self.measure_at.is_empty() && self.overtrain_epochs != 0 {
+            return Err(
+                "training: give either overtrain_epochs or measure_at (whose largest value is \
+                 the overtraining), not both"
+                    .into(),
+            );
+        }
+        if self.measure_at.windows(2).any(|w| w[0] >= w[1]) {
+            return Err("training.measure_at: epochs ascending, each once".into());
+        }
+        Ok(())
+    }
 }
 
 fn paper_optimizer() -> OptimizerConfig {
@@ -213,12 +331,14 @@ fn max_epochs() -> usize {
 impl Default for TrainingSpec {
     fn default() -> Self {
         Self {
-            optimizer: paper_optimizer(),
+            optimizer: None,
+            optimizers: Vec::new(),
             batch_size: batch32(),
             precision: PrecisionSpec::F32,
             order: basin_nn::BatchOrder::Shuffled,
             max_epochs: max_epochs(),
             overtrain_epochs: 0,
+            measure_at: Vec::new(),
         }
     }
 }
@@ -353,11 +473,21 @@ fn delta() -> f64 {
     0.05
 }
 
-/// One run of an experiment: one network trained with one attack size.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One run of an experiment: one network trained with one attack size and one optimizer,
+/// measured after one number of overtraining epochs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunKey {
     /// The stable id.
     pub id: String,
+    /// The group it is reported in: the optimizer's kind when the spec compares optimizers,
+    /// and `+<epochs>` when it measures at several overtraining epochs (empty when neither).
+    pub variant: String,
+    /// The optimizer.
+    pub optimizer: OptimizerConfig,
+    /// Epochs trained after zero training error before measuring.
+    pub overtrain_epochs: usize,
+    /// The α of a temporal run.
+    pub alpha: Option<f64>,
     /// |A|.
     pub attack_size: usize,
     /// The replicate number within its attack size, from 0.
@@ -420,13 +550,7 @@ impl ExperimentSpec {
         if n.hidden.contains(&0) || !scales_ok || !n.sigma_b.is_finite() {
             return Err("network: widths ≥ 1, sigma_w > 0 and sigma_b ≥ 0".into());
         }
-        let t = &self.training;
-        t.optimizer
-            .validate()
-            .map_err(|e| format!("training.optimizer: {e}"))?;
-        if t.batch_size == 0 || t.max_epochs == 0 {
-            return Err("training.batch_size and training.max_epochs must be at least 1".into());
-        }
+        self.training.validate()?;
         if let Some(s) = &self.measures.sharpness {
             let ok = s.epsilon > 0.0 && s.lr > 0.0 && s.batch_size > 0;
             if !ok {
@@ -443,6 +567,9 @@ impl ExperimentSpec {
         {
             return Err("measures.prior.likelihoods: name probit and/or step".into());
         }
+        if let Some(t) = &self.temporal {
+            t.validate(self)?;
+        }
         if let Some(b) = &self.measures.bounds {
             if !(b.delta > 0.0 && b.delta < 1.0) {
                 return Err("measures.bounds.delta must lie in (0, 1)".into());
@@ -457,35 +584,129 @@ impl ExperimentSpec {
     }
 
     /// A hash of every setting that changes a run's result (all but the lists of attack sizes
-    /// and the number of replicates, and the description): 12 hex digits.
-    pub fn settings_hash(&self) -> String {
+    /// and the number of replicates, and the description): 12 hex digits. A run trained with
+    /// `optimizer` and measured after `overtrain` epochs hashes as a spec with just that
+    /// optimizer and that overtraining would, so the ids of single-optimizer specs do not
+    /// depend on whether other optimizers or checkpoints are listed.
+    pub fn settings_hash(&self, optimizer: &OptimizerConfig, overtrain: usize) -> String {
         let mut canonical = self.clone();
         canonical.description.clear();
         canonical.data.attack_sizes.clear();
         canonical.data.networks_per_size = 0;
+        canonical.training.optimizer = Some(optimizer.clone());
+        canonical.training.optimizers.clear();
+        canonical.training.measure_at.clear();
+        canonical.training.overtrain_epochs = overtrain;
+        if let Some(t) = &mut canonical.temporal {
+            t.alphas.clear();
+        }
         let json = serde_json::to_string(&canonical).expect("a spec serialises");
         let digest = Sha256::digest(json.as_bytes());
         digest[..6].iter().map(|b| format!("{b:02x}")).collect()
     }
 
-    /// The runs, in order of attack size then replicate. A run's seed depends only on the
-    /// master seed and its (attack size, replicate), so it survives edits to the lists.
+    /// The runs, in order of optimizer, attack size, replicate and checkpoint. A run's seed
+    /// depends only on the master seed and its (attack size, replicate), so it survives edits
+    /// to the lists, and the optimizers compared start from the same initialisation.
     pub fn runs(&self) -> Vec<RunKey> {
-        let hash = self.settings_hash();
+        if let Some(t) = &self.temporal {
+            return self.temporal_runs(t);
+        }
+        let optimizers = self.training.optimizer_list();
+        let checkpoints = self.training.checkpoints();
         let mut runs = Vec::new();
-        for &a in &self.data.attack_sizes {
+        for opt in &optimizers {
+            for &a in &self.data.attack_sizes {
+                for r in 0..self.data.networks_per_size {
+                    let seed = basin_nn::derive_seed(
+                        basin_nn::derive_seed(self.seed, a as u64),
+                        r as u64 + 1,
+                    );
+                    for &e in &checkpoints {
+                        let hash = self.settings_hash(opt, e);
+                        runs.push(RunKey {
+                            id: format!("{}-{hash}-a{a}-r{r}", self.name),
+                            variant: variant_label(opt, optimizers.len(), e, checkpoints.len()),
+                            optimizer: opt.clone(),
+                            overtrain_epochs: e,
+                            alpha: None,
+                            attack_size: a,
+                            replicate: r,
+                            seed,
+                        });
+                    }
+                }
+            }
+        }
+        runs
+    }
+}
+
+impl ExperimentSpec {
+    /// The runs of a temporal experiment: one per α and replicate, with ids
+    /// `<name>-<hash>-x<α>-r<replicate>`; the replicates' seeds do not depend on α.
+    fn temporal_runs(&self, t: &TemporalSpec) -> Vec<RunKey> {
+        let opt = &self.training.optimizer_list()[0];
+        let hash = self.settings_hash(opt, t.overtrain_epochs);
+        let mut runs = Vec::new();
+        for &alpha in &t.alphas {
             for r in 0..self.data.networks_per_size {
-                let seed =
-                    basin_nn::derive_seed(basin_nn::derive_seed(self.seed, a as u64), r as u64 + 1);
                 runs.push(RunKey {
-                    id: format!("{}-{hash}-a{a}-r{r}", self.name),
-                    attack_size: a,
+                    id: format!("{}-{hash}-x{alpha}-r{r}", self.name),
+                    variant: format!("α = {alpha}"),
+                    optimizer: opt.clone(),
+                    overtrain_epochs: t.overtrain_epochs,
+                    alpha: Some(alpha),
+                    attack_size: 0,
                     replicate: r,
-                    seed,
+                    seed: basin_nn::derive_seed(basin_nn::derive_seed(self.seed, 0), r as u64 + 1),
                 });
             }
         }
         runs
+    }
+}
+
+/// A run's report group: the optimizer kind if several are compared, then `+<epochs>` if
+/// several checkpoints are measured.
+fn variant_label(opt: &OptimizerConfig, n_opt: usize, epochs: usize, n_ckpt: usize) -> String {
+    match (n_opt > 1, n_ckpt > 1) {
+        (false, false) => String::new(),
+        (true, false) => opt.name().to_owned(),
+        (false, true) => format!("+{epochs}"),
+        (true, true) => format!("{} +{epochs}", opt.name()),
+    }
+}
+
+impl TemporalSpec {
+    fn validate(&self, spec: &ExperimentSpec) -> Result<(), String> {
+        if self.every == 0 || self.alphas.is_empty() {
+            return Err("temporal: every ≥ 1 and at least one alpha".into());
+        }
+        if let Some(a) = self.alphas.iter().find(|a| !(a.is_finite() && **a > 0.0)) {
+            return Err(format!("temporal.alphas: {a} is not a finite positive number"));
+        }
+        if self.scale_after > self.overtrain_epochs {
+            return Err("temporal.scale_after must be at most temporal.overtrain_epochs".into());
+        }
+        if self.layer + 1 > spec.network.hidden.len() {
+            return Err(format!(
+                "temporal.layer: {} is not a hidden layer (0..{})",
+                self.layer,
+                spec.network.hidden.len()
+            ));
+        }
+        let t = &spec.training;
+        if spec.data.attack_sizes != [0] || t.overtrain_epochs != 0 || !t.measure_at.is_empty() {
+            return Err("a temporal experiment takes data.attack_sizes = [0] and its \
+                        overtraining from temporal.overtrain_epochs (not training.overtrain_epochs \
+                        or measure_at)"
+                .into());
+        }
+        if !t.optimizers.is_empty() {
+            return Err("a temporal experiment trains with one training.optimizer".into());
+        }
+        Ok(())
     }
 }
 

@@ -20,6 +20,7 @@ fn figure() -> ScatterPlot {
             })
             .collect(),
         legend: LegendCorner::UpperRight,
+        ..ScatterPlot::default()
     }
 }
 
@@ -64,4 +65,36 @@ fn nothing_finite_is_an_error() {
         .write_svg(&dir.path().join("x.svg"), (400, 300))
         .unwrap_err();
     assert!(err.to_string().contains("no finite points"), "{err}");
+}
+
+/// A line plot draws one polyline per series (in order of x) and one dashed mark per event,
+/// each named in the legend; panels fill a grid row by row.
+#[test]
+fn line_plots_with_marks_and_grids() {
+    let dir = tempfile::tempdir().unwrap();
+    let plot = ScatterPlot {
+        title: "sharpness against epoch".into(),
+        x_label: "epoch".into(),
+        y_label: "sharpness".into(),
+        series: vec![Series {
+            label: "network 0".into(),
+            points: vec![(2.0, 1.0), (0.0, 3.0), (1.0, 2.0)],
+        }],
+        lines: true,
+        marks: vec![(1.5, "zero training error".into()), (5.0, "scaling".into())],
+        ..ScatterPlot::default()
+    };
+    let svg = dir.path().join("l.svg");
+    plot.write_svg(&svg, (600, 400)).unwrap();
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert_eq!(text.matches("<circle").count(), 0, "no dots on a line plot");
+    for needle in ["network 0", "zero training error", "scaling"] {
+        assert!(text.contains(needle), "{needle}");
+    }
+    assert!(text.matches("<polyline").count() >= 1 + 2 * 40, "line and dashes");
+    let grid = dir.path().join("g.png");
+    let panels = vec![plot.clone(), plot.clone(), plot.clone(), plot];
+    basin_lab::plot::write_png_panels(&panels, 2, &grid, (800, 600)).unwrap();
+    let bytes = std::fs::read(&grid).unwrap();
+    assert_eq!(u32::from_be_bytes(bytes[20..24].try_into().unwrap()), 600);
 }

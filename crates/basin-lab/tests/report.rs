@@ -22,6 +22,9 @@ fn records() -> Vec<RunRecord> {
             out.push(RunRecord {
                 id: format!("x-a{a}-r{r}"),
                 experiment: "x".into(),
+                variant: String::new(),
+                optimizer: "sgd".into(),
+                overtrain_epochs: 0,
                 attack_size: a,
                 replicate: r,
                 seed: r as u64,
@@ -38,6 +41,7 @@ fn records() -> Vec<RunRecord> {
                 measures,
                 notes: BTreeMap::new(),
                 stage_s: BTreeMap::from([("train".into(), 0.2), ("prior".into(), 0.01)]),
+                trajectory: Vec::new(),
             });
         }
     }
@@ -115,4 +119,46 @@ fn outputs_are_written() {
     // The log10 axis: log P(f) values are natural logs, plotted as log10.
     let svg = std::fs::read_to_string(dir.path().join("log_prior_probit.svg")).unwrap();
     assert!(svg.contains("log10 P(f)"));
+}
+
+/// Records of two optimizers: per-variant correlations, one figure-3 and one pairs figure per
+/// variant, and the per-variant table in the report.
+#[test]
+fn variants_are_reported_separately() {
+    let mut recs = Vec::new();
+    for (v, flip) in [("adam", -1.0), ("sgd", 1.0)] {
+        for mut r in records() {
+            r.variant = v.into();
+            r.id = format!("{v}-{}", r.id);
+            let s = r.measure("sharpness").unwrap();
+            r.measures.insert("sharpness".into(), Some(flip * s));
+            recs.push(r);
+        }
+    }
+    let s = summarize(&recs, 1);
+    assert_eq!(s.by_variant.len(), 2);
+    let (adam, sgd) = (
+        s.by_variant["adam"]["sharpness"].spearman.unwrap(),
+        s.by_variant["sgd"]["sharpness"].spearman.unwrap(),
+    );
+    assert!((adam + sgd).abs() < 1e-12 && sgd > 0.0, "{adam} {sgd}");
+    assert_eq!(
+        s.by_variant["sgd"]["log_prior_probit"],
+        summarize(&records(), 1).correlations["log_prior_probit"],
+        "a variant's correlations are those of its records alone"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    write_outputs(dir.path(), None, &recs).unwrap();
+    for f in ["fig3-adam.png", "fig3-sgd.svg", "pairs-adam.png", "pairs-sgd.svg"] {
+        assert!(dir.path().join(f).is_file(), "{f}");
+    }
+    assert!(!dir.path().join("sharpness.png").exists(), "no pooled plots");
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    for needle in [
+        "| measure | adam | sgd |",
+        "![log10 P(f) and sharpness against test error (adam)](fig3-adam.png)",
+        "| sgd, 500 | 4 | 3 |",
+    ] {
+        assert!(md.contains(needle), "{needle} in\n{md}");
+    }
 }

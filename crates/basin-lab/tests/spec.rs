@@ -95,3 +95,4 @@ fn shards_partition_the_runs() {
         assert!(bad.parse::<Shard>().is_err(), "{bad}");
     }
 }
+

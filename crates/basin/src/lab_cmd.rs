@@ -18,13 +18,15 @@ const SPEC_FILE: &str = "spec.toml";
 /// Arguments of `basin reproduce`.
 #[derive(Debug, Args)]
 pub struct ReproduceArgs {
-    /// A built-in spec (fig3-mnist, fig3-cifar-fcn) or the path of a spec file
-    /// (experiments/README.md documents the fields).
+    /// A built-in spec (fig3-mnist, fig3-cifar-fcn, fig4-optimizers, overtrain-mnist,
+    /// fig5-temporal) or the path of a spec file (experiments/README.md documents the fields).
     #[arg(default_value = "fig3-mnist", value_name = "SPEC")]
     spec: String,
     /// The shape of the experiment at a fraction of the cost: the smallest, a middle and the
     /// largest attack size, two networks each. Its runs have the same ids as the full run's,
-    /// so a later full run into the same folder reuses them.
+    /// so a later full run into the same folder reuses them. For a temporal spec: a fifth of
+    /// the overtraining and of the epochs before the scaling (different runs from the full
+    /// one's).
     #[arg(long)]
     quick: bool,
     /// The output folder: results.jsonl, summary.json, the plots, report.md and spec.toml
@@ -51,8 +53,13 @@ pub struct ReportArgs {
     out: Option<PathBuf>,
 }
 
-/// The spec with `--quick` applied: three attack sizes (first, middle, last), two networks.
+/// The spec with `--quick` applied: three attack sizes (first, middle, last), two networks;
+/// a temporal spec overtrains a fifth as long.
 fn quick(mut spec: ExperimentSpec) -> ExperimentSpec {
+    if let Some(t) = &mut spec.temporal {
+        t.overtrain_epochs /= 5;
+        t.scale_after /= 5;
+    }
     let sizes = &spec.data.attack_sizes;
     let mut keep = vec![sizes[0], sizes[sizes.len() / 2], sizes[sizes.len() - 1]];
     keep.dedup();
@@ -146,6 +153,33 @@ pub fn run_report(args: ReportArgs) -> Result<()> {
 }
 
 fn print_summary(summary: &Summary) {
+    for t in &summary.temporal {
+        let zero = t.zero_error_epoch.map_or("never".into(), |e| e.to_string());
+        let scaling = match (t.scaled_at_epoch, t.sharpness_around_scaling) {
+            (Some(e), Some((a, b))) => format!(
+                "; scaled at epoch {e}: sharpness {a:.3} → {b:.3}, left zero error: {}",
+                t.left_zero_error.unwrap_or(false)
+            ),
+            _ => String::new(),
+        };
+        println!("  {} #{}: zero error at epoch {zero}{scaling}", t.variant, t.replicate);
+    }
+    if !summary.temporal.is_empty() {
+        return;
+    }
+    for (variant, cs) in &summary.by_variant {
+        let rho = |m: &str| {
+            cs.get(m)
+                .and_then(|c| c.spearman)
+                .map_or("–".into(), |v| format!("{v:+.3}"))
+        };
+        println!(
+            "  {variant:<16} Spearman: log P(f) {}  sharpness {}  λmax {}",
+            rho("log_prior_probit"),
+            rho("sharpness"),
+            rho("lambda_max")
+        );
+    }
     println!(
         "{} runs, {} converged; correlation with test error (Spearman, 95% CI):",
         summary.runs, summary.converged
