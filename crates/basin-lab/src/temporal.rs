@@ -89,6 +89,7 @@ pub fn run_temporal<T: Real>(prep: &Prepared, key: &RunKey) -> Result<RunRecord,
             due = true;
         }
         if converged_at.is_some_and(|c| epoch == c + t.scale_after) && alpha != 1.0 {
+            points.push(measure_point(prep, &mut obj, &theta, epoch, &mut cache)?);
             basin_nn::alpha_scale(&prep.fcn, &mut theta, t.layer, alpha)
                 .map_err(|e| setup_err(prep, e))?;
             scaled_at = Some(epoch);
@@ -254,9 +255,9 @@ fn summarize_run(r: &RunRecord) -> TrajectorySummary {
             out.sharpness_at_zero_error_and_end = Some((a, b));
         }
     }
-    // The scaling epoch holds two states: the point before it is the last unscaled one.
-    if let Some(s) = scaled.and_then(at).filter(|&s| s > 0) {
-        let before = &pts[s - 1];
+    // The scaling epoch has two points, before and after the scaling.
+    if let Some(b) = scaled.and_then(at).filter(|&b| b + 1 < pts.len()) {
+        let (before, s) = (&pts[b], b + 1);
         if let (Some(a), Some(b)) = (before.sharpness, pts[s].sharpness) {
             out.sharpness_around_scaling = Some((a, b));
         }
