@@ -3,6 +3,7 @@
 //! estimators of log P(f) (Expectation Propagation, Laplace), exact references (the
 //! equicorrelated closed form) and generalization bounds (see `ARCHITECTURE.md`).
 
+pub mod boolean;
 pub mod bounds;
 pub mod ep;
 pub mod equicorr;

@@ -1,0 +1,119 @@
+//! The Boolean direct-sampling prior of the paper's 7-40-40-1 net: samples per second on one
+//! thread and on all threads (draw, evaluate, count), its parts (the 2,001 normals of a net,
+//! by basin's ChaCha8 + AVX-512 ziggurat and by `rand_distr`'s `StandardNormal`; the function
+//! of one net), and the machine's f32 GEMM peak measured in the same run (faer, 512³, one
+//! thread and all threads), which the README's efficiency figure divides by.
+//!
+//! Each sample costs 2 · 128 · (7·40 + 40·40 + 40) = 491,520 flops as a dense product.
+
+use basin_nn::FcnSpec;
+use basin_prior::boolean::BooleanSampler;
+use basin_prior::boolean::chacha::ChaChaStream;
+use basin_prior::boolean::ziggurat::Ziggurat;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, Par};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+
+/// Samples per timed call of the sampler.
+const SAMPLES: u64 = 16 * 1024;
+
+fn pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a thread pool")
+}
+
+fn sampler(c: &mut Criterion) {
+    let sampler = BooleanSampler::new(&FcnSpec::paper(7)).expect("the paper's net");
+    let mut g = c.benchmark_group("boolean_sample");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(SAMPLES));
+    let all = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for threads in [1, all] {
+        let pool = pool(threads);
+        let mut seed = 0;
+        g.bench_function(format!("threads{threads}"), |b| {
+            b.iter(|| {
+                seed += 1;
+                pool.install(|| sampler.sample(SAMPLES, seed).expect("samples"))
+            })
+        });
+    }
+    g.finish();
+}
+
+fn parts(c: &mut Criterion) {
+    let sampler = BooleanSampler::new(&FcnSpec::paper(7)).expect("the paper's net");
+    let p = sampler.net().n_params();
+    let mut g = c.benchmark_group("boolean_parts");
+    g.throughput(Throughput::Elements(1));
+    let stream = ChaChaStream::new(BooleanSampler::key(1), 0);
+    let mut words = vec![[0u32; 256]; p.div_ceil(256)];
+    let mut z = vec![0.0f32; p];
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    let mut counter = 0u64;
+    g.bench_function("normals_chacha8_ziggurat", |b| {
+        b.iter(|| {
+            for batch in words.iter_mut() {
+                stream.batch(counter, batch);
+                counter += 16;
+            }
+            Ziggurat::get().fill(&words.as_flattened()[..p], &mut z, &mut rng);
+            z[0]
+        })
+    });
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    g.bench_function("normals_rand_distr", |b| {
+        b.iter(|| {
+            for v in z.iter_mut() {
+                *v = StandardNormal.sample(&mut rng);
+            }
+            z[0]
+        })
+    });
+    let theta = sampler.network(4, 0);
+    let mut scratch = sampler.net().scratch();
+    g.bench_function("function", |b| {
+        b.iter(|| sampler.net().function(&theta, &mut scratch))
+    });
+    g.bench_function("function_portable", |b| {
+        b.iter(|| sampler.net().function_portable(&theta, &mut scratch))
+    });
+    g.finish();
+}
+
+fn gemm_peak(c: &mut Criterion) {
+    let n = 512;
+    let a = Mat::<f32>::from_fn(n, n, |i, j| ((i * 7 + j * 3) % 11) as f32 - 5.0);
+    let b = Mat::<f32>::from_fn(n, n, |i, j| ((i * 5 + j) % 13) as f32 - 6.0);
+    let mut out = Mat::<f32>::zeros(n, n);
+    let mut g = c.benchmark_group("gemm_f32_512");
+    g.sample_size(20);
+    g.throughput(Throughput::Elements(2 * (n * n * n) as u64));
+    let all = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for (name, par) in [
+        ("threads1".to_string(), Par::Seq),
+        (format!("threads{all}"), Par::rayon(all)),
+    ] {
+        g.bench_function(name, |bch| {
+            bch.iter(|| {
+                matmul(
+                    out.as_mut(),
+                    Accum::Replace,
+                    a.as_ref(),
+                    b.as_ref(),
+                    1.0,
+                    par,
+                )
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, sampler, parts, gemm_peak);
+criterion_main!(benches);
