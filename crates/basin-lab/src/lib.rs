@@ -2,8 +2,9 @@
 //! spec into runs, the result store (`results.jsonl`, appended with flush and fsync), the
 //! statistics (Pearson, Spearman, Kendall τ), the plots and the Markdown reports (see
 //! `ARCHITECTURE.md`). The attack-set experiment and its variants (optimizers compared,
-//! overtraining checkpoints) run in `runner`, the temporal experiment in `temporal`.
+//! overtraining checkpoints) run in `runner`, the temporal experiment in `temporal`, the Boolean system's in `boolean`.
 
+pub mod boolean;
 pub mod plot;
 pub mod record;
 pub mod report;

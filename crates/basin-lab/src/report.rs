@@ -14,7 +14,8 @@
 //! checkpoints), `summary.json` also holds `by_variant`, the correlations within each, the
 //! report a table of Spearman coefficients per variant, and the figures are drawn per variant:
 //! `fig3-<variant>.png` (the paper's figure 4 layout) and `pairs-<variant>.png`. Temporal
-//! records (with a trajectory) get the figure 5 layout instead (see [`crate::temporal`]).
+//! records (with a trajectory) get the figure 5 layout instead (see [`crate::temporal`]), and
+//! Boolean records (with a sampled prior) the figure 2 layout (see [`crate::boolean`]).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -78,6 +79,9 @@ pub struct Summary {
     /// Per temporal run, what its trajectory shows (temporal experiments only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub temporal: Vec<crate::temporal::TrajectorySummary>,
+    /// The Boolean experiment's statistics against the sampled prior.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boolean: Option<crate::boolean::BooleanSummary>,
 }
 
 /// The correlations of every measure present in the converged records with test error,
@@ -100,6 +104,7 @@ pub fn summarize(records: &[RunRecord], seed: u64) -> Summary {
         correlations: correlate(records, seed),
         by_variant,
         temporal: Vec::new(),
+        boolean: None,
     }
 }
 
@@ -161,7 +166,11 @@ fn plotted(r: &RunRecord, name: &str, log10: bool) -> Option<f64> {
     } else {
         r.measure(name)
     }?;
-    Some(if log10 { v / std::f64::consts::LN_10 } else { v })
+    Some(if log10 {
+        v / std::f64::consts::LN_10
+    } else {
+        v
+    })
 }
 
 /// The scatter plot of measure `y` against measure `x` (either may be `test_error`) over the
@@ -273,6 +282,12 @@ pub fn write_outputs(
 ) -> Result<Summary, ReportError> {
     if records.iter().any(|r| !r.trajectory.is_empty()) {
         return crate::temporal::write_outputs(dir, spec, records);
+    }
+    if records
+        .iter()
+        .any(|r| r.measures.contains_key("log_prior_sampled"))
+    {
+        return crate::boolean::write_outputs(dir, spec, records);
     }
     let summary = summarize(records, spec.map_or(0, |s| s.seed));
     let json = serde_json::to_string_pretty(&summary).expect("a summary serialises");

@@ -51,7 +51,7 @@ pub enum LabError {
 
 /// The data of an experiment, loaded and split once: S, the largest A (smaller attack sets
 /// are its prefixes) and T.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Prepared {
     /// The spec.
     pub spec: ExperimentSpec,
@@ -99,6 +99,16 @@ impl Prepared {
             activation: spec.network.activation,
             sigma_w: spec.network.sigma_w,
             sigma_b: spec.network.sigma_b,
+        };
+        Self::from_parts(spec, fcn, split)
+    }
+
+    /// The prepared experiment of a split made elsewhere: checks the network and computes the
+    /// kernel on S ∪ T (when the prior is measured).
+    pub fn from_parts(spec: &ExperimentSpec, fcn: FcnSpec, split: Split) -> Result<Self, LabError> {
+        let data_err = |source| LabError::Data {
+            experiment: spec.name.clone(),
+            source,
         };
         fcn.validate().map_err(|message| LabError::Setup {
             experiment: spec.name.clone(),
@@ -214,8 +224,32 @@ pub fn run(
     opts: RunOptions,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<RunOutcome, LabError> {
+    let jobs = TrainJob::group(prep.spec.runs());
+    run_jobs(
+        std::slice::from_ref(prep),
+        out,
+        opts,
+        jobs,
+        &|_| 0,
+        &|_| {},
+        progress,
+    )
+}
+
+/// Runs the `jobs` (this shard's only) whose runs `out`'s store lacks, each on the data
+/// `preps[choose(job)]`, `opts.jobs` at a time; `annotate` completes each record before it is
+/// stored.
+pub fn run_jobs(
+    preps: &[Prepared],
+    out: &Path,
+    opts: RunOptions,
+    jobs: Vec<TrainJob>,
+    choose: &(dyn Fn(&TrainJob) -> usize + Sync),
+    annotate: &(dyn Fn(&mut RunRecord) + Sync),
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<RunOutcome, LabError> {
     let (store, stored) = Store::open(out)?;
-    let jobs: Vec<TrainJob> = TrainJob::group(prep.spec.runs())
+    let jobs: Vec<TrainJob> = jobs
         .into_iter()
         .filter(|j| opts.shard.is_none_or(|s| s.holds(&j.first().id)))
         .collect();
@@ -230,13 +264,14 @@ pub fn run(
         .num_threads(opts.jobs.max(1))
         .build()
         .map_err(|e| LabError::Setup {
-            experiment: prep.spec.name.clone(),
+            experiment: preps.first().map_or(String::new(), |p| p.spec.name.clone()),
             message: format!("cannot start {} worker threads: {e}", opts.jobs),
         })?;
     let results: Vec<Result<Vec<RunRecord>, LabError>> = pool.install(|| {
         todo.par_iter()
             .map(|job| {
-                let records = run_job(prep, job)?;
+                let mut records = run_job(&preps[choose(job)], job)?;
+                records.iter_mut().for_each(annotate);
                 let mut store = store.lock().expect("no panics hold the lock");
                 let fresh: Vec<RunRecord> = records
                     .into_iter()
@@ -411,7 +446,11 @@ fn measure_run<T: Real>(
 }
 
 /// Errors on S, A (the run's prefix, against its flipped labels) and T.
-pub(crate) fn errors_of<T: Real>(prep: &Prepared, theta: &[T], a: usize) -> Result<[f64; 3], LabError> {
+pub(crate) fn errors_of<T: Real>(
+    prep: &Prepared,
+    theta: &[T],
+    a: usize,
+) -> Result<[f64; 3], LabError> {
     let attack = prep
         .split
         .attack

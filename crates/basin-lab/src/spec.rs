@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// The specs shipped with basin, by name.
-pub const BUILTIN: [(&str, &str); 5] = [
+pub const BUILTIN: [(&str, &str); 6] = [
     (
         "fig3-mnist",
         include_str!("../../../experiments/fig3-mnist.toml"),
@@ -36,6 +36,10 @@ pub const BUILTIN: [(&str, &str); 5] = [
     (
         "fig5-temporal",
         include_str!("../../../experiments/fig5-temporal.toml"),
+    ),
+    (
+        "fig2-boolean",
+        include_str!("../../../experiments/fig2-boolean.toml"),
     ),
 ];
 
@@ -94,6 +98,32 @@ pub struct ExperimentSpec {
     /// A temporal experiment (figure 5): measures along training instead of at its end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temporal: Option<TemporalSpec>,
+    /// A Boolean experiment (figure 2): the most frequent functions of random networks on
+    /// the cube, each trained and measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boolean: Option<BooleanSpec>,
+}
+
+/// The Boolean system (the paper's figure 2): the prior measured by sampling random networks
+/// on {0,1}^n (`data.source = "boolean:<n>"`, n ≤ 7), then the `top_k` most frequent
+/// functions each trained to zero error on all inputs and measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BooleanSpec {
+    /// Random networks drawn.
+    #[serde(default = "ten_million")]
+    pub samples: u64,
+    /// The most frequent functions kept, trained and measured.
+    #[serde(default = "thousand_fns")]
+    pub top_k: usize,
+}
+
+fn ten_million() -> u64 {
+    10_000_000
+}
+
+fn thousand_fns() -> usize {
+    1000
 }
 
 /// The temporal and α-scaling experiment (the paper's figure 5 and appendix H): each network
@@ -535,6 +565,9 @@ impl ExperimentSpec {
         if self.name.is_empty() || self.name.contains(char::is_whitespace) {
             return Err("name: give a non-empty name without spaces".into());
         }
+        if self.boolean.is_some() {
+            return self.validate_boolean();
+        }
         if d.train_size == 0 || d.test_size == 0 || d.networks_per_size == 0 {
             return Err(
                 "data.train_size, data.test_size and data.networks_per_size must be at \
@@ -653,7 +686,7 @@ impl ExperimentSpec {
             for r in 0..self.data.networks_per_size {
                 runs.push(RunKey {
                     id: format!("{}-{hash}-x{alpha}-r{r}", self.name),
-                    variant: format!("α = {alpha}"),
+                    variant: format!("α = {}", short(alpha)),
                     optimizer: opt.clone(),
                     overtrain_epochs: t.overtrain_epochs,
                     alpha: Some(alpha),
@@ -664,6 +697,17 @@ impl ExperimentSpec {
             }
         }
         runs
+    }
+}
+
+/// A number with at most four significant digits, for labels (`0.1694915…` → `0.1695`).
+fn short(x: f64) -> String {
+    let digits = (3 - x.abs().log10().floor() as i32).max(0) as usize;
+    let s = format!("{x:.digits$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        s
     }
 }
 
@@ -678,13 +722,56 @@ fn variant_label(opt: &OptimizerConfig, n_opt: usize, epochs: usize, n_ckpt: usi
     }
 }
 
+impl ExperimentSpec {
+    /// The n of a Boolean experiment's `data.source = "boolean:<n>"`.
+    pub fn boolean_bits(&self) -> Result<u32, String> {
+        match self.data.source.parse::<DataSource>() {
+            Ok(DataSource::Boolean { n, target: None }) if n == 7 => Ok(n),
+            _ => Err(format!(
+                "data.source: a Boolean experiment takes \"boolean:7\" (the sampler's cube), \
+                 got {:?}",
+                self.data.source
+            )),
+        }
+    }
+
+    /// The checks of a Boolean experiment (its `[data]` sizes are those of the cube).
+    fn validate_boolean(&self) -> Result<(), String> {
+        let n = self.boolean_bits()?;
+        let b = self
+            .boolean
+            .as_ref()
+            .expect("called with a boolean section");
+        if b.samples == 0 || b.top_k == 0 {
+            return Err("boolean: samples and top_k must be at least 1".into());
+        }
+        let d = &self.data;
+        if d.train_size != 1 << n || d.test_size != 0 || d.attack_sizes != [0] {
+            return Err(format!(
+                "a Boolean experiment trains on the whole cube: data.train_size = {}, \
+                 test_size = 0, attack_sizes = [0]",
+                1 << n
+            ));
+        }
+        if self.temporal.is_some() || self.measures.bounds.is_some() {
+            return Err("a Boolean experiment has no [temporal] or [measures.bounds]".into());
+        }
+        if self.network.activation != basin_nn::Activation::Relu {
+            return Err("network.activation: the Boolean sampler draws ReLU networks".into());
+        }
+        self.training.validate()
+    }
+}
+
 impl TemporalSpec {
     fn validate(&self, spec: &ExperimentSpec) -> Result<(), String> {
         if self.every == 0 || self.alphas.is_empty() {
             return Err("temporal: every ≥ 1 and at least one alpha".into());
         }
         if let Some(a) = self.alphas.iter().find(|a| !(a.is_finite() && **a > 0.0)) {
-            return Err(format!("temporal.alphas: {a} is not a finite positive number"));
+            return Err(format!(
+                "temporal.alphas: {a} is not a finite positive number"
+            ));
         }
         if self.scale_after > self.overtrain_epochs {
             return Err("temporal.scale_after must be at most temporal.overtrain_epochs".into());
@@ -698,10 +785,12 @@ impl TemporalSpec {
         }
         let t = &spec.training;
         if spec.data.attack_sizes != [0] || t.overtrain_epochs != 0 || !t.measure_at.is_empty() {
-            return Err("a temporal experiment takes data.attack_sizes = [0] and its \
+            return Err(
+                "a temporal experiment takes data.attack_sizes = [0] and its \
                         overtraining from temporal.overtrain_epochs (not training.overtrain_epochs \
                         or measure_at)"
-                .into());
+                    .into(),
+            );
         }
         if !t.optimizers.is_empty() {
             return Err("a temporal experiment trains with one training.optimizer".into());

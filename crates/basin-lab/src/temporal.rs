@@ -50,7 +50,8 @@ pub fn run_temporal<T: Real>(prep: &Prepared, key: &RunKey) -> Result<RunRecord,
     let alpha = key.alpha.unwrap_or(1.0);
     let start = Instant::now();
     let train = &prep.split.train;
-    let mut obj = FcnObjective::<T>::from_dataset(&prep.fcn, train).map_err(|e| setup_err(prep, e))?;
+    let mut obj =
+        FcnObjective::<T>::from_dataset(&prep.fcn, train).map_err(|e| setup_err(prep, e))?;
     let mut opt = key.optimizer.build::<T>(prep.fcn.n_params());
     let mut theta: Vec<T> = prep.fcn.init(derive_seed(key.seed, 0));
     let mut order: Vec<usize> = (0..train.len()).collect();
@@ -250,7 +251,8 @@ fn summarize_run(r: &RunRecord) -> TrajectorySummary {
     };
     if let Some(z) = zero.and_then(at) {
         let end = scaled.and_then(at).unwrap_or(pts.len());
-        out.function_changed_while_overtraining = pts[z + 1..end].iter().any(|p| p.function_changed);
+        out.function_changed_while_overtraining =
+            pts[z + 1..end].iter().any(|p| p.function_changed);
         if let (Some(a), Some(b)) = (pts[z].sharpness, pts.last().and_then(|p| p.sharpness)) {
             out.sharpness_at_zero_error_and_end = Some((a, b));
         }
@@ -279,7 +281,10 @@ pub fn write_outputs(
     spec: Option<&crate::spec::ExperimentSpec>,
     records: &[RunRecord],
 ) -> Result<Summary, ReportError> {
-    let mut runs: Vec<&RunRecord> = records.iter().filter(|r| !r.trajectory.is_empty()).collect();
+    let mut runs: Vec<&RunRecord> = records
+        .iter()
+        .filter(|r| !r.trajectory.is_empty())
+        .collect();
     runs.sort_by(|a, b| (&a.variant, a.replicate).cmp(&(&b.variant, b.replicate)));
     basin_data::io::write_atomic(&dir.join("trajectories.csv"), csv(&runs).as_bytes())?;
     let summaries: Vec<TrajectorySummary> = runs.iter().map(|r| summarize_run(r)).collect();
@@ -292,6 +297,7 @@ pub fn write_outputs(
         correlations: BTreeMap::new(),
         by_variant: BTreeMap::new(),
         temporal: summaries.clone(),
+        boolean: None,
     };
     let json = serde_json::to_string_pretty(&summary).expect("a summary serialises");
     basin_data::io::write_atomic(&dir.join("summary.json"), json.as_bytes())?;
@@ -410,7 +416,11 @@ fn markdown(
     figure: bool,
 ) -> String {
     let mut md = String::new();
-    let _ = writeln!(md, "# {}\n", spec.map_or("temporal experiment", |s| &s.name));
+    let _ = writeln!(
+        md,
+        "# {}\n",
+        spec.map_or("temporal experiment", |s| &s.name)
+    );
     if let Some(s) = spec.filter(|s| !s.description.is_empty()) {
         let _ = writeln!(md, "{}\n", s.description);
     }

@@ -91,7 +91,10 @@ fn line_plots_with_marks_and_grids() {
     for needle in ["network 0", "zero training error", "scaling"] {
         assert!(text.contains(needle), "{needle}");
     }
-    assert!(text.matches("<polyline").count() >= 1 + 2 * 40, "line and dashes");
+    assert!(
+        text.matches("<polyline").count() >= 1 + 2 * 40,
+        "line and dashes"
+    );
     let grid = dir.path().join("g.png");
     let panels = vec![plot.clone(), plot.clone(), plot.clone(), plot];
     basin_lab::plot::write_png_panels(&panels, 2, &grid, (800, 600)).unwrap();

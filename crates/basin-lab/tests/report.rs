@@ -149,10 +149,18 @@ fn variants_are_reported_separately() {
     );
     let dir = tempfile::tempdir().unwrap();
     write_outputs(dir.path(), None, &recs).unwrap();
-    for f in ["fig3-adam.png", "fig3-sgd.svg", "pairs-adam.png", "pairs-sgd.svg"] {
+    for f in [
+        "fig3-adam.png",
+        "fig3-sgd.svg",
+        "pairs-adam.png",
+        "pairs-sgd.svg",
+    ] {
         assert!(dir.path().join(f).is_file(), "{f}");
     }
-    assert!(!dir.path().join("sharpness.png").exists(), "no pooled plots");
+    assert!(
+        !dir.path().join("sharpness.png").exists(),
+        "no pooled plots"
+    );
     let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
     for needle in [
         "| measure | adam | sgd |",

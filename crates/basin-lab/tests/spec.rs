@@ -98,7 +98,6 @@ fn shards_partition_the_runs() {
     }
 }
 
-
 /// The shipped fig3 spec keeps the ids of the runs stored before variants existed.
 #[test]
 fn fig3_ids_are_those_stored_before() {
@@ -137,7 +136,10 @@ fn bad_variant_settings_are_named() {
             "either optimizer or optimizers",
         ),
         (
-            text.replace(opt, "optimizers = [{ kind = \"adam\" }, { kind = \"adam\" }]"),
+            text.replace(
+                opt,
+                "optimizers = [{ kind = \"adam\" }, { kind = \"adam\" }]",
+            ),
             "each kind at most once",
         ),
         (
@@ -145,7 +147,10 @@ fn bad_variant_settings_are_named() {
             "ascending",
         ),
         (
-            text.replace(opt, &format!("{opt}\nmeasure_at = [0, 5]\novertrain_epochs = 3")),
+            text.replace(
+                opt,
+                &format!("{opt}\nmeasure_at = [0, 5]\novertrain_epochs = 3"),
+            ),
             "overtrain_epochs or measure_at",
         ),
         (

@@ -82,7 +82,10 @@ overtrain_epochs = 30"#,
             .find(|z| z.variant == "sgd +0" && z.replicate == r.replicate)
             .unwrap();
         assert_eq!(r.epochs, at_zero.epochs);
-        assert!(r.measure("sharpness") < at_zero.measure("sharpness"), "{r:?}");
+        assert!(
+            r.measure("sharpness") < at_zero.measure("sharpness"),
+            "{r:?}"
+        );
     }
     // Both optimizers start from the same initialisation: the same seeds.
     let seeds = |v: &str| -> Vec<u64> {
@@ -138,11 +141,17 @@ fn temporal_runs_trace_training_and_scaling() {
     assert!(epochs.windows(2).all(|w| w[0] < w[1]), "{epochs:?}");
     let scaled_epochs: Vec<usize> = scaled.trajectory.iter().map(|p| p.epoch).collect();
     let twice = scaled_epochs.windows(2).filter(|w| w[0] == w[1]).count();
-    assert_eq!(twice, 1, "the scaling epoch, before and after: {scaled_epochs:?}");
+    assert_eq!(
+        twice, 1,
+        "the scaling epoch, before and after: {scaled_epochs:?}"
+    );
     assert_eq!(unscaled.measure("scaled_at_epoch"), None);
     assert_eq!(scaled.measure("scaled_at_epoch"), Some((zero + 10) as f64));
     for p in &unscaled.trajectory {
-        assert!(p.sharpness.is_some() && p.log_prior_probit.is_some(), "{p:?}");
+        assert!(
+            p.sharpness.is_some() && p.log_prior_probit.is_some(),
+            "{p:?}"
+        );
     }
     for w in unscaled.trajectory.windows(2) {
         if !w[1].function_changed {
@@ -167,7 +176,13 @@ fn temporal_runs_trace_training_and_scaling() {
     let dir = tempfile::tempdir().unwrap();
     let summary = write_outputs(dir.path(), Some(&spec), &records).unwrap();
     assert_eq!(summary.temporal.len(), 2);
-    for f in ["fig5.png", "fig5.svg", "trajectories.csv", "summary.json", "report.md"] {
+    for f in [
+        "fig5.png",
+        "fig5.svg",
+        "trajectories.csv",
+        "summary.json",
+        "report.md",
+    ] {
         assert!(dir.path().join(f).is_file(), "{f}");
     }
     let csv = std::fs::read_to_string(dir.path().join("trajectories.csv")).unwrap();

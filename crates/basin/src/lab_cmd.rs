@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use basin_lab::boolean::run_boolean;
 use basin_lab::record::RunRecord;
 use basin_lab::report::{Summary, write_outputs};
 use basin_lab::runner::{Prepared, RunOptions, run};
@@ -19,14 +20,15 @@ const SPEC_FILE: &str = "spec.toml";
 #[derive(Debug, Args)]
 pub struct ReproduceArgs {
     /// A built-in spec (fig3-mnist, fig3-cifar-fcn, fig4-optimizers, overtrain-mnist,
-    /// fig5-temporal) or the path of a spec file (experiments/README.md documents the fields).
+    /// fig5-temporal, fig2-boolean) or the path of a spec file (experiments/README.md
+    /// documents the fields).
     #[arg(default_value = "fig3-mnist", value_name = "SPEC")]
     spec: String,
     /// The shape of the experiment at a fraction of the cost: the smallest, a middle and the
     /// largest attack size, two networks each. Its runs have the same ids as the full run's,
     /// so a later full run into the same folder reuses them. For a temporal spec: a fifth of
     /// the overtraining and of the epochs before the scaling (different runs from the full
-    /// one's).
+    /// one's). For a Boolean spec: at most 10^6 samples and the top 100 functions.
     #[arg(long)]
     quick: bool,
     /// The output folder: results.jsonl, summary.json, the plots, report.md and spec.toml
@@ -59,6 +61,10 @@ fn quick(mut spec: ExperimentSpec) -> ExperimentSpec {
     if let Some(t) = &mut spec.temporal {
         t.overtrain_epochs /= 5;
         t.scale_after /= 5;
+    }
+    if let Some(b) = &mut spec.boolean {
+        b.samples = b.samples.min(1_000_000);
+        b.top_k = b.top_k.min(100);
     }
     let sizes = &spec.data.attack_sizes;
     let mut keep = vec![sizes[0], sizes[sizes.len() / 2], sizes[sizes.len() - 1]];
@@ -93,20 +99,26 @@ pub fn run_reproduce(args: ReproduceArgs, quiet: bool) -> Result<()> {
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let bar = progress_bar(quiet);
-    bar.set_message(format!("loading {}", spec.data.source));
-    let prep = Prepared::new(&spec)?;
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let toml = toml::to_string(&spec).context("writing the spec")?;
     basin_data::io::write_atomic(&out.join(SPEC_FILE), toml.as_bytes())?;
-    bar.set_message(String::new());
     let opts = RunOptions {
         jobs,
         shard: args.shard,
     };
-    let outcome = run(&prep, &out, opts, &|done, total| {
+    let show = |done: usize, total: usize| {
+        bar.set_message(String::new());
         bar.set_length(total as u64);
         bar.set_position(done as u64);
-    })?;
+    };
+    let outcome = if spec.boolean.is_some() {
+        bar.set_message("sampling random networks (or reading functions.json)");
+        run_boolean(&spec, &out, opts, &show)?
+    } else {
+        bar.set_message(format!("loading {}", spec.data.source));
+        let prep = Prepared::new(&spec)?;
+        run(&prep, &out, opts, &show)?
+    };
     bar.finish_and_clear();
     let summary = write_outputs(&out, Some(&spec), &outcome.records)?;
     println!(
@@ -153,6 +165,19 @@ pub fn run_report(args: ReportArgs) -> Result<()> {
 }
 
 fn print_summary(summary: &Summary) {
+    if let Some(b) = &summary.boolean {
+        for (name, c) in &b.against_sampled {
+            let rho = c.spearman.map_or("–".into(), |v| format!("{v:+.3}"));
+            println!("  {name:<20} Spearman with the sampled log P(f): {rho}");
+        }
+        for (lik, e) in &b.ep_error {
+            println!(
+                "  EP ({lik}) − sampled log P(f): mean {:+.3}, median |·| {:.3} nats",
+                e.mean, e.median_abs
+            );
+        }
+        return;
+    }
     for t in &summary.temporal {
         let zero = t.zero_error_epoch.map_or("never".into(), |e| e.to_string());
         let scaling = match (t.scaled_at_epoch, t.sharpness_around_scaling) {
@@ -162,7 +187,10 @@ fn print_summary(summary: &Summary) {
             ),
             _ => String::new(),
         };
-        println!("  {} #{}: zero error at epoch {zero}{scaling}", t.variant, t.replicate);
+        println!(
+            "  {} #{}: zero error at epoch {zero}{scaling}",
+            t.variant, t.replicate
+        );
     }
     if !summary.temporal.is_empty() {
         return;
