@@ -189,3 +189,55 @@ fn temporal_runs_trace_training_and_scaling() {
     let rows = unscaled.trajectory.len() + scaled.trajectory.len();
     assert_eq!(csv.lines().count(), 1 + rows);
 }
+
+/// The Boolean experiment: the sampled table is stored and reused, each kept function is
+/// trained to zero error on the whole cube, and its record carries the sampled prior; the
+/// outputs are written.
+#[test]
+fn boolean_functions_are_trained_against_their_sampled_prior() {
+    let text = basin_lab::spec::BUILTIN
+        .iter()
+        .find(|b| b.0 == "fig2-boolean")
+        .unwrap()
+        .1
+        .replace("samples = 10000000", "samples = 20000")
+        .replace("top_k = 1000", "top_k = 4");
+    let spec = ExperimentSpec::from_toml(&text, "small boolean").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let opts = RunOptions {
+        jobs: 2,
+        shard: None,
+    };
+    let out = basin_lab::boolean::run_boolean(&spec, dir.path(), opts, &|_, _| {}).unwrap();
+    assert_eq!(out.records.len(), 4);
+    let table: basin_lab::boolean::SampledFunctions =
+        serde_json::from_slice(&std::fs::read(dir.path().join("functions.json")).unwrap())
+            .unwrap();
+    assert_eq!((table.samples, table.top.len()), (20000, 4));
+    // The two constants lead, each with about a quarter of the samples.
+    let constants = ["0".repeat(32), "f".repeat(32)];
+    for f in &table.top[..2] {
+        assert!(constants.contains(&f.function), "{}", f.function);
+        assert!((4400..5600).contains(&f.count), "{}", f.count);
+    }
+    for r in &out.records {
+        let f = &table.top[r.replicate - 1];
+        assert!(r.id.ends_with(&f.function));
+        assert_eq!(r.status, basin_nn::TrainStatus::Converged);
+        assert_eq!(r.train_error, 0.0);
+        let sampled = r.measure("log_prior_sampled").unwrap();
+        assert!((sampled - (f.count as f64 / 20000.0).ln()).abs() < 1e-12);
+        assert!(r.measure("sharpness").is_some() && r.measure("spectral_norm").is_some());
+        assert!(r.measure("log_prior_step").is_some_and(|l| l < 0.0));
+    }
+    // A rerun reads the table and computes nothing.
+    let again = basin_lab::boolean::run_boolean(&spec, dir.path(), opts, &|_, _| {}).unwrap();
+    assert_eq!((again.computed, again.skipped), (0, 4));
+    let summary = write_outputs(dir.path(), Some(&spec), &out.records).unwrap();
+    let b = summary.boolean.unwrap();
+    assert!(b.against_sampled.contains_key("sharpness"));
+    assert_eq!(b.ep_error["step"].n, 4);
+    for f in ["fig2.png", "ep_vs_sampled.svg", "report.md", "summary.json"] {
+        assert!(dir.path().join(f).is_file(), "{f}");
+    }
+}
