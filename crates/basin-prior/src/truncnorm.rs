@@ -48,6 +48,12 @@ pub fn log_prob_between(a: f64, b: f64) -> f64 {
     if !(a < b) {
         return f64::NEG_INFINITY;
     }
+    if b == f64::INFINITY {
+        return log_cdf(-a);
+    }
+    if a == f64::NEG_INFINITY {
+        return log_cdf(b);
+    }
     if a > 0.0 {
         let (pa, pb) = (log_cdf(-a), log_cdf(-b));
         pa + (-(pb - pa).exp()).ln_1p()
