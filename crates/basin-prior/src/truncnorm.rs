@@ -15,9 +15,12 @@
 //!   than 2.05, and the inverse transform Φ⁻¹(Φ(a) + U(Φ(b) − Φ(a))) otherwise (computed
 //!   with upper-tail probabilities when a ≥ 0, so nothing rounds to 1).
 //!
-//! The two-sided variance 1 + (aφ(a) − bφ(b))/Z − mean² loses relative accuracy on intervals
-//! much narrower than their distance from 0 (width ≪ 1/|a|); it is clamped to stay positive.
-//! The orthant probabilities of [`crate::tilting`] use only one-sided intervals.
+//! * On a two-sided interval on one side of 0 the moments come from the one-sided ones at both
+//!   ends (see `same_side_moments`); on an interval that holds 0, from
+//!   1 + (aφ(a) − bφ(b))/Z − mean², which does not cancel there. Intervals much narrower than
+//!   1/|a| still lose relative accuracy in the variance (it tends to width²/12 while the terms
+//!   stay ~1/a²); it is clamped to stay positive. The orthant probabilities of
+//!   [`crate::tilting`] use only one-sided intervals.
 
 use rand::{Rng, RngExt};
 use rand_distr::{Distribution, StandardNormal};
@@ -78,6 +81,16 @@ pub fn moments(a: f64, b: f64) -> TruncMoments {
             ..m
         };
     }
+    if a > 0.0 {
+        return same_side_moments(a, b);
+    }
+    if b < 0.0 {
+        let m = same_side_moments(-b, -a);
+        return TruncMoments {
+            mean: -m.mean,
+            ..m
+        };
+    }
     let log_z = log_prob_between(a, b);
     let pa = (log_pdf(a) - log_z).exp();
     let pb = (log_pdf(b) - log_z).exp();
@@ -90,8 +103,34 @@ pub fn moments(a: f64, b: f64) -> TruncMoments {
     }
 }
 
+/// [`moments`] on (a, b) with 0 < a < b < ∞, from the one-sided moments at a and at b:
+/// with r = Φ(−b)/Φ(−a) and q = 1 − r,
+/// mean = (λₐ − rλ_b)/q and var = (vₐ − rv_b)/q − r(λ_b − λₐ)²/q², which does not cancel
+/// the way 1 + (aφ(a) − bφ(b))/Z − mean² does far out.
+fn same_side_moments(a: f64, b: f64) -> TruncMoments {
+    let (ta, tb) = (upper_tail_moments(a), upper_tail_moments(b));
+    let log_r = tb.log_z - ta.log_z;
+    let r = log_r.exp();
+    let q = -log_r.exp_m1();
+    let mean = (ta.mean - r * tb.mean) / q;
+    let gap = tb.mean - ta.mean;
+    let var = (ta.var - r * tb.var) / q - r * gap * gap / (q * q);
+    TruncMoments {
+        log_z: ta.log_z + (-r).ln_1p(),
+        mean,
+        var: var.max(f64::MIN_POSITIVE),
+    }
+}
+
 /// [`moments`] on [a, ∞).
 fn upper_tail_moments(a: f64) -> TruncMoments {
+    if a == f64::NEG_INFINITY {
+        return TruncMoments {
+            log_z: 0.0,
+            mean: 0.0,
+            var: 1.0,
+        };
+    }
     let log_z = log_cdf(-a);
     if a <= CF_FROM {
         let lam = inv_mills(-a);
