@@ -19,8 +19,6 @@ use crate::truncnorm::{log_prob_between, moments};
 pub(crate) struct PermutedCholesky {
     /// Lower-triangular factor (column-major), rows and columns in `perm` order.
     pub l: Mat<f64>,
-    /// `perm[i]` is the original index of variable i.
-    pub perm: Vec<usize>,
     /// Lower bounds in `perm` order.
     pub lower: Vec<f64>,
     /// Upper bounds in `perm` order.
@@ -62,7 +60,6 @@ pub(crate) fn cholperm(
         lower: perm.iter().map(|&i| lower[i]).collect(),
         upper: perm.iter().map(|&i| upper[i]).collect(),
         l,
-        perm,
         min_rel_pivot,
     })
 }

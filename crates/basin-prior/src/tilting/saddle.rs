@@ -67,8 +67,6 @@ impl Scaled {
 /// The solution of ∇ψ = 0, or the last iterate with its status.
 #[derive(Debug, Clone)]
 pub(crate) struct Saddle {
-    /// x* (length d, last entry 0).
-    pub x: Vec<f64>,
     /// μ* (length d, last entry 0).
     pub mu: Vec<f64>,
     /// ψ(x*, μ*): an upper bound on log P when converged (Botev 2017, Theorem 2).
@@ -194,7 +192,6 @@ pub(crate) fn solve(p: &Scaled, tol: f64, max_iter: usize) -> Saddle {
         residual,
         iterations,
         converged: residual <= tol,
-        x: cur.x,
         mu: cur.mu,
     }
 }
