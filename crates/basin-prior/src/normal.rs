@@ -71,7 +71,9 @@ pub fn log_cdf(z: f64) -> f64 {
     if z < LOG_TAIL {
         log_pdf(z) + mills_tail(-z).ln()
     } else if z > 0.0 {
-        (-0.5 * libm::erfc(z * FRAC_1_SQRT_2)).ln_1p()
+        let q = 0.5 * libm::erfc(z * FRAC_1_SQRT_2);
+        // log(1 − q) = −q − q²/2 − …: −q is exact to rounding below 1e-16.
+        if q < 1e-16 { -q } else { (-q).ln_1p() }
     } else {
         (0.5 * libm::erfc(-z * FRAC_1_SQRT_2)).ln()
     }

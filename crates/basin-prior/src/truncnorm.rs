@@ -23,7 +23,7 @@
 //!   [`crate::tilting`] use only one-sided intervals.
 
 use rand::{Rng, RngExt};
-use rand_distr::{Distribution, StandardNormal};
+use rand_distr::{Distribution, Exp1, StandardNormal};
 
 use crate::normal::{cdf, inv_mills, log_cdf, log_pdf, quantile};
 
@@ -193,6 +193,17 @@ pub fn sample<R: Rng + ?Sized>(a: f64, b: f64, rng: &mut R) -> f64 {
 /// with probability a/X, i.e. when V²·X²/2 ≤ a²/2 (`x` below is X²/2).
 fn rayleigh_tail<R: Rng + ?Sized>(a: f64, b: f64, rng: &mut R) -> f64 {
     let c = 0.5 * a * a;
+    if b == f64::INFINITY {
+        // Untruncated: X²/2 − a²/2 ~ Exp(1), by the ziggurat.
+        loop {
+            let e: f64 = Exp1.sample(rng);
+            let x = c + e;
+            let v: f64 = rng.random();
+            if v * v * x <= c {
+                return (2.0 * x).sqrt();
+            }
+        }
+    }
     let f = (c - 0.5 * b * b).exp_m1();
     loop {
         let u: f64 = rng.random();
