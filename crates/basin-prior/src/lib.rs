@@ -6,6 +6,7 @@
 
 pub mod bounds;
 pub mod ep;
+pub mod ep_accuracy;
 pub mod equicorr;
 pub mod error;
 pub mod estimate;
