@@ -144,7 +144,7 @@ fn lower_quantile(p: f64) -> f64 {
     for _ in 0..200 {
         let step = (target - log_cdf(x)) / inv_mills(x);
         // Monotone from the left: a step that is not forward is rounding noise at the root.
-        if !(step > 0.0) {
+        if step.is_nan() || step <= 0.0 {
             break;
         }
         x += step;

@@ -322,7 +322,9 @@ fn validate(d: usize, upper: &[f64], lower: &[f64], cfg: &TiltingConfig) -> Resu
             upper.len()
         )));
     }
-    if let Some(i) = (0..d).find(|&i| !(lower[i] < upper[i])) {
+    if let Some(i) =
+        (0..d).find(|&i| lower[i].is_nan() || upper[i].is_nan() || lower[i] >= upper[i])
+    {
         return Err(PriorError::InvalidInput(format!(
             "bounds of variable {i} are ({}, {}): each lower bound must be below its upper bound",
             lower[i], upper[i]
@@ -335,7 +337,8 @@ fn validate(d: usize, upper: &[f64], lower: &[f64], cfg: &TiltingConfig) -> Resu
             cfg.samples, cfg.max_samples, cfg.max_newton
         )));
     }
-    if !(cfg.newton_tol > 0.0) || cfg.target_std_err.is_some_and(|t| !(t > 0.0)) {
+    let bad = |v: f64| v.is_nan() || v <= 0.0;
+    if bad(cfg.newton_tol) || cfg.target_std_err.is_some_and(bad) {
         return Err(PriorError::InvalidInput(
             "tilting needs newton_tol > 0 and a target standard error > 0".to_string(),
         ));

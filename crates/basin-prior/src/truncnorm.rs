@@ -46,9 +46,12 @@ pub struct TruncMoments {
 }
 
 /// log P(a < Z < b) for Z ~ N(0, 1) (Botev's `lnNpr`), finite for every non-empty interval
-/// whose mass is above the smallest double's logarithm; −∞ when a ≥ b.
+/// whose mass is above the smallest double's logarithm; −∞ when a ≥ b, NaN for a NaN bound.
 pub fn log_prob_between(a: f64, b: f64) -> f64 {
-    if !(a < b) {
+    if a.is_nan() || b.is_nan() {
+        return f64::NAN;
+    }
+    if a >= b {
         return f64::NEG_INFINITY;
     }
     if b == f64::INFINITY {
@@ -76,20 +79,14 @@ pub fn moments(a: f64, b: f64) -> TruncMoments {
     }
     if a == f64::NEG_INFINITY {
         let m = upper_tail_moments(-b);
-        return TruncMoments {
-            mean: -m.mean,
-            ..m
-        };
+        return TruncMoments { mean: -m.mean, ..m };
     }
     if a > 0.0 {
         return same_side_moments(a, b);
     }
     if b < 0.0 {
         let m = same_side_moments(-b, -a);
-        return TruncMoments {
-            mean: -m.mean,
-            ..m
-        };
+        return TruncMoments { mean: -m.mean, ..m };
     }
     let log_z = log_prob_between(a, b);
     let pa = (log_pdf(a) - log_z).exp();

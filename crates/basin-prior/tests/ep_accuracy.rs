@@ -26,13 +26,7 @@ fn ep_bias_on_the_golden_n_64_set() {
     for c in [&probit, &step] {
         eprintln!(
             "{:?}: EP {:.5}, tilting {:.5} ± {:.5}, bias {:+.5} ({:+.1} s.e.), reliable {}",
-            c.likelihood,
-            c.ep.log_p,
-            c.tilting.log_p,
-            c.bias_std_err,
-            c.bias,
-            c.z,
-            c.reliable
+            c.likelihood, c.ep.log_p, c.tilting.log_p, c.bias_std_err, c.bias, c.z, c.reliable
         );
         assert!(c.reliable && c.issues.is_empty() && c.n == 64);
         assert_eq!(c.bias, c.ep.log_p - c.tilting.log_p);

@@ -10,9 +10,7 @@ use basin_prior::ep::{EpConfig, ep};
 use basin_prior::equicorr::{equicorr_kernel, log_orthant_equicorr};
 use basin_prior::estimate::{Method, log_prior};
 use basin_prior::likelihood::Likelihood;
-use basin_prior::tilting::{
-    SAMPLE_BLOCK, TiltingConfig, log_orthant, log_probability, tilting,
-};
+use basin_prior::tilting::{SAMPLE_BLOCK, TiltingConfig, log_orthant, log_probability, tilting};
 use faer::Mat;
 
 fn fixture(name: &str) -> Vec<f64> {
@@ -83,7 +81,10 @@ fn equicorrelated_closed_form_up_to_n_1500() {
         assert!((est - truth).abs() < 3.0 * se, "ρ={rho} N={n}");
         assert!(se < 0.03, "ρ={rho} N={n}: s.e. {se}");
         assert!(r.estimate.converged && r.estimate.method == Method::Tilting);
-        assert!(truth <= r.diagnostics.log_upper_bound, "ψ* is an upper bound");
+        assert!(
+            truth <= r.diagnostics.log_upper_bound,
+            "ψ* is an upper bound"
+        );
     }
 }
 
@@ -94,10 +95,30 @@ fn equicorrelated_closed_form_up_to_n_1500() {
 fn genz_values_for_n_64() {
     // (flip, likelihood, Genz value, its 3-s.e. error estimate) from values.json.
     let cases: [(bool, Likelihood, f64, f64); 4] = [
-        (false, Likelihood::Probit, -44.346264466603394, 0.00016680423275020257),
-        (true, Likelihood::Probit, -44.97441862280349, 0.0001462372150710342),
-        (false, Likelihood::Step, -39.437886083381926, 0.010976996098432222),
-        (true, Likelihood::Step, -48.90341543245954, 0.02434151953076047),
+        (
+            false,
+            Likelihood::Probit,
+            -44.346264466603394,
+            0.00016680423275020257,
+        ),
+        (
+            true,
+            Likelihood::Probit,
+            -44.97441862280349,
+            0.0001462372150710342,
+        ),
+        (
+            false,
+            Likelihood::Step,
+            -39.437886083381926,
+            0.010976996098432222,
+        ),
+        (
+            true,
+            Likelihood::Step,
+            -48.90341543245954,
+            0.02434151953076047,
+        ),
     ];
     let k = golden_kernel(64);
     for (flip, lik, genz, genz_3se) in cases {
@@ -109,7 +130,11 @@ fn genz_values_for_n_64() {
             (est - genz) / combined
         );
         assert!((est - genz).abs() < 3.0 * combined, "flip={flip} {lik:?}");
-        let max_se = if lik == Likelihood::Probit { 0.01 } else { 0.02 };
+        let max_se = if lik == Likelihood::Probit {
+            0.01
+        } else {
+            0.02
+        };
         assert!(se < max_se && r.estimate.converged);
     }
 }
@@ -122,10 +147,16 @@ fn agrees_with_ep_on_probit() {
     for (n, flip) in [(64, false), (64, true), (300, false), (300, true)] {
         let k = golden_kernel(n);
         let y = golden_labels(n, flip);
-        let ep_v = ep(k.as_ref(), &y, Likelihood::Probit, &EpConfig::default(), None)
-            .unwrap()
-            .estimate
-            .log_p;
+        let ep_v = ep(
+            k.as_ref(),
+            &y,
+            Likelihood::Probit,
+            &EpConfig::default(),
+            None,
+        )
+        .unwrap()
+        .estimate
+        .log_p;
         let r = tilting(k.as_ref(), &y, Likelihood::Probit, &cfg(4096, 3)).unwrap();
         let (est, se) = (r.estimate.log_p, r.estimate.std_err.unwrap());
         eprintln!(
@@ -157,7 +188,10 @@ fn exact_on_independent_boxes_and_the_bivariate_orthant() {
         let want = (0.25 + f64::asin(rho) / (2.0 * std::f64::consts::PI)).ln();
         let r = log_orthant(s.as_ref(), &cfg(20_480, 4)).unwrap();
         eprintln!("bivariate ρ={rho}: {} ± {} vs {want}", r.log_p, r.std_err);
-        assert!((r.log_p - want).abs() < 3.0 * r.std_err.max(1e-12), "ρ={rho}");
+        assert!(
+            (r.log_p - want).abs() < 3.0 * r.std_err.max(1e-12),
+            "ρ={rho}"
+        );
     }
     // d = 1 is exact: log Φ(0) for the orthant.
     let one = Mat::from_fn(1, 1, |_, _| 4.0);
@@ -201,9 +235,12 @@ fn target_standard_error_is_met_or_flagged() {
     };
     let r = tilting(k.as_ref(), &y, Likelihood::Step, &c).unwrap();
     let se = r.estimate.std_err.unwrap();
-    eprintln!("target 0.01: s.e. {se} after {} samples", r.diagnostics.samples);
+    eprintln!(
+        "target 0.01: s.e. {se} after {} samples",
+        r.diagnostics.samples
+    );
     assert!(se <= 0.01 && r.diagnostics.target_met == Some(true) && r.estimate.converged);
-    assert!(r.diagnostics.samples > 256 && r.diagnostics.samples % SAMPLE_BLOCK == 0);
+    assert!(r.diagnostics.samples > 256 && r.diagnostics.samples.is_multiple_of(SAMPLE_BLOCK));
     let c = TiltingConfig {
         samples: 256,
         max_samples: 512,
@@ -234,7 +271,10 @@ fn newton_non_convergence_is_a_status() {
     assert!(issues.iter().any(|s| s.contains("Newton")), "{issues:?}");
     // Still an unbiased estimate: within 4 of its (larger) standard errors of Genz's value.
     let (est, se) = (r.estimate.log_p, r.estimate.std_err.unwrap());
-    assert!((est + 39.437886083381926).abs() < 4.0 * se + 0.011, "{est} ± {se}");
+    assert!(
+        (est + 39.437886083381926).abs() < 4.0 * se + 0.011,
+        "{est} ± {se}"
+    );
 }
 
 /// A singular kernel (rank one: every z equals one Gaussian) gets a named jitter; with all

@@ -166,7 +166,10 @@ fn sampler_moments_match_closed_forms_in_the_tails() {
             (v - exact.var) / se_var
         );
         assert!((m - exact.mean).abs() < 4.5 * se_mean, "mean on ({a}, {b})");
-        assert!((v - exact.var).abs() < 4.5 * se_var, "variance on ({a}, {b})");
+        assert!(
+            (v - exact.var).abs() < 4.5 * se_var,
+            "variance on ({a}, {b})"
+        );
     }
 }
 
@@ -184,6 +187,9 @@ fn sampler_median_matches() {
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         let below = (0..n).filter(|_| sample(a, b, &mut rng) < med).count();
         let z = (below as f64 - 0.5 * n as f64) / (0.5 * (n as f64).sqrt());
-        assert!(z.abs() < 4.5, "({a}, {b}): {below} of {n} below the median {med}");
+        assert!(
+            z.abs() < 4.5,
+            "({a}, {b}): {below} of {n} below the median {med}"
+        );
     }
 }

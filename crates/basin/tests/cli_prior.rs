@@ -124,7 +124,10 @@ fn tilting_gives_an_error_bar_that_covers_genz() {
             "3",
             "--json",
         ]);
-        let (est, se) = (v["log_prior"].as_f64().unwrap(), v["std_err"].as_f64().unwrap());
+        let (est, se) = (
+            v["log_prior"].as_f64().unwrap(),
+            v["std_err"].as_f64().unwrap(),
+        );
         let combined = (se * se + (genz_3se / 3.0).powi(2)).sqrt();
         assert!((est - genz).abs() < 3.0 * combined, "{lik}: {v}");
         assert!(se > 0.0 && se < 0.03, "{v}");
@@ -168,7 +171,10 @@ fn tilting_gives_an_error_bar_that_covers_genz() {
         "256",
     ]);
     let text = String::from_utf8(text.stdout).unwrap();
-    assert!(text.contains("±") && text.contains("samples     256"), "{text}");
+    assert!(
+        text.contains("±") && text.contains("samples     256"),
+        "{text}"
+    );
 }
 
 #[test]

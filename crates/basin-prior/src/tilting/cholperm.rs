@@ -100,7 +100,7 @@ impl Factoring {
         let mut best = (j, f64::INFINITY, 0.0, 0.0);
         for i in j..self.d {
             let v = self.cond_var[i];
-            if !(v > 0.0) {
+            if v.is_nan() || v <= 0.0 {
                 return Err(PivotFailure { step: j, value: v });
             }
             let s = v.sqrt();

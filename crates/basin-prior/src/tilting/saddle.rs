@@ -220,7 +220,13 @@ fn newton_direction(p: &Scaled, cur: &Point, ws: &mut Workspace) -> Option<(Vec<
     let n = d - 1;
     let delta: Vec<f64> = cur.var.iter().map(|v| v - 1.0).collect();
     let w: Vec<f64> = (0..d)
-        .map(|k| if k < n { delta[k] / cur.var[k] } else { delta[k] })
+        .map(|k| {
+            if k < n {
+                delta[k] / cur.var[k]
+            } else {
+                delta[k]
+            }
+        })
         .collect();
     schur(p, &w, &cur.var, ws)?;
     // r = ∂ψ/∂x − L̂ᵀ(W∘∂ψ/∂μ) + (∂ψ/∂μ)/v (first d − 1 rows of L̂ only).

@@ -96,7 +96,7 @@ fn block(p: &Scaled, mu: &[f64], seed: u64, s: &mut Scratch, out: &mut [f64]) {
                 }
             }
             if k + 1 < d {
-                draw_row(p, mu[k], k, ck, s.z.col_as_slice_mut(k), out, &mut rng);
+                draw_row(p, mu, k, ck, s.z.col_as_slice_mut(k), out, &mut rng);
             } else {
                 for (w, c) in out.iter_mut().zip(ck.iter()) {
                     *w += log_prob_between(p.lo[k] - c, p.up[k] - c);
@@ -110,13 +110,14 @@ fn block(p: &Scaled, mu: &[f64], seed: u64, s: &mut Scratch, out: &mut [f64]) {
 /// its log weight.
 fn draw_row(
     p: &Scaled,
-    mu: f64,
+    mu: &[f64],
     k: usize,
     c: &[f64],
     z: &mut [f64],
     logw: &mut [f64],
     rng: &mut ChaCha8Rng,
 ) {
+    let mu = mu[k];
     let half_mu2 = 0.5 * mu * mu;
     for ((zs, w), cs) in z.iter_mut().zip(logw.iter_mut()).zip(c) {
         let shift = mu + cs;
