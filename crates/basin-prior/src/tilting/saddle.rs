@@ -4,7 +4,8 @@
 //!
 //! ψ(x, μ) = Σₖ [log P(l̂ₖ − μₖ − cₖ < Z < ûₖ − μₖ − cₖ) + μₖ²/2 − xₖμₖ],  x_d = μ_d = 0.
 //!
-//! The tilting parameter μ* is the saddle point of ψ: ∇ψ = 0 in the 2(d − 1) unknowns
+//! ψ is convex in μ and concave in x; the tilting parameter μ* is its saddle point, where
+//! ∇ψ = 0 in the 2(d − 1) unknowns
 //! (x₁..x_{d−1}, μ₁..μ_{d−1}),
 //!
 //! ∂ψ/∂xⱼ = Σₖ Pₖ L̂ₖⱼ − μⱼ,  ∂ψ/∂μₖ = Pₖ + μₖ − xₖ,
@@ -17,7 +18,7 @@
 //!
 //! Since V is diagonal and positive, μ is eliminated: the Schur complement
 //! −S = −L̂ᵀWL̂ − WL̂ − L̂ᵀW + V⁻¹, W = diag(δₖ/vₖ) for k < d and W_d = δ_d, is positive
-//! definite (δ ≤ 0 and ΔL̂ − I is unit-lower-triangular up to sign, so it is invertible). One
+//! definite (δ ≤ 0, and ΔL̂ − I is lower triangular with −1 on its diagonal, so invertible). One
 //! Newton step is then one (d − 1) × (d − 1) Cholesky factorisation of −S after forming
 //! −L̂ᵀWL̂ = BᵀB, B = diag(√−W)·L̂, a triangular product: about d³/3 flops in all, a fraction of
 //! a second at d = 1500. The step is damped by backtracking on the merit ½‖∇ψ‖², for which the
@@ -38,7 +39,8 @@ use faer::{Accum, Mat, MatRef, Par};
 use super::cholperm::PermutedCholesky;
 use crate::truncnorm::moments;
 
-/// The problem in Botev's scaled form: X = L̂Z + diag·Z, l̂ < Z + L̂Z-terms < û.
+/// The problem in Botev's scaled form: with X = LZ, Z ~ N(0, I), l < X < u holds exactly when
+/// l̂ₖ < Zₖ + (L̂Z)ₖ < ûₖ for every k.
 pub(crate) struct Scaled {
     /// The number of variables d.
     pub d: usize,
