@@ -53,6 +53,9 @@ impl Integrand {
         let mut t = 0.5 * (lo + hi);
         for _ in 0..200 {
             let (d1, d2) = self.derivs(t);
+            if d1 == 0.0 {
+                break;
+            }
             if d1 > 0.0 {
                 lo = t;
             } else {
@@ -64,7 +67,7 @@ impl Integrand {
             } else {
                 0.5 * (lo + hi)
             };
-            if hi - lo < 1e-15 * (1.0 + t.abs()) || d1 == 0.0 {
+            if hi - lo < 1e-15 * (1.0 + t.abs()) {
                 break;
             }
         }

@@ -8,6 +8,7 @@ use crate::PriorError;
 use crate::ep::{EpConfig, EpSchedule, ep};
 use crate::laplace::{LaplaceConfig, laplace};
 use crate::likelihood::Likelihood;
+use crate::tilting::{TiltingConfig, tilting};
 
 /// How log P(f) was estimated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,16 +22,20 @@ pub enum Method {
     Laplace,
     /// An exact value (closed form or quadrature).
     Exact,
+    /// Botev's minimax-tilted importance sampler, with a standard error
+    /// ([`crate::tilting`]).
+    Tilting,
 }
 
 impl Method {
-    /// The name printed in outputs: `ep`, `ep-sequential`, `laplace` or `exact`.
+    /// The name printed in outputs: `ep`, `ep-sequential`, `laplace`, `exact` or `tilting`.
     pub fn name(self) -> &'static str {
         match self {
             Method::Ep => "ep",
             Method::EpSequential => "ep-sequential",
             Method::Laplace => "laplace",
             Method::Exact => "exact",
+            Method::Tilting => "tilting",
         }
     }
 }
@@ -40,7 +45,7 @@ impl Method {
 pub struct Estimate {
     /// The estimate of log P(f), natural log.
     pub log_p: f64,
-    /// Its standard error, for methods that have one (sampling); `None` otherwise.
+    /// Its standard error in nats, for methods that have one (tilting); `None` otherwise.
     pub std_err: Option<f64>,
     /// Whether the method's stopping rule was met (false: the value is the last iterate).
     pub converged: bool,
@@ -57,7 +62,7 @@ pub struct Estimate {
 
 /// log P(f) of ±1 or 0/1 `labels` under the Gaussian prior N(0, K) with the given likelihood
 /// and method, with default settings ([`EpConfig::default`], GPy's, for EP;
-/// [`LaplaceConfig::default`] for Laplace). `Method::Exact` is an error here: exact values
+/// [`LaplaceConfig::default`] for Laplace; [`TiltingConfig::default`], seed 0, for tilting). `Method::Exact` is an error here: exact values
 /// exist only for special kernels ([`crate::equicorr`]).
 pub fn log_prior(
     kernel: MatRef<'_, f64>,
@@ -79,15 +84,19 @@ pub fn log_prior(
             Ok(ep(kernel, labels, likelihood, &cfg, None)?.estimate)
         }
         Method::Laplace => laplace(kernel, labels, likelihood, &LaplaceConfig::default()),
+        Method::Tilting => {
+            Ok(tilting(kernel, labels, likelihood, &TiltingConfig::default())?.estimate)
+        }
         Method::Exact => Err(PriorError::Unsupported(
-            "no exact method for a general kernel: use ep, ep-sequential or laplace".to_string(),
+            "no exact method for a general kernel: use ep, ep-sequential, laplace or tilting"
+                .to_string(),
         )),
     }
 }
 
 /// The relative jitters (times the mean diagonal) tried in turn when a kernel's Cholesky
 /// factorisation fails.
-const JITTERS: [f64; 8] = [0.0, 1e-12, 1e-11, 1e-10, 1e-9, 1e-8, 1e-7, 1e-6];
+pub(crate) const JITTERS: [f64; 8] = [0.0, 1e-12, 1e-11, 1e-10, 1e-9, 1e-8, 1e-7, 1e-6];
 
 /// Checks a kernel for use with `n` labels and returns an owned copy: it must be n × n,
 /// finite, symmetric (to 1e-9 of its largest diagonal entry) with a positive diagonal. With

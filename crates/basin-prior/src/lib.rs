@@ -1,11 +1,13 @@
 //! `basin-prior` owns the Bayesian prior log P(f) of the function a network expresses: NNGP
 //! kernels (analytic for FCNs, Monte Carlo empirical), the step and probit likelihoods, the
-//! estimators of log P(f) (Expectation Propagation, Laplace), exact references (the
-//! equicorrelated closed form) and generalization bounds (see `ARCHITECTURE.md`).
+//! estimators of log P(f) (Expectation Propagation, Laplace, Botev's minimax-tilted importance
+//! sampler with error bars), exact references (the equicorrelated closed form) and
+//! generalization bounds (see `ARCHITECTURE.md`).
 
 pub mod boolean;
 pub mod bounds;
 pub mod ep;
+pub mod ep_accuracy;
 pub mod equicorr;
 pub mod error;
 pub mod estimate;
@@ -14,6 +16,8 @@ pub mod laplace;
 pub mod likelihood;
 pub mod mc_kernel;
 pub mod normal;
+pub mod tilting;
+pub mod truncnorm;
 
 pub use error::PriorError;
 /// faer, re-exported so that callers can build kernel matrices without their own dependency.

@@ -1,5 +1,6 @@
 //! `basin prior`: log P(f), the Bayesian prior probability of a function (a labelling of an
-//! ordered input set) under a Gaussian-process prior, by EP or Laplace.
+//! ordered input set) under a Gaussian-process prior, by EP, Laplace or minimax tilting (with a
+//! standard error).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -12,6 +13,7 @@ use basin_prior::estimate::Estimate;
 use basin_prior::faer::Mat;
 use basin_prior::laplace::{LaplaceConfig, laplace};
 use basin_prior::likelihood::Likelihood;
+use basin_prior::tilting::{TiltingConfig, tilting};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 
@@ -35,6 +37,8 @@ pub enum MethodArg {
     EpSequential,
     /// The Laplace approximation (probit only).
     Laplace,
+    /// Botev's minimax-tilted importance sampler: an unbiased estimate with a standard error.
+    Tilting,
 }
 
 /// Arguments of `basin prior`. Give either --kernel with --labels, or --model with its data.
@@ -60,7 +64,8 @@ pub struct PriorArgs {
     /// step (noise-free, P(sign z = y)) or probit (Φ(y·z), GPy's default Bernoulli).
     #[arg(long, value_enum, default_value_t = LikelihoodArg::Probit)]
     likelihood: LikelihoodArg,
-    /// ep (parallel EP), ep-sequential, or laplace (probit only).
+    /// ep (parallel EP), ep-sequential, laplace (probit only), or tilting (importance
+    /// sampling with a standard error).
     #[arg(long, value_enum, default_value_t = MethodArg::Ep)]
     method: MethodArg,
     /// EP stops when the mean squared changes of the site precisions and natural means in a
@@ -73,16 +78,28 @@ pub struct PriorArgs {
     /// The most EP sweeps (or Laplace Newton steps); reaching it reports converged: false.
     #[arg(long, default_value_t = 1000)]
     max_sweeps: usize,
-    /// Seed of the site order of ep-sequential.
+    /// Seed of the site order of ep-sequential, and of tilting's sampler.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Importance samples of tilting (rounded up to a multiple of 128); with
+    /// --target-std-err, the first batch.
+    #[arg(long, default_value_t = 10_240)]
+    samples: usize,
+    /// Tilting keeps drawing samples until log P(f)'s standard error (nats) is at most this,
+    /// or --max-samples is reached (then converged is false).
+    #[arg(long)]
+    target_std_err: Option<f64>,
+    /// The most samples tilting draws when chasing --target-std-err.
+    #[arg(long, default_value_t = 1_048_576)]
+    max_samples: usize,
     /// Do EP's early factorisations in f32 (about twice as fast; the final sweeps and log Z
     /// stay in f64).
     #[arg(long)]
     mixed_precision: bool,
     /// Print one JSON object: log_prior (natural log), log10_prior, likelihood, method,
-    /// converged, iterations, std_err (null where the method has none), jitter, wall_s, and
-    /// n_points in --model mode.
+    /// converged, iterations, std_err (null where the method has none), jitter, wall_s,
+    /// n_points in --model mode, and for tilting samples, seed, ess, log_upper_bound and
+    /// issues.
     #[arg(long)]
     json: bool,
 }
@@ -136,6 +153,18 @@ struct PriorOutput {
     wall_s: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     n_points: Option<usize>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    tilting: Option<TiltingOutput>,
+}
+
+/// The extra keys of `--method tilting`.
+#[derive(Debug, Serialize)]
+struct TiltingOutput {
+    samples: usize,
+    seed: u64,
+    ess: f64,
+    log_upper_bound: f64,
+    issues: Vec<String>,
 }
 
 /// Runs `basin prior`.
@@ -156,7 +185,7 @@ pub fn run_prior(args: PriorArgs, quiet: bool) -> Result<()> {
     let bar = spinner(quiet);
     bar.set_message(format!("log P(f) on {} points", y.len()));
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
-    let est = estimate(&args, &k, &y)?;
+    let (est, tilting) = estimate(&args, &k, &y)?;
     bar.finish_and_clear();
     let out = PriorOutput {
         log_prior: est.log_p,
@@ -169,11 +198,16 @@ pub fn run_prior(args: PriorArgs, quiet: bool) -> Result<()> {
         jitter: est.jitter,
         wall_s: start.elapsed().as_secs_f64(),
         n_points,
+        tilting,
     };
     print_output(&out, args.json)
 }
 
-fn estimate(args: &PriorArgs, k: &Mat<f64>, y: &[f64]) -> Result<Estimate> {
+fn estimate(
+    args: &PriorArgs,
+    k: &Mat<f64>,
+    y: &[f64],
+) -> Result<(Estimate, Option<TiltingOutput>)> {
     let lik = match args.likelihood {
         LikelihoodArg::Step => Likelihood::Step,
         LikelihoodArg::Probit => Likelihood::Probit,
@@ -184,8 +218,9 @@ fn estimate(args: &PriorArgs, k: &Mat<f64>, y: &[f64]) -> Result<Estimate> {
                 max_iter: args.max_sweeps,
                 ..LaplaceConfig::default()
             };
-            return Ok(laplace(k.as_ref(), y, lik, &cfg)?);
+            return Ok((laplace(k.as_ref(), y, lik, &cfg)?, None));
         }
+        MethodArg::Tilting => return estimate_tilting(args, k, y, lik),
         MethodArg::Ep => EpSchedule::Parallel,
         MethodArg::EpSequential => EpSchedule::Sequential,
     };
@@ -202,7 +237,32 @@ fn estimate(args: &PriorArgs, k: &Mat<f64>, y: &[f64]) -> Result<Estimate> {
         },
         ..EpConfig::default()
     };
-    Ok(ep(k.as_ref(), y, lik, &cfg, None)?.estimate)
+    Ok((ep(k.as_ref(), y, lik, &cfg, None)?.estimate, None))
+}
+
+fn estimate_tilting(
+    args: &PriorArgs,
+    k: &Mat<f64>,
+    y: &[f64],
+    lik: Likelihood,
+) -> Result<(Estimate, Option<TiltingOutput>)> {
+    let cfg = TiltingConfig {
+        samples: args.samples,
+        target_std_err: args.target_std_err,
+        max_samples: args.max_samples.max(args.samples),
+        seed: args.seed,
+        ..TiltingConfig::default()
+    };
+    let r = tilting(k.as_ref(), y, lik, &cfg)?;
+    let d = &r.diagnostics;
+    let out = TiltingOutput {
+        samples: d.samples,
+        seed: d.seed,
+        ess: d.ess,
+        log_upper_bound: d.log_upper_bound,
+        issues: d.issues(r.estimate.log_p, r.estimate.std_err.unwrap_or(f64::NAN)),
+    };
+    Ok((r.estimate, Some(out)))
 }
 
 fn load_kernel_labels(kp: &Path, yp: &Path) -> Result<(Mat<f64>, Vec<f64>)> {
@@ -246,10 +306,16 @@ fn print_output(out: &PriorOutput, json: bool) -> Result<()> {
         println!("{}", serde_json::to_string(out)?);
         return Ok(());
     }
-    println!(
-        "log P(f)    {:.6} nats (log10 {:.6})",
-        out.log_prior, out.log10_prior
-    );
+    match out.std_err {
+        Some(se) => println!(
+            "log P(f)    {:.6} ± {:.6} nats (log10 {:.6})",
+            out.log_prior, se, out.log10_prior
+        ),
+        None => println!(
+            "log P(f)    {:.6} nats (log10 {:.6})",
+            out.log_prior, out.log10_prior
+        ),
+    }
     println!("likelihood  {}", out.likelihood);
     println!("method      {}", out.method);
     println!(
@@ -264,6 +330,15 @@ fn print_output(out: &PriorOutput, json: bool) -> Result<()> {
     }
     if let Some(n) = out.n_points {
         println!("points      {n}");
+    }
+    if let Some(t) = &out.tilting {
+        println!(
+            "samples     {} (seed {}, effective {:.0}); upper bound {:.6}",
+            t.samples, t.seed, t.ess, t.log_upper_bound
+        );
+        for issue in &t.issues {
+            println!("issue       {issue}");
+        }
     }
     println!("wall        {:.3} s", out.wall_s);
     Ok(())

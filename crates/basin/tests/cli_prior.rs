@@ -98,6 +98,85 @@ fn kernel_mode_matches_gpy_with_any_label_dtype() {
     assert!(String::from_utf8(text.stdout).unwrap().contains("log P(f)"));
 }
 
+/// SciPy Genz–Bretz values of the exact probabilities (values.json, N = 64, true labels) and
+/// their 3-standard-error bounds.
+const GENZ_PROBIT_64: (f64, f64) = (-44.346264466603394, 0.00016680423275020257);
+const GENZ_STEP_64: (f64, f64) = (-39.437886083381926, 0.010976996098432222);
+
+#[test]
+fn tilting_gives_an_error_bar_that_covers_genz() {
+    let k = gp("K_64.npy");
+    let y = gp("y_64.npy");
+    for (lik, (genz, genz_3se)) in [("probit", GENZ_PROBIT_64), ("step", GENZ_STEP_64)] {
+        let v = json(&[
+            "prior",
+            "--kernel",
+            k.to_str().unwrap(),
+            "--labels",
+            y.to_str().unwrap(),
+            "--likelihood",
+            lik,
+            "--method",
+            "tilting",
+            "--samples",
+            "4096",
+            "--seed",
+            "3",
+            "--json",
+        ]);
+        let (est, se) = (
+            v["log_prior"].as_f64().unwrap(),
+            v["std_err"].as_f64().unwrap(),
+        );
+        let combined = (se * se + (genz_3se / 3.0).powi(2)).sqrt();
+        assert!((est - genz).abs() < 3.0 * combined, "{lik}: {v}");
+        assert!(se > 0.0 && se < 0.03, "{v}");
+        assert_eq!(v["method"], "tilting");
+        assert_eq!(v["converged"], true);
+        assert_eq!(v["samples"], 4096);
+        assert_eq!(v["seed"], 3);
+        assert!(v["issues"].as_array().unwrap().is_empty());
+        assert!(v["ess"].as_f64().unwrap() > 100.0);
+        assert!(v["log_upper_bound"].as_f64().unwrap() > est);
+    }
+    // An unreachable target is a status: converged false and the issue named.
+    let v = json(&[
+        "prior",
+        "--kernel",
+        k.to_str().unwrap(),
+        "--labels",
+        y.to_str().unwrap(),
+        "--method",
+        "tilting",
+        "--samples",
+        "256",
+        "--max-samples",
+        "512",
+        "--target-std-err",
+        "1e-5",
+        "--json",
+    ]);
+    assert_eq!(v["converged"], false);
+    assert_eq!(v["samples"], 512);
+    assert!(v["issues"][0].as_str().unwrap().contains("target"));
+    let text = basin(&[
+        "prior",
+        "--kernel",
+        k.to_str().unwrap(),
+        "--labels",
+        y.to_str().unwrap(),
+        "--method",
+        "tilting",
+        "--samples",
+        "256",
+    ]);
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        text.contains("±") && text.contains("samples     256"),
+        "{text}"
+    );
+}
+
 #[test]
 fn bad_input_is_an_error_not_a_panic() {
     let k = gp("K_64.npy");
@@ -167,6 +246,9 @@ fn bad_input_is_an_error_not_a_panic() {
         "--method",
         "--json",
         "--set",
+        "--samples",
+        "--target-std-err",
+        "--max-samples",
     ] {
         assert!(help.contains(flag), "{flag} in help");
     }
