@@ -30,7 +30,9 @@ use serde::{Deserialize, Serialize};
 use crate::plot::{ScatterPlot, Series, write_png_panels, write_svg_panels};
 use crate::record::RunRecord;
 use crate::report::{ReportError, Summary};
-use crate::runner::{LabError, Prepared, RunOptions, RunOutcome, TrainJob, run_jobs, setup_err};
+use crate::runner::{
+    LabError, Prepared, RunOptions, RunOutcome, TrainJob, run_job, run_jobs, setup_err,
+};
 use crate::spec::{BooleanSpec, ExperimentSpec, RunKey};
 use crate::stats::{Correlations, correlations};
 
@@ -195,13 +197,15 @@ pub fn run_boolean(
         .map(|(i, k)| (k.id.clone(), i))
         .collect();
     let jobs = TrainJob::group(keys);
-    let choose = |job: &TrainJob| by_id[&job.first().id];
-    let annotate = |record: &mut RunRecord| {
-        if let Some(&i) = by_id.get(&record.id) {
-            annotate_record(record, &table.top[i], table.samples);
+    let compute = |job: &TrainJob| {
+        let i = by_id[&job.first().id];
+        let mut records = run_job(&preps[i], job)?;
+        for r in &mut records {
+            annotate_record(r, &table.top[i], table.samples);
         }
+        Ok(records)
     };
-    run_jobs(&preps, out, opts, jobs, &choose, &annotate, progress)
+    run_jobs(&spec.name, out, opts, jobs, &compute, progress)
 }
 
 /// One run per kept function, with a seed from its rank.

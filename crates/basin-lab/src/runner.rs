@@ -225,27 +225,21 @@ pub fn run(
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<RunOutcome, LabError> {
     let jobs = TrainJob::group(prep.spec.runs());
-    run_jobs(
-        std::slice::from_ref(prep),
-        out,
-        opts,
-        jobs,
-        &|_| 0,
-        &|_| {},
-        progress,
-    )
+    run_jobs(&prep.spec.name, out, opts, jobs, &|job| run_job(prep, job), progress)
 }
 
-/// Runs the `jobs` (this shard's only) whose runs `out`'s store lacks, each on the data
-/// `preps[choose(job)]`, `opts.jobs` at a time; `annotate` completes each record before it is
-/// stored.
+/// Computes the records of one job.
+pub type Compute<'a> = dyn Fn(&TrainJob) -> Result<Vec<RunRecord>, LabError> + Sync + 'a;
+
+/// Runs the `jobs` (this shard's only) whose runs `out`'s store lacks with `compute`,
+/// `opts.jobs` at a time, storing each record as its job finishes; `experiment` names the
+/// experiment in errors.
 pub fn run_jobs(
-    preps: &[Prepared],
+    experiment: &str,
     out: &Path,
     opts: RunOptions,
     jobs: Vec<TrainJob>,
-    choose: &(dyn Fn(&TrainJob) -> usize + Sync),
-    annotate: &(dyn Fn(&mut RunRecord) + Sync),
+    compute: &Compute<'_>,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<RunOutcome, LabError> {
     let (store, stored) = Store::open(out)?;
@@ -264,14 +258,13 @@ pub fn run_jobs(
         .num_threads(opts.jobs.max(1))
         .build()
         .map_err(|e| LabError::Setup {
-            experiment: preps.first().map_or(String::new(), |p| p.spec.name.clone()),
+            experiment: experiment.to_owned(),
             message: format!("cannot start {} worker threads: {e}", opts.jobs),
         })?;
     let results: Vec<Result<Vec<RunRecord>, LabError>> = pool.install(|| {
         todo.par_iter()
             .map(|job| {
-                let mut records = run_job(&preps[choose(job)], job)?;
-                records.iter_mut().for_each(annotate);
+                let records = compute(job)?;
                 let mut store = store.lock().expect("no panics hold the lock");
                 let fresh: Vec<RunRecord> = records
                     .into_iter()
