@@ -7,14 +7,14 @@
 //! X ~ N(0, DKD), D = diag(y) (step likelihood), and the probit likelihood Φ(y·z) is the step
 //! likelihood on K + I. The estimator, all in log space:
 //!
-//! 1. [`cholperm`]: the Cholesky factor of Σ with the variables in Gibson–Glasbey–Elston order
+//! 1. `cholperm`: the Cholesky factor of Σ with the variables in Gibson–Glasbey–Elston order
 //!    (most constrained first). A factorisation that meets a non-positive pivot is retried
 //!    with a jitter of 10⁻¹² … 10⁻⁶ × the mean diagonal on Σ's diagonal, named in a warning
 //!    and returned (as [`crate::estimate::checked_kernel`] does for EP).
-//! 2. [`saddle`]: the tilting parameter μ* from the saddle point of Botev's convex–concave ψ,
+//! 2. `saddle`: the tilting parameter μ* from the saddle point of Botev's convex–concave ψ,
 //!    by damped Newton with the exact Jacobian, μ eliminated through a Schur complement (one
 //!    d − 1 Cholesky per step). ψ(x*, μ*) is an upper bound on log P.
-//! 3. [`sampler`]: n importance samples from the tilted sequential proposal (truncated normals
+//! 3. `sampler`: n importance samples from the tilted sequential proposal (truncated normals
 //!    by [`crate::truncnorm::sample`]), in seeded blocks.
 //! 4. log P̂ = log mean(w) by log-sum-exp, and its standard error in nats by the delta method,
 //!    s.e.(log P̂) ≈ s.e.(P̂)/P̂ = sd(w)/(√n · mean(w)) (weights scaled by their maximum).
