@@ -362,6 +362,7 @@ pub fn write_outputs(
         correlations: BTreeMap::new(),
         by_variant: BTreeMap::new(),
         temporal: Vec::new(),
+        ep_accuracy: Vec::new(),
         boolean: Some(BooleanSummary {
             against_sampled: against,
             ep_error,

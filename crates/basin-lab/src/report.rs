@@ -82,6 +82,9 @@ pub struct Summary {
     /// The Boolean experiment's statistics against the sampled prior.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub boolean: Option<crate::boolean::BooleanSummary>,
+    /// The EP-accuracy study's bias per cell.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ep_accuracy: Vec<crate::ep_accuracy::BiasRow>,
 }
 
 /// The correlations of every measure present in the converged records with test error,
@@ -105,6 +108,7 @@ pub fn summarize(records: &[RunRecord], seed: u64) -> Summary {
         by_variant,
         temporal: Vec::new(),
         boolean: None,
+        ep_accuracy: Vec::new(),
     }
 }
 
@@ -282,6 +286,12 @@ pub fn write_outputs(
 ) -> Result<Summary, ReportError> {
     if records.iter().any(|r| !r.trajectory.is_empty()) {
         return crate::temporal::write_outputs(dir, spec, records);
+    }
+    if records
+        .iter()
+        .any(|r| r.measures.contains_key("flip_fraction"))
+    {
+        return crate::ep_accuracy::write_outputs(dir, spec, records);
     }
     if records
         .iter()

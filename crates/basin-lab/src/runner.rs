@@ -224,8 +224,18 @@ pub fn run(
     opts: RunOptions,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<RunOutcome, LabError> {
+    if prep.spec.ep_accuracy.is_some() {
+        return crate::ep_accuracy::run_ep_accuracy(prep, out, opts, progress);
+    }
     let jobs = TrainJob::group(prep.spec.runs());
-    run_jobs(&prep.spec.name, out, opts, jobs, &|job| run_job(prep, job), progress)
+    run_jobs(
+        &prep.spec.name,
+        out,
+        opts,
+        jobs,
+        &|job| run_job(prep, job),
+        progress,
+    )
 }
 
 /// Computes the records of one job.

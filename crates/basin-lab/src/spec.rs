@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// The specs shipped with basin, by name.
-pub const BUILTIN: [(&str, &str); 6] = [
+pub const BUILTIN: [(&str, &str); 7] = [
     (
         "fig3-mnist",
         include_str!("../../../experiments/fig3-mnist.toml"),
@@ -40,6 +40,10 @@ pub const BUILTIN: [(&str, &str); 6] = [
     (
         "fig2-boolean",
         include_str!("../../../experiments/fig2-boolean.toml"),
+    ),
+    (
+        "ep-accuracy",
+        include_str!("../../../experiments/ep-accuracy.toml"),
     ),
 ];
 
@@ -102,6 +106,41 @@ pub struct ExperimentSpec {
     /// the cube, each trained and measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub boolean: Option<BooleanSpec>,
+    /// The EP-accuracy study: EP against minimax tilting on functions of growing error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ep_accuracy: Option<EpAccuracySpec>,
+}
+
+/// The EP-accuracy study (see `basin_lab::ep_accuracy`): on the first N points of S ∪ T,
+/// functions with a fraction of the true labels flipped (`data.networks_per_size` replicates
+/// each), EP against minimax tilting for each likelihood of `[measures.prior]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EpAccuracySpec {
+    /// The numbers of points N.
+    #[serde(default = "paper_sizes")]
+    pub sizes: Vec<usize>,
+    /// The fractions of labels flipped.
+    #[serde(default = "flip_fractions")]
+    pub flip_fractions: Vec<f64>,
+    /// Tilting's samples.
+    #[serde(default = "tilting_samples")]
+    pub samples: usize,
+    /// Tilting's target standard error (nats): more samples until it is met.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_std_err: Option<f64>,
+}
+
+fn paper_sizes() -> Vec<usize> {
+    vec![64, 300, 1500]
+}
+
+fn flip_fractions() -> Vec<f64> {
+    vec![0.0, 0.1, 0.2, 0.3, 0.5]
+}
+
+fn tilting_samples() -> usize {
+    10_240
 }
 
 /// The Boolean system (the paper's figure 2): the prior measured by sampling random networks
@@ -603,6 +642,9 @@ impl ExperimentSpec {
         if let Some(t) = &self.temporal {
             t.validate(self)?;
         }
+        if let Some(e) = &self.ep_accuracy {
+            e.validate(self)?;
+        }
         if let Some(b) = &self.measures.bounds {
             if !(b.delta > 0.0 && b.delta < 1.0) {
                 return Err("measures.bounds.delta must lie in (0, 1)".into());
@@ -760,6 +802,31 @@ impl ExperimentSpec {
             return Err("network.activation: the Boolean sampler draws ReLU networks".into());
         }
         self.training.validate()
+    }
+}
+
+impl EpAccuracySpec {
+    fn validate(&self, spec: &ExperimentSpec) -> Result<(), String> {
+        let points = spec.data.train_size + spec.data.test_size;
+        if self.sizes.is_empty() || self.sizes.iter().any(|&n| n < 2 || n > points) {
+            return Err(format!(
+                "ep_accuracy.sizes: each between 2 and |S| + |T| = {points}"
+            ));
+        }
+        if self.flip_fractions.is_empty()
+            || self.flip_fractions.iter().any(|f| !(0.0..=1.0).contains(f))
+        {
+            return Err("ep_accuracy.flip_fractions: each in [0, 1]".into());
+        }
+        if self.samples < 2 || self.target_std_err.is_some_and(|s| !(s > 0.0)) {
+            return Err("ep_accuracy: samples ≥ 2 and target_std_err > 0".into());
+        }
+        if spec.measures.prior.is_none() || spec.temporal.is_some() {
+            return Err(
+                "ep_accuracy needs [measures.prior] (its likelihoods) and no [temporal]".into(),
+            );
+        }
+        Ok(())
     }
 }
 

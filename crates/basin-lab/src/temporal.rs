@@ -298,6 +298,7 @@ pub fn write_outputs(
         by_variant: BTreeMap::new(),
         temporal: summaries.clone(),
         boolean: None,
+        ep_accuracy: Vec::new(),
     };
     let json = serde_json::to_string_pretty(&summary).expect("a summary serialises");
     basin_data::io::write_atomic(&dir.join("summary.json"), json.as_bytes())?;

@@ -211,8 +211,7 @@ fn boolean_functions_are_trained_against_their_sampled_prior() {
     let out = basin_lab::boolean::run_boolean(&spec, dir.path(), opts, &|_, _| {}).unwrap();
     assert_eq!(out.records.len(), 4);
     let table: basin_lab::boolean::SampledFunctions =
-        serde_json::from_slice(&std::fs::read(dir.path().join("functions.json")).unwrap())
-            .unwrap();
+        serde_json::from_slice(&std::fs::read(dir.path().join("functions.json")).unwrap()).unwrap();
     assert_eq!((table.samples, table.top.len()), (20000, 4));
     // The two constants lead, each with about a quarter of the samples.
     let constants = ["0".repeat(32), "f".repeat(32)];
@@ -238,6 +237,60 @@ fn boolean_functions_are_trained_against_their_sampled_prior() {
     assert!(b.against_sampled.contains_key("sharpness"));
     assert_eq!(b.ep_error["step"].n, 4);
     for f in ["fig2.png", "ep_vs_sampled.svg", "report.md", "summary.json"] {
+        assert!(dir.path().join(f).is_file(), "{f}");
+    }
+}
+
+/// The EP-accuracy study on small kernels: one record per (N, flipped fraction, replicate),
+/// EP within a few tilting standard errors of the truth on the probit likelihood (where EP is
+/// known to be accurate), and the bias table written.
+#[test]
+fn ep_accuracy_compares_ep_with_tilting() {
+    let text = basin_lab::spec::BUILTIN
+        .iter()
+        .find(|b| b.0 == "ep-accuracy")
+        .unwrap()
+        .1
+        .replace("sizes = [64, 300, 1500]", "sizes = [24, 48]")
+        .replace(
+            "flip_fractions = [0.0, 0.1, 0.2, 0.3, 0.5]",
+            "flip_fractions = [0.0, 0.25]",
+        )
+        .replace("samples = 10240", "samples = 4096");
+    let spec = ExperimentSpec::from_toml(&text, "small ep-accuracy").unwrap();
+    let records = all(&spec);
+    assert_eq!(records.len(), 2 * 2 * 2);
+    for r in &records {
+        let n = r.measure("points").unwrap() as usize;
+        let f = r.measure("flip_fraction").unwrap();
+        assert_eq!(r.test_error, (f * n as f64).round() / n as f64);
+        let (bias, se) = (
+            r.measure("bias_probit").unwrap(),
+            r.measure("tilting_probit_std_err").unwrap(),
+        );
+        assert!(se > 0.0 && se < 0.05, "{r:?}");
+        assert!(bias.abs() < 4.0 * se + 0.02, "probit EP is accurate: {r:?}");
+        assert_eq!(r.measure("reliable_probit"), Some(1.0), "{:?}", r.notes);
+        let ep = r.measure("ep_step").unwrap();
+        assert!(
+            (ep - r.measure("tilting_step").unwrap() - r.measure("bias_step").unwrap()).abs()
+                < 1e-9
+        );
+    }
+    // More flipped labels: a less likely function.
+    let mean = |f: f64| {
+        let v: Vec<f64> = records
+            .iter()
+            .filter(|r| r.measure("flip_fraction") == Some(f) && r.variant == "N = 48")
+            .map(|r| r.measure("tilting_probit").unwrap())
+            .collect();
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    assert!(mean(0.25) < mean(0.0), "{} {}", mean(0.25), mean(0.0));
+    let dir = tempfile::tempdir().unwrap();
+    let summary = write_outputs(dir.path(), Some(&spec), &records).unwrap();
+    assert_eq!(summary.ep_accuracy.len(), 2 * 2 * 2, "N × φ × likelihood");
+    for f in ["bias.png", "bias.svg", "report.md", "summary.json"] {
         assert!(dir.path().join(f).is_file(), "{f}");
     }
 }

@@ -20,7 +20,7 @@ const SPEC_FILE: &str = "spec.toml";
 #[derive(Debug, Args)]
 pub struct ReproduceArgs {
     /// A built-in spec (fig3-mnist, fig3-cifar-fcn, fig4-optimizers, overtrain-mnist,
-    /// fig5-temporal, fig2-boolean) or the path of a spec file (experiments/README.md
+    /// fig5-temporal, fig2-boolean, ep-accuracy) or the path of a spec file (experiments/README.md
     /// documents the fields).
     #[arg(default_value = "fig3-mnist", value_name = "SPEC")]
     spec: String,
@@ -165,6 +165,19 @@ pub fn run_report(args: ReportArgs) -> Result<()> {
 }
 
 fn print_summary(summary: &Summary) {
+    for r in &summary.ep_accuracy {
+        let bias = match (r.mean_bias, r.std_err) {
+            (Some(b), Some(s)) => format!("{b:+.3} ± {s:.3} nats"),
+            _ => "not measurable (tilting's error bar untrustworthy)".into(),
+        };
+        println!(
+            "  N = {:<5} flipped {:.2} {:<7} EP bias {bias}",
+            r.n, r.flip_fraction, r.likelihood
+        );
+    }
+    if !summary.ep_accuracy.is_empty() {
+        return;
+    }
     if let Some(b) = &summary.boolean {
         for (name, c) in &b.against_sampled {
             let rho = c.spearman.map_or("–".into(), |v| format!("{v:+.3}"));

@@ -1,0 +1,383 @@
+//! The EP-accuracy study (`ep-accuracy`): EP's error on log P(f) against minimax tilting,
+//! which gives log P(f) with a standard error, as a function of the number of points N and of
+//! the function's error.
+//!
+//! The points are the first N of S then T of the spec's split, with the NNGP kernel of the
+//! spec's network. A function is the true labels with a seeded random fraction φ of them
+//! flipped (its error against the truth is φ). For each (N, φ, replicate) and likelihood,
+//! [`basin_prior::ep_accuracy::ep_vs_tilting`] gives EP's log Z, tilting's log P̂ ± s.e., and
+//! EP's bias log Z_EP − log P̂, with a flag for whether tilting's error bar can be trusted.
+//!
+//! A record per (N, φ, replicate): `variant` = `N = <n>`, `test_error` = the flipped fraction,
+//! and per likelihood `<lik>` the measures `ep_<lik>`, `tilting_<lik>`,
+//! `tilting_<lik>_std_err`, `bias_<lik>`, `bias_<lik>_z`, `ess_<lik>` and `reliable_<lik>`
+//! (1 or 0), with tilting's issues as the note `<lik>`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use basin_nn::derive_seed;
+use basin_prior::ep::{EpConfig, EpSchedule};
+use basin_prior::ep_accuracy::{ComparisonConfig, ep_vs_tilting};
+use basin_prior::likelihood::Likelihood;
+use basin_prior::tilting::TiltingConfig;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::plot::{ScatterPlot, Series, write_png_panels, write_svg_panels};
+use crate::record::RunRecord;
+use crate::report::{ReportError, Summary};
+use crate::runner::{
+    LabError, Prepared, RunOptions, RunOutcome, TrainJob, function_hash, run_jobs,
+};
+use crate::spec::{EpAccuracySpec, ExperimentSpec, LikelihoodSpec, RunKey};
+
+/// One cell of the study.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Cell {
+    n: usize,
+    flip: f64,
+}
+
+/// The runs of the study with their cells: one per size, flipped fraction and replicate.
+fn keys(spec: &ExperimentSpec, e: &EpAccuracySpec) -> Vec<(RunKey, Cell)> {
+    let opt = &spec.training.optimizer_list()[0];
+    let hash = spec.settings_hash(opt, 0);
+    let mut out = Vec::new();
+    for &n in &e.sizes {
+        for (k, &flip) in e.flip_fractions.iter().enumerate() {
+            for r in 0..spec.data.networks_per_size {
+                let seed = derive_seed(
+                    derive_seed(derive_seed(spec.seed, n as u64), k as u64),
+                    r as u64,
+                );
+                let key = RunKey {
+                    id: format!("{}-{hash}-n{n}-e{flip}-r{r}", spec.name),
+                    variant: format!("N = {n}"),
+                    optimizer: opt.clone(),
+                    overtrain_epochs: 0,
+                    alpha: None,
+                    attack_size: 0,
+                    replicate: r,
+                    seed,
+                };
+                out.push((key, Cell { n, flip }));
+            }
+        }
+    }
+    out
+}
+
+/// Runs the study into `out` (resuming: stored cells are skipped).
+pub fn run_ep_accuracy(
+    prep: &Prepared,
+    out: &Path,
+    opts: RunOptions,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<RunOutcome, LabError> {
+    let spec = &prep.spec;
+    let e = spec.ep_accuracy.as_ref().ok_or_else(|| LabError::Setup {
+        experiment: spec.name.clone(),
+        message: "an EP-accuracy run needs an [ep_accuracy] section".into(),
+    })?;
+    let cells: BTreeMap<String, Cell> = keys(spec, e)
+        .into_iter()
+        .map(|(k, c)| (k.id.clone(), c))
+        .collect();
+    let jobs = TrainJob::group(keys(spec, e).into_iter().map(|(k, _)| k).collect());
+    let compute = |job: &TrainJob| {
+        let key = job.first();
+        compare(prep, e, key, cells[&key.id]).map(|r| vec![r])
+    };
+    run_jobs(&spec.name, out, opts, jobs, &compute, progress)
+}
+
+/// The true labels of the first `n` points of S ∪ T (±1) with a seeded `flip` fraction of
+/// them flipped; returns the labels and the number flipped.
+fn flipped_labels(
+    prep: &Prepared,
+    n: usize,
+    flip: f64,
+    seed: u64,
+) -> Result<(Vec<f64>, usize), LabError> {
+    let truth = prep
+        .s_and_t
+        .labels()
+        .filter(|l| l.len() >= n)
+        .ok_or_else(|| crate::runner::setup_err(prep, "the data needs labels on S ∪ T"))?;
+    let mut labels: Vec<f64> = truth[..n]
+        .iter()
+        .map(|&l| if l == 1 { 1.0 } else { -1.0 })
+        .collect();
+    let m = (flip * n as f64).round() as usize;
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+    for &i in &order[..m.min(n)] {
+        labels[i] = -labels[i];
+    }
+    Ok((labels, m))
+}
+
+fn likelihood_of(l: LikelihoodSpec) -> (Likelihood, &'static str) {
+    match l {
+        LikelihoodSpec::Probit => (Likelihood::Probit, "probit"),
+        LikelihoodSpec::Step => (Likelihood::Step, "step"),
+    }
+}
+
+/// EP against tilting on one cell, for each likelihood of the spec.
+fn compare(
+    prep: &Prepared,
+    e: &EpAccuracySpec,
+    key: &RunKey,
+    cell: Cell,
+) -> Result<RunRecord, LabError> {
+    let kernel = prep.kernel.as_ref().ok_or_else(|| LabError::Setup {
+        experiment: prep.spec.name.clone(),
+        message: "the EP-accuracy study needs [measures.prior] (the kernel)".into(),
+    })?;
+    let (labels, flipped) = flipped_labels(prep, cell.n, cell.flip, key.seed)?;
+    let k = kernel.as_ref().submatrix(0, 0, cell.n, cell.n);
+    let cfg = ComparisonConfig {
+        ep: EpConfig {
+            schedule: EpSchedule::Parallel,
+            check_psd: false,
+            ..EpConfig::default()
+        },
+        tilting: TiltingConfig {
+            samples: e.samples,
+            target_std_err: e.target_std_err,
+            seed: derive_seed(key.seed, 1),
+            ..TiltingConfig::default()
+        },
+    };
+    let bits: Vec<u8> = labels.iter().map(|&l| u8::from(l > 0.0)).collect();
+    let mut record = RunRecord {
+        id: key.id.clone(),
+        experiment: prep.spec.name.clone(),
+        variant: key.variant.clone(),
+        optimizer: key.optimizer.name().to_owned(),
+        overtrain_epochs: 0,
+        attack_size: 0,
+        replicate: key.replicate,
+        seed: key.seed,
+        status: basin_nn::TrainStatus::Converged,
+        epochs: 0,
+        train_error: 0.0,
+        attack_error: 0.0,
+        test_error: flipped as f64 / cell.n as f64,
+        function_hash: function_hash(&bits),
+        measures: BTreeMap::from([
+            ("points".to_owned(), Some(cell.n as f64)),
+            ("flip_fraction".to_owned(), Some(cell.flip)),
+        ]),
+        notes: BTreeMap::new(),
+        stage_s: BTreeMap::new(),
+        trajectory: Vec::new(),
+    };
+    let likelihoods = prep
+        .spec
+        .measures
+        .prior
+        .as_ref()
+        .map_or(Vec::new(), |p| p.likelihoods.clone());
+    for lik in likelihoods {
+        let (likelihood, name) = likelihood_of(lik);
+        match ep_vs_tilting(k, &labels, likelihood, &cfg) {
+            Ok(c) => {
+                let m = &mut record.measures;
+                m.insert(format!("ep_{name}"), Some(c.ep.log_p));
+                m.insert(format!("tilting_{name}"), Some(c.tilting.log_p));
+                m.insert(format!("tilting_{name}_std_err"), Some(c.bias_std_err));
+                m.insert(format!("bias_{name}"), Some(c.bias));
+                m.insert(format!("bias_{name}_z"), Some(c.z));
+                m.insert(format!("ess_{name}"), Some(c.tilting_diagnostics.ess));
+                m.insert(
+                    format!("reliable_{name}"),
+                    Some(f64::from(u8::from(c.reliable))),
+                );
+                if !c.issues.is_empty() {
+                    record.notes.insert(name.into(), c.issues.join("; "));
+                }
+                record.stage_s.insert(format!("ep_{name}"), c.ep_wall_s);
+                record
+                    .stage_s
+                    .insert(format!("tilting_{name}"), c.tilting_wall_s);
+            }
+            Err(err) => {
+                record.notes.insert(name.into(), err.to_string());
+            }
+        }
+    }
+    Ok(record)
+}
+
+/// EP's bias in one cell (N, φ, likelihood), over its replicates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BiasRow {
+    /// Points.
+    pub n: usize,
+    /// Fraction of labels flipped (the function's error).
+    pub flip_fraction: f64,
+    /// `probit` or `step`.
+    pub likelihood: String,
+    /// Replicates compared.
+    pub runs: usize,
+    /// Replicates whose tilting error bar is trustworthy.
+    pub reliable: usize,
+    /// Mean of EP − tilting over the reliable replicates (nats; null if none).
+    pub mean_bias: Option<f64>,
+    /// Its standard error (from tilting's standard errors).
+    pub std_err: Option<f64>,
+    /// Mean wall seconds of tilting per replicate.
+    pub tilting_s: f64,
+}
+
+fn bias_rows(records: &[RunRecord]) -> Vec<BiasRow> {
+    let mut cells: BTreeMap<(usize, u64, &str), Vec<&RunRecord>> = BTreeMap::new();
+    for r in records {
+        let (Some(n), Some(f)) = (r.measure("points"), r.measure("flip_fraction")) else {
+            continue;
+        };
+        for lik in ["probit", "step"] {
+            if r.measures.contains_key(&format!("bias_{lik}")) {
+                cells
+                    .entry((n as usize, f.to_bits(), lik))
+                    .or_default()
+                    .push(r);
+            }
+        }
+    }
+    cells
+        .into_iter()
+        .map(|((n, f, lik), rs)| {
+            let ok: Vec<&&RunRecord> = rs
+                .iter()
+                .filter(|r| r.measure(&format!("reliable_{lik}")) == Some(1.0))
+                .collect();
+            let k = ok.len() as f64;
+            let mean = (!ok.is_empty()).then(|| {
+                ok.iter()
+                    .filter_map(|r| r.measure(&format!("bias_{lik}")))
+                    .sum::<f64>()
+                    / k
+            });
+            let se = (!ok.is_empty()).then(|| {
+                ok.iter()
+                    .filter_map(|r| r.measure(&format!("tilting_{lik}_std_err")))
+                    .map(|s| s * s)
+                    .sum::<f64>()
+                    .sqrt()
+                    / k
+            });
+            let tilting_s = rs
+                .iter()
+                .filter_map(|r| r.stage_s.get(&format!("tilting_{lik}")))
+                .sum::<f64>()
+                / rs.len() as f64;
+            BiasRow {
+                n,
+                flip_fraction: f64::from_bits(f),
+                likelihood: lik.to_owned(),
+                runs: rs.len(),
+                reliable: ok.len(),
+                mean_bias: mean,
+                std_err: se,
+                tilting_s,
+            }
+        })
+        .collect()
+}
+
+/// Writes `summary.json` (with `ep_accuracy`: the bias per cell), `bias.png`/`.svg` (EP's bias
+/// against the flipped fraction, one line per N, per likelihood) and `report.md`.
+pub fn write_outputs(
+    dir: &Path,
+    spec: Option<&ExperimentSpec>,
+    records: &[RunRecord],
+) -> Result<Summary, ReportError> {
+    let rows = bias_rows(records);
+    let summary = Summary {
+        runs: records.len(),
+        converged: records.len(),
+        correlations: BTreeMap::new(),
+        by_variant: BTreeMap::new(),
+        temporal: Vec::new(),
+        boolean: None,
+        ep_accuracy: rows.clone(),
+    };
+    let json = serde_json::to_string_pretty(&summary).expect("a summary serialises");
+    basin_data::io::write_atomic(&dir.join("summary.json"), json.as_bytes())?;
+    let panels: Vec<ScatterPlot> = ["probit", "step"]
+        .iter()
+        .filter_map(|lik| bias_plot(&rows, lik))
+        .collect();
+    if !panels.is_empty() {
+        let size = (800 * panels.len() as u32, 650);
+        write_png_panels(&panels, 1, &dir.join("bias.png"), size)?;
+        write_svg_panels(&panels, 1, &dir.join("bias.svg"), size)?;
+    }
+    let md = markdown(spec, &rows, !panels.is_empty());
+    basin_data::io::write_atomic(&dir.join("report.md"), md.as_bytes())?;
+    Ok(summary)
+}
+
+fn bias_plot(rows: &[BiasRow], lik: &str) -> Option<ScatterPlot> {
+    let mut by_n: BTreeMap<usize, Vec<(f64, f64)>> = BTreeMap::new();
+    for r in rows.iter().filter(|r| r.likelihood == lik) {
+        if let Some(b) = r.mean_bias {
+            by_n.entry(r.n).or_default().push((r.flip_fraction, b));
+        }
+    }
+    (!by_n.is_empty()).then(|| ScatterPlot {
+        title: format!("EP − tilting, {lik} likelihood (trustworthy cells)"),
+        x_label: "fraction of labels flipped (the function's error)".into(),
+        y_label: "EP's bias in log P(f) (nats)".into(),
+        series: by_n
+            .into_iter()
+            .map(|(n, points)| Series {
+                label: format!("N = {n}"),
+                points,
+            })
+            .collect(),
+        lines: true,
+        ..ScatterPlot::default()
+    })
+}
+
+fn markdown(spec: Option<&ExperimentSpec>, rows: &[BiasRow], figure: bool) -> String {
+    let mut md = String::new();
+    let _ = writeln!(md, "# {}\n", spec.map_or("EP accuracy", |s| &s.name));
+    if let Some(s) = spec.filter(|s| !s.description.is_empty()) {
+        let _ = writeln!(md, "{}\n", s.description);
+    }
+    md.push_str("EP's bias is log Z_EP − log P̂_tilting in nats (positive: EP overestimates ");
+    md.push_str("P(f)), averaged over the replicates whose tilting error bar is trustworthy ");
+    md.push_str("(converged, effective sample size ≥ 30, standard error shrinking).\n\n");
+    md.push_str(
+        "| N | flipped | likelihood | trustworthy / runs | EP bias (nats) | tilting s per run |\n",
+    );
+    md.push_str("|---|---|---|---|---|---|\n");
+    for r in rows {
+        let bias = match (r.mean_bias, r.std_err) {
+            (Some(b), Some(s)) => format!("{b:+.3} ± {s:.3}"),
+            _ => "not measurable".into(),
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {:.2} | {} | {} / {} | {bias} | {:.2} |",
+            r.n, r.flip_fraction, r.likelihood, r.reliable, r.runs, r.tilting_s
+        );
+    }
+    if figure {
+        md.push_str("\n![EP's bias against the flipped fraction](bias.png)\n");
+    }
+    if let Some(s) = spec {
+        let toml = toml::to_string(s).unwrap_or_default();
+        let _ = writeln!(md, "\n## Spec\n\n```toml\n{toml}```");
+    }
+    md
+}
