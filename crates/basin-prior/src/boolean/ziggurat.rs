@@ -29,7 +29,7 @@ use rand_distr::{Distribution, Open01, StandardNormal};
 
 /// The number of layers.
 pub const LAYERS: usize = 256;
-/// The start of the tail, x[1].
+/// The start of the tail, `x[1]`.
 pub const R: f64 = 3.654_152_885_361_009;
 /// The area of each layer (and of the base strip with the tail).
 pub const V: f64 = 0.004_928_673_233_99;
