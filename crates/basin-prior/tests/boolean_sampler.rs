@@ -232,7 +232,7 @@ fn counts_do_not_depend_on_the_thread_count_and_extend_by_prefix() {
 }
 
 /// The constant functions' frequencies against the numpy peer's (`peers/nn/boolean_sampling.py`,
-/// 1,003,520 samples: 252,119 all-zeros and 251,299 all-ones). Each of basin's
+/// 10,002,432 samples: 2,512,054 all-zeros and 2,509,022 all-ones). Each of basin's
 /// frequencies over 400,000 samples must lie within 3.29 combined standard errors (99.9%) of
 /// the peer's; by the symmetry f ↔ ¬f (negate the output layer) the two constants must also
 /// agree with each other. A bug that moves P(constant) by 0.005 fails.
@@ -243,8 +243,8 @@ fn constant_functions_match_the_numpy_peer() {
         .unwrap()
         .sample(n, 2024)
         .unwrap();
-    let peer_n = 1_003_520f64;
-    for (f, peer_count) in [(0u128, 252_119f64), (u128::MAX, 251_299f64)] {
+    let peer_n = 10_002_432f64;
+    for (f, peer_count) in [(0u128, 2_512_054f64), (u128::MAX, 2_509_022f64)] {
         let p_peer = peer_count / peer_n;
         let p = counts.count(f) as f64 / n as f64;
         let se = (p_peer * (1.0 - p_peer) * (1.0 / n as f64 + 1.0 / peer_n)).sqrt();

@@ -15,7 +15,7 @@ use basin_prior::mc_kernel::{FcnFeatures, McConfig, mc_kernel_with_progress};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 
-use crate::common::{DataArgs, spinner};
+use crate::common::{DataArgs, peak_rss_bytes, proc_kb, spinner};
 
 /// How the kernel is computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -315,23 +315,6 @@ fn check_memory(n: usize) -> Result<()> {
 /// A `kB` line of `/proc/meminfo`, in bytes.
 fn meminfo_bytes(key: &str) -> Option<u64> {
     proc_kb("/proc/meminfo", key)
-}
-
-/// The peak resident memory of this process (`VmHWM`), in bytes, on Linux.
-fn peak_rss_bytes() -> Option<u64> {
-    proc_kb("/proc/self/status", "VmHWM:")
-}
-
-fn proc_kb(path: &str, key: &str) -> Option<u64> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let line = text.lines().find(|l| l.starts_with(key))?;
-    let kb: u64 = line[key.len()..]
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kb * 1024)
 }
 
 /// Writes the kernel, `n × n`, as a float64 `.npy`.

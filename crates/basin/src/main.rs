@@ -1,6 +1,7 @@
 //! The `basin` command: a thin shell over basin's libraries. It parses the command line,
 //! calls the library and prints the result.
 
+mod boolean_cmd;
 mod common;
 mod data_cmd;
 mod hessian_cmd;
@@ -53,6 +54,9 @@ enum Command {
     /// The Hessian spectrum of a saved network's loss: λmax, the spectral norm, the top-k
     /// eigenvalues and their log-product by Lanczos; optionally the trace and the density.
     Hessian(Box<hessian_cmd::HessianArgs>),
+    /// The Boolean system {0,1}^7: sample random networks and count their functions.
+    #[command(subcommand)]
+    Boolean(boolean_cmd::BooleanCommand),
     /// Run an experiment spec (default: the paper's figure 3 on MNIST) and write its report:
     /// records, correlations with test error, plots.
     Reproduce(lab_cmd::ReproduceArgs),
@@ -88,6 +92,7 @@ fn main() -> ExitCode {
         Command::Prior(args) => prior_cmd::run_prior(*args, cli.quiet),
         Command::Kernel(args) => kernel_cmd::run_kernel(*args, cli.quiet),
         Command::Hessian(args) => hessian_cmd::run_hessian(*args, cli.quiet),
+        Command::Boolean(cmd) => boolean_cmd::run(cmd, cli.quiet),
         Command::Reproduce(args) => lab_cmd::run_reproduce(args, cli.quiet),
         Command::Report(args) => lab_cmd::run_report(args),
     };

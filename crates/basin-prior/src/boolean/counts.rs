@@ -165,10 +165,10 @@ impl FunctionCounts {
         v
     }
 
-    /// The frequency table of `functions` (from [`FunctionCounts::sorted`] or
-    /// [`FunctionCounts::top`], ranks counted from 1 in that order), with probabilities,
+    /// The frequency table of `functions` (a slice of [`FunctionCounts::sorted`] or
+    /// [`FunctionCounts::top`] whose first entry has rank `first_rank`), with probabilities,
     /// Wilson intervals, numbers of ones and LZ complexities (computed in parallel).
-    pub fn rows(&self, functions: &[(u128, u64)]) -> Vec<FunctionRow> {
+    pub fn rows(&self, functions: &[(u128, u64)], first_rank: u64) -> Vec<FunctionRow> {
         let n = self.total;
         functions
             .par_iter()
@@ -176,7 +176,7 @@ impl FunctionCounts {
             .map(|(i, &(function, count))| {
                 let (ci_low, ci_high) = wilson_interval(count, n, Z95);
                 FunctionRow {
-                    rank: i as u64 + 1,
+                    rank: first_rank + i as u64,
                     function,
                     count,
                     probability: count as f64 / n as f64,
@@ -241,7 +241,7 @@ mod tests {
         assert_eq!(m.sorted(), vec![(7, 3), (1, 2), (3, 2), (u128::MAX, 1)]);
         assert_eq!(m.top(2), vec![(7, 3), (1, 2)]);
         assert_eq!(m.count(5), 0);
-        let rows = m.rows(&m.top(1));
+        let rows = m.rows(&m.top(1), 1);
         assert_eq!((rows[0].rank, rows[0].ones), (1, 3));
         assert_eq!(function_hex(u128::MAX).len(), 32);
         assert_eq!(function_hex(0x96), "00000000000000000000000000000096");

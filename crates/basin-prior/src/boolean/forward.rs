@@ -265,9 +265,9 @@ fn pack(z: &[f32]) -> u128 {
 fn high_sums(w: &[f32], b: f32) -> [f32; 8] {
     std::array::from_fn(|blk| {
         let mut s = b;
-        for j in 0..3 {
+        for (j, &wj) in w[..3].iter().enumerate() {
             if (blk >> (2 - j)) & 1 == 1 {
-                s += w[j];
+                s += wj;
             }
         }
         s
@@ -279,9 +279,9 @@ fn high_sums(w: &[f32], b: f32) -> [f32; 8] {
 fn low_sums(w: &[f32]) -> [f32; 16] {
     std::array::from_fn(|lane| {
         let mut s = 0.0f32;
-        for j in 3..INPUT_BITS {
+        for (j, &wj) in w.iter().enumerate().skip(3) {
             if (lane >> (6 - j)) & 1 == 1 {
-                s += w[j];
+                s += wj;
             }
         }
         s
