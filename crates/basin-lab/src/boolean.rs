@@ -106,7 +106,7 @@ fn sampled(
         .install(|| sampler.sample(b.samples, derive_seed(spec.seed, 7)))
         .map_err(|e| setup_err_spec(spec, e))?;
     let top = counts
-        .rows(&counts.top(b.top_k))
+        .rows(&counts.top(b.top_k), 1)
         .into_iter()
         .map(|r| SampledFunction {
             rank: r.rank,
