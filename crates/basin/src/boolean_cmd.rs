@@ -384,6 +384,7 @@ fn write_plots(dir: &Path, points: &PlotPoints, counts: &FunctionCounts) -> Resu
                 .collect(),
         }],
         legend: LegendCorner::UpperRight,
+        ..ScatterPlot::default()
     };
     let lz = ScatterPlot {
         title: format!("P(f) against LZ complexity ({caption})"),
@@ -398,6 +399,7 @@ fn write_plots(dir: &Path, points: &PlotPoints, counts: &FunctionCounts) -> Resu
                 .collect(),
         }],
         legend: LegendCorner::UpperRight,
+        ..ScatterPlot::default()
     };
     for (name, plot) in [("rank_frequency", &rank), ("prior_vs_lz", &lz)] {
         plot.write_png(&dir.join(format!("{name}.png")), PLOT_SIZE)?;
