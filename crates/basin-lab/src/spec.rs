@@ -818,7 +818,7 @@ impl EpAccuracySpec {
         {
             return Err("ep_accuracy.flip_fractions: each in [0, 1]".into());
         }
-        if self.samples < 2 || self.target_std_err.is_some_and(|s| !(s > 0.0)) {
+        if self.samples < 2 || self.target_std_err.is_some_and(|s| s.is_nan() || s <= 0.0) {
             return Err("ep_accuracy: samples ≥ 2 and target_std_err > 0".into());
         }
         if spec.measures.prior.is_none() || spec.temporal.is_some() {
