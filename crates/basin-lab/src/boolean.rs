@@ -455,9 +455,6 @@ fn markdown(spec: Option<&ExperimentSpec>, summary: &Summary, figures: &[&str]) 
         let _ = writeln!(md, "![{f}]({f}.png)\n");
     }
     md.push_str("The kept functions and their sampled counts are in `functions.json`.\n");
-    if let Some(s) = spec {
-        let toml = toml::to_string(s).unwrap_or_default();
-        let _ = writeln!(md, "\n## Spec\n\n```toml\n{toml}```");
-    }
+    md.push_str(&crate::report::spec_section(spec));
     md
 }

@@ -375,9 +375,6 @@ fn markdown(spec: Option<&ExperimentSpec>, rows: &[BiasRow], figure: bool) -> St
     if figure {
         md.push_str("\n![EP's bias against the flipped fraction](bias.png)\n");
     }
-    if let Some(s) = spec {
-        let toml = toml::to_string(s).unwrap_or_default();
-        let _ = writeln!(md, "\n## Spec\n\n```toml\n{toml}```");
-    }
+    md.push_str(&crate::report::spec_section(spec));
     md
 }

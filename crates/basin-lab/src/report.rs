@@ -376,10 +376,7 @@ pub fn markdown(
         let _ = writeln!(md, "![{}]({name}.png)\n", plot_caption(name));
     }
     md.push_str(&run_statistics(records));
-    if let Some(s) = spec {
-        let toml = toml::to_string(s).unwrap_or_default();
-        let _ = writeln!(md, "\n## Spec\n\n```toml\n{toml}```");
-    }
+    md.push_str(&crate::report::spec_section(spec));
     md
 }
 
@@ -407,6 +404,14 @@ fn variant_table(by_variant: &BTreeMap<String, BTreeMap<String, Correlations>>) 
         md.push('\n');
     }
     md
+}
+
+/// The report's closing section: the spec as TOML (empty without a spec).
+pub(crate) fn spec_section(spec: Option<&ExperimentSpec>) -> String {
+    spec.map_or(String::new(), |s| {
+        let toml = toml::to_string(s).unwrap_or_default();
+        format!("\n## Spec\n\n```toml\n{toml}```\n")
+    })
 }
 
 /// The alt text of a plot, from its file stem.

@@ -449,9 +449,6 @@ fn markdown(
         md.push_str("\n![sharpness, log P(f) and loss against epoch](fig5.png)\n");
     }
     md.push_str("\nEvery point is in `trajectories.csv`.\n");
-    if let Some(s) = spec {
-        let toml = toml::to_string(s).unwrap_or_default();
-        let _ = writeln!(md, "\n## Spec\n\n```toml\n{toml}```");
-    }
+    md.push_str(&crate::report::spec_section(spec));
     md
 }
