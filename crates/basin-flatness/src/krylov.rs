@@ -202,12 +202,19 @@ impl Krylov {
     }
 
     /// Applies the pending correction of the last row, `q_m = p − Q_{m−1} c`, so that the
-    /// whole basis is finished.
+    /// whole basis is finished: a sweep with no update of `w` (its dot products are unused).
     fn finish_pending_row(&mut self) {
         let n = self.n;
         let m = self.steps;
         let (rows, last) = self.basis.split_at_mut(m * n);
-        sub_rows(rows, &self.c[..m], &mut last[..n]);
+        self.e[..m].fill(0.0);
+        let s = Sweep {
+            rows: &*rows,
+            c: &self.c[..m],
+            e: &self.e[..m],
+            shift: (0.0, 0.0),
+        };
+        sweep(&s, &mut last[..n], &mut self.w, &mut self.h[..m]);
     }
 }
 
