@@ -601,7 +601,10 @@ impl<T: Real> Objective<T> for FcnObjective<T> {
             self.engine
                 .r_backward(theta, v, input, b, out, first_or_add(chunk, batch));
         }
-        if batch.len() <= CHUNK {
+        if reuse {
+            // The recorded point is this one: keep it rather than copy θ again.
+            self.forward_cache.valid = true;
+        } else if batch.len() <= CHUNK {
             self.forward_cache.record(theta, batch);
         }
     }
