@@ -5,8 +5,9 @@
 //! tridiagonal `T_m = Q_mᵀ H Q_m`. The eigenvalues of `T_m` (the Ritz values) approximate the
 //! eigenvalues of `H` at both ends of the spectrum first. Every new vector is
 //! reorthogonalised against the whole basis ("twice is enough": the three-term step, then a
-//! full classical Gram–Schmidt pass, and a third pass when the DGKS test asks for it; see
-//! [`crate::krylov`], which reads the basis once per step), so the Ritz values do not come in spurious copies as in plain Lanczos.
+//! full classical Gram–Schmidt pass, and a third pass when the DGKS test asks for it; the
+//! crate's private `krylov` module does this reading the basis once per step), so the Ritz
+//! values do not come in spurious copies as in plain Lanczos.
 //!
 //! For a Ritz pair `(θ_i, Q_m s_i)` the residual norm is `r_i = ‖H Q_m s_i − θ_i Q_m s_i‖ =
 //! |β_m · s_{m,i}|`, where `β_m` is the norm of the next (unused) Lanczos vector and `s_{m,i}`
