@@ -12,7 +12,8 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::FlatnessError;
-use crate::lanczos::{check_theta, dot};
+use crate::gram::dot;
+use crate::lanczos::check_theta;
 
 /// The default number of probes.
 pub const DEFAULT_PROBES: usize = 100;

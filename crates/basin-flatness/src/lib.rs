@@ -7,8 +7,10 @@
 
 pub mod dense;
 pub mod error;
+mod gram;
 pub mod hutchinson;
 pub mod keskar;
+mod krylov;
 pub mod lanczos;
 pub mod lbfgsb;
 pub mod slq;

@@ -18,7 +18,8 @@ use serde::Serialize;
 
 use crate::FlatnessError;
 use crate::hutchinson::rademacher;
-use crate::lanczos::{Krylov, check_theta};
+use crate::krylov::Krylov;
+use crate::lanczos::check_theta;
 
 /// The settings of [`spectral_density`].
 #[derive(Debug, Clone, PartialEq)]

@@ -24,6 +24,28 @@ use crate::real::{Real, convert};
 use crate::sparse::{self, SparseRows};
 use crate::spec::{Activation, FcnSpec, Layer};
 
+/// Runs `$body` with `$act` rebound to the constant of its variant, so that each elementwise
+/// loop over a layer is compiled once per activation with the `match` outside it (a match
+/// inside the loop keeps it scalar).
+macro_rules! per_activation {
+    ($act:ident, $body:block) => {
+        match $act {
+            Activation::Relu => {
+                let $act = Activation::Relu;
+                $body
+            }
+            Activation::Tanh => {
+                let $act = Activation::Tanh;
+                $body
+            }
+            Activation::Erf => {
+                let $act = Activation::Erf;
+                $body
+            }
+        }
+    };
+}
+
 /// The most examples processed at once; larger batches are split into chunks of this size.
 pub const CHUNK: usize = 512;
 
@@ -371,9 +393,11 @@ impl<T: Real> Engine<T> {
             prev.times_wt(&mut buf.z, w, (b, fo, fi), Mode::Add, &mut self.scratch);
             if l < last {
                 let act = self.act;
-                for (a, &z) in buf.a[..b * fo].iter_mut().zip(&buf.z[..b * fo]) {
-                    *a = act.apply(z);
-                }
+                per_activation!(act, {
+                    for (a, &z) in buf.a[..b * fo].iter_mut().zip(&buf.z[..b * fo]) {
+                        *a = act.apply(z);
+                    }
+                });
             }
         }
     }
@@ -403,13 +427,15 @@ impl<T: Real> Engine<T> {
             );
             let below = &mut done[l - 1];
             let act = self.act;
-            for ((d, &da), &z) in below.delta[..b * fi]
-                .iter_mut()
-                .zip(&self.da[..b * fi])
-                .zip(&below.z[..b * fi])
-            {
-                *d = da * act.derivative(z);
-            }
+            per_activation!(act, {
+                for ((d, &da), &z) in below.delta[..b * fi]
+                    .iter_mut()
+                    .zip(&self.da[..b * fi])
+                    .zip(&below.z[..b * fi])
+                {
+                    *d = da * act.derivative(z);
+                }
+            });
         }
     }
 
@@ -436,13 +462,15 @@ impl<T: Real> Engine<T> {
             }
             if l < last {
                 let act = self.act;
-                for ((ra, &rz), &z) in buf.ra[..b * fo]
-                    .iter_mut()
-                    .zip(&buf.rz[..b * fo])
-                    .zip(&buf.z[..b * fo])
-                {
-                    *ra = act.derivative(z) * rz;
-                }
+                per_activation!(act, {
+                    for ((ra, &rz), &z) in buf.ra[..b * fo]
+                        .iter_mut()
+                        .zip(&buf.rz[..b * fo])
+                        .zip(&buf.z[..b * fo])
+                    {
+                        *ra = act.derivative(z) * rz;
+                    }
+                });
             }
         }
     }
@@ -498,17 +526,21 @@ fn propagate_r_delta<T: Real>(
     below: &mut LayerBufs<T>,
     len: usize,
 ) {
-    let smooth = !act.is_piecewise_linear();
-    for k in 0..len {
-        let z = below.z[k];
-        let d1 = act.derivative(z);
-        below.delta[k] = da[k] * d1;
-        let mut rd = rda[k] * d1;
-        if smooth {
-            rd += da[k] * act.second_derivative(z) * below.rz[k];
+    let (z, rz) = (&below.z[..len], &below.rz[..len]);
+    let (delta, rdelta) = (&mut below.delta[..len], &mut below.rdelta[..len]);
+    per_activation!(act, {
+        let smooth = !act.is_piecewise_linear();
+        let outs = delta.iter_mut().zip(rdelta.iter_mut());
+        let ins = da[..len].iter().zip(&rda[..len]).zip(z.iter().zip(rz));
+        for ((d, rd), ((&da, &rda), (&z, &rz))) in outs.zip(ins) {
+            let d1 = act.derivative(z);
+            *d = da * d1;
+            *rd = rda * d1;
+            if smooth {
+                *rd += da * act.second_derivative(z) * rz;
+            }
         }
-        below.rdelta[k] = rd;
-    }
+    });
 }
 
 /// `∇W (+)= Δᵀ A` and `∇b (+)= Σ_rows Δ` for one layer (`Replace` for a batch's first chunk).
@@ -601,7 +633,10 @@ impl<T: Real> Objective<T> for FcnObjective<T> {
             self.engine
                 .r_backward(theta, v, input, b, out, first_or_add(chunk, batch));
         }
-        if batch.len() <= CHUNK {
+        if reuse {
+            // The recorded point is this one: keep it rather than copy θ again.
+            self.forward_cache.valid = true;
+        } else if batch.len() <= CHUNK {
             self.forward_cache.record(theta, batch);
         }
     }

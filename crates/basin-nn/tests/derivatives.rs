@@ -169,9 +169,11 @@ fn repeated_hvps_reuse_the_forward_pass_only_when_valid() {
         hv
     };
     let mut hv = vec![0.0; n];
-    // Same point twice (the second reuses), then a new point, a new batch, and a call in
-    // between that overwrites the buffers: every result equals a fresh computation exactly.
-    let calls: [(&[f64], &[usize], bool); 5] = [
+    // Same point three times (the second and third reuse), then a new point, a new batch, and
+    // a call in between that overwrites the buffers: every result equals a fresh computation
+    // exactly.
+    let calls: [(&[f64], &[usize], bool); 6] = [
+        (&theta, &batch, false),
         (&theta, &batch, false),
         (&theta, &batch, false),
         (&theta2, &batch, false),

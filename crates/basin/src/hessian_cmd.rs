@@ -72,7 +72,7 @@ pub struct HessianArgs {
     /// Print one JSON object: lambda_max, lambda_min, spectral_norm, top_eigenvalues
     /// (descending), residuals, converged (one flag per eigenvalue), n_converged,
     /// log_product_top_k, n_positive_top_k, lanczos_steps, breakdown, tol, seed, n, n_params,
-    /// wall_s; trace, trace_std_err and trace_probes with --trace; density_csv and
+    /// lanczos_wall_s, wall_s; trace, trace_std_err and trace_probes with --trace; density_csv and
     /// density_mean with --density.
     #[arg(long)]
     json: bool,
@@ -106,6 +106,9 @@ struct HessianOutput {
     density_csv: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     density_mean: Option<f64>,
+    /// Seconds of the Lanczos run alone (HVPs, reorthogonalisation, tridiagonal eigensolve).
+    lanczos_wall_s: f64,
+    /// Seconds of the whole command, loading the model and the data included.
     wall_s: f64,
 }
 
@@ -132,6 +135,7 @@ impl HessianOutput {
             trace_probes: None,
             density_csv: None,
             density_mean: None,
+            lanczos_wall_s: s.wall_s,
             wall_s: 0.0,
         }
     }

@@ -92,6 +92,8 @@ fn hessian_json_matches_the_dense_spectrum() {
         dense.trace
     );
     assert!(v["wall_s"].as_f64().unwrap() > 0.0);
+    let lanczos_s = v["lanczos_wall_s"].as_f64().unwrap();
+    assert!(lanczos_s > 0.0 && lanczos_s <= v["wall_s"].as_f64().unwrap());
 
     // The density CSV: header, 1001 rows, integrates to 1 (1e-6).
     let text = std::fs::read_to_string(&csv).unwrap();
