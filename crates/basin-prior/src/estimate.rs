@@ -104,6 +104,16 @@ pub fn checked_kernel(
     n: usize,
     check_psd: bool,
 ) -> Result<(faer::Mat<f64>, f64), PriorError> {
+    checked_kernel_with_scratch(kernel, n, check_psd).map(|(k, jitter, _)| (k, jitter))
+}
+
+/// [`checked_kernel`], also handing back the n × n buffer its Cholesky factorisation used
+/// (`None` without `check_psd`) for the caller to reuse.
+pub(crate) fn checked_kernel_with_scratch(
+    kernel: MatRef<'_, f64>,
+    n: usize,
+    check_psd: bool,
+) -> Result<(faer::Mat<f64>, f64, Option<faer::Mat<f64>>), PriorError> {
     if kernel.nrows() != kernel.ncols() || kernel.nrows() != n {
         return Err(PriorError::Shape(format!(
             "the kernel is {}×{} but there are {n} labels: give an n×n kernel for n labels",
@@ -114,7 +124,7 @@ pub fn checked_kernel(
     let k = kernel.to_owned();
     check_entries(&k)?;
     if !check_psd {
-        return Ok((k, 0.0));
+        return Ok((k, 0.0, None));
     }
     let mean_diag = (0..n).map(|i| k[(i, i)]).sum::<f64>() / n as f64;
     let mut trial = faer::Mat::<f64>::zeros(n, n);
@@ -147,7 +157,7 @@ pub fn checked_kernel(
             for i in 0..n {
                 k[(i, i)] += jitter;
             }
-            return Ok((k, jitter));
+            return Ok((k, jitter, Some(trial)));
         }
     }
     Err(PriorError::NotPsd {
