@@ -191,7 +191,8 @@ pub fn ep(
     let y = labels_pm1(labels)?;
     let n = y.len();
     validate_config(cfg, warm, n)?;
-    let (k, jitter, scratch) = checked_kernel_with_scratch(kernel, n, cfg.check_psd)?;
+    let checked = checked_kernel_with_scratch(kernel, n, cfg.check_psd)?;
+    let (k, jitter, scratch) = (checked.kernel, checked.jitter, checked.scratch);
     let mut run = match cfg.schedule {
         EpSchedule::Parallel => parallel(&k, scratch, &y, likelihood, cfg, warm)?,
         EpSchedule::Sequential => sequential(&k, &y, likelihood, cfg, warm)?,

@@ -104,16 +104,26 @@ pub fn checked_kernel(
     n: usize,
     check_psd: bool,
 ) -> Result<(faer::Mat<f64>, f64), PriorError> {
-    checked_kernel_with_scratch(kernel, n, check_psd).map(|(k, jitter, _)| (k, jitter))
+    checked_kernel_with_scratch(kernel, n, check_psd).map(|c| (c.kernel, c.jitter))
 }
 
-/// [`checked_kernel`], also handing back the n × n buffer its Cholesky factorisation used
-/// (`None` without `check_psd`) for the caller to reuse.
+/// What [`checked_kernel_with_scratch`] returns.
+pub(crate) struct CheckedKernel {
+    /// The kernel, with the jitter on its diagonal.
+    pub kernel: faer::Mat<f64>,
+    /// The jitter added (0 when none was needed).
+    pub jitter: f64,
+    /// The n × n buffer the Cholesky factorisation used (`None` without the check), for the
+    /// caller to reuse.
+    pub scratch: Option<faer::Mat<f64>>,
+}
+
+/// [`checked_kernel`], also handing back the buffer of its Cholesky factorisation.
 pub(crate) fn checked_kernel_with_scratch(
     kernel: MatRef<'_, f64>,
     n: usize,
     check_psd: bool,
-) -> Result<(faer::Mat<f64>, f64, Option<faer::Mat<f64>>), PriorError> {
+) -> Result<CheckedKernel, PriorError> {
     if kernel.nrows() != kernel.ncols() || kernel.nrows() != n {
         return Err(PriorError::Shape(format!(
             "the kernel is {}×{} but there are {n} labels: give an n×n kernel for n labels",
@@ -124,7 +134,11 @@ pub(crate) fn checked_kernel_with_scratch(
     let k = kernel.to_owned();
     check_entries(&k)?;
     if !check_psd {
-        return Ok((k, 0.0, None));
+        return Ok(CheckedKernel {
+            kernel: k,
+            jitter: 0.0,
+            scratch: None,
+        });
     }
     let mean_diag = (0..n).map(|i| k[(i, i)]).sum::<f64>() / n as f64;
     let mut trial = faer::Mat::<f64>::zeros(n, n);
@@ -157,7 +171,11 @@ pub(crate) fn checked_kernel_with_scratch(
             for i in 0..n {
                 k[(i, i)] += jitter;
             }
-            return Ok((k, jitter, Some(trial)));
+            return Ok(CheckedKernel {
+                kernel: k,
+                jitter,
+                scratch: Some(trial),
+            });
         }
     }
     Err(PriorError::NotPsd {
