@@ -21,13 +21,23 @@
 //! Two schedules:
 //! * [`EpSchedule::Parallel`]: all sites from the same posterior, then the posterior is
 //!   recomputed. Unlike GPy, which forms all of Σ (a Cholesky plus ≈ 3N³ more flops), this
-//!   needs only diag(Σ) and μ: with L = chol(B) and M = L⁻¹, S½ΣS½ = I − B⁻¹, so
-//!   Σᵢᵢ = (1 − ‖M eᵢ‖²)/τ̃ᵢ, a Cholesky plus a triangular inverse (⅔N³ flops). Where
-//!   1 − ‖M eᵢ‖² is small (tiny τ̃ᵢ, where that quotient would cancel) Σᵢᵢ = Kᵢᵢ − ‖L⁻¹S½Keᵢ‖²
-//!   instead, for those columns only. After the last sweep only log|B| and μ are needed: a
-//!   Cholesky. With [`EpPrecision::Mixed`], the early factorisations are in f32 (twice as
-//!   fast) while the sites still move by much more than ε; the sweep whose change meets the
-//!   stopping rule always starts from an f64 posterior, and log Z is always in f64.
+//!   needs only diag(Σ) and μ. With L = chol(B), M = L⁻¹ and S > 0, K = S^-½(B − I)S^-½ gives
+//!   S½ΣS½ = I − B⁻¹, so τ̃ᵢΣᵢᵢ = 1 − (B⁻¹)ᵢᵢ = 1 − ‖Meᵢ‖²: a Cholesky plus the columns of
+//!   M, by triangular solves 64 columns at a time (⅔N³ flops in all, against GPy's
+//!   ⅓N³ + 3N³). The subtraction from 1 is done exactly: 1 − ‖Meᵢ‖² =
+//!   (Lᵢᵢ² − 1)/Lᵢᵢ² − Σₖ₍ₖ₌ᵢ₊₁..ₙ₎ Mₖᵢ² with Lᵢᵢ² − 1 = τ̃ᵢKᵢᵢ − Σⱼ₍ⱼ₌₀..ᵢ₎ Lᵢⱼ², every term
+//!   proportional to τ̃ᵢ, so Σᵢᵢ keeps its relative precision however small τ̃ᵢ is
+//!   (`Factor::sigma_diag` states the error bound; zero sites take GPy's formula). μ takes
+//!   two triangular solves and no second product with K (`Factor::mean`). After the last
+//!   sweep only log|B| and μ are needed: a Cholesky.
+//!   With [`EpPrecision::Mixed`] (the default) the early posteriors are f32 factorisations
+//!   (twice as fast; μ refined to f64 accuracy), while the next sweep's change is predicted
+//!   (from the last two, EP converging about quadratically) to exceed ten times both ε and
+//!   an upper estimate of what f32's errors in Σ do to the sites (`f32_risk`). A sweep fed
+//!   by f32 whose change lands within that noise of ε is redone from the f64 posterior, so the
+//!   stopping decision, and hence the number of sweeps, is GPy's; log Z is always f64. The
+//!   early sweeps' errors are damped by the later f64 ones (a 10⁻³ relative error in the
+//!   first posterior moves the N = 1500 log Z by 5·10⁻¹²).
 //! * [`EpSchedule::Sequential`]: sites in a seeded random order, each followed by the exact
 //!   rank-1 update of Σ and μ (GPy's `parallel_updates=False`); the rank-1 updates are
 //!   accumulated in blocks of [`SEQ_BLOCK`] and applied as one matrix product. The posterior is
@@ -38,7 +48,6 @@ use faer::linalg::cholesky::llt::factor::{
     LltRegularization, cholesky_in_place, cholesky_in_place_scratch,
 };
 use faer::linalg::matmul::matmul;
-use faer::linalg::triangular_inverse::invert_lower_triangular;
 use faer::linalg::triangular_solve::{
     solve_lower_triangular_in_place, solve_upper_triangular_in_place,
 };
@@ -48,7 +57,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use crate::PriorError;
-use crate::estimate::{Estimate, Method, checked_kernel};
+use crate::estimate::{Estimate, Method, checked_kernel_with_scratch};
 use crate::likelihood::{Likelihood, labels_pm1};
 
 /// The smallest site precision (GPy: `np.finfo(float).eps`).
@@ -57,10 +66,6 @@ pub const MIN_SITE_PRECISION: f64 = f64::EPSILON;
 pub const FIRST_SWEEP_JITTER: f64 = 1e-7;
 /// Rank-1 updates accumulated before they are applied to Σ (sequential schedule).
 pub const SEQ_BLOCK: usize = 48;
-/// Below this value of τ̃ᵢΣᵢᵢ = 1 − (B⁻¹)ᵢᵢ the f64 path computes Σᵢᵢ from K directly.
-const FALLBACK_F64: f64 = 1e-3;
-/// The same threshold for f32 factorisations.
-const FALLBACK_F32: f64 = 3e-2;
 
 /// The order of site updates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,14 +79,18 @@ pub enum EpSchedule {
 /// The arithmetic of the parallel schedule's factorisations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EpPrecision {
-    /// All in f64.
+    /// All in f64: GPy's arithmetic.
     F64,
-    /// f32 while the sites move by much more than ε; the final sweeps and log Z in f64.
+    /// The posteriors of the early sweeps in f32 (twice as fast), while the next sweep's change
+    /// is predicted to exceed both ε and the f32 noise ten times over; the others, every sweep
+    /// whose stopping decision f32 could change, and log Z in f64 (module docs). Same sweeps
+    /// as [`EpPrecision::F64`]; log Z within 1e-12 nats of it on probit problems and 3e-10 on
+    /// step ones in the tests.
     Mixed,
 }
 
-/// Settings of [`ep`]. [`EpConfig::default`] is GPy's: parallel, no damping, ε = 10⁻⁶, no
-/// log Z criterion.
+/// Settings of [`ep`]. [`EpConfig::default`] is GPy's algorithm (parallel, no damping,
+/// ε = 10⁻⁶, no log Z criterion) in [`EpPrecision::Mixed`] arithmetic.
 #[derive(Debug, Clone, Copy)]
 pub struct EpConfig {
     /// Parallel or sequential updates.
@@ -114,7 +123,7 @@ impl Default for EpConfig {
             log_z_tol: None,
             max_sweeps: 1000,
             seed: 0,
-            precision: EpPrecision::F64,
+            precision: EpPrecision::Mixed,
             check_psd: true,
             par: Par::Seq,
         }
@@ -151,12 +160,25 @@ pub struct EpResult {
     pub cavities: Sites,
     /// Factorisations done in f32 ([`EpPrecision::Mixed`]).
     pub f32_factorisations: usize,
+    /// Sweeps fed by f32 marginals that came near the stopping rule and were redone from f64
+    /// marginals ([`EpPrecision::Mixed`]).
+    pub redone_sweeps: usize,
 }
 
 /// log Ẑ and the cavities of the latest update of every site.
+#[derive(Clone)]
 struct SweepRecord {
     log_zhat: Vec<f64>,
     cav: Sites,
+}
+
+impl SweepRecord {
+    fn zeros(n: usize) -> Self {
+        SweepRecord {
+            log_zhat: vec![0.0; n],
+            cav: Sites::zeros(n),
+        }
+    }
 }
 
 /// Runs EP on kernel K (n × n) and ±1 or 0/1 labels. `warm` starts from given sites (for
@@ -171,9 +193,10 @@ pub fn ep(
     let y = labels_pm1(labels)?;
     let n = y.len();
     validate_config(cfg, warm, n)?;
-    let (k, jitter) = checked_kernel(kernel, n, cfg.check_psd)?;
+    let checked = checked_kernel_with_scratch(kernel, n, cfg.check_psd)?;
+    let (k, jitter, scratch) = (checked.kernel, checked.jitter, checked.scratch);
     let mut run = match cfg.schedule {
-        EpSchedule::Parallel => parallel(&k, &y, likelihood, cfg, warm)?,
+        EpSchedule::Parallel => parallel(&k, scratch, &y, likelihood, cfg, warm)?,
         EpSchedule::Sequential => sequential(&k, &y, likelihood, cfg, warm)?,
     };
     run.estimate.jitter = jitter;
@@ -287,43 +310,53 @@ impl Float for f32 {
     }
 }
 
-/// The factorisation L = chol(B), B = I + S½KS½, and M = L⁻¹, in f32 or f64, with buffers
-/// allocated once.
+/// The factorisation L = chol(B), B = I + S½KS½, in f32 or f64, with buffers allocated
+/// once. K itself (f64) is passed in.
 struct Factor<T: Float> {
-    /// K in this precision.
-    k: Mat<T>,
     /// B, overwritten by L in its lower triangle.
     l: Mat<T>,
-    /// L⁻¹ (lower triangle; the upper stays 0).
-    m: Mat<T>,
+    /// [`DIAG_BLOCK`] columns of M = L⁻¹ at a time.
+    block: Mat<T>,
     /// One column of workspace.
     x: Mat<T>,
+    /// Per site: Lᵢᵢ² − 1 while diag(Σ) is formed, then the conditioning factor κᵢ of Σᵢᵢ.
+    work: Vec<f64>,
+    /// Sites whose Σᵢᵢ comes from K directly.
+    direct: Vec<usize>,
+    /// Vectors of workspace for the mean.
+    vecs: [Vec<f64>; 5],
     mem: MemBuffer,
     par: Par,
 }
 
 impl<T: Float> Factor<T> {
-    fn new(k: &Mat<f64>, par: Par) -> Self {
-        let n = k.nrows();
+    /// Buffers for n sites; `l`, when given, is an n × n buffer to reuse for B and L.
+    fn new(n: usize, l: Option<Mat<T>>, par: Par) -> Self {
+        let l = l
+            .filter(|l| l.nrows() == n && l.ncols() == n)
+            .unwrap_or_else(|| Mat::zeros(n, n));
         Factor {
-            k: Mat::from_fn(n, n, |i, j| T::of(k[(i, j)])),
-            l: Mat::zeros(n, n),
-            m: Mat::zeros(n, n),
+            l,
+            block: Mat::zeros(n, DIAG_BLOCK.min(n)),
             x: Mat::zeros(n, 1),
+            work: vec![0.0; n],
+            direct: Vec::with_capacity(n),
+            vecs: std::array::from_fn(|_| vec![0.0; n]),
             mem: MemBuffer::new(cholesky_in_place_scratch::<T>(n, par, Default::default())),
             par,
         }
     }
 
-    /// Forms B from the site precisions' square roots `r` and factorises it.
-    fn factor(&mut self, r: &[f64]) -> Result<(), PriorError> {
+    /// Forms B (rounded to T) from K and the site precisions' square roots `r` and
+    /// factorises it; `false` when the Cholesky fails.
+    fn factor(&mut self, k: &Mat<f64>, r: &[f64]) -> bool {
         let n = r.len();
         for j in 0..n {
             let rj = r[j];
-            let kc = self.k.col_as_slice(j);
+            let kc = k.col_as_slice(j);
             let bc = self.l.col_as_slice_mut(j);
             for i in j..n {
-                bc[i] = T::of(r[i] * rj) * kc[i];
+                bc[i] = T::of(r[i] * rj * kc[i]);
             }
             bc[j] += T::of(1.0);
         }
@@ -334,8 +367,7 @@ impl<T: Float> Factor<T> {
             MemStack::new(&mut self.mem),
             Default::default(),
         )
-        .map(|_| ())
-        .map_err(|_| PriorError::NotPsd { jitter: 0.0 })
+        .is_ok()
     }
 
     /// log|B| = 2 Σ log Lᵢᵢ.
@@ -345,65 +377,154 @@ impl<T: Float> Factor<T> {
             .sum()
     }
 
-    /// x ← B⁻¹x for the workspace column.
-    fn solve_x(&mut self) {
-        let l = self.l.as_ref();
-        solve_lower_triangular_in_place(l, self.x.as_mut(), self.par);
-        solve_upper_triangular_in_place(l.transpose(), self.x.as_mut(), self.par);
-    }
-
-    /// α = ν̃ − S½B⁻¹S½Kν̃ given `kv` = Kν̃; then μ = Kα (f64) into `mu`.
-    fn mean(&mut self, k: &Mat<f64>, kv: &[f64], r: &[f64], nu: &[f64], mu: &mut [f64]) {
+    /// μ = Σν̃ = Kν̃ − KS½x with x = B⁻¹S½Kν̃, given `kv` = Kν̃ and the site precisions τ̃.
+    /// As KS½ = S^-½(B − I) and Bx = S½Kν̃, (KS½x)ᵢ = ((S½Kν̃)ᵢ − xᵢ)/√τ̃ᵢ, with no second
+    /// product with K; both terms are proportional to √τ̃ᵢ (module docs), so the quotient
+    /// keeps its precision, and a site with τ̃ᵢ below [`MIN_SITE_PRECISION`] takes row i of K
+    /// instead. The solve is followed by `refine` steps of iterative refinement (residual
+    /// S½Kν̃ − Bx in f64, with Bx = x + S½K(S½x)), which make an f32 factor's μ as accurate as
+    /// an f64 one's.
+    fn mean(
+        &mut self,
+        k: &Mat<f64>,
+        kv: &[f64],
+        r: &[f64],
+        tau: &[f64],
+        refine: usize,
+        mu: &mut [f64],
+    ) {
         let n = r.len();
+        let [b, x, resid, rx, krx] = &mut self.vecs;
         for i in 0..n {
-            self.x[(i, 0)] = T::of(r[i] * kv[i]);
+            b[i] = r[i] * kv[i];
         }
-        self.solve_x();
-        let alpha = Mat::<f64>::from_fn(n, 1, |i, _| nu[i] - r[i] * self.x[(i, 0)].f64());
-        let mut out = Mat::<f64>::zeros(n, 1);
-        matmul(
-            out.as_mut(),
-            Accum::Replace,
-            k,
-            alpha.as_ref(),
-            1.0,
-            self.par,
-        );
-        for (i, m) in mu.iter_mut().enumerate() {
-            *m = out[(i, 0)];
-        }
-    }
-
-    /// diag(Σ) into `sigma` (module docs), given K's diagonal and the sites.
-    fn sigma_diag(&mut self, kdiag: &[f64], r: &[f64], tau: &[f64], sigma: &mut [f64]) {
-        let n = r.len();
-        invert_lower_triangular(self.m.as_mut(), self.l.as_ref(), self.par);
-        let threshold = if std::mem::size_of::<T>() == 4 {
-            FALLBACK_F32
-        } else {
-            FALLBACK_F64
-        };
-        let mut fallback = Vec::new();
-        for i in 0..n {
-            let col = &self.m.col_as_slice(i)[i..];
-            let d: f64 = col.iter().map(|v| v.f64() * v.f64()).sum();
-            let q = 1.0 - d;
-            if q >= threshold {
-                sigma[i] = q / tau[i];
-            } else {
-                fallback.push(i);
+        x.fill(0.0);
+        resid.copy_from_slice(b);
+        for step in 0..=refine {
+            for (i, v) in resid.iter().enumerate() {
+                self.x[(i, 0)] = T::of(*v);
+            }
+            Self::solve_column(&self.l, &mut self.x, self.par);
+            for (i, xi) in x.iter_mut().enumerate() {
+                *xi += self.x[(i, 0)].f64();
+            }
+            if step == refine {
+                break;
+            }
+            for i in 0..n {
+                rx[i] = r[i] * x[i];
+            }
+            matvec(k, rx, krx, self.par);
+            for i in 0..n {
+                resid[i] = b[i] - x[i] - r[i] * krx[i];
             }
         }
-        self.sigma_direct(&fallback, kdiag, r, sigma);
+        for i in 0..n {
+            mu[i] = if tau[i] >= MIN_SITE_PRECISION {
+                kv[i] - (b[i] - x[i]) / r[i]
+            } else {
+                kv[i] - (0..n).map(|j| k[(i, j)] * r[j] * x[j]).sum::<f64>()
+            };
+        }
     }
 
-    /// Σᵢᵢ = Kᵢᵢ − ‖L⁻¹S½Keᵢ‖² for the sites in `idx`.
-    fn sigma_direct(&self, idx: &[usize], kdiag: &[f64], r: &[f64], sigma: &mut [f64]) {
+    /// x ← B⁻¹x with B = LLᵀ.
+    fn solve_column(l: &Mat<T>, x: &mut Mat<T>, par: Par) {
+        solve_lower_triangular_in_place(l.as_ref(), x.as_mut(), par);
+        solve_upper_triangular_in_place(l.as_ref().transpose(), x.as_mut(), par);
+    }
+
+    /// diag(Σ) into `sigma` (module docs), given K, its diagonal and the sites; leaves each
+    /// site's conditioning factor κᵢ = max(Kᵢᵢ/Σᵢᵢ, dᵢ/(Lᵢᵢ²τ̃ᵢΣᵢᵢ)) in `work`.
+    ///
+    /// With dᵢ = Lᵢᵢ² − 1 = τ̃ᵢKᵢᵢ − Σⱼ₍ⱼ₌₀..ᵢ₎ Lᵢⱼ² and sᵢ = Σₖ₍ₖ₌ᵢ₊₁..ₙ₎ Mₖᵢ²,
+    /// τ̃ᵢΣᵢᵢ = 1 − (B⁻¹)ᵢᵢ = 1 − 1/Lᵢᵢ² − sᵢ = dᵢ/Lᵢᵢ² − sᵢ. Row i of L and column i of M
+    /// below the diagonal are proportional to √τ̃ᵢ, so dᵢ, sᵢ and their difference keep their
+    /// relative precision however small τ̃ᵢ is: 1 is never added to or subtracted from them.
+    /// Both terms are nonnegative, and the difference loses a factor dᵢ/(Lᵢᵢ²τ̃ᵢΣᵢᵢ) ≤ Kᵢᵢ/Σᵢᵢ
+    /// in relative precision, the conditioning of Σᵢᵢ itself (GPy's Kᵢᵢ − ‖L⁻¹S½Keᵢ‖² loses
+    /// Kᵢᵢ/Σᵢᵢ). Sites with τ̃ᵢ below [`MIN_SITE_PRECISION`] (a warm start's zeros) have no
+    /// quotient and take the direct formula, one triangular solve each.
+    fn sigma_diag(
+        &mut self,
+        k: &Mat<f64>,
+        kdiag: &[f64],
+        r: &[f64],
+        tau: &[f64],
+        sigma: &mut [f64],
+    ) {
+        let n = r.len();
+        for (w, (t, kd)) in self.work.iter_mut().zip(tau.iter().zip(kdiag)) {
+            *w = t * kd;
+        }
+        for j in 0..n {
+            let below = &self.l.col_as_slice(j)[j + 1..];
+            for (w, v) in self.work[j + 1..].iter_mut().zip(below) {
+                *w -= v.f64() * v.f64();
+            }
+        }
+        self.direct.clear();
+        let mut j0 = 0;
+        while j0 < n {
+            let width = DIAG_BLOCK.min(n - j0);
+            let below = self.inverse_columns(j0, width);
+            for (c, s) in below.iter().enumerate().take(width) {
+                let i = j0 + c;
+                let lii = self.l[(i, i)].f64();
+                let lead = self.work[i] / (lii * lii);
+                let q = lead - s;
+                if tau[i] >= MIN_SITE_PRECISION && q > 0.0 && q.is_finite() {
+                    sigma[i] = q / tau[i];
+                    self.work[i] = (lead / q).max(kdiag[i] / sigma[i]);
+                } else {
+                    self.direct.push(i);
+                }
+            }
+            j0 += width;
+        }
+        let direct = std::mem::take(&mut self.direct);
+        self.sigma_direct(k, &direct, kdiag, r, sigma);
+        for &i in &direct {
+            self.work[i] = kdiag[i] / sigma[i];
+        }
+        self.direct = direct;
+    }
+
+    /// Columns j0..j0 + width of M = L⁻¹ by one triangular solve with the trailing block of
+    /// L; returns Σₖ₍ₖ₌ᵢ₊₁..ₙ₎ Mₖᵢ² for each (M is zero above its diagonal).
+    fn inverse_columns(&mut self, j0: usize, width: usize) -> [f64; DIAG_BLOCK] {
+        let m = self.l.nrows() - j0;
+        let mut x = self.block.as_mut().submatrix_mut(0, 0, m, width);
+        x.fill(T::of(0.0));
+        for c in 0..width {
+            x[(c, c)] = T::of(1.0);
+        }
+        let trailing = self.l.as_ref().submatrix(j0, j0, m, m);
+        solve_lower_triangular_in_place(trailing, x.as_mut(), self.par);
+        let mut sums = [0.0; DIAG_BLOCK];
+        for (c, sum) in sums.iter_mut().enumerate().take(width) {
+            *sum = column(x.as_ref(), c)[c + 1..]
+                .iter()
+                .map(|v| v.f64() * v.f64())
+                .sum();
+        }
+        sums
+    }
+
+    /// Σᵢᵢ = Kᵢᵢ − ‖L⁻¹S½Keᵢ‖² for the sites in `idx` (GPy's formula, one column each).
+    fn sigma_direct(
+        &self,
+        k: &Mat<f64>,
+        idx: &[usize],
+        kdiag: &[f64],
+        r: &[f64],
+        sigma: &mut [f64],
+    ) {
         if idx.is_empty() {
             return;
         }
         let n = r.len();
-        let mut y = Mat::<T>::from_fn(n, idx.len(), |i, c| T::of(r[i]) * self.k[(i, idx[c])]);
+        let mut y = Mat::<T>::from_fn(n, idx.len(), |i, c| T::of(r[i] * k[(i, idx[c])]));
         solve_lower_triangular_in_place(self.l.as_ref(), y.as_mut(), self.par);
         for (c, &i) in idx.iter().enumerate() {
             let q: f64 = y.col_as_slice(c).iter().map(|v| v.f64() * v.f64()).sum();
@@ -412,12 +533,43 @@ impl<T: Float> Factor<T> {
     }
 }
 
+/// Column j of a column-major matrix as a slice.
+fn column<T>(k: MatRef<'_, T>, j: usize) -> &[T] {
+    k.col(j)
+        .try_as_col_major()
+        .expect("the columns of a faer Mat are contiguous")
+        .as_slice()
+}
+
 /// K·v into `out` (f64).
 fn matvec(k: &Mat<f64>, v: &[f64], out: &mut [f64], par: Par) {
     let n = v.len();
     let vm = MatRef::from_column_major_slice(v, n, 1);
     let om = faer::MatMut::from_column_major_slice_mut(out, n, 1);
     matmul(om, Accum::Replace, k.as_ref(), vm, 1.0, par);
+}
+
+/// Columns of L⁻¹ formed at a time for diag(Σ).
+const DIAG_BLOCK: usize = 64;
+/// An upper estimate of the relative error of an f32 Σᵢᵢ per unit of its conditioning factor
+/// κᵢ: 32 f32 unit round-offs ([`f32_risk`]).
+const F32_SIGMA_ERROR: f64 = 32.0 * (f32::EPSILON as f64 / 2.0);
+/// Iterative-refinement steps that make an f32 factor's μ as accurate as an f64 one's (one
+/// step leaves 3·10⁻¹² relative on a kernel of condition number 3·10¹⁴; without it, the
+/// step likelihood's N = 1500 run took two sweeps more than in f64).
+const F32_MEAN_REFINEMENT: usize = 1;
+/// An f32 posterior is used only while the next sweep's change is predicted to be this many
+/// times larger than both ε and the f32 noise.
+const F32_MARGIN: f64 = 10.0;
+
+/// Where the marginals the next sweep reads come from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Feed {
+    /// An f64 factorisation (or the prior): GPy's marginals, to round-off.
+    F64,
+    /// An f32 factorisation whose errors move the next sweep's sites by a mean squared amount
+    /// of at most about `noise`.
+    F32 { noise: f64 },
 }
 
 /// The f64 and (for mixed precision) f32 factorisations of one run.
@@ -429,55 +581,93 @@ struct Posterior {
     kv: Vec<f64>,
     mu: Vec<f64>,
     sigma: Vec<f64>,
+    /// The f32 noise the latest marginals would have had ([`f32_risk`]).
+    noise: f64,
 }
 
 impl Posterior {
-    fn new(k: &Mat<f64>, precision: EpPrecision, par: Par) -> Self {
+    /// Buffers for the kernel `k`; `scratch`, when n × n, becomes the f64 factor's.
+    fn new(k: &Mat<f64>, scratch: Option<Mat<f64>>, precision: EpPrecision, par: Par) -> Self {
         let n = k.nrows();
         Posterior {
-            f64: Factor::new(k, par),
-            f32: (precision == EpPrecision::Mixed).then(|| Factor::new(k, par)),
+            f64: Factor::new(n, scratch, par),
+            f32: (precision == EpPrecision::Mixed).then(|| Factor::new(n, None, par)),
             kdiag: (0..n).map(|i| k[(i, i)]).collect(),
             r: vec![0.0; n],
             kv: vec![0.0; n],
             mu: vec![0.0; n],
             sigma: vec![0.0; n],
+            noise: 0.0,
         }
     }
 
-    /// Factorises B in f64 and sets μ; returns (log|B|, ν̃ᵀΣν̃ = ν̃ᵀμ).
-    fn factor_f64(&mut self, k: &Mat<f64>, sites: &Sites) -> Result<(f64, f64), PriorError> {
+    /// √τ̃ into `r` and Kν̃ into `kv`.
+    fn prepare(&mut self, k: &Mat<f64>, sites: &Sites) {
         for (r, t) in self.r.iter_mut().zip(&sites.tau) {
             *r = t.sqrt();
         }
         matvec(k, &sites.nu, &mut self.kv, self.f64.par);
-        self.f64.factor(&self.r)?;
-        self.f64.mean(k, &self.kv, &self.r, &sites.nu, &mut self.mu);
+    }
+
+    /// Factorises B in f64 and sets μ; returns (log|B|, ν̃ᵀΣν̃ = ν̃ᵀμ).
+    fn factor_f64(&mut self, k: &Mat<f64>, sites: &Sites) -> Result<(f64, f64), PriorError> {
+        self.prepare(k, sites);
+        if !self.f64.factor(k, &self.r) {
+            return Err(PriorError::NotPsd { jitter: 0.0 });
+        }
+        self.f64
+            .mean(k, &self.kv, &self.r, &sites.tau, 0, &mut self.mu);
         let nsn = sites.nu.iter().zip(&self.mu).map(|(a, b)| a * b).sum();
         Ok((self.f64.logdet(), nsn))
     }
 
     /// diag(Σ) from the f64 factor of the latest [`Posterior::factor_f64`].
-    fn diag_f64(&mut self, sites: &Sites) {
+    fn diag_f64(&mut self, k: &Mat<f64>, sites: &Sites) {
         self.f64
-            .sigma_diag(&self.kdiag, &self.r, &sites.tau, &mut self.sigma);
+            .sigma_diag(k, &self.kdiag, &self.r, &sites.tau, &mut self.sigma);
+        self.noise = f32_risk(&self.f64.work, &self.sigma, &self.mu);
     }
 
-    /// μ and diag(Σ) from an f32 factorisation.
-    fn full_f32(&mut self, k: &Mat<f64>, sites: &Sites) -> Result<(), PriorError> {
-        let f = self
-            .f32
-            .as_mut()
-            .expect("mixed precision allocates the f32 factor");
-        for (r, t) in self.r.iter_mut().zip(&sites.tau) {
-            *r = t.sqrt();
+    /// μ (refined to f64 accuracy) and diag(Σ) from an f32 factorisation; `None` when there
+    /// is none or its Cholesky fails (then the caller uses f64).
+    fn feed_f32(&mut self, k: &Mat<f64>, sites: &Sites) -> Option<Feed> {
+        self.prepare(k, sites);
+        let f = self.f32.as_mut()?;
+        if !f.factor(k, &self.r) {
+            return None;
         }
-        matvec(k, &sites.nu, &mut self.kv, f.par);
-        f.factor(&self.r)?;
-        f.mean(k, &self.kv, &self.r, &sites.nu, &mut self.mu);
-        f.sigma_diag(&self.kdiag, &self.r, &sites.tau, &mut self.sigma);
-        Ok(())
+        f.mean(
+            k,
+            &self.kv,
+            &self.r,
+            &sites.tau,
+            F32_MEAN_REFINEMENT,
+            &mut self.mu,
+        );
+        f.sigma_diag(k, &self.kdiag, &self.r, &sites.tau, &mut self.sigma);
+        self.noise = f32_risk(&f.work, &self.sigma, &self.mu);
+        Some(Feed::F32 { noise: self.noise })
     }
+}
+
+/// An upper estimate of the mean squared change that f32 errors in Σ make in the next sweep's
+/// sites, from the conditioning factors κᵢ ([`Factor::sigma_diag`]), Σ's diagonal and μ.
+///
+/// An f32 factorisation computes Σᵢᵢ to a relative error eᵢ of about u₃₂κᵢ times a factor
+/// measured at 2–3 (probit, the N = 1500 NNGP kernel) and up to 25 (step likelihood, whose
+/// large site precisions make B ill-conditioned); [`F32_SIGMA_ERROR`] takes 32. μ is refined
+/// to f64 accuracy. An error eᵢ moves the cavity precision by eᵢ/Σᵢᵢ and the cavity natural
+/// mean by eᵢ|μᵢ|/Σᵢᵢ, and the moment-matched site by about as much again (the √Σᵢᵢ term and
+/// the factor 4 on the squares).
+fn f32_risk(kappa: &[f64], sigma: &[f64], mu: &[f64]) -> f64 {
+    let (mut tau, mut nu) = (0.0, 0.0);
+    for ((k, s), m) in kappa.iter().zip(sigma).zip(mu) {
+        let e = F32_SIGMA_ERROR * k / s;
+        tau += e * e;
+        let en = e * (m.abs() + s.sqrt());
+        nu += en * en;
+    }
+    4.0 * tau.max(nu) / sigma.len() as f64
 }
 
 /// The starting marginals: K + 10⁻⁷I and μ = 0 for zero sites, else the posterior of the
@@ -494,7 +684,7 @@ fn start(post: &mut Posterior, k: &Mat<f64>, warm: Option<&Sites>) -> Result<Sit
         }
         Some(w) => {
             post.factor_f64(k, w)?;
-            post.diag_f64(w);
+            post.diag_f64(k, w);
             for s in &mut post.sigma {
                 *s += FIRST_SWEEP_JITTER;
             }
@@ -503,49 +693,103 @@ fn start(post: &mut Posterior, k: &Mat<f64>, warm: Option<&Sites>) -> Result<Sit
     }
 }
 
+/// The sites, the record of the latest sweep, and both as they were before it (kept so that
+/// a sweep fed by f32 marginals can be redone from f64 ones).
+struct SweepState {
+    sites: Sites,
+    rec: SweepRecord,
+    before: (Sites, SweepRecord),
+}
+
+impl SweepState {
+    fn new(sites: Sites) -> Self {
+        let n = sites.tau.len();
+        SweepState {
+            before: (sites.clone(), SweepRecord::zeros(n)),
+            sites,
+            rec: SweepRecord::zeros(n),
+        }
+    }
+
+    /// One parallel sweep: every site from the current marginals. Returns the change (the
+    /// larger of the mean squared changes of τ̃ and ν̃).
+    fn sweep(&mut self, post: &Posterior, y: &[f64], lik: Likelihood, damping: f64) -> f64 {
+        self.before.0.clone_from(&self.sites);
+        self.before.1.clone_from(&self.rec);
+        for (i, &yi) in y.iter().enumerate() {
+            let (s, m) = (post.sigma[i], post.mu[i]);
+            update_site(lik, yi, s, m, &mut self.sites, &mut self.rec, i, damping);
+        }
+        let prev = &self.before.0;
+        mean_sq_change(&self.sites.tau, &prev.tau).max(mean_sq_change(&self.sites.nu, &prev.nu))
+    }
+
+    /// Back to the state before the latest sweep.
+    fn undo(&mut self) {
+        self.sites.clone_from(&self.before.0);
+        self.rec.clone_from(&self.before.1);
+    }
+}
+
+/// Whether an f32-fed sweep's change could be on the other side of ε from GPy's: the f32
+/// errors move the root mean square site change by at most √noise, so the stopping decision
+/// can differ only when |√change − √ε| ≤ √noise.
+fn decision_uncertain(change: f64, epsilon: f64, noise: f64) -> bool {
+    (change.sqrt() - epsilon.sqrt()).abs() <= noise.sqrt()
+}
+
+/// The next sweep's change predicted from the last two (EP converges about quadratically near
+/// its fixed point).
+fn predicted_change(change: f64, prev_change: f64) -> f64 {
+    if prev_change.is_finite() {
+        change * (change / prev_change).min(1.0)
+    } else {
+        change
+    }
+}
+
 /// The parallel schedule (module docs).
 fn parallel(
     k: &Mat<f64>,
+    scratch: Option<Mat<f64>>,
     y: &[f64],
     lik: Likelihood,
     cfg: &EpConfig,
     warm: Option<&Sites>,
 ) -> Result<EpResult, PriorError> {
-    let n = y.len();
-    let mut post = Posterior::new(k, cfg.precision, cfg.par);
-    let mut sites = start(&mut post, k, warm)?;
-    let mut prev = sites.clone();
-    let mut rec = SweepRecord {
-        log_zhat: vec![0.0; n],
-        cav: Sites::zeros(n),
-    };
-    let mut log_z = f64::NAN;
-    let (mut prev_change, mut fed_by_f64) = (f64::INFINITY, true);
-    let (mut converged, mut sweeps, mut n_f32) = (false, 0, 0);
+    let mut post = Posterior::new(k, scratch, cfg.precision, cfg.par);
+    let mut st = SweepState::new(start(&mut post, k, warm)?);
+    let mut feed = Feed::F64;
+    let (mut log_z, mut prev_change) = (f64::NAN, f64::INFINITY);
+    let (mut converged, mut sweeps, mut n_f32, mut redone) = (false, 0, 0, 0);
     while sweeps < cfg.max_sweeps {
         sweeps += 1;
-        prev.tau.copy_from_slice(&sites.tau);
-        prev.nu.copy_from_slice(&sites.nu);
-        for (i, &yi) in y.iter().enumerate() {
-            let (s, m) = (post.sigma[i], post.mu[i]);
-            update_site(lik, yi, s, m, &mut sites, &mut rec, i, cfg.damping);
+        let mut change = st.sweep(&post, y, lik, cfg.damping);
+        if let Feed::F32 { noise } = feed
+            && decision_uncertain(change, cfg.epsilon, noise)
+        {
+            st.undo();
+            post.factor_f64(k, &st.sites)?;
+            post.diag_f64(k, &st.sites);
+            change = st.sweep(&post, y, lik, cfg.damping);
+            redone += 1;
         }
-        let change = mean_sq_change(&sites.tau, &prev.tau).max(mean_sq_change(&sites.nu, &prev.nu));
-        let sites_done = sweeps > 1 && change < cfg.epsilon && fed_by_f64;
+        let sites_done = sweeps > 1 && change < cfg.epsilon;
         let last = sweeps == cfg.max_sweeps;
         let need_log_z = sites_done || last || cfg.log_z_tol.is_some();
-        let predicted = change * (change / prev_change).min(1.0);
-        let use_f32 = post.f32.is_some() && predicted > 10.0 * cfg.epsilon && !need_log_z;
+        let predicted = predicted_change(change, prev_change);
         prev_change = change;
-        if use_f32 {
-            post.full_f32(k, &sites)?;
+        if !need_log_z
+            && predicted > F32_MARGIN * cfg.epsilon.max(post.noise)
+            && let Some(f) = post.feed_f32(k, &st.sites)
+        {
+            feed = f;
             n_f32 += 1;
-            fed_by_f64 = false;
             continue;
         }
-        let (logdet, nsn) = post.factor_f64(k, &sites)?;
+        let (logdet, nsn) = post.factor_f64(k, &st.sites)?;
         let prev_log_z = log_z;
-        log_z = log_z_ep(logdet, nsn, &sites, &rec);
+        log_z = log_z_ep(logdet, nsn, &st.sites, &st.rec);
         let z_done = cfg
             .log_z_tol
             .is_none_or(|tol| (log_z - prev_log_z).abs() < tol);
@@ -554,20 +798,22 @@ fn parallel(
             break;
         }
         if !last {
-            post.diag_f64(&sites);
-            fed_by_f64 = true;
+            post.diag_f64(k, &st.sites);
+            feed = Feed::F64;
         }
     }
-    Ok(finish(
+    let mut out = finish(
         log_z,
         converged,
         sweeps,
         Method::Ep,
         lik,
-        sites,
-        rec,
+        st.sites,
+        st.rec,
         n_f32,
-    ))
+    );
+    out.redone_sweeps = redone;
+    Ok(out)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -594,6 +840,7 @@ fn finish(
         sites,
         cavities: rec.cav,
         f32_factorisations: n_f32,
+        redone_sweeps: 0,
     }
 }
 
@@ -659,10 +906,7 @@ fn sequential(
         sigma[(i, i)] += FIRST_SWEEP_JITTER;
     }
     let mut prev = sites.clone();
-    let mut rec = SweepRecord {
-        log_zhat: vec![0.0; n],
-        cav: Sites::zeros(n),
-    };
+    let mut rec = SweepRecord::zeros(n);
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let mut order: Vec<usize> = (0..n).collect();
     let mut block = RankOneBlock::new(n, SEQ_BLOCK);
@@ -781,5 +1025,159 @@ impl RankOneBlock {
             par,
         );
         self.c.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faer::linalg::solvers::Solve;
+    use rand::RngExt;
+
+    /// The NNGP kernel of the paper's FCN (two ReLU layers, σ_w² = 2, σ_b² = 1) on 240 seeded
+    /// inputs in 8 dimensions, every sixth a copy of the one before moved by 10⁻⁵: eigenvalues
+    /// from 2·10⁻¹² to 8·10², condition number 3·10¹⁴.
+    fn ill_conditioned_kernel() -> Mat<f64> {
+        let (n, d) = (240, 8);
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let mut x = vec![0.0f64; n * d];
+        for i in 0..n {
+            for c in 0..d {
+                x[i * d + c] = if i % 6 == 5 {
+                    x[(i - 1) * d + c] + 1e-5 * rng.random_range(-1.0..1.0)
+                } else {
+                    rng.random_range(-1.0..1.0)
+                };
+            }
+        }
+        let spec = basin_nn::FcnSpec::paper(d);
+        crate::kernel::nngp_f64(&spec, &x, n).expect("NNGP kernel")
+    }
+
+    /// Site precisions from 0 and 2.2e-16 up to 10⁶, cycled over the sites.
+    fn mixed_precisions(n: usize) -> Vec<f64> {
+        let levels = [
+            0.0,
+            MIN_SITE_PRECISION,
+            1e-12,
+            1e-8,
+            1e-4,
+            0.03,
+            1.0,
+            30.0,
+            1e3,
+            1e6,
+        ];
+        (0..n).map(|i| levels[(i * 7) % levels.len()]).collect()
+    }
+
+    /// diag(Σ) by the quotient ([`Factor::sigma_diag`]) and by GPy's formula
+    /// Kᵢᵢ − ‖L⁻¹S½Keᵢ‖² for every site, and the conditioning factors.
+    fn both_formulas(k: &Mat<f64>, tau: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let n = k.nrows();
+        let r: Vec<f64> = tau.iter().map(|t| t.sqrt()).collect();
+        let kdiag: Vec<f64> = (0..n).map(|i| k[(i, i)]).collect();
+        let mut f = Factor::<f64>::new(n, None, Par::Seq);
+        assert!(f.factor(k, &r));
+        let mut fast = vec![0.0; n];
+        f.sigma_diag(k, &kdiag, &r, tau, &mut fast);
+        let all: Vec<usize> = (0..n).collect();
+        let mut direct = vec![0.0; n];
+        f.sigma_direct(k, &all, &kdiag, &r, &mut direct);
+        (fast, direct, f.work.clone())
+    }
+
+    /// The quotient and GPy's formula carry the same kind of error, about u·Kᵢᵢ per site
+    /// (each loses Kᵢᵢ/Σᵢᵢ of relative precision to cancellation): they must agree to
+    /// 10⁻¹³·Kᵢᵢ (measured 2·10⁻¹⁵), and to 10⁻¹⁰ relative where Kᵢᵢ/Σᵢᵢ < 10³ (measured
+    /// 3·10⁻¹³), on a kernel of condition number 3·10¹⁴ with site precisions from 0 (GPy's
+    /// formula is then used as it is) and 2.2·10⁻¹⁶ to 10⁶.
+    #[test]
+    fn sigma_diag_matches_the_direct_formula_on_an_ill_conditioned_kernel() {
+        let k = ill_conditioned_kernel();
+        let n = k.nrows();
+        let tau = mixed_precisions(n);
+        let (fast, direct, kappa) = both_formulas(&k, &tau);
+        let (mut worst_abs, mut worst_rel) = (0.0f64, 0.0f64);
+        for i in 0..n {
+            let (kii, d) = (k[(i, i)], (fast[i] - direct[i]).abs());
+            assert!(
+                fast[i] > 0.0 && fast[i] <= kii,
+                "site {i}: Σᵢᵢ = {}",
+                fast[i]
+            );
+            worst_abs = worst_abs.max(d / kii);
+            if kii / direct[i] < 1e3 {
+                worst_rel = worst_rel.max(d / direct[i]);
+            }
+            assert!(kappa[i] >= kii / fast[i] && kappa[i].is_finite());
+            if tau[i] == 0.0 {
+                assert_eq!(fast[i], direct[i], "a zero site takes the direct formula");
+            }
+        }
+        eprintln!("max |Δ|/Kᵢᵢ = {worst_abs:e}, max relative |Δ| where K/Σ < 1e3: {worst_rel:e}");
+        assert!(worst_abs < 1e-13, "max |Δ|/Kᵢᵢ = {worst_abs:e}");
+        assert!(worst_rel < 1e-10, "max relative |Δ| = {worst_rel:e}");
+    }
+
+    /// With tiny site precisions 1 − (B⁻¹)ᵢᵢ ≈ τ̃ᵢKᵢᵢ: formed naively, 1 − ‖Meᵢ‖² would keep
+    /// about four digits at τ̃ = 10⁻¹² (‖Meᵢ‖² ≈ 1 − 3·10⁻¹² carries an error ≥ 10⁻¹⁶); the
+    /// exact subtraction keeps Σᵢᵢ to 10⁻¹⁰ of GPy's formula.
+    #[test]
+    fn sigma_diag_keeps_its_precision_at_tiny_site_precisions() {
+        let k = ill_conditioned_kernel();
+        let n = k.nrows();
+        let tau: Vec<f64> = (0..n).map(|i| 1e-12 * (1.0 + (i % 5) as f64)).collect();
+        let (fast, direct, _) = both_formulas(&k, &tau);
+        for i in 0..n {
+            let rel = (fast[i] - direct[i]).abs() / direct[i];
+            assert!(rel < 1e-10, "site {i}: relative |Δ| = {rel:e}");
+        }
+    }
+
+    /// μ without a second product with K (`Factor::mean`) against GPy's K(ν̃ − S½B⁻¹S½Kν̃),
+    /// with an independent solve: to 10⁻¹³ of Σⱼ|Kᵢⱼν̃ⱼ| (measured 10⁻¹⁶) on the
+    /// ill-conditioned kernel with site precisions from 0 to 10⁶; and from an f32 factor with
+    /// one refinement step, to 10⁻¹⁰ of it (measured 3·10⁻¹²).
+    #[test]
+    fn mean_matches_gpys_formula() {
+        let k = ill_conditioned_kernel();
+        let n = k.nrows();
+        let tau = mixed_precisions(n);
+        let r: Vec<f64> = tau.iter().map(|t| t.sqrt()).collect();
+        let nu: Vec<f64> = (0..n).map(|i| ((i * 37) % 11) as f64 / 5.0 - 1.0).collect();
+        let mut kv = vec![0.0; n];
+        matvec(&k, &nu, &mut kv, Par::Seq);
+        let b = Mat::<f64>::from_fn(n, n, |i, j| {
+            r[i] * r[j] * k[(i, j)] + if i == j { 1.0 } else { 0.0 }
+        });
+        let rhs = Mat::<f64>::from_fn(n, 1, |i, _| r[i] * kv[i]);
+        let x = b
+            .llt(faer::Side::Lower)
+            .expect("B is positive definite")
+            .solve(&rhs);
+        let alpha: Vec<f64> = (0..n).map(|i| nu[i] - r[i] * x[(i, 0)]).collect();
+        let mut want = vec![0.0; n];
+        matvec(&k, &alpha, &mut want, Par::Seq);
+        let scale: Vec<f64> = (0..n)
+            .map(|i| (0..n).map(|j| (k[(i, j)] * nu[j]).abs()).sum())
+            .collect();
+        let mut f = Factor::<f64>::new(n, None, Par::Seq);
+        assert!(f.factor(&k, &r));
+        let mut mu = vec![0.0; n];
+        f.mean(&k, &kv, &r, &tau, 0, &mut mu);
+        let mut g = Factor::<f32>::new(n, None, Par::Seq);
+        assert!(g.factor(&k, &r));
+        let mut mu32 = vec![0.0; n];
+        g.mean(&k, &kv, &r, &tau, 1, &mut mu32);
+        let worst = |m: &[f64]| {
+            (0..n)
+                .map(|i| (m[i] - want[i]).abs() / scale[i])
+                .fold(0.0f64, f64::max)
+        };
+        let (e64, e32) = (worst(&mu), worst(&mu32));
+        eprintln!("max |Δμᵢ|/Σⱼ|Kᵢⱼν̃ⱼ|: f64 {e64:e}, f32 refined {e32:e}");
+        assert!(e64 < 1e-13, "f64: {e64:e}");
+        assert!(e32 < 1e-10, "f32: {e32:e}");
     }
 }

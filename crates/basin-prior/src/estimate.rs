@@ -1,7 +1,11 @@
 //! The result of an estimator of log P(f), and the dispatch from (kernel, labels, likelihood,
 //! method) to the estimator.
 
-use faer::MatRef;
+use faer::dyn_stack::{MemBuffer, MemStack};
+use faer::linalg::cholesky::llt::factor::{
+    LltRegularization, cholesky_in_place, cholesky_in_place_scratch,
+};
+use faer::{MatRef, Par};
 use serde::{Deserialize, Serialize};
 
 use crate::PriorError;
@@ -102,12 +106,33 @@ pub(crate) const JITTERS: [f64; 8] = [0.0, 1e-12, 1e-11, 1e-10, 1e-9, 1e-8, 1e-7
 /// finite, symmetric (to 1e-9 of its largest diagonal entry) with a positive diagonal. With
 /// `check_psd`, it must also have a Cholesky factor; when it has none, jitters of 1e-12 up to
 /// 1e-6 times the mean diagonal are tried in turn, and the first that works is added to the
-/// diagonal, named in a `tracing` warning and returned (0 when none was needed).
+/// diagonal, named in a `tracing` warning and returned (0 when none was needed). The
+/// factorisation is single-threaded ([`Par::Seq`]).
 pub fn checked_kernel(
     kernel: MatRef<'_, f64>,
     n: usize,
     check_psd: bool,
 ) -> Result<(faer::Mat<f64>, f64), PriorError> {
+    checked_kernel_with_scratch(kernel, n, check_psd).map(|c| (c.kernel, c.jitter))
+}
+
+/// What [`checked_kernel_with_scratch`] returns.
+pub(crate) struct CheckedKernel {
+    /// The kernel, with the jitter on its diagonal.
+    pub kernel: faer::Mat<f64>,
+    /// The jitter added (0 when none was needed).
+    pub jitter: f64,
+    /// The n × n buffer the Cholesky factorisation used (`None` without the check), for the
+    /// caller to reuse.
+    pub scratch: Option<faer::Mat<f64>>,
+}
+
+/// [`checked_kernel`], also handing back the buffer of its Cholesky factorisation.
+pub(crate) fn checked_kernel_with_scratch(
+    kernel: MatRef<'_, f64>,
+    n: usize,
+    check_psd: bool,
+) -> Result<CheckedKernel, PriorError> {
     if kernel.nrows() != kernel.ncols() || kernel.nrows() != n {
         return Err(PriorError::Shape(format!(
             "the kernel is {}×{} but there are {n} labels: give an n×n kernel for n labels",
@@ -118,23 +143,48 @@ pub fn checked_kernel(
     let k = kernel.to_owned();
     check_entries(&k)?;
     if !check_psd {
-        return Ok((k, 0.0));
+        return Ok(CheckedKernel {
+            kernel: k,
+            jitter: 0.0,
+            scratch: None,
+        });
     }
     let mean_diag = (0..n).map(|i| k[(i, i)]).sum::<f64>() / n as f64;
+    let mut trial = faer::Mat::<f64>::zeros(n, n);
+    let mut mem = MemBuffer::new(cholesky_in_place_scratch::<f64>(
+        n,
+        Par::Seq,
+        Default::default(),
+    ));
     for rel in JITTERS {
         let jitter = rel * mean_diag;
-        let mut trial = k.clone();
+        trial.copy_from_triangular_lower(&k);
         for i in 0..n {
             trial[(i, i)] += jitter;
         }
-        if trial.llt(faer::Side::Lower).is_ok() {
+        let factored = cholesky_in_place(
+            trial.as_mut(),
+            LltRegularization::default(),
+            Par::Seq,
+            MemStack::new(&mut mem),
+            Default::default(),
+        );
+        if factored.is_ok() {
             if jitter > 0.0 {
                 tracing::warn!(
                     "the kernel has no Cholesky factor; added jitter {jitter:e} \
                      ({rel:e} × mean diagonal) to its diagonal"
                 );
             }
-            return Ok((trial, jitter));
+            let mut k = k;
+            for i in 0..n {
+                k[(i, i)] += jitter;
+            }
+            return Ok(CheckedKernel {
+                kernel: k,
+                jitter,
+                scratch: Some(trial),
+            });
         }
     }
     Err(PriorError::NotPsd {

@@ -39,39 +39,61 @@ const CASES: [(usize, bool); 4] = [(64, false), (64, true), (300, false), (300, 
 
 #[test]
 fn parallel_probit_matches_gpy_default_run_to_1e_6_nats() {
-    for (n, flip) in CASES {
-        let r = run(n, flip, Likelihood::Probit, &EpConfig::default());
-        let want = golden(n)[usize::from(flip)];
-        let err = (r.estimate.log_p - want).abs();
-        eprintln!(
-            "N={n} flip={flip}: rust {} gpy {want} |Δ| = {err:e}",
-            r.estimate.log_p
-        );
-        assert!(err < 1e-6, "N={n} flip={flip}: |Δ| = {err:e}");
-        assert!(r.estimate.converged);
-        assert_eq!(
-            r.estimate.iterations, 4,
-            "GPy needed 4 sweeps (values.json)"
-        );
+    for precision in [EpPrecision::Mixed, EpPrecision::F64] {
+        let cfg = EpConfig {
+            precision,
+            ..EpConfig::default()
+        };
+        for (n, flip) in CASES {
+            let r = run(n, flip, Likelihood::Probit, &cfg);
+            let want = golden(n)[usize::from(flip)];
+            let err = (r.estimate.log_p - want).abs();
+            eprintln!(
+                "{precision:?} N={n} flip={flip}: rust {} gpy {want} |Δ| = {err:e}",
+                r.estimate.log_p
+            );
+            assert!(err < 1e-6, "N={n} flip={flip}: |Δ| = {err:e}");
+            assert!(r.estimate.converged);
+            assert_eq!(
+                r.estimate.iterations, 4,
+                "GPy needed 4 sweeps (values.json)"
+            );
+        }
     }
 }
 
+/// Mixed precision (the default) against all-f64 arithmetic on GPy's kernels, probit and step,
+/// undamped and damped (0.7), ε = 10⁻⁶ and 10⁻⁹: the same number of sweeps, and log Z within
+/// 10⁻¹¹ nats for probit (measured ≤ 6·10⁻¹³) and 5·10⁻¹⁰ for step (measured ≤ 6·10⁻¹¹),
+/// with at least one f32 posterior in every run.
 #[test]
-fn mixed_precision_gives_the_same_value() {
-    let cfg = EpConfig {
-        precision: EpPrecision::Mixed,
-        ..EpConfig::default()
-    };
+fn mixed_precision_takes_the_same_sweeps_and_value_as_f64() {
     for (n, flip) in CASES {
-        let r = run(n, flip, Likelihood::Probit, &cfg);
-        let want = golden(n)[usize::from(flip)];
-        let err = (r.estimate.log_p - want).abs();
-        eprintln!(
-            "mixed N={n} flip={flip}: |Δ| = {err:e}, f32 factorisations {}",
-            r.f32_factorisations
-        );
-        assert!(err < 1e-6, "N={n} flip={flip}: |Δ| = {err:e}");
-        assert!(r.f32_factorisations >= 1);
+        for (lik, tol) in [(Likelihood::Probit, 1e-11), (Likelihood::Step, 5e-10)] {
+            for (damping, epsilon) in [(1.0, 1e-6), (0.7, 1e-6), (1.0, 1e-9)] {
+                let f64_cfg = EpConfig {
+                    damping,
+                    epsilon,
+                    precision: EpPrecision::F64,
+                    ..EpConfig::default()
+                };
+                let mixed_cfg = EpConfig {
+                    precision: EpPrecision::Mixed,
+                    ..f64_cfg
+                };
+                let exact = run(n, flip, lik, &f64_cfg);
+                let mixed = run(n, flip, lik, &mixed_cfg);
+                let err = (mixed.estimate.log_p - exact.estimate.log_p).abs();
+                eprintln!(
+                    "N={n} flip={flip} {lik:?} δ={damping} ε={epsilon:e}: |Δ| = {err:e}, \
+                     {} sweeps, {} in f32, {} redone",
+                    mixed.estimate.iterations, mixed.f32_factorisations, mixed.redone_sweeps
+                );
+                assert_eq!(mixed.estimate.iterations, exact.estimate.iterations);
+                assert!(err < tol, "N={n} flip={flip} {lik:?}: |Δ| = {err:e}");
+                assert!(mixed.f32_factorisations >= 1 && exact.f32_factorisations == 0);
+            }
+        }
     }
 }
 
@@ -134,26 +156,38 @@ fn heaviside_matches_gpy_to_1e_4_nats() {
     }
 }
 
+/// GPy's final sites and last cavities: to 10⁻⁹ of their scale in f64 arithmetic (measured
+/// 10⁻¹³), and to 5·10⁻⁸ with the f32 early posteriors of mixed precision (measured 1.1·10⁻⁸:
+/// after four sweeps their errors have been damped by one or two f64 sweeps only, while
+/// log Z, stationary at EP's fixed point, moves by less than 10⁻¹²).
 #[test]
 fn converged_sites_and_cavities_match_gpy() {
-    for (n, flip) in CASES {
-        let r = run(n, flip, Likelihood::Probit, &EpConfig::default());
-        let name = if flip { "yflip" } else { "y" };
-        let g = fixture(&format!("ep_sites_{n}_{name}.npy")).data.to_f64();
-        let rows = [&r.sites.tau, &r.sites.nu, &r.cavities.tau, &r.cavities.nu];
-        for (row, ours) in rows.iter().enumerate() {
-            let theirs = &g[row * n..(row + 1) * n];
-            let scale = theirs.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-            let worst = ours
-                .iter()
-                .zip(theirs)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f64::max);
-            eprintln!("N={n} {name} row {row}: max |Δ| = {worst:e} (scale {scale:e})");
-            assert!(
-                worst < 1e-9 * scale,
-                "N={n} {name} row {row}: max |Δ| = {worst:e}"
-            );
+    for (precision, tol) in [(EpPrecision::F64, 1e-9), (EpPrecision::Mixed, 5e-8)] {
+        let cfg = EpConfig {
+            precision,
+            ..EpConfig::default()
+        };
+        for (n, flip) in CASES {
+            let r = run(n, flip, Likelihood::Probit, &cfg);
+            let name = if flip { "yflip" } else { "y" };
+            let g = fixture(&format!("ep_sites_{n}_{name}.npy")).data.to_f64();
+            let rows = [&r.sites.tau, &r.sites.nu, &r.cavities.tau, &r.cavities.nu];
+            for (row, ours) in rows.iter().enumerate() {
+                let theirs = &g[row * n..(row + 1) * n];
+                let scale = theirs.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+                let worst = ours
+                    .iter()
+                    .zip(theirs)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0, f64::max);
+                eprintln!(
+                    "{precision:?} N={n} {name} row {row}: max |Δ| = {worst:e} (scale {scale:e})"
+                );
+                assert!(
+                    worst < tol * scale,
+                    "{precision:?} N={n} {name} row {row}: max |Δ| = {worst:e}"
+                );
+            }
         }
     }
 }

@@ -5,6 +5,8 @@ mod boolean_cmd;
 mod common;
 mod data_cmd;
 mod hessian_cmd;
+#[cfg(target_os = "linux")]
+mod huge_pages;
 mod kernel_cmd;
 mod lab_cmd;
 mod model_cmd;
@@ -14,6 +16,11 @@ mod sharpness_cmd;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+/// Large blocks on transparent huge pages ([`huge_pages`]).
+#[cfg(target_os = "linux")]
+#[global_allocator]
+static ALLOCATOR: huge_pages::HugePages = huge_pages::HugePages;
 
 /// basin measures why deep networks generalize: test error, local flatness and the Bayesian
 /// prior log P(f) of trained networks.

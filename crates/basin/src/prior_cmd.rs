@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use basin_data::npy::NpyData;
 use basin_nn::FcnObjective;
 use basin_nn::loss::predict;
 use basin_prior::ep::{EpConfig, EpPrecision, EpSchedule, ep};
 use basin_prior::estimate::Estimate;
-use basin_prior::faer::Mat;
+use basin_prior::faer::{Mat, MatRef};
 use basin_prior::laplace::{LaplaceConfig, laplace};
 use basin_prior::likelihood::Likelihood;
 use basin_prior::tilting::{TiltingConfig, tilting};
@@ -39,6 +40,15 @@ pub enum MethodArg {
     Laplace,
     /// Botev's minimax-tilted importance sampler: an unbiased estimate with a standard error.
     Tilting,
+}
+
+/// The EP arithmetic flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PrecisionArg {
+    /// f32 early posteriors, f64 near convergence and for log Z.
+    Mixed,
+    /// f64 throughout.
+    F64,
 }
 
 /// Arguments of `basin prior`. Give either --kernel with --labels, or --model with its data.
@@ -92,10 +102,11 @@ pub struct PriorArgs {
     /// The most samples tilting draws when chasing --target-std-err.
     #[arg(long, default_value_t = 1_048_576)]
     max_samples: usize,
-    /// Do EP's early factorisations in f32 (about twice as fast; the final sweeps and log Z
-    /// stay in f64).
-    #[arg(long)]
-    mixed_precision: bool,
+    /// EP's arithmetic: mixed (the early posteriors in f32, twice as fast; the sweeps near
+    /// the stopping rule and log Z in f64; the same sweeps as f64 and log Z within ~1e-10
+    /// nats) or f64 (GPy's arithmetic throughout).
+    #[arg(long, value_enum, default_value_t = PrecisionArg::Mixed)]
+    precision: PrecisionArg,
     /// Print one JSON object: log_prior (natural log), log10_prior, likelihood, method,
     /// converged, iterations, std_err (null where the method has none), jitter, wall_s,
     /// n_points in --model mode, and for tilting samples, seed, ess, log_upper_bound and
@@ -178,14 +189,14 @@ pub fn run_prior(args: PriorArgs, quiet: bool) -> Result<()> {
         (_, _, Some(m)) => {
             let (k, y) = model_function(m)?;
             let n = y.len();
-            (k, y, Some(n))
+            (Kernel::Mat(k), y, Some(n))
         }
         _ => anyhow::bail!("give --kernel with --labels, or --model"),
     };
     let bar = spinner(quiet);
     bar.set_message(format!("log P(f) on {} points", y.len()));
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
-    let (est, tilting) = estimate(&args, &k, &y)?;
+    let (est, tilting) = estimate(&args, k.as_ref(), &y)?;
     bar.finish_and_clear();
     let out = PriorOutput {
         log_prior: est.log_p,
@@ -205,7 +216,7 @@ pub fn run_prior(args: PriorArgs, quiet: bool) -> Result<()> {
 
 fn estimate(
     args: &PriorArgs,
-    k: &Mat<f64>,
+    k: MatRef<'_, f64>,
     y: &[f64],
 ) -> Result<(Estimate, Option<TiltingOutput>)> {
     let lik = match args.likelihood {
@@ -218,7 +229,7 @@ fn estimate(
                 max_iter: args.max_sweeps,
                 ..LaplaceConfig::default()
             };
-            return Ok((laplace(k.as_ref(), y, lik, &cfg)?, None));
+            return Ok((laplace(k, y, lik, &cfg)?, None));
         }
         MethodArg::Tilting => return estimate_tilting(args, k, y, lik),
         MethodArg::Ep => EpSchedule::Parallel,
@@ -230,19 +241,18 @@ fn estimate(
         damping: args.damping,
         max_sweeps: args.max_sweeps,
         seed: args.seed,
-        precision: if args.mixed_precision {
-            EpPrecision::Mixed
-        } else {
-            EpPrecision::F64
+        precision: match args.precision {
+            PrecisionArg::Mixed => EpPrecision::Mixed,
+            PrecisionArg::F64 => EpPrecision::F64,
         },
         ..EpConfig::default()
     };
-    Ok((ep(k.as_ref(), y, lik, &cfg, None)?.estimate, None))
+    Ok((ep(k, y, lik, &cfg, None)?.estimate, None))
 }
 
 fn estimate_tilting(
     args: &PriorArgs,
-    k: &Mat<f64>,
+    k: MatRef<'_, f64>,
     y: &[f64],
     lik: Likelihood,
 ) -> Result<(Estimate, Option<TiltingOutput>)> {
@@ -253,7 +263,7 @@ fn estimate_tilting(
         seed: args.seed,
         ..TiltingConfig::default()
     };
-    let r = tilting(k.as_ref(), y, lik, &cfg)?;
+    let r = tilting(k, y, lik, &cfg)?;
     let d = &r.diagnostics;
     let out = TiltingOutput {
         samples: d.samples,
@@ -265,7 +275,9 @@ fn estimate_tilting(
     Ok((r.estimate, Some(out)))
 }
 
-fn load_kernel_labels(kp: &Path, yp: &Path) -> Result<(Mat<f64>, Vec<f64>)> {
+/// The kernel (row-major, as `.npy` stores it) and the labels. The kernel stays in its file's
+/// layout: the estimators copy it once, column-major, when they check it.
+fn load_kernel_labels(kp: &Path, yp: &Path) -> Result<(Kernel, Vec<f64>)> {
     let ka = basin_data::npy::read(kp)
         .with_context(|| format!("reading the kernel {}", kp.display()))?;
     anyhow::ensure!(
@@ -275,7 +287,6 @@ fn load_kernel_labels(kp: &Path, yp: &Path) -> Result<(Mat<f64>, Vec<f64>)> {
         ka.shape
     );
     let n = ka.shape[0];
-    let kv = ka.data.to_f64();
     let ya = basin_data::npy::read(yp)
         .with_context(|| format!("reading the labels {}", yp.display()))?;
     let flat = ya.shape.len() == 1 || (ya.shape.len() == 2 && ya.shape.contains(&1));
@@ -285,8 +296,26 @@ fn load_kernel_labels(kp: &Path, yp: &Path) -> Result<(Mat<f64>, Vec<f64>)> {
         yp.display(),
         ya.shape
     );
-    let k = Mat::from_fn(n, n, |i, j| kv[i * n + j]);
-    Ok((k, ya.data.to_f64()))
+    let values = match ka.data {
+        NpyData::F64(v) => v,
+        other => other.to_f64(),
+    };
+    Ok((Kernel::RowMajor { values, n }, ya.data.to_f64()))
+}
+
+/// A kernel as read from a file (row-major) or computed (a faer matrix).
+enum Kernel {
+    RowMajor { values: Vec<f64>, n: usize },
+    Mat(Mat<f64>),
+}
+
+impl Kernel {
+    fn as_ref(&self) -> MatRef<'_, f64> {
+        match self {
+            Kernel::RowMajor { values, n } => MatRef::from_row_major_slice(values, *n, *n),
+            Kernel::Mat(m) => m.as_ref(),
+        }
+    }
 }
 
 /// The model's predicted labels on the chosen set and the NNGP kernel of its spec there.

@@ -44,6 +44,19 @@ fn kernel_mode_matches_gpy_with_any_label_dtype() {
     assert_eq!(v["converged"], true);
     assert_eq!(v["iterations"], 4);
     assert!(v["std_err"].is_null() && v["wall_s"].is_number() && v.get("n_points").is_none());
+    // All-f64 arithmetic: the same sweeps, and log Z within 1e-10 nats of the default mixed.
+    let exact = json(&[
+        "prior",
+        "--kernel",
+        k,
+        "--labels",
+        y.to_str().unwrap(),
+        "--json",
+        "--precision",
+        "f64",
+    ]);
+    let d = (exact["log_prior"].as_f64().unwrap() - v["log_prior"].as_f64().unwrap()).abs();
+    assert!(d < 1e-10 && exact["iterations"] == 4, "{exact} vs {v}");
 
     // The same labels as 0/1 int64 and as ±1 int8.
     let ypm = basin_data::npy::read(&y).unwrap().data.to_f64();
@@ -244,6 +257,7 @@ fn bad_input_is_an_error_not_a_panic() {
         "--model",
         "--likelihood",
         "--method",
+        "--precision",
         "--json",
         "--set",
         "--samples",
