@@ -20,16 +20,16 @@
 //!
 //! Two schedules:
 //! * [`EpSchedule::Parallel`]: all sites from the same posterior, then the posterior is
-//!   recomputed. Unlike GPy, which forms all of Σ (a Cholesky plus ≈ 3N³ more flops), this
-//!   needs only diag(Σ) and μ. With L = chol(B), M = L⁻¹ and S > 0, K = S^-½(B − I)S^-½ gives
-//!   S½ΣS½ = I − B⁻¹, so τ̃ᵢΣᵢᵢ = 1 − (B⁻¹)ᵢᵢ = 1 − ‖Meᵢ‖²: a Cholesky plus the columns of
-//!   M, by triangular solves 64 columns at a time (⅔N³ flops in all, against GPy's
-//!   ⅓N³ + 3N³). The subtraction from 1 is done exactly: 1 − ‖Meᵢ‖² =
-//!   (Lᵢᵢ² − 1)/Lᵢᵢ² − Σₖ₍ₖ₌ᵢ₊₁..ₙ₎ Mₖᵢ² with Lᵢᵢ² − 1 = τ̃ᵢKᵢᵢ − Σⱼ₍ⱼ₌₀..ᵢ₎ Lᵢⱼ², every term
-//!   proportional to τ̃ᵢ, so Σᵢᵢ keeps its relative precision however small τ̃ᵢ is
-//!   (`Factor::sigma_diag` states the error bound; zero sites take GPy's formula). μ takes
-//!   two triangular solves and no second product with K (`Factor::mean`). After the last
-//!   sweep only log|B| and μ are needed: a Cholesky.
+//!   recomputed. Unlike GPy, which forms all of Σ (a Cholesky, a triangular solve with N
+//!   right-hand sides and VᵀV: ⅓N³ + 2N³ flops), this needs only diag(Σ) and μ. With
+//!   L = chol(B), M = L⁻¹ and S > 0, K = S^-½(B − I)S^-½ gives S½ΣS½ = I − B⁻¹, so
+//!   τ̃ᵢΣᵢᵢ = 1 − (B⁻¹)ᵢᵢ = 1 − ‖Meᵢ‖²: a Cholesky plus the columns of M, by triangular
+//!   solves 64 columns at a time (⅔N³ flops in all). The subtraction from 1 is done exactly:
+//!   1 − ‖Meᵢ‖² = (Lᵢᵢ² − 1)/Lᵢᵢ² − Σₖ₍ₖ₌ᵢ₊₁..ₙ₎ Mₖᵢ² with
+//!   Lᵢᵢ² − 1 = τ̃ᵢKᵢᵢ − Σⱼ₍ⱼ₌₀..ᵢ₎ Lᵢⱼ², every term proportional to τ̃ᵢ, so Σᵢᵢ keeps its
+//!   relative precision however small τ̃ᵢ is (`Factor::sigma_diag` states the error bound;
+//!   zero sites take GPy's formula). μ takes two triangular solves and no second product
+//!   with K (`Factor::mean`). After the last sweep only log|B| and μ are needed: a Cholesky.
 //!   With [`EpPrecision::Mixed`] (the default) the early posteriors are f32 factorisations
 //!   (twice as fast; μ refined to f64 accuracy), while the next sweep's change is predicted
 //!   (from the last two, EP converging about quadratically) to exceed ten times both ε and
