@@ -31,7 +31,7 @@ use crate::plot::{ScatterPlot, Series, write_png_panels, write_svg_panels};
 use crate::record::RunRecord;
 use crate::report::{ReportError, Summary};
 use crate::runner::{
-    LabError, Prepared, RunOptions, RunOutcome, TrainJob, run_job, run_jobs, setup_err,
+    LabError, Prepared, RunOptions, RunOutcome, TrainJob, run_job, run_jobs, setup_err, spec_err,
 };
 use crate::spec::{BooleanSpec, ExperimentSpec, RunKey};
 use crate::stats::{Correlations, correlations};
@@ -96,15 +96,15 @@ fn sampled(
     {
         return Ok(table);
     }
-    let sampler = BooleanSampler::new(fcn).map_err(|e| setup_err_spec(spec, e))?;
+    let sampler = BooleanSampler::new(fcn).map_err(|e| spec_err(spec, e))?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs.max(1))
         .build()
-        .map_err(|e| setup_err_spec(spec, e))?;
+        .map_err(|e| spec_err(spec, e))?;
     let start = std::time::Instant::now();
     let counts: FunctionCounts = pool
         .install(|| sampler.sample(b.samples, derive_seed(spec.seed, 7)))
-        .map_err(|e| setup_err_spec(spec, e))?;
+        .map_err(|e| spec_err(spec, e))?;
     let top = counts
         .rows(&counts.top(b.top_k), 1)
         .into_iter()
@@ -124,16 +124,9 @@ fn sampled(
         top,
     };
     let json = serde_json::to_string_pretty(&table).expect("a table serialises");
-    std::fs::create_dir_all(out).map_err(|e| setup_err_spec(spec, e))?;
-    basin_data::io::write_atomic(&path, json.as_bytes()).map_err(|e| setup_err_spec(spec, e))?;
+    std::fs::create_dir_all(out).map_err(|e| spec_err(spec, e))?;
+    basin_data::io::write_atomic(&path, json.as_bytes()).map_err(|e| spec_err(spec, e))?;
     Ok(table)
-}
-
-fn setup_err_spec(spec: &ExperimentSpec, e: impl ToString) -> LabError {
-    LabError::Setup {
-        experiment: spec.name.clone(),
-        message: e.to_string(),
-    }
 }
 
 /// The prepared data of one function: S = the whole cube labelled by it, no A, no T, and the
@@ -150,10 +143,8 @@ fn prepared_for(base: &Prepared, n: u32, function: &str) -> Result<Prepared, Lab
 /// The shared part: the cube, the network, the NNGP kernel of the 128 inputs. (Its labels, a
 /// constant, are replaced by each function's; they make the empty A and T labelled sets.)
 fn base_prepared(spec: &ExperimentSpec, n: u32) -> Result<Prepared, LabError> {
-    let data = cube(n, Some(&BoolTarget::Constant(false))).map_err(|e| setup_err_spec(spec, e))?;
-    let empty = data
-        .subset("empty", &[])
-        .map_err(|e| setup_err_spec(spec, e))?;
+    let data = cube(n, Some(&BoolTarget::Constant(false))).map_err(|e| spec_err(spec, e))?;
+    let empty = data.subset("empty", &[]).map_err(|e| spec_err(spec, e))?;
     let fcn = cube_fcn(spec, n);
     let split = Split {
         train: data.clone(),
@@ -180,8 +171,8 @@ pub fn run_boolean(
     let b = spec
         .boolean
         .as_ref()
-        .ok_or_else(|| setup_err_spec(spec, "a Boolean run needs a [boolean] section"))?;
-    let n = spec.boolean_bits().map_err(|e| setup_err_spec(spec, e))?;
+        .ok_or_else(|| spec_err(spec, "a Boolean run needs a [boolean] section"))?;
+    let n = spec.boolean_bits().map_err(|e| spec_err(spec, e))?;
     let fcn = cube_fcn(spec, n);
     let table = sampled(spec, b, &fcn, out, opts.jobs)?;
     let base = base_prepared(spec, n)?;

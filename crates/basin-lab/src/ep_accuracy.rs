@@ -79,9 +79,8 @@ pub fn run_ep_accuracy(
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<RunOutcome, LabError> {
     let spec = &prep.spec;
-    let e = spec.ep_accuracy.as_ref().ok_or_else(|| LabError::Setup {
-        experiment: spec.name.clone(),
-        message: "an EP-accuracy run needs an [ep_accuracy] section".into(),
+    let e = spec.ep_accuracy.as_ref().ok_or_else(|| {
+        crate::runner::spec_err(spec, "an EP-accuracy run needs an [ep_accuracy] section")
     })?;
     let cells: BTreeMap<String, Cell> = keys(spec, e)
         .into_iter()
@@ -135,9 +134,11 @@ fn compare(
     key: &RunKey,
     cell: Cell,
 ) -> Result<RunRecord, LabError> {
-    let kernel = prep.kernel.as_ref().ok_or_else(|| LabError::Setup {
-        experiment: prep.spec.name.clone(),
-        message: "the EP-accuracy study needs [measures.prior] (the kernel)".into(),
+    let kernel = prep.kernel.as_ref().ok_or_else(|| {
+        crate::runner::setup_err(
+            prep,
+            "the EP-accuracy study needs [measures.prior] (the kernel)",
+        )
     })?;
     let (labels, flipped) = flipped_labels(prep, cell.n, cell.flip, key.seed)?;
     let k = kernel.as_ref().submatrix(0, 0, cell.n, cell.n);

@@ -343,8 +343,13 @@ pub fn run_job(prep: &Prepared, job: &TrainJob) -> Result<Vec<RunRecord>, LabErr
 }
 
 pub(crate) fn setup_err(prep: &Prepared, message: impl ToString) -> LabError {
+    spec_err(&prep.spec, message)
+}
+
+/// A setup error of the experiment `spec`.
+pub(crate) fn spec_err(spec: &ExperimentSpec, message: impl ToString) -> LabError {
     LabError::Setup {
-        experiment: prep.spec.name.clone(),
+        experiment: spec.name.clone(),
         message: message.to_string(),
     }
 }
