@@ -38,6 +38,11 @@
 //!   stopping decision, and hence the number of sweeps, is GPy's; log Z is always f64. The
 //!   early sweeps' errors are damped by the later f64 ones (a 10⁻³ relative error in the
 //!   first posterior moves the N = 1500 log Z by 5·10⁻¹²).
+//!   With [`EpConfig::par`] of two or more threads the Cholesky factorisations are faer's
+//!   parallel ones, the blocks of columns of M are split between the threads in parts of
+//!   equal cost (each column's sum is still formed by one thread, in the same order), and the
+//!   kernel's own Cholesky check ([`EpConfig::check_psd`]) runs on one thread while the
+//!   sweeps start on the other (`parallel_checking_alongside`).
 //! * [`EpSchedule::Sequential`]: sites in a seeded random order, each followed by the exact
 //!   rank-1 update of Σ and μ (GPy's `parallel_updates=False`); the rank-1 updates are
 //!   accumulated in blocks of [`SEQ_BLOCK`] and applied as one matrix product. The posterior is
@@ -57,7 +62,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use crate::PriorError;
-use crate::estimate::{Estimate, Method, checked_kernel_with_scratch};
+use crate::estimate::{Estimate, Method, check_kernel, cholesky_jitter, with_jitter};
 use crate::likelihood::{Likelihood, labels_pm1};
 
 /// The smallest site precision (GPy: `np.finfo(float).eps`).
@@ -193,11 +198,19 @@ pub fn ep(
     let y = labels_pm1(labels)?;
     let n = y.len();
     validate_config(cfg, warm, n)?;
-    let checked = checked_kernel_with_scratch(kernel, n, cfg.check_psd)?;
-    let (k, jitter, scratch) = (checked.kernel, checked.jitter, checked.scratch);
-    let mut run = match cfg.schedule {
-        EpSchedule::Parallel => parallel(&k, scratch, &y, likelihood, cfg, warm)?,
-        EpSchedule::Sequential => sequential(&k, &y, likelihood, cfg, warm)?,
+    check_kernel(kernel, n)?;
+    let contiguous;
+    let k = if kernel.row_stride() == 1 {
+        kernel
+    } else {
+        contiguous = kernel.to_owned();
+        contiguous.as_ref()
+    };
+    let overlap = cfg.check_psd && cfg.schedule == EpSchedule::Parallel && threads(cfg.par) > 1;
+    let (mut run, jitter) = if overlap {
+        parallel_checking_alongside(k, &y, likelihood, cfg, warm)?
+    } else {
+        checking_first(k, &y, likelihood, cfg, warm)?
     };
     run.estimate.jitter = jitter;
     if !run.estimate.converged {
@@ -207,6 +220,61 @@ pub fn ep(
         );
     }
     Ok(run)
+}
+
+/// Either schedule after the kernel's Cholesky check (with `cfg.check_psd`), on K + jitter·I
+/// when it needs a jitter. Returns the run and the jitter.
+fn checking_first(
+    k: MatRef<'_, f64>,
+    y: &[f64],
+    lik: Likelihood,
+    cfg: &EpConfig,
+    warm: Option<&Sites>,
+) -> Result<(EpResult, f64), PriorError> {
+    let (jitter, scratch) = if cfg.check_psd {
+        let (jitter, scratch) = cholesky_jitter(k)?;
+        (jitter, Some(scratch))
+    } else {
+        (0.0, None)
+    };
+    let jittered;
+    let k = if jitter > 0.0 {
+        jittered = with_jitter(k, jitter);
+        jittered.as_ref()
+    } else {
+        k
+    };
+    let run = match cfg.schedule {
+        EpSchedule::Parallel => parallel(k, scratch, y, lik, cfg, warm)?,
+        EpSchedule::Sequential => sequential(k, y, lik, cfg, warm)?,
+    };
+    Ok((run, jitter))
+}
+
+/// The parallel schedule with the kernel's Cholesky check ([`cholesky_jitter`]) on another
+/// thread at the same time. The run on K stands when K needs no jitter (the usual case) and is
+/// redone on K + jitter·I otherwise, so the result is the one checking first gives; the check
+/// costs no wall time when a second core is free. Returns the run and the jitter.
+fn parallel_checking_alongside(
+    k: MatRef<'_, f64>,
+    y: &[f64],
+    lik: Likelihood,
+    cfg: &EpConfig,
+    warm: Option<&Sites>,
+) -> Result<(EpResult, f64), PriorError> {
+    let (check, run) = rayon::join(
+        || cholesky_jitter(k),
+        || parallel(k, None, y, lik, cfg, warm),
+    );
+    let (jitter, scratch) = check?;
+    if jitter == 0.0 {
+        return Ok((run?, 0.0));
+    }
+    let jittered = with_jitter(k, jitter);
+    Ok((
+        parallel(jittered.as_ref(), Some(scratch), y, lik, cfg, warm)?,
+        jitter,
+    ))
 }
 
 fn validate_config(cfg: &EpConfig, warm: Option<&Sites>, n: usize) -> Result<(), PriorError> {
@@ -316,7 +384,12 @@ struct Factor<T: Float> {
     /// B, overwritten by L in its lower triangle.
     l: Mat<T>,
     /// [`DIAG_BLOCK`] columns of M = L⁻¹ at a time.
-    block: Mat<T>,
+    /// One n × [`DIAG_BLOCK`] workspace per thread for the columns of L⁻¹.
+    blocks: Vec<Mat<T>>,
+    /// Block-aligned column ranges of diag(Σ), one per thread, of about equal cost.
+    parts: Vec<(usize, usize)>,
+    /// Σₖ₍ₖ₌ᵢ₊₁..ₙ₎ Mₖᵢ² per column i of M = L⁻¹.
+    tails: Vec<f64>,
     /// One column of workspace.
     x: Mat<T>,
     /// Per site: Lᵢᵢ² − 1 while diag(Σ) is formed, then the conditioning factor κᵢ of Σᵢᵢ.
@@ -337,7 +410,11 @@ impl<T: Float> Factor<T> {
             .unwrap_or_else(|| Mat::zeros(n, n));
         Factor {
             l,
-            block: Mat::zeros(n, DIAG_BLOCK.min(n)),
+            blocks: (0..threads(par))
+                .map(|_| Mat::zeros(n, DIAG_BLOCK.min(n)))
+                .collect(),
+            parts: balanced_parts(n, threads(par)),
+            tails: vec![0.0; n],
             x: Mat::zeros(n, 1),
             work: vec![0.0; n],
             direct: Vec::with_capacity(n),
@@ -349,11 +426,11 @@ impl<T: Float> Factor<T> {
 
     /// Forms B (rounded to T) from K and the site precisions' square roots `r` and
     /// factorises it; `false` when the Cholesky fails.
-    fn factor(&mut self, k: &Mat<f64>, r: &[f64]) -> bool {
+    fn factor(&mut self, k: MatRef<'_, f64>, r: &[f64]) -> bool {
         let n = r.len();
         for j in 0..n {
             let rj = r[j];
-            let kc = k.col_as_slice(j);
+            let kc = column(k, j);
             let bc = self.l.col_as_slice_mut(j);
             for i in j..n {
                 bc[i] = T::of(r[i] * rj * kc[i]);
@@ -386,7 +463,7 @@ impl<T: Float> Factor<T> {
     /// an f64 one's.
     fn mean(
         &mut self,
-        k: &Mat<f64>,
+        k: MatRef<'_, f64>,
         kv: &[f64],
         r: &[f64],
         tau: &[f64],
@@ -404,7 +481,7 @@ impl<T: Float> Factor<T> {
             for (i, v) in resid.iter().enumerate() {
                 self.x[(i, 0)] = T::of(*v);
             }
-            Self::solve_column(&self.l, &mut self.x, self.par);
+            Self::solve_column(&self.l, &mut self.x, Par::Seq);
             for (i, xi) in x.iter_mut().enumerate() {
                 *xi += self.x[(i, 0)].f64();
             }
@@ -414,7 +491,7 @@ impl<T: Float> Factor<T> {
             for i in 0..n {
                 rx[i] = r[i] * x[i];
             }
-            matvec(k, rx, krx, self.par);
+            matvec(k, rx, krx, Par::Seq);
             for i in 0..n {
                 resid[i] = b[i] - x[i] - r[i] * krx[i];
             }
@@ -447,7 +524,7 @@ impl<T: Float> Factor<T> {
     /// quotient and take the direct formula, one triangular solve each.
     fn sigma_diag(
         &mut self,
-        k: &Mat<f64>,
+        k: MatRef<'_, f64>,
         kdiag: &[f64],
         r: &[f64],
         tau: &[f64],
@@ -463,24 +540,18 @@ impl<T: Float> Factor<T> {
                 *w -= v.f64() * v.f64();
             }
         }
+        self.column_tails();
         self.direct.clear();
-        let mut j0 = 0;
-        while j0 < n {
-            let width = DIAG_BLOCK.min(n - j0);
-            let below = self.inverse_columns(j0, width);
-            for (c, s) in below.iter().enumerate().take(width) {
-                let i = j0 + c;
-                let lii = self.l[(i, i)].f64();
-                let lead = self.work[i] / (lii * lii);
-                let q = lead - s;
-                if tau[i] >= MIN_SITE_PRECISION && q > 0.0 && q.is_finite() {
-                    sigma[i] = q / tau[i];
-                    self.work[i] = (lead / q).max(kdiag[i] / sigma[i]);
-                } else {
-                    self.direct.push(i);
-                }
+        for i in 0..n {
+            let lii = self.l[(i, i)].f64();
+            let lead = self.work[i] / (lii * lii);
+            let q = lead - self.tails[i];
+            if tau[i] >= MIN_SITE_PRECISION && q > 0.0 && q.is_finite() {
+                sigma[i] = q / tau[i];
+                self.work[i] = (lead / q).max(kdiag[i] / sigma[i]);
+            } else {
+                self.direct.push(i);
             }
-            j0 += width;
         }
         let direct = std::mem::take(&mut self.direct);
         self.sigma_direct(k, &direct, kdiag, r, sigma);
@@ -490,31 +561,28 @@ impl<T: Float> Factor<T> {
         self.direct = direct;
     }
 
-    /// Columns j0..j0 + width of M = L⁻¹ by one triangular solve with the trailing block of
-    /// L; returns Σₖ₍ₖ₌ᵢ₊₁..ₙ₎ Mₖᵢ² for each (M is zero above its diagonal).
-    fn inverse_columns(&mut self, j0: usize, width: usize) -> [f64; DIAG_BLOCK] {
-        let m = self.l.nrows() - j0;
-        let mut x = self.block.as_mut().submatrix_mut(0, 0, m, width);
-        x.fill(T::of(0.0));
-        for c in 0..width {
-            x[(c, c)] = T::of(1.0);
+    /// `tails` ← Σₖ₍ₖ₌ᵢ₊₁..ₙ₎ Mₖᵢ² for every column i of M = L⁻¹, each thread taking one of
+    /// `parts` (the blocks of columns are independent).
+    fn column_tails(&mut self) {
+        let l = self.l.as_ref();
+        if self.blocks.len() == 1 {
+            tails_of_columns(l, &mut self.blocks[0], 0, &mut self.tails);
+            return;
         }
-        let trailing = self.l.as_ref().submatrix(j0, j0, m, m);
-        solve_lower_triangular_in_place(trailing, x.as_mut(), self.par);
-        let mut sums = [0.0; DIAG_BLOCK];
-        for (c, sum) in sums.iter_mut().enumerate().take(width) {
-            *sum = column(x.as_ref(), c)[c + 1..]
-                .iter()
-                .map(|v| v.f64() * v.f64())
-                .sum();
-        }
-        sums
+        rayon::scope(|s| {
+            let mut rest = self.tails.as_mut_slice();
+            for (buf, &(start, end)) in self.blocks.iter_mut().zip(&self.parts) {
+                let (mine, tail) = rest.split_at_mut(end - start);
+                rest = tail;
+                s.spawn(move |_| tails_of_columns(l, buf, start, mine));
+            }
+        });
     }
 
     /// Σᵢᵢ = Kᵢᵢ − ‖L⁻¹S½Keᵢ‖² for the sites in `idx` (GPy's formula, one column each).
     fn sigma_direct(
         &self,
-        k: &Mat<f64>,
+        k: MatRef<'_, f64>,
         idx: &[usize],
         kdiag: &[f64],
         r: &[f64],
@@ -533,6 +601,57 @@ impl<T: Float> Factor<T> {
     }
 }
 
+/// Threads of `par` (1 for [`Par::Seq`]).
+fn threads(par: Par) -> usize {
+    par.degree().max(1)
+}
+
+/// `parts` block-aligned ranges of the n columns of M = L⁻¹ whose triangular solves cost
+/// about the same (a block starting at column j costs about (n − j)² per column).
+fn balanced_parts(n: usize, parts: usize) -> Vec<(usize, usize)> {
+    let starts: Vec<usize> = (0..n).step_by(DIAG_BLOCK).collect();
+    let cost = |j: usize| {
+        let m = (n - j) as f64;
+        m * m * DIAG_BLOCK.min(n - j) as f64
+    };
+    let total: f64 = starts.iter().map(|&j| cost(j)).sum();
+    let mut out = Vec::with_capacity(parts);
+    let (mut begin, mut acc) = (0, 0.0);
+    for &j in &starts {
+        if out.len() + 1 < parts && acc >= total * (out.len() + 1) as f64 / parts as f64 {
+            out.push((begin, j));
+            begin = j;
+        }
+        acc += cost(j);
+    }
+    out.push((begin, n));
+    out
+}
+
+/// `tails[c]` ← Σₖ₍ₖ₌ᵢ₊₁..ₙ₎ Mₖᵢ² for the columns i = start + c of M = L⁻¹, [`DIAG_BLOCK`] at
+/// a time: each block by one triangular solve with the trailing block of L (M is zero above
+/// its diagonal), in the workspace `buf`.
+fn tails_of_columns<T: Float>(l: MatRef<'_, T>, buf: &mut Mat<T>, start: usize, tails: &mut [f64]) {
+    let n = l.nrows();
+    for (b, out) in tails.chunks_mut(DIAG_BLOCK).enumerate() {
+        let j0 = start + b * DIAG_BLOCK;
+        let (m, width) = (n - j0, out.len());
+        let mut x = buf.as_mut().submatrix_mut(0, 0, m, width);
+        x.fill(T::of(0.0));
+        for c in 0..width {
+            x[(c, c)] = T::of(1.0);
+        }
+        let trailing = l.submatrix(j0, j0, m, m);
+        solve_lower_triangular_in_place(trailing, x.as_mut(), Par::Seq);
+        for (c, sum) in out.iter_mut().enumerate() {
+            *sum = column(x.as_ref(), c)[c + 1..]
+                .iter()
+                .map(|v| v.f64() * v.f64())
+                .sum();
+        }
+    }
+}
+
 /// Column j of a column-major matrix as a slice.
 fn column<T>(k: MatRef<'_, T>, j: usize) -> &[T] {
     k.col(j)
@@ -542,7 +661,7 @@ fn column<T>(k: MatRef<'_, T>, j: usize) -> &[T] {
 }
 
 /// K·v into `out` (f64).
-fn matvec(k: &Mat<f64>, v: &[f64], out: &mut [f64], par: Par) {
+fn matvec(k: MatRef<'_, f64>, v: &[f64], out: &mut [f64], par: Par) {
     let n = v.len();
     let vm = MatRef::from_column_major_slice(v, n, 1);
     let om = faer::MatMut::from_column_major_slice_mut(out, n, 1);
@@ -587,7 +706,12 @@ struct Posterior {
 
 impl Posterior {
     /// Buffers for the kernel `k`; `scratch`, when n × n, becomes the f64 factor's.
-    fn new(k: &Mat<f64>, scratch: Option<Mat<f64>>, precision: EpPrecision, par: Par) -> Self {
+    fn new(
+        k: MatRef<'_, f64>,
+        scratch: Option<Mat<f64>>,
+        precision: EpPrecision,
+        par: Par,
+    ) -> Self {
         let n = k.nrows();
         Posterior {
             f64: Factor::new(n, scratch, par),
@@ -602,15 +726,15 @@ impl Posterior {
     }
 
     /// √τ̃ into `r` and Kν̃ into `kv`.
-    fn prepare(&mut self, k: &Mat<f64>, sites: &Sites) {
+    fn prepare(&mut self, k: MatRef<'_, f64>, sites: &Sites) {
         for (r, t) in self.r.iter_mut().zip(&sites.tau) {
             *r = t.sqrt();
         }
-        matvec(k, &sites.nu, &mut self.kv, self.f64.par);
+        matvec(k, &sites.nu, &mut self.kv, Par::Seq);
     }
 
     /// Factorises B in f64 and sets μ; returns (log|B|, ν̃ᵀΣν̃ = ν̃ᵀμ).
-    fn factor_f64(&mut self, k: &Mat<f64>, sites: &Sites) -> Result<(f64, f64), PriorError> {
+    fn factor_f64(&mut self, k: MatRef<'_, f64>, sites: &Sites) -> Result<(f64, f64), PriorError> {
         self.prepare(k, sites);
         if !self.f64.factor(k, &self.r) {
             return Err(PriorError::NotPsd { jitter: 0.0 });
@@ -622,7 +746,7 @@ impl Posterior {
     }
 
     /// diag(Σ) from the f64 factor of the latest [`Posterior::factor_f64`].
-    fn diag_f64(&mut self, k: &Mat<f64>, sites: &Sites) {
+    fn diag_f64(&mut self, k: MatRef<'_, f64>, sites: &Sites) {
         self.f64
             .sigma_diag(k, &self.kdiag, &self.r, &sites.tau, &mut self.sigma);
         self.noise = f32_risk(&self.f64.work, &self.sigma, &self.mu);
@@ -630,7 +754,7 @@ impl Posterior {
 
     /// μ (refined to f64 accuracy) and diag(Σ) from an f32 factorisation; `None` when there
     /// is none or its Cholesky fails (then the caller uses f64).
-    fn feed_f32(&mut self, k: &Mat<f64>, sites: &Sites) -> Option<Feed> {
+    fn feed_f32(&mut self, k: MatRef<'_, f64>, sites: &Sites) -> Option<Feed> {
         self.prepare(k, sites);
         let f = self.f32.as_mut()?;
         if !f.factor(k, &self.r) {
@@ -672,7 +796,11 @@ fn f32_risk(kappa: &[f64], sigma: &[f64], mu: &[f64]) -> f64 {
 
 /// The starting marginals: K + 10⁻⁷I and μ = 0 for zero sites, else the posterior of the
 /// warm-start sites with the same jitter on Σ's diagonal (GPy's rerun).
-fn start(post: &mut Posterior, k: &Mat<f64>, warm: Option<&Sites>) -> Result<Sites, PriorError> {
+fn start(
+    post: &mut Posterior,
+    k: MatRef<'_, f64>,
+    warm: Option<&Sites>,
+) -> Result<Sites, PriorError> {
     let n = k.nrows();
     match warm {
         None => {
@@ -750,7 +878,7 @@ fn predicted_change(change: f64, prev_change: f64) -> f64 {
 
 /// The parallel schedule (module docs).
 fn parallel(
-    k: &Mat<f64>,
+    k: MatRef<'_, f64>,
     scratch: Option<Mat<f64>>,
     y: &[f64],
     lik: Likelihood,
@@ -847,7 +975,7 @@ fn finish(
 /// The full posterior of the sites: Σ = K − VᵀV with V = L⁻¹S½K, μ = Σν̃; returns
 /// (log|B|, ν̃ᵀμ).
 fn full_posterior(
-    k: &Mat<f64>,
+    k: MatRef<'_, f64>,
     sites: &Sites,
     sigma: &mut Mat<f64>,
     mu: &mut [f64],
@@ -878,7 +1006,7 @@ fn full_posterior(
         -1.0,
         par,
     );
-    matvec(sigma, &sites.nu, mu, par);
+    matvec(sigma.as_ref(), &sites.nu, mu, par);
     let logdet = (0..n).map(|i| 2.0 * b[(i, i)].ln()).sum();
     let nsn = sites.nu.iter().zip(mu.iter()).map(|(a, b)| a * b).sum();
     Ok((logdet, nsn))
@@ -886,14 +1014,14 @@ fn full_posterior(
 
 /// The sequential schedule (module docs).
 fn sequential(
-    k: &Mat<f64>,
+    k: MatRef<'_, f64>,
     y: &[f64],
     lik: Likelihood,
     cfg: &EpConfig,
     warm: Option<&Sites>,
 ) -> Result<EpResult, PriorError> {
     let n = y.len();
-    let mut sigma = k.clone();
+    let mut sigma = k.to_owned();
     let mut mu = vec![0.0; n];
     let mut sites = match warm {
         Some(w) => {
@@ -1073,7 +1201,7 @@ mod tests {
 
     /// diag(Σ) by the quotient ([`Factor::sigma_diag`]) and by GPy's formula
     /// Kᵢᵢ − ‖L⁻¹S½Keᵢ‖² for every site, and the conditioning factors.
-    fn both_formulas(k: &Mat<f64>, tau: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    fn both_formulas(k: MatRef<'_, f64>, tau: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
         let n = k.nrows();
         let r: Vec<f64> = tau.iter().map(|t| t.sqrt()).collect();
         let kdiag: Vec<f64> = (0..n).map(|i| k[(i, i)]).collect();
@@ -1097,7 +1225,7 @@ mod tests {
         let k = ill_conditioned_kernel();
         let n = k.nrows();
         let tau = mixed_precisions(n);
-        let (fast, direct, kappa) = both_formulas(&k, &tau);
+        let (fast, direct, kappa) = both_formulas(k.as_ref(), &tau);
         let (mut worst_abs, mut worst_rel) = (0.0f64, 0.0f64);
         for i in 0..n {
             let (kii, d) = (k[(i, i)], (fast[i] - direct[i]).abs());
@@ -1128,7 +1256,7 @@ mod tests {
         let k = ill_conditioned_kernel();
         let n = k.nrows();
         let tau: Vec<f64> = (0..n).map(|i| 1e-12 * (1.0 + (i % 5) as f64)).collect();
-        let (fast, direct, _) = both_formulas(&k, &tau);
+        let (fast, direct, _) = both_formulas(k.as_ref(), &tau);
         for i in 0..n {
             let rel = (fast[i] - direct[i]).abs() / direct[i];
             assert!(rel < 1e-10, "site {i}: relative |Δ| = {rel:e}");
@@ -1147,7 +1275,7 @@ mod tests {
         let r: Vec<f64> = tau.iter().map(|t| t.sqrt()).collect();
         let nu: Vec<f64> = (0..n).map(|i| ((i * 37) % 11) as f64 / 5.0 - 1.0).collect();
         let mut kv = vec![0.0; n];
-        matvec(&k, &nu, &mut kv, Par::Seq);
+        matvec(k.as_ref(), &nu, &mut kv, Par::Seq);
         let b = Mat::<f64>::from_fn(n, n, |i, j| {
             r[i] * r[j] * k[(i, j)] + if i == j { 1.0 } else { 0.0 }
         });
@@ -1158,18 +1286,18 @@ mod tests {
             .solve(&rhs);
         let alpha: Vec<f64> = (0..n).map(|i| nu[i] - r[i] * x[(i, 0)]).collect();
         let mut want = vec![0.0; n];
-        matvec(&k, &alpha, &mut want, Par::Seq);
+        matvec(k.as_ref(), &alpha, &mut want, Par::Seq);
         let scale: Vec<f64> = (0..n)
             .map(|i| (0..n).map(|j| (k[(i, j)] * nu[j]).abs()).sum())
             .collect();
         let mut f = Factor::<f64>::new(n, None, Par::Seq);
-        assert!(f.factor(&k, &r));
+        assert!(f.factor(k.as_ref(), &r));
         let mut mu = vec![0.0; n];
-        f.mean(&k, &kv, &r, &tau, 0, &mut mu);
+        f.mean(k.as_ref(), &kv, &r, &tau, 0, &mut mu);
         let mut g = Factor::<f32>::new(n, None, Par::Seq);
-        assert!(g.factor(&k, &r));
+        assert!(g.factor(k.as_ref(), &r));
         let mut mu32 = vec![0.0; n];
-        g.mean(&k, &kv, &r, &tau, 1, &mut mu32);
+        g.mean(k.as_ref(), &kv, &r, &tau, 1, &mut mu32);
         let worst = |m: &[f64]| {
             (0..n)
                 .map(|i| (m[i] - want[i]).abs() / scale[i])

@@ -113,26 +113,17 @@ pub fn checked_kernel(
     n: usize,
     check_psd: bool,
 ) -> Result<(faer::Mat<f64>, f64), PriorError> {
-    checked_kernel_with_scratch(kernel, n, check_psd).map(|c| (c.kernel, c.jitter))
+    check_kernel(kernel, n)?;
+    if !check_psd {
+        return Ok((kernel.to_owned(), 0.0));
+    }
+    let (jitter, _) = cholesky_jitter(kernel)?;
+    Ok((with_jitter(kernel, jitter), jitter))
 }
 
-/// What [`checked_kernel_with_scratch`] returns.
-pub(crate) struct CheckedKernel {
-    /// The kernel, with the jitter on its diagonal.
-    pub kernel: faer::Mat<f64>,
-    /// The jitter added (0 when none was needed).
-    pub jitter: f64,
-    /// The n × n buffer the Cholesky factorisation used (`None` without the check), for the
-    /// caller to reuse.
-    pub scratch: Option<faer::Mat<f64>>,
-}
-
-/// [`checked_kernel`], also handing back the buffer of its Cholesky factorisation.
-pub(crate) fn checked_kernel_with_scratch(
-    kernel: MatRef<'_, f64>,
-    n: usize,
-    check_psd: bool,
-) -> Result<CheckedKernel, PriorError> {
+/// The checks of [`checked_kernel`] without the Cholesky factorisation and without a copy:
+/// n × n, finite, symmetric, with a positive diagonal.
+pub(crate) fn check_kernel(kernel: MatRef<'_, f64>, n: usize) -> Result<(), PriorError> {
     if kernel.nrows() != kernel.ncols() || kernel.nrows() != n {
         return Err(PriorError::Shape(format!(
             "the kernel is {}×{} but there are {n} labels: give an n×n kernel for n labels",
@@ -140,15 +131,23 @@ pub(crate) fn checked_kernel_with_scratch(
             kernel.ncols()
         )));
     }
-    let k = kernel.to_owned();
-    check_entries(&k)?;
-    if !check_psd {
-        return Ok(CheckedKernel {
-            kernel: k,
-            jitter: 0.0,
-            scratch: None,
-        });
+    check_entries(kernel)
+}
+
+/// `k` + `jitter`·I, owned.
+pub(crate) fn with_jitter(k: MatRef<'_, f64>, jitter: f64) -> faer::Mat<f64> {
+    let mut out = k.to_owned();
+    for i in 0..out.nrows() {
+        out[(i, i)] += jitter;
     }
+    out
+}
+
+/// The smallest of [`JITTERS`] (times the mean diagonal) with which `k` has a Cholesky
+/// factor, named in a `tracing` warning when it is not 0, and the buffer that holds the
+/// factor; an error when even the largest fails. Single-threaded.
+pub(crate) fn cholesky_jitter(k: MatRef<'_, f64>) -> Result<(f64, faer::Mat<f64>), PriorError> {
+    let n = k.nrows();
     let mean_diag = (0..n).map(|i| k[(i, i)]).sum::<f64>() / n as f64;
     let mut trial = faer::Mat::<f64>::zeros(n, n);
     let mut mem = MemBuffer::new(cholesky_in_place_scratch::<f64>(
@@ -158,7 +157,7 @@ pub(crate) fn checked_kernel_with_scratch(
     ));
     for rel in JITTERS {
         let jitter = rel * mean_diag;
-        trial.copy_from_triangular_lower(&k);
+        trial.copy_from_triangular_lower(k);
         for i in 0..n {
             trial[(i, i)] += jitter;
         }
@@ -176,15 +175,7 @@ pub(crate) fn checked_kernel_with_scratch(
                      ({rel:e} × mean diagonal) to its diagonal"
                 );
             }
-            let mut k = k;
-            for i in 0..n {
-                k[(i, i)] += jitter;
-            }
-            return Ok(CheckedKernel {
-                kernel: k,
-                jitter,
-                scratch: Some(trial),
-            });
+            return Ok((jitter, trial));
         }
     }
     Err(PriorError::NotPsd {
@@ -193,7 +184,7 @@ pub(crate) fn checked_kernel_with_scratch(
 }
 
 /// Finite entries, a positive diagonal and symmetry.
-fn check_entries(k: &faer::Mat<f64>) -> Result<(), PriorError> {
+fn check_entries(k: MatRef<'_, f64>) -> Result<(), PriorError> {
     let n = k.nrows();
     let mut max_diag = 0.0f64;
     for i in 0..n {
