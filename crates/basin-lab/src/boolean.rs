@@ -449,3 +449,35 @@ fn markdown(spec: Option<&ExperimentSpec>, summary: &Summary, figures: &[&str]) 
     md.push_str(&crate::report::spec_section(spec));
     md
 }
+
+#[cfg(test)]
+mod tests {
+    use basin_prior::kernel::nngp;
+
+    use super::*;
+
+    /// A function's training set follows the sampler's packing (bit i = f(x_i), x_i = i in
+    /// binary, most significant bit first), and its kernel is the NNGP of the 128 inputs.
+    #[test]
+    fn a_function_data_set_follows_the_packing() {
+        let spec = ExperimentSpec::load("fig2-boolean").unwrap();
+        let base = base_prepared(&spec, 7).unwrap();
+        let f = 0x96u128 | 1 << 127 | 1 << 64;
+        let prep = prepared_for(&base, 7, &function_hex(f)).unwrap();
+        let data = &prep.split.train;
+        assert_eq!(data.len(), 128);
+        let y = data.labels().unwrap();
+        for (i, &label) in y.iter().enumerate() {
+            assert_eq!(label == 1, (f >> i) & 1 == 1, "input {i}");
+            let x = &data.features()[7 * i..7 * i + 7];
+            let back = x.iter().fold(0, |acc, &b| acc << 1 | b as usize);
+            assert_eq!(back, i, "input {i} is i in binary");
+        }
+        let k = nngp(&prep.fcn, prep.s_and_t.features(), 128).unwrap();
+        let stored = prep
+            .kernel
+            .as_ref()
+            .expect("fig2-boolean measures the prior");
+        assert_eq!((&k - stored).norm_max(), 0.0);
+    }
+}

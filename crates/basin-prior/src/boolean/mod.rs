@@ -13,14 +13,12 @@
 pub mod chacha;
 pub mod counts;
 pub mod forward;
-pub mod gp;
 pub mod lz;
 pub mod sampler;
 pub mod ziggurat;
 
 pub use counts::{FunctionCounts, FunctionRow, Z95, function_hex, wilson_interval};
 pub use forward::{CubeNet, N_INPUTS, Scratch};
-pub use gp::{FunctionPrior, cube_kernel, function_dataset, function_labels, top_function_priors};
 pub use lz::lz_complexity;
 pub use sampler::{BooleanSampler, NETS_PER_BLOCK};
 
