@@ -12,7 +12,7 @@ use basin_flatness::keskar::{AscentOrder, KeskarConfig, sharpness_sgd};
 use basin_flatness::lanczos::{DEFAULT_STEPS, LanczosConfig, lanczos};
 use basin_nn::{FcnObjective, FcnSpec, Objective, Real, TrainConfig, all_examples, derive_seed};
 use basin_prior::bounds::{marginal_likelihood_bound, occam_bound};
-use basin_prior::ep::{EpConfig, EpSchedule, Sites, ep};
+use basin_prior::ep::{EpConfig, EpSchedule, Sites, UNDAMPED_SWEEPS, ep_to_fixed_point};
 use basin_prior::estimate::{Method, checked_kernel, log_prior};
 use basin_prior::faer::Mat;
 use basin_prior::likelihood::Likelihood;
@@ -668,8 +668,9 @@ fn likelihood_key(lik: LikelihoodSpec) -> (Likelihood, &'static str) {
     }
 }
 
-/// Parallel EP (GPy's settings, the kernel already checked) from `warm` sites, if given;
-/// returns the value (`None` with a note on failure) and the final sites.
+/// Parallel EP (GPy's settings, the kernel already checked) from `warm` sites, if given, damped
+/// where undamped EP oscillates ([`ep_to_fixed_point`], with a note); returns the value
+/// (`None` with a note on failure) and the final sites.
 fn ep_estimate(
     kernel: basin_prior::faer::MatRef<'_, f64>,
     labels: &[f64],
@@ -683,9 +684,17 @@ fn ep_estimate(
         check_psd: false,
         ..EpConfig::default()
     };
-    match ep(kernel, labels, likelihood, &cfg, warm) {
-        Ok(r) => {
+    match ep_to_fixed_point(kernel, labels, likelihood, &cfg, warm) {
+        Ok((r, damping)) => {
             note_unconverged(&r.estimate, key, record);
+            if damping < 1.0 && r.estimate.converged {
+                let note = format!(
+                    "undamped EP did not converge in {UNDAMPED_SWEEPS} sweeps; EP with \
+                     damping {damping} converged in {}",
+                    r.estimate.iterations
+                );
+                record.notes.insert(key.into(), note);
+            }
             (Some(r.estimate.log_p), Some(r.sites))
         }
         Err(e) => {

@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use basin_nn::train::run_epoch;
 use basin_nn::{FcnObjective, Objective, Real, TrainStatus, all_examples, derive_seed};
-use basin_prior::ep::{EpConfig, EpSchedule, Sites, ep};
+use basin_prior::ep::{EpConfig, EpSchedule, Sites, ep_to_fixed_point};
 use basin_prior::likelihood::Likelihood;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -203,8 +203,8 @@ fn prior_of(
         check_psd: false,
         ..EpConfig::default()
     };
-    match ep(kernel.as_ref(), &labels, Likelihood::Probit, &cfg, warm) {
-        Ok(r) => (Some(r.estimate.log_p), Some(r.sites)),
+    match ep_to_fixed_point(kernel.as_ref(), &labels, Likelihood::Probit, &cfg, warm) {
+        Ok((r, _)) => (Some(r.estimate.log_p), Some(r.sites)),
         Err(_) => (None, None),
     }
 }

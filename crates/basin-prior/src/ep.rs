@@ -195,6 +195,19 @@ pub fn ep(
     cfg: &EpConfig,
     warm: Option<&Sites>,
 ) -> Result<EpResult, PriorError> {
+    let run = ep_unwarned(kernel, labels, likelihood, cfg, warm)?;
+    warn_unconverged(&run);
+    Ok(run)
+}
+
+/// [`ep`] without the warning when it does not converge.
+fn ep_unwarned(
+    kernel: MatRef<'_, f64>,
+    labels: &[f64],
+    likelihood: Likelihood,
+    cfg: &EpConfig,
+    warm: Option<&Sites>,
+) -> Result<EpResult, PriorError> {
     let y = labels_pm1(labels)?;
     let n = y.len();
     validate_config(cfg, warm, n)?;
@@ -213,13 +226,18 @@ pub fn ep(
         checking_first(k, &y, likelihood, cfg, warm)?
     };
     run.estimate.jitter = jitter;
+    Ok(run)
+}
+
+/// Warns that `run` did not converge.
+fn warn_unconverged(run: &EpResult) {
     if !run.estimate.converged {
         tracing::warn!(
-            "EP did not converge in {} sweeps; log Z_EP is the last iterate",
-            cfg.max_sweeps
+            "EP did not converge in {} sweeps; log Z_EP is the last iterate (EP with damping, \
+             for example 0.5, converges where undamped EP oscillates)",
+            run.estimate.iterations
         );
     }
-    Ok(run)
 }
 
 /// Either schedule after the kernel's Cholesky check (with `cfg.check_psd`), on K + jitter·I
@@ -275,6 +293,49 @@ fn parallel_checking_alongside(
         parallel(jittered.as_ref(), Some(scratch), y, lik, cfg, warm)?,
         jitter,
     ))
+}
+
+/// The dampings [`ep_to_fixed_point`] tries in turn after an undamped run that did not
+/// converge.
+pub const FALLBACK_DAMPINGS: [f64; 3] = [0.5, 0.25, 0.1];
+
+/// The sweeps after which [`ep_to_fixed_point`] takes an undamped run that has not converged
+/// to be oscillating, and damps it.
+pub const UNDAMPED_SWEEPS: usize = 100;
+
+/// EP that reaches its fixed point where undamped EP oscillates (as it does for the step
+/// likelihood on the Boolean cube's kernel): `cfg` first, with at most [`UNDAMPED_SWEEPS`]
+/// sweeps when it is undamped; then, while unconverged, each of [`FALLBACK_DAMPINGS`] from
+/// the same start with `cfg.max_sweeps`. Damping changes the path, not the fixed points, so a
+/// converged value is the value of every damping that converges. Returns the last run (its
+/// `converged` says whether any converged) and the damping it used.
+pub fn ep_to_fixed_point(
+    kernel: MatRef<'_, f64>,
+    labels: &[f64],
+    likelihood: Likelihood,
+    cfg: &EpConfig,
+    warm: Option<&Sites>,
+) -> Result<(EpResult, f64), PriorError> {
+    let first = EpConfig {
+        max_sweeps: if cfg.damping == 1.0 {
+            cfg.max_sweeps.min(UNDAMPED_SWEEPS)
+        } else {
+            cfg.max_sweeps
+        },
+        ..*cfg
+    };
+    let mut run = ep_unwarned(kernel, labels, likelihood, &first, warm)?;
+    let mut damping = cfg.damping;
+    for &d in FALLBACK_DAMPINGS.iter().filter(|&&d| d < cfg.damping) {
+        if run.estimate.converged {
+            break;
+        }
+        let damped = EpConfig { damping: d, ..*cfg };
+        run = ep_unwarned(kernel, labels, likelihood, &damped, warm)?;
+        damping = d;
+    }
+    warn_unconverged(&run);
+    Ok((run, damping))
 }
 
 fn validate_config(cfg: &EpConfig, warm: Option<&Sites>, n: usize) -> Result<(), PriorError> {
