@@ -400,6 +400,9 @@ fn against_plot(records: &[&RunRecord], key: &str) -> Option<ScatterPlot> {
             label: format!("top {} functions", points.len()),
             points,
         }],
+        identity: *axis == Axis::NatToLog10,
+        // The constant functions sit in the upper right.
+        legend: crate::plot::LegendCorner::UpperLeft,
         ..ScatterPlot::default()
     })
 }

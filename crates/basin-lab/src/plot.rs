@@ -72,6 +72,8 @@ pub struct ScatterPlot {
     /// Vertical dashed lines at these x values, with their legend labels (for example the
     /// epoch of zero training error).
     pub marks: Vec<(f64, String)>,
+    /// Draw the line y = x (dashed, grey, labelled), for estimates against a reference.
+    pub identity: bool,
 }
 
 /// A corner of the plotting area for the legend.
@@ -156,6 +158,20 @@ impl ScatterPlot {
                     .label(&s.label)
                     .legend(move |(x, y)| Circle::new((x + 8, y), 4, style));
             }
+        }
+        let (lo, hi) = (x0.max(y0), x1.min(y1));
+        if self.identity && lo < hi {
+            let style = BLACK.mix(0.5).stroke_width(1);
+            let dashes = (0..40).map(|i| {
+                let (a, b) = (i as f64 / 40.0, (i as f64 + 0.5) / 40.0);
+                let (p, q) = (lo + a * (hi - lo), lo + b * (hi - lo));
+                PathElement::new([(p, p), (q, q)], style)
+            });
+            chart
+                .draw_series(dashes)
+                .map_err(|e| e.to_string())?
+                .label("y = x")
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], style));
         }
         let mark_colours = [RED, BLUE, MAGENTA, BLACK];
         for (k, (x, label)) in self.marks.iter().enumerate() {
