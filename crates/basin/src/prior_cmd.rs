@@ -263,11 +263,7 @@ pub fn run_prior(args: PriorArgs, quiet: bool) -> Result<()> {
     print_output(&out, args.json)
 }
 
-fn estimate(
-    args: &PriorArgs,
-    k: MatRef<'_, f64>,
-    y: &[f64],
-) -> Result<(Estimate, Extras)> {
+fn estimate(args: &PriorArgs, k: MatRef<'_, f64>, y: &[f64]) -> Result<(Estimate, Extras)> {
     let lik = match args.likelihood {
         LikelihoodArg::Step => Likelihood::Step,
         LikelihoodArg::Probit => Likelihood::Probit,
@@ -319,7 +315,11 @@ fn estimate_smc(
     let r = smc(k, y, lik, &cfg)?;
     let d = &r.diagnostics;
     let levels: usize = d.replicates.iter().map(|r| r.sweeps.len()).sum();
-    let sweeps: usize = d.replicates.iter().map(|r| r.sweeps.iter().sum::<usize>()).sum();
+    let sweeps: usize = d
+        .replicates
+        .iter()
+        .map(|r| r.sweeps.iter().sum::<usize>())
+        .sum();
     let out = SmcOutput {
         particles: cfg.particles,
         replicates: d.replicates.len(),

@@ -10,6 +10,7 @@
 //! ≥ 1, so its factorisation is safe however ill-conditioned K is); a draw from N(0, Σ) is
 //! L·M⁻ᵀξ.
 
+use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::cholesky::llt::factor::{
     LltRegularization, cholesky_in_place, cholesky_in_place_scratch,
 };
@@ -17,7 +18,6 @@ use faer::linalg::matmul::triangular::{BlockStructure, matmul};
 use faer::linalg::triangular_solve::{
     solve_lower_triangular_in_place, solve_upper_triangular_in_place,
 };
-use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 
 /// G = N(μ, Σ) from sites (τ̃, ν̃) on z; without sites, the prior N(0, K).
@@ -51,7 +51,13 @@ impl Gaussian {
         if tau.iter().chain(nu).any(|v| !v.is_finite()) {
             return None;
         }
-        let w = Mat::from_fn(n, n, |i, j| if j <= i { tau[i].sqrt() * l[(i, j)] } else { 0.0 });
+        let w = Mat::from_fn(n, n, |i, j| {
+            if j <= i {
+                tau[i].sqrt() * l[(i, j)]
+            } else {
+                0.0
+            }
+        });
         let mut c = Mat::<f64>::zeros(n, n);
         matmul(
             c.as_mut(),
@@ -81,9 +87,7 @@ impl Gaussian {
         )
         .ok()?;
         // μ = L·M⁻ᵀ·M⁻¹·Lᵀν̃.
-        let mut v = Mat::from_fn(n, 1, |i, _| {
-            (i..n).map(|k| l[(k, i)] * nu[k]).sum::<f64>()
-        });
+        let mut v = Mat::from_fn(n, 1, |i, _| (i..n).map(|k| l[(k, i)] * nu[k]).sum::<f64>());
         solve_lower_triangular_in_place(c.as_ref(), v.as_mut(), Par::Seq);
         solve_upper_triangular_in_place(c.as_ref().transpose(), v.as_mut(), Par::Seq);
         let mean: Vec<f64> = (0..n)

@@ -215,7 +215,13 @@ pub(crate) fn run_replicate(
         path.ll_start.copy_from_slice(&path.ll);
         let mut sweeps = 0;
         while sweeps < cfg.max_moves {
-            let s = move_particles(&set, &mut path.z, &mut path.ll, 1, derive_seed(move_seed, sweeps as u64));
+            let s = move_particles(
+                &set,
+                &mut path.z,
+                &mut path.ll,
+                1,
+                derive_seed(move_seed, sweeps as u64),
+            );
             sweeps += 1;
             stats = SliceStats {
                 tries: stats.tries + s.tries,
@@ -227,7 +233,8 @@ pub(crate) fn run_replicate(
             }
         }
         run.sweeps.push(sweeps);
-        run.end_correlations.push(correlation(&path.ll_start, &path.ll));
+        run.end_correlations
+            .push(correlation(&path.ll_start, &path.ll));
     }
     run.mean_tries = stats.tries as f64 / stats.updates.max(1) as f64;
     run.cap_hits = stats.cap_hits;
@@ -278,11 +285,7 @@ impl Path<'_> {
             h
         };
         for _ in 0..BISECTIONS {
-            let mid = if lo > 0.0 {
-                (lo * hi).sqrt()
-            } else {
-                0.5 * hi
-            };
+            let mid = if lo > 0.0 { (lo * hi).sqrt() } else { 0.5 * hi };
             let f = self.ess_fraction(mid);
             if (f - target).abs() < ESS_TOLERANCE {
                 return mid;
@@ -300,11 +303,7 @@ impl Path<'_> {
     /// the log likelihoods to the new level (the particles are not yet resampled).
     fn reweight(&mut self, beta: f64) -> (f64, f64) {
         let frac = self.ess_fraction(beta);
-        let m = self
-            .log_w
-            .iter()
-            .copied()
-            .fold(f64::NEG_INFINITY, f64::max);
+        let m = self.log_w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let mean = self.log_w.iter().map(|&l| (l - m).exp()).sum::<f64>() / self.log_w.len() as f64;
         self.beta = beta;
         (m + mean.ln(), frac)

@@ -238,7 +238,10 @@ pub(crate) fn systematic_resample(log_w: &[f64], rng: &mut impl Rng, out: &mut V
     let m = log_w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let total: f64 = log_w.iter().map(|&l| (l - m).exp()).sum();
     let u: f64 = rng.random();
-    let last_positive = log_w.iter().rposition(|&l| l > f64::NEG_INFINITY).unwrap_or(0);
+    let last_positive = log_w
+        .iter()
+        .rposition(|&l| l > f64::NEG_INFINITY)
+        .unwrap_or(0);
     out.clear();
     let mut i = 0;
     let mut cum = (log_w[0] - m).exp();
