@@ -115,7 +115,7 @@ impl Default for SmcConfig {
     fn default() -> Self {
         SmcConfig {
             particles: 256,
-            moves: 2,
+            moves: 4,
             max_moves: 100,
             decorrelation: 0.1,
             ess_fraction: 0.5,
