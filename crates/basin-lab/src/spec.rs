@@ -557,7 +557,7 @@ fn smc_replicates() -> usize {
 }
 
 fn smc_moves() -> usize {
-    2
+    4
 }
 
 impl SmcSpec {

@@ -117,7 +117,7 @@ fn fig3_exact_adds_the_reference_to_the_same_runs() {
         .reference
         .as_ref()
         .unwrap();
-    assert_eq!((r.particles, r.replicates, r.moves), (128, 4, 2));
+    assert_eq!((r.particles, r.replicates, r.moves), (128, 4, 4));
     let (a, b) = (fig3().runs(), exact.runs());
     assert_eq!(a.len(), b.len());
     assert!(
