@@ -223,7 +223,9 @@ fn compare(
 }
 
 /// EP against annealed SMC on the step likelihood: measures `smc_step`,
-/// `smc_step_std_err`, `bias_smc_step`, `bias_smc_step_z`, `reliable_smc_step`; stage
+/// `smc_step_std_err`, `bias_smc_step`, `bias_smc_step_z`, `reliable_smc_step`,
+/// `smc_step_probit_checkpoint` (± `_std_err`: the same paths at s = 1, to set against
+/// `ep_probit`), `smc_step_spread` (sd of the replicates' log Ẑ) and `smc_step_levels`; stage
 /// `smc_step`; SMC's issues as the note `smc_step`.
 fn compare_smc(
     k: basin_prior::faer::MatRef<'_, f64>,
@@ -245,6 +247,14 @@ fn compare_smc(
                 "reliable_smc_step".into(),
                 Some(f64::from(u8::from(c.reliable))),
             );
+            let d = &c.smc_diagnostics;
+            m.insert("smc_step_probit_checkpoint".into(), d.probit.map(|p| p.0));
+            m.insert(
+                "smc_step_probit_checkpoint_std_err".into(),
+                d.probit.map(|p| p.1),
+            );
+            m.insert("smc_step_spread".into(), Some(d.log_z_spread));
+            m.insert("smc_step_levels".into(), Some(d.mean_temperatures));
             if !c.issues.is_empty() {
                 record.notes.insert("smc_step".into(), c.issues.join("; "));
             }
