@@ -11,7 +11,10 @@
 //! A record per (N, φ, replicate): `variant` = `N = <n>`, `test_error` = the flipped fraction,
 //! and per likelihood `<lik>` the measures `ep_<lik>`, `tilting_<lik>`,
 //! `tilting_<lik>_std_err`, `bias_<lik>`, `bias_<lik>_z`, `ess_<lik>` and `reliable_<lik>`
-//! (1 or 0), with tilting's issues as the note `<lik>`.
+//! (1 or 0), with tilting's issues as the note `<lik>`. With `[ep_accuracy.smc]`, on the cells of
+//! `smc_sizes` × `smc_flip_fractions`, annealed SMC is a second reference for the step
+//! likelihood: `smc_step`, `smc_step_std_err`, `bias_smc_step`, `bias_smc_step_z`,
+//! `reliable_smc_step`, note `smc_step`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -19,7 +22,7 @@ use std::path::Path;
 
 use basin_nn::derive_seed;
 use basin_prior::ep::{EpConfig, EpSchedule};
-use basin_prior::ep_accuracy::{ComparisonConfig, ep_vs_tilting};
+use basin_prior::ep_accuracy::{ComparisonConfig, ep_vs_smc, ep_vs_tilting};
 use basin_prior::likelihood::Likelihood;
 use basin_prior::tilting::TiltingConfig;
 use rand::SeedableRng;
@@ -213,7 +216,54 @@ fn compare(
             }
         }
     }
+    if let Some(smc) = e.smc.as_ref().filter(|_| e.smc_at(cell.n, cell.flip)) {
+        compare_smc(k, &labels, &cfg.ep, smc, key.seed, &mut record);
+    }
     Ok(record)
+}
+
+/// EP against annealed SMC on the step likelihood: measures `smc_step`,
+/// `smc_step_std_err`, `bias_smc_step`, `bias_smc_step_z`, `reliable_smc_step`,
+/// `smc_step_probit_checkpoint` (± `_std_err`: the same paths at s = 1, to set against
+/// `ep_probit`), `smc_step_spread` (sd of the replicates' log Ẑ) and `smc_step_levels`; stage
+/// `smc_step`; SMC's issues as the note `smc_step`.
+fn compare_smc(
+    k: basin_prior::faer::MatRef<'_, f64>,
+    labels: &[f64],
+    ep_cfg: &EpConfig,
+    smc: &crate::spec::SmcSpec,
+    seed: u64,
+    record: &mut RunRecord,
+) {
+    let cfg = smc.config(derive_seed(seed, 2));
+    match ep_vs_smc(k, labels, Likelihood::Step, ep_cfg, &cfg) {
+        Ok(c) => {
+            let m = &mut record.measures;
+            m.insert("smc_step".into(), Some(c.smc.log_p));
+            m.insert("smc_step_std_err".into(), Some(c.bias_std_err));
+            m.insert("bias_smc_step".into(), Some(c.bias));
+            m.insert("bias_smc_step_z".into(), Some(c.z));
+            m.insert(
+                "reliable_smc_step".into(),
+                Some(f64::from(u8::from(c.reliable))),
+            );
+            let d = &c.smc_diagnostics;
+            m.insert("smc_step_probit_checkpoint".into(), d.probit.map(|p| p.0));
+            m.insert(
+                "smc_step_probit_checkpoint_std_err".into(),
+                d.probit.map(|p| p.1),
+            );
+            m.insert("smc_step_spread".into(), Some(d.log_z_spread));
+            m.insert("smc_step_levels".into(), Some(d.mean_temperatures));
+            if !c.issues.is_empty() {
+                record.notes.insert("smc_step".into(), c.issues.join("; "));
+            }
+            record.stage_s.insert("smc_step".into(), c.smc_wall_s);
+        }
+        Err(err) => {
+            record.notes.insert("smc_step".into(), err.to_string());
+        }
+    }
 }
 
 /// EP's bias in one cell (N, φ, likelihood), over its replicates.
@@ -225,72 +275,95 @@ pub struct BiasRow {
     pub flip_fraction: f64,
     /// `probit` or `step`.
     pub likelihood: String,
+    /// The reference EP is compared with: `tilting` or `smc`.
+    pub reference: String,
     /// Replicates compared.
     pub runs: usize,
-    /// Replicates whose tilting error bar is trustworthy.
+    /// Replicates whose reference error bar is trustworthy.
     pub reliable: usize,
-    /// Mean of EP − tilting over the reliable replicates (nats; null if none).
+    /// Mean of EP − reference over the reliable replicates (nats; null if none).
     pub mean_bias: Option<f64>,
-    /// Its standard error (from tilting's standard errors).
+    /// Its standard error (from the reference's standard errors).
     pub std_err: Option<f64>,
-    /// Mean wall seconds of tilting per replicate.
-    pub tilting_s: f64,
+    /// Mean wall seconds of the reference per replicate.
+    pub reference_s: f64,
 }
 
+/// The measure names of a (likelihood, reference) pair: bias, reliable flag, standard error
+/// and wall-time stage.
+fn names(lik: &str, reference: &str) -> [String; 4] {
+    match reference {
+        "smc" => [
+            format!("bias_smc_{lik}"),
+            format!("reliable_smc_{lik}"),
+            format!("smc_{lik}_std_err"),
+            format!("smc_{lik}"),
+        ],
+        _ => [
+            format!("bias_{lik}"),
+            format!("reliable_{lik}"),
+            format!("tilting_{lik}_std_err"),
+            format!("tilting_{lik}"),
+        ],
+    }
+}
+
+type CellKey<'a> = (usize, u64, &'a str, &'a str);
+
 fn bias_rows(records: &[RunRecord]) -> Vec<BiasRow> {
-    let mut cells: BTreeMap<(usize, u64, &str), Vec<&RunRecord>> = BTreeMap::new();
+    let mut cells: BTreeMap<CellKey<'_>, Vec<&RunRecord>> = BTreeMap::new();
     for r in records {
         let (Some(n), Some(f)) = (r.measure("points"), r.measure("flip_fraction")) else {
             continue;
         };
         for lik in ["probit", "step"] {
-            if r.measures.contains_key(&format!("bias_{lik}")) {
-                cells
-                    .entry((n as usize, f.to_bits(), lik))
-                    .or_default()
-                    .push(r);
+            for reference in ["tilting", "smc"] {
+                if r.measures.contains_key(&names(lik, reference)[0]) {
+                    cells
+                        .entry((n as usize, f.to_bits(), lik, reference))
+                        .or_default()
+                        .push(r);
+                }
             }
         }
     }
     cells
         .into_iter()
-        .map(|((n, f, lik), rs)| {
-            let ok: Vec<&&RunRecord> = rs
-                .iter()
-                .filter(|r| r.measure(&format!("reliable_{lik}")) == Some(1.0))
-                .collect();
-            let k = ok.len() as f64;
-            let mean = (!ok.is_empty()).then(|| {
-                ok.iter()
-                    .filter_map(|r| r.measure(&format!("bias_{lik}")))
-                    .sum::<f64>()
-                    / k
-            });
-            let se = (!ok.is_empty()).then(|| {
-                ok.iter()
-                    .filter_map(|r| r.measure(&format!("tilting_{lik}_std_err")))
-                    .map(|s| s * s)
-                    .sum::<f64>()
-                    .sqrt()
-                    / k
-            });
-            let tilting_s = rs
-                .iter()
-                .filter_map(|r| r.stage_s.get(&format!("tilting_{lik}")))
-                .sum::<f64>()
-                / rs.len() as f64;
-            BiasRow {
-                n,
-                flip_fraction: f64::from_bits(f),
-                likelihood: lik.to_owned(),
-                runs: rs.len(),
-                reliable: ok.len(),
-                mean_bias: mean,
-                std_err: se,
-                tilting_s,
-            }
-        })
+        .map(|((n, f, lik, reference), rs)| bias_row(n, f64::from_bits(f), lik, reference, &rs))
         .collect()
+}
+
+/// One cell's row: the mean bias over its reliable replicates with its standard error.
+fn bias_row(n: usize, flip: f64, lik: &str, reference: &str, rs: &[&RunRecord]) -> BiasRow {
+    let [bias, reliable, se, stage] = names(lik, reference);
+    let ok: Vec<&&RunRecord> = rs
+        .iter()
+        .filter(|r| r.measure(&reliable) == Some(1.0))
+        .collect();
+    let k = ok.len() as f64;
+    let mean_bias =
+        (!ok.is_empty()).then(|| ok.iter().filter_map(|r| r.measure(&bias)).sum::<f64>() / k);
+    let std_err = (!ok.is_empty()).then(|| {
+        ok.iter()
+            .filter_map(|r| r.measure(&se))
+            .map(|s| s * s)
+            .sum::<f64>()
+            .sqrt()
+            / k
+    });
+    let reference_s =
+        rs.iter().filter_map(|r| r.stage_s.get(&stage)).sum::<f64>() / rs.len() as f64;
+    BiasRow {
+        n,
+        flip_fraction: flip,
+        likelihood: lik.to_owned(),
+        reference: reference.to_owned(),
+        runs: rs.len(),
+        reliable: ok.len(),
+        mean_bias,
+        std_err,
+        reference_s,
+    }
 }
 
 /// Writes `summary.json` (with `ep_accuracy`: the bias per cell), `bias.png`/`.svg` (EP's bias
@@ -312,9 +385,9 @@ pub fn write_outputs(
     };
     let json = serde_json::to_string_pretty(&summary).expect("a summary serialises");
     basin_data::io::write_atomic(&dir.join("summary.json"), json.as_bytes())?;
-    let panels: Vec<ScatterPlot> = ["probit", "step"]
+    let panels: Vec<ScatterPlot> = [("probit", "tilting"), ("step", "tilting"), ("step", "smc")]
         .iter()
-        .filter_map(|lik| bias_plot(&rows, lik))
+        .filter_map(|(lik, reference)| bias_plot(&rows, lik, reference))
         .collect();
     if !panels.is_empty() {
         let size = (800 * panels.len() as u32, 650);
@@ -326,15 +399,18 @@ pub fn write_outputs(
     Ok(summary)
 }
 
-fn bias_plot(rows: &[BiasRow], lik: &str) -> Option<ScatterPlot> {
+fn bias_plot(rows: &[BiasRow], lik: &str, reference: &str) -> Option<ScatterPlot> {
     let mut by_n: BTreeMap<usize, Vec<(f64, f64)>> = BTreeMap::new();
-    for r in rows.iter().filter(|r| r.likelihood == lik) {
+    for r in rows
+        .iter()
+        .filter(|r| r.likelihood == lik && r.reference == reference)
+    {
         if let Some(b) = r.mean_bias {
             by_n.entry(r.n).or_default().push((r.flip_fraction, b));
         }
     }
     (!by_n.is_empty()).then(|| ScatterPlot {
-        title: format!("EP − tilting, {lik} likelihood (trustworthy cells)"),
+        title: format!("EP − {reference}, {lik} likelihood (trustworthy cells)"),
         x_label: "fraction of labels flipped (the function's error)".into(),
         y_label: "EP's bias in log P(f) (nats)".into(),
         series: by_n
@@ -355,13 +431,18 @@ fn markdown(spec: Option<&ExperimentSpec>, rows: &[BiasRow], figure: bool) -> St
     if let Some(s) = spec.filter(|s| !s.description.is_empty()) {
         let _ = writeln!(md, "{}\n", s.description);
     }
-    md.push_str("EP's bias is log Z_EP − log P̂_tilting in nats (positive: EP overestimates ");
-    md.push_str("P(f)), averaged over the replicates whose tilting error bar is trustworthy ");
-    md.push_str("(converged, effective sample size ≥ 30, standard error shrinking).\n\n");
+    md.push_str("EP's bias is log Z_EP − log P̂ in nats (positive: EP overestimates P(f)), ");
+    md.push_str("averaged over the replicates whose reference error bar is trustworthy. The ");
+    md.push_str("references: minimax tilting (converged, effective sample size ≥ 30, standard ");
+    md.push_str("error shrinking) and, for the step likelihood where tilting's weights are too ");
     md.push_str(
-        "| N | flipped | likelihood | trustworthy / runs | EP bias (nats) | tilting s per run |\n",
+        "heavy-tailed, annealed SMC over the noise level (standard error from independent ",
     );
-    md.push_str("|---|---|---|---|---|---|\n");
+    md.push_str("replicates; no slice cap hit, replicates consistent).\n\n");
+    md.push_str(
+        "| N | flipped | likelihood | reference | trustworthy / runs | EP bias (nats) | reference s per run |\n",
+    );
+    md.push_str("|---|---|---|---|---|---|---|\n");
     for r in rows {
         let bias = match (r.mean_bias, r.std_err) {
             (Some(b), Some(s)) => format!("{b:+.3} ± {s:.3}"),
@@ -369,8 +450,8 @@ fn markdown(spec: Option<&ExperimentSpec>, rows: &[BiasRow], figure: bool) -> St
         };
         let _ = writeln!(
             md,
-            "| {} | {:.2} | {} | {} / {} | {bias} | {:.2} |",
-            r.n, r.flip_fraction, r.likelihood, r.reliable, r.runs, r.tilting_s
+            "| {} | {:.2} | {} | {} | {} / {} | {bias} | {:.2} |",
+            r.n, r.flip_fraction, r.likelihood, r.reference, r.reliable, r.runs, r.reference_s
         );
     }
     if figure {

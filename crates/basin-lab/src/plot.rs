@@ -144,6 +144,12 @@ impl ScatterPlot {
             if self.lines {
                 let mut pts: Vec<(f64, f64)> = finite.collect();
                 pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+                if pts.len() == 1 {
+                    // A line of one point draws nothing: mark it.
+                    chart
+                        .draw_series(pts.iter().map(|&p| Circle::new(p, 4, colour.filled())))
+                        .map_err(|e| e.to_string())?;
+                }
                 let style = colour.stroke_width(2);
                 chart
                     .draw_series(LineSeries::new(pts, style))

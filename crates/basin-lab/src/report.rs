@@ -32,9 +32,14 @@ use crate::spec::ExperimentSpec;
 use crate::stats::{Correlations, correlations, pearson};
 
 /// The measures correlated with test error: (key, axis label, plotted as log10 of the key).
-pub const MEASURES: [(&str, &str, bool); 7] = [
+pub const MEASURES: [(&str, &str, bool); 8] = [
     ("log_prior_probit", "log10 P(f), probit likelihood", true),
     ("log_prior_step", "log10 P(f), step likelihood", true),
+    (
+        "log_prior_step_smc",
+        "log10 P(f), step likelihood, SMC reference",
+        true,
+    ),
     ("sharpness", "Keskar sharpness", false),
     ("lambda_max", "Hessian λmax", false),
     (
@@ -371,12 +376,51 @@ pub fn markdown(
     if !summary.by_variant.is_empty() {
         md.push_str(&variant_table(&summary.by_variant));
     }
+    md.push_str(&reference_section(records, summary));
     md.push_str("\n## Plots\n\n");
     for name in plots {
         let _ = writeln!(md, "![{}]({name}.png)\n", plot_caption(name));
     }
     md.push_str(&run_statistics(records));
     md.push_str(&crate::report::spec_section(spec));
+    md
+}
+
+/// EP against the SMC reference (`[measures.prior] reference`), when the records have it:
+/// the two Spearman coefficients with test error side by side and EP's per-run bias
+/// log P_EP − log P̂_SMC (mean, range, mean standard error). Empty otherwise.
+fn reference_section(records: &[RunRecord], summary: &Summary) -> String {
+    let pairs: Vec<(f64, f64)> = converged(records)
+        .filter_map(|r| {
+            let ep = r.measure("log_prior_step")?;
+            let smc = r.measure("log_prior_step_smc")?;
+            Some((ep - smc, r.measure("log_prior_step_smc_std_err")?))
+        })
+        .collect();
+    if pairs.is_empty() {
+        return String::new();
+    }
+    let k = pairs.len() as f64;
+    let mean = pairs.iter().map(|p| p.0).sum::<f64>() / k;
+    let lo = pairs.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
+    let hi = pairs.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
+    let se = pairs.iter().map(|p| p.1).sum::<f64>() / k;
+    let coef = |name: &str| {
+        summary
+            .correlations
+            .get(name)
+            .map_or("–".into(), |c| fmt_coef(c, "spearman", c.spearman))
+    };
+    let mut md = String::from("\n## EP against the SMC reference (step likelihood)\n\n");
+    md.push_str("| log P(f) by | Spearman with test error |\n|---|---|\n");
+    let _ = writeln!(md, "| EP | {} |", coef("log_prior_step"));
+    let _ = writeln!(md, "| SMC (reference) | {} |", coef("log_prior_step_smc"));
+    let _ = writeln!(
+        md,
+        "\nEP's bias log P_EP − log P̂_SMC over {} runs: mean {mean:+.3} nats, range \
+         [{lo:+.3}, {hi:+.3}]; SMC's mean standard error {se:.3} nats.",
+        pairs.len()
+    );
     md
 }
 

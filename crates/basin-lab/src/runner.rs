@@ -643,6 +643,9 @@ fn measure_prior(prep: &Prepared, function: &[u8], record: &mut RunRecord) {
         };
         record.measures.insert(key.into(), value);
     }
+    if let Some(r) = &p.reference {
+        measure_smc_reference(kernel.as_ref(), &labels, r, record);
+    }
     if let Some(b) = &prep.spec.measures.bounds {
         let m = prep.split.train.len();
         let first = likelihood_key(p.likelihoods[0]);
@@ -659,6 +662,39 @@ fn measure_prior(prep: &Prepared, function: &[u8], record: &mut RunRecord) {
     record
         .stage_s
         .insert("prior".into(), start.elapsed().as_secs_f64());
+}
+
+/// The reference: the step likelihood's log P(f) by annealed SMC, with its standard error
+/// (`log_prior_step_smc`, `log_prior_step_smc_std_err`) and its wall time (stage
+/// `prior_smc`); issues or an error go to the note `log_prior_step_smc`. Seeded from the run.
+fn measure_smc_reference(
+    kernel: basin_prior::faer::MatRef<'_, f64>,
+    labels: &[f64],
+    r: &crate::spec::SmcSpec,
+    record: &mut RunRecord,
+) {
+    let start = Instant::now();
+    let key = "log_prior_step_smc";
+    let cfg = r.config(basin_nn::derive_seed(record.seed, 0x5AC));
+    match basin_prior::smc::smc(kernel, labels, Likelihood::Step, &cfg) {
+        Ok(res) => {
+            record.measures.insert(key.into(), Some(res.estimate.log_p));
+            record.measures.insert(
+                format!("{key}_std_err"),
+                Some(res.estimate.std_err.unwrap_or(f64::INFINITY)),
+            );
+            if !res.issues.is_empty() {
+                record.notes.insert(key.into(), res.issues.join("; "));
+            }
+        }
+        Err(e) => {
+            record.measures.insert(key.into(), None);
+            record.notes.insert(key.into(), e.to_string());
+        }
+    }
+    record
+        .stage_s
+        .insert("prior_smc".into(), start.elapsed().as_secs_f64());
 }
 
 fn likelihood_key(lik: LikelihoodSpec) -> (Likelihood, &'static str) {

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// The specs shipped with basin, by name.
-pub const BUILTIN: [(&str, &str); 7] = [
+pub const BUILTIN: [(&str, &str); 8] = [
     (
         "fig3-mnist",
         include_str!("../../../experiments/fig3-mnist.toml"),
@@ -44,6 +44,10 @@ pub const BUILTIN: [(&str, &str); 7] = [
     (
         "ep-accuracy",
         include_str!("../../../experiments/ep-accuracy.toml"),
+    ),
+    (
+        "fig3-mnist-exact",
+        include_str!("../../../experiments/fig3-mnist-exact.toml"),
     ),
 ];
 
@@ -129,6 +133,16 @@ pub struct EpAccuracySpec {
     /// Tilting's target standard error (nats): more samples until it is met.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_std_err: Option<f64>,
+    /// Annealed SMC as a second reference for the step likelihood (where tilting's weights
+    /// are too heavy-tailed), at the sizes `smc_sizes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smc: Option<SmcSpec>,
+    /// The sizes N at which SMC runs (empty: all of `sizes`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub smc_sizes: Vec<usize>,
+    /// The fractions of labels flipped at which SMC runs (empty: all of `flip_fractions`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub smc_flip_fractions: Vec<f64>,
 }
 
 fn paper_sizes() -> Vec<usize> {
@@ -500,6 +514,78 @@ pub struct PriorSpec {
     /// The estimator.
     #[serde(default)]
     pub method: PriorMethodSpec,
+    /// A reference estimator with an error bar, run besides `method` on each function (the
+    /// step likelihood's log P(f) by annealed SMC: measures `log_prior_step_smc` and
+    /// `log_prior_step_smc_std_err`). Absent: none (and the runs' ids do not change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<SmcSpec>,
+}
+
+/// Settings of the annealed-SMC reference (see `basin prior --method smc`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmcSpec {
+    /// The reference method: `smc`.
+    #[serde(default)]
+    pub method: ReferenceMethodSpec,
+    /// Particles per replicate.
+    #[serde(default = "smc_particles")]
+    pub particles: usize,
+    /// Independent replicates (at least 2; the standard error comes from their spread).
+    #[serde(default = "smc_replicates")]
+    pub replicates: usize,
+    /// The fewest elliptical slice sweeps per level.
+    #[serde(default = "smc_moves")]
+    pub moves: usize,
+}
+
+/// A reference estimator of log P(f) with an error bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReferenceMethodSpec {
+    /// Annealed sequential Monte Carlo over the noise level (`basin_prior::smc`).
+    #[default]
+    Smc,
+}
+
+fn smc_particles() -> usize {
+    128
+}
+
+fn smc_replicates() -> usize {
+    4
+}
+
+fn smc_moves() -> usize {
+    4
+}
+
+impl SmcSpec {
+    /// particles ≥ 2, replicates ≥ 2, moves ≥ 1; `section` names where it is.
+    pub fn validate(&self, section: &str) -> Result<(), String> {
+        if self.particles < 2 || self.replicates < 2 || self.moves == 0 {
+            return Err(format!(
+                "{section}: particles ≥ 2, replicates ≥ 2 (the error bar comes from their \
+                 spread) and moves ≥ 1"
+            ));
+        }
+        Ok(())
+    }
+
+    /// The estimator's settings, with the given seed.
+    pub fn config(&self, seed: u64) -> basin_prior::smc::SmcConfig {
+        basin_prior::smc::SmcConfig {
+            particles: self.particles,
+            replicates: self.replicates,
+            max_replicates: self.replicates,
+            moves: self.moves,
+            max_moves: basin_prior::smc::SmcConfig::default()
+                .max_moves
+                .max(self.moves),
+            seed,
+            ..basin_prior::smc::SmcConfig::default()
+        }
+    }
 }
 
 fn both_likelihoods() -> Vec<LikelihoodSpec> {
@@ -638,6 +724,14 @@ impl ExperimentSpec {
             && p.likelihoods.is_empty()
         {
             return Err("measures.prior.likelihoods: name probit and/or step".into());
+        }
+        if let Some(r) = self
+            .measures
+            .prior
+            .as_ref()
+            .and_then(|p| p.reference.as_ref())
+        {
+            r.validate("measures.prior.reference")?;
         }
         if let Some(t) = &self.temporal {
             t.validate(self)?;
@@ -806,6 +900,13 @@ impl ExperimentSpec {
 }
 
 impl EpAccuracySpec {
+    /// Whether the SMC reference runs on the cell (N, flipped fraction).
+    pub fn smc_at(&self, n: usize, flip: f64) -> bool {
+        self.smc.is_some()
+            && (self.smc_sizes.is_empty() || self.smc_sizes.contains(&n))
+            && (self.smc_flip_fractions.is_empty() || self.smc_flip_fractions.contains(&flip))
+    }
+
     fn validate(&self, spec: &ExperimentSpec) -> Result<(), String> {
         let points = spec.data.train_size + spec.data.test_size;
         if self.sizes.is_empty() || self.sizes.iter().any(|&n| n < 2 || n > points) {
@@ -820,6 +921,21 @@ impl EpAccuracySpec {
         }
         if self.samples < 2 || self.target_std_err.is_some_and(|s| s.is_nan() || s <= 0.0) {
             return Err("ep_accuracy: samples ≥ 2 and target_std_err > 0".into());
+        }
+        if let Some(smc) = &self.smc {
+            smc.validate("ep_accuracy.smc")?;
+        }
+        if self.smc_sizes.iter().any(|n| !self.sizes.contains(n))
+            || self
+                .smc_flip_fractions
+                .iter()
+                .any(|f| !self.flip_fractions.contains(f))
+        {
+            return Err(
+                "ep_accuracy.smc_sizes and smc_flip_fractions: each one of sizes and \
+                 flip_fractions"
+                    .into(),
+            );
         }
         if spec.measures.prior.is_none() || spec.temporal.is_some() {
             return Err(

@@ -170,3 +170,34 @@ fn variants_are_reported_separately() {
         assert!(md.contains(needle), "{needle} in\n{md}");
     }
 }
+
+/// With the SMC reference (fig3-mnist-exact): both Spearman coefficients side by side and EP's
+/// per-run bias (mean and range) in the report; the reference's own correlation in the
+/// summary. Here EP is 0.5 nats above SMC on every run but the last two (1.5), SMC's s.e. 0.2.
+#[test]
+fn the_smc_reference_is_compared_with_ep() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = ExperimentSpec::load("fig3-mnist-exact").unwrap();
+    let mut recs = records();
+    for (i, r) in recs.iter_mut().enumerate() {
+        let smc = -500.0 - 400.0 * r.test_error;
+        let bias = if i >= 10 { 1.5 } else { 0.5 };
+        r.measures.insert("log_prior_step".into(), Some(smc + bias));
+        r.measures.insert("log_prior_step_smc".into(), Some(smc));
+        r.measures
+            .insert("log_prior_step_smc_std_err".into(), Some(0.2));
+    }
+    let summary = write_outputs(dir.path(), Some(&spec), &recs).unwrap();
+    assert_eq!(summary.correlations["log_prior_step_smc"].n, 11);
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    // Runs 0–9 and 10 converged (11 is not): mean bias (10·0.5 + 1.5)/11.
+    let mean = (10.0 * 0.5 + 1.5) / 11.0;
+    for needle in [
+        "## EP against the SMC reference (step likelihood)".to_string(),
+        "| SMC (reference) | -1.000".to_string(),
+        format!("over 11 runs: mean {mean:+.3} nats, range [+0.500, +1.500]"),
+        "standard error 0.200 nats".to_string(),
+    ] {
+        assert!(md.contains(&needle), "{needle} in\n{md}");
+    }
+}

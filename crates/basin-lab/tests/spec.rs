@@ -104,6 +104,39 @@ fn fig3_ids_are_those_stored_before() {
     assert_eq!(fig3().runs()[0].id, "fig3-mnist-1d8170a3ec46-a0-r0");
 }
 
+/// fig3-mnist-exact is fig3-mnist plus the SMC reference: the same networks (seeds), its own
+/// ids; a bad reference is refused with its section named.
+#[test]
+fn fig3_exact_adds_the_reference_to_the_same_runs() {
+    let exact = ExperimentSpec::load("fig3-mnist-exact").unwrap();
+    let r = exact
+        .measures
+        .prior
+        .as_ref()
+        .unwrap()
+        .reference
+        .as_ref()
+        .unwrap();
+    assert_eq!((r.particles, r.replicates, r.moves), (128, 4, 4));
+    let (a, b) = (fig3().runs(), exact.runs());
+    assert_eq!(a.len(), b.len());
+    assert!(
+        a.iter()
+            .zip(&b)
+            .all(|(x, y)| x.seed == y.seed && x.id != y.id)
+    );
+    let text = basin_lab::spec::BUILTIN
+        .iter()
+        .find(|(n, _)| *n == "fig3-mnist-exact")
+        .unwrap()
+        .1
+        .replace("replicates = 4", "replicates = 1");
+    let err = ExperimentSpec::from_toml(&text, "test.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("measures.prior.reference"), "{err}");
+}
+
 /// Optimizers compared share seeds and have their own ids; checkpoints multiply the runs.
 #[test]
 fn variant_specs_expand() {

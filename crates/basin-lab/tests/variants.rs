@@ -256,7 +256,8 @@ fn ep_accuracy_compares_ep_with_tilting() {
             "flip_fractions = [0.0, 0.1, 0.2, 0.3, 0.5]",
             "flip_fractions = [0.0, 0.25]",
         )
-        .replace("samples = 10240", "samples = 4096");
+        .replace("samples = 10240", "samples = 4096")
+        .replace("smc_sizes = [300, 1500]", "smc_sizes = [48]");
     let spec = ExperimentSpec::from_toml(&text, "small ep-accuracy").unwrap();
     let records = all(&spec);
     assert_eq!(records.len(), 2 * 2 * 2);
@@ -277,6 +278,29 @@ fn ep_accuracy_compares_ep_with_tilting() {
                 < 1e-9
         );
     }
+    // The SMC reference on the step likelihood, on (N = 48, φ = 0) only: the same EP value,
+    // and SMC within 3 combined standard errors of tilting (+0.05 nats).
+    for r in &records {
+        let at = r.variant == "N = 48" && r.measure("flip_fraction") == Some(0.0);
+        assert_eq!(r.measure("smc_step").is_some(), at, "{r:?}");
+        if at {
+            let (s, s_se) = (
+                r.measure("smc_step").unwrap(),
+                r.measure("smc_step_std_err").unwrap(),
+            );
+            let (t, t_se) = (
+                r.measure("tilting_step").unwrap(),
+                r.measure("tilting_step_std_err").unwrap(),
+            );
+            let both = (s_se * s_se + t_se * t_se).sqrt();
+            assert!(
+                (s - t).abs() < 3.0 * both + 0.05,
+                "smc {s} ± {s_se}, tilting {t} ± {t_se}"
+            );
+            let ep = r.measure("ep_step").unwrap();
+            assert!((ep - s - r.measure("bias_smc_step").unwrap()).abs() < 1e-9);
+        }
+    }
     // More flipped labels: a less likely function.
     let mean = |f: f64| {
         let v: Vec<f64> = records
@@ -289,7 +313,13 @@ fn ep_accuracy_compares_ep_with_tilting() {
     assert!(mean(0.25) < mean(0.0), "{} {}", mean(0.25), mean(0.0));
     let dir = tempfile::tempdir().unwrap();
     let summary = write_outputs(dir.path(), Some(&spec), &records).unwrap();
-    assert_eq!(summary.ep_accuracy.len(), 2 * 2 * 2, "N × φ × likelihood");
+    assert_eq!(
+        summary.ep_accuracy.len(),
+        2 * 2 * 2 + 1,
+        "N × φ × likelihood, and the SMC cell"
+    );
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(md.contains("| 48 | 0.00 | step | smc | 2 / 2 |"), "{md}");
     for f in ["bias.png", "bias.svg", "report.md", "summary.json"] {
         assert!(dir.path().join(f).is_file(), "{f}");
     }

@@ -12,6 +12,7 @@ use crate::PriorError;
 use crate::ep::{EpConfig, EpSchedule, ep};
 use crate::laplace::{LaplaceConfig, laplace};
 use crate::likelihood::Likelihood;
+use crate::smc::{SmcConfig, smc};
 use crate::tilting::{TiltingConfig, tilting};
 
 /// How log P(f) was estimated.
@@ -29,10 +30,13 @@ pub enum Method {
     /// Botev's minimax-tilted importance sampler, with a standard error
     /// ([`crate::tilting`]).
     Tilting,
+    /// Annealed sequential Monte Carlo over the noise level, with a standard error from
+    /// independent replicates ([`crate::smc`]).
+    Smc,
 }
 
 impl Method {
-    /// The name printed in outputs: `ep`, `ep-sequential`, `laplace`, `exact` or `tilting`.
+    /// The name printed in outputs: `ep`, `ep-sequential`, `laplace`, `exact`, `tilting` or `smc`.
     pub fn name(self) -> &'static str {
         match self {
             Method::Ep => "ep",
@@ -40,6 +44,7 @@ impl Method {
             Method::Laplace => "laplace",
             Method::Exact => "exact",
             Method::Tilting => "tilting",
+            Method::Smc => "smc",
         }
     }
 }
@@ -49,7 +54,7 @@ impl Method {
 pub struct Estimate {
     /// The estimate of log P(f), natural log.
     pub log_p: f64,
-    /// Its standard error in nats, for methods that have one (tilting); `None` otherwise.
+    /// Its standard error in nats, for methods that have one (tilting, smc); `None` otherwise.
     pub std_err: Option<f64>,
     /// Whether the method's stopping rule was met (false: the value is the last iterate).
     pub converged: bool,
@@ -66,7 +71,7 @@ pub struct Estimate {
 
 /// log P(f) of ±1 or 0/1 `labels` under the Gaussian prior N(0, K) with the given likelihood
 /// and method, with default settings ([`EpConfig::default`], GPy's, for EP;
-/// [`LaplaceConfig::default`] for Laplace; [`TiltingConfig::default`], seed 0, for tilting). `Method::Exact` is an error here: exact values
+/// [`LaplaceConfig::default`] for Laplace; [`TiltingConfig::default`], seed 0, for tilting; [`SmcConfig::default`], seed 0, for SMC). `Method::Exact` is an error here: exact values
 /// exist only for special kernels ([`crate::equicorr`]).
 pub fn log_prior(
     kernel: MatRef<'_, f64>,
@@ -91,8 +96,9 @@ pub fn log_prior(
         Method::Tilting => {
             Ok(tilting(kernel, labels, likelihood, &TiltingConfig::default())?.estimate)
         }
+        Method::Smc => Ok(smc(kernel, labels, likelihood, &SmcConfig::default())?.estimate),
         Method::Exact => Err(PriorError::Unsupported(
-            "no exact method for a general kernel: use ep, ep-sequential, laplace or tilting"
+            "no exact method for a general kernel: use ep, ep-sequential, laplace, tilting or smc"
                 .to_string(),
         )),
     }

@@ -1,7 +1,7 @@
 //! `basin-prior` owns the Bayesian prior log P(f) of the function a network expresses: NNGP
 //! kernels (analytic for FCNs, Monte Carlo empirical), the step and probit likelihoods, the
 //! estimators of log P(f) (Expectation Propagation, Laplace, Botev's minimax-tilted importance
-//! sampler with error bars), exact references (the equicorrelated closed form),
+//! sampler and annealed sequential Monte Carlo, both with error bars), exact references (the equicorrelated closed form),
 //! generalization bounds, and the direct-sampling prior of the Boolean system {0,1}^7
 //! ([`boolean`]: random networks drawn and their functions counted) (see `ARCHITECTURE.md`).
 
@@ -17,6 +17,7 @@ pub mod laplace;
 pub mod likelihood;
 pub mod mc_kernel;
 pub mod normal;
+pub mod smc;
 pub mod tilting;
 pub mod truncnorm;
 

@@ -168,11 +168,11 @@ fn print_summary(summary: &Summary) {
     for r in &summary.ep_accuracy {
         let bias = match (r.mean_bias, r.std_err) {
             (Some(b), Some(s)) => format!("{b:+.3} ± {s:.3} nats"),
-            _ => "not measurable (tilting's error bar untrustworthy)".into(),
+            _ => format!("not measurable ({}'s error bar untrustworthy)", r.reference),
         };
         println!(
-            "  N = {:<5} flipped {:.2} {:<7} EP bias {bias}",
-            r.n, r.flip_fraction, r.likelihood
+            "  N = {:<5} flipped {:.2} {:<7} vs {:<7} EP bias {bias}",
+            r.n, r.flip_fraction, r.likelihood, r.reference
         );
     }
     if !summary.ep_accuracy.is_empty() {

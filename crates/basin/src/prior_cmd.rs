@@ -1,6 +1,6 @@
 //! `basin prior`: log P(f), the Bayesian prior probability of a function (a labelling of an
-//! ordered input set) under a Gaussian-process prior, by EP, Laplace or minimax tilting (with a
-//! standard error).
+//! ordered input set) under a Gaussian-process prior, by EP, Laplace, minimax tilting or
+//! annealed SMC (the last two with a standard error).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -14,6 +14,7 @@ use basin_prior::estimate::Estimate;
 use basin_prior::faer::{Mat, MatRef, Par};
 use basin_prior::laplace::{LaplaceConfig, laplace};
 use basin_prior::likelihood::Likelihood;
+use basin_prior::smc::{SmcConfig, smc};
 use basin_prior::tilting::{TiltingConfig, tilting};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
@@ -40,6 +41,9 @@ pub enum MethodArg {
     Laplace,
     /// Botev's minimax-tilted importance sampler: an unbiased estimate with a standard error.
     Tilting,
+    /// Annealed sequential Monte Carlo over the noise level: an unbiased estimate with a
+    /// standard error from independent replicates (for the step likelihood at large N).
+    Smc,
 }
 
 /// The EP arithmetic flag.
@@ -74,8 +78,8 @@ pub struct PriorArgs {
     /// step (noise-free, P(sign z = y)) or probit (Φ(y·z), GPy's default Bernoulli).
     #[arg(long, value_enum, default_value_t = LikelihoodArg::Probit)]
     likelihood: LikelihoodArg,
-    /// ep (parallel EP), ep-sequential, laplace (probit only), or tilting (importance
-    /// sampling with a standard error).
+    /// ep (parallel EP), ep-sequential, laplace (probit only), tilting (importance
+    /// sampling with a standard error) or smc (annealed SMC with a standard error).
     #[arg(long, value_enum, default_value_t = MethodArg::Ep)]
     method: MethodArg,
     /// EP stops when the mean squared changes of the site precisions and natural means in a
@@ -88,20 +92,35 @@ pub struct PriorArgs {
     /// The most EP sweeps (or Laplace Newton steps); reaching it reports converged: false.
     #[arg(long, default_value_t = 1000)]
     max_sweeps: usize,
-    /// Seed of the site order of ep-sequential, and of tilting's sampler.
+    /// Seed of the site order of ep-sequential, and of tilting's and smc's samplers.
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Importance samples of tilting (rounded up to a multiple of 128); with
     /// --target-std-err, the first batch.
     #[arg(long, default_value_t = 10_240)]
     samples: usize,
-    /// Tilting keeps drawing samples until log P(f)'s standard error (nats) is at most this,
-    /// or --max-samples is reached (then converged is false).
+    /// Tilting keeps drawing samples (smc: running replicates) until log P(f)'s standard
+    /// error (nats) is at most this, or --max-samples (--max-replicates) is reached (then
+    /// converged is false).
     #[arg(long)]
     target_std_err: Option<f64>,
     /// The most samples tilting draws when chasing --target-std-err.
     #[arg(long, default_value_t = 1_048_576)]
     max_samples: usize,
+    /// Particles of each smc replicate.
+    #[arg(long, default_value_t = SmcConfig::default().particles)]
+    particles: usize,
+    /// Independent smc replicates (at least 2; the standard error comes from their spread);
+    /// with --target-std-err, the first batch.
+    #[arg(long, default_value_t = SmcConfig::default().replicates)]
+    replicates: usize,
+    /// The most smc replicates when chasing --target-std-err.
+    #[arg(long, default_value_t = SmcConfig::default().max_replicates)]
+    max_replicates: usize,
+    /// The fewest elliptical-slice sweeps per smc level (more run until the particles'
+    /// log likelihoods decorrelate, up to 100).
+    #[arg(long, default_value_t = SmcConfig::default().moves)]
+    moves: usize,
     /// EP's arithmetic: mixed (the early posteriors in f32, twice as fast; the sweeps near
     /// the stopping rule and log Z in f64; the same sweeps as f64 and log Z within ~1e-10
     /// nats) or f64 (GPy's arithmetic throughout).
@@ -116,8 +135,10 @@ pub struct PriorArgs {
     /// Print one JSON object: log_prior (natural log), log10_prior, likelihood, method,
     /// converged, iterations, std_err (null where the method has none), jitter, wall_s,
     /// estimate_wall_s (the estimator alone, without reading the inputs),
-    /// n_points in --model mode, and for tilting samples, seed, ess, log_upper_bound and
-    /// issues.
+    /// n_points in --model mode, for tilting samples, seed, ess, log_upper_bound and
+    /// issues, and for smc particles, replicates, seed, log_z_replicates, log_z_spread,
+    /// temperatures, noise_levels, sweeps_per_level, mean_slice_tries, cap_hits,
+    /// log_prior_probit, std_err_probit and issues.
     #[arg(long)]
     json: bool,
 }
@@ -174,6 +195,33 @@ struct PriorOutput {
     n_points: Option<usize>,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     tilting: Option<TiltingOutput>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    smc: Option<SmcOutput>,
+}
+
+/// The extra keys of `--method smc`.
+#[derive(Debug, Serialize)]
+struct SmcOutput {
+    particles: usize,
+    replicates: usize,
+    seed: u64,
+    log_z_replicates: Vec<f64>,
+    log_z_spread: f64,
+    temperatures: f64,
+    noise_levels: Vec<f64>,
+    sweeps_per_level: f64,
+    mean_slice_tries: f64,
+    cap_hits: u64,
+    log_prior_probit: Option<f64>,
+    std_err_probit: Option<f64>,
+    issues: Vec<String>,
+}
+
+/// What an estimator adds to the output.
+#[derive(Default)]
+struct Extras {
+    tilting: Option<TiltingOutput>,
+    smc: Option<SmcOutput>,
 }
 
 /// The extra keys of `--method tilting`.
@@ -205,7 +253,7 @@ pub fn run_prior(args: PriorArgs, quiet: bool) -> Result<()> {
     bar.set_message(format!("log P(f) on {} points", y.len()));
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     let estimate_start = Instant::now();
-    let (est, tilting) = estimate(&args, k.as_ref(), &y)?;
+    let (est, extras) = estimate(&args, k.as_ref(), &y)?;
     let estimate_wall_s = estimate_start.elapsed().as_secs_f64();
     bar.finish_and_clear();
     let out = PriorOutput {
@@ -220,16 +268,13 @@ pub fn run_prior(args: PriorArgs, quiet: bool) -> Result<()> {
         wall_s: start.elapsed().as_secs_f64(),
         estimate_wall_s,
         n_points,
-        tilting,
+        tilting: extras.tilting,
+        smc: extras.smc,
     };
     print_output(&out, args.json)
 }
 
-fn estimate(
-    args: &PriorArgs,
-    k: MatRef<'_, f64>,
-    y: &[f64],
-) -> Result<(Estimate, Option<TiltingOutput>)> {
+fn estimate(args: &PriorArgs, k: MatRef<'_, f64>, y: &[f64]) -> Result<(Estimate, Extras)> {
     let lik = match args.likelihood {
         LikelihoodArg::Step => Likelihood::Step,
         LikelihoodArg::Probit => Likelihood::Probit,
@@ -240,9 +285,10 @@ fn estimate(
                 max_iter: args.max_sweeps,
                 ..LaplaceConfig::default()
             };
-            return Ok((laplace(k, y, lik, &cfg)?, None));
+            return Ok((laplace(k, y, lik, &cfg)?, Extras::default()));
         }
         MethodArg::Tilting => return estimate_tilting(args, k, y, lik),
+        MethodArg::Smc => return estimate_smc(args, k, y, lik),
         MethodArg::Ep => EpSchedule::Parallel,
         MethodArg::EpSequential => EpSchedule::Sequential,
     };
@@ -259,7 +305,55 @@ fn estimate(
         par: ep_parallelism(args.threads)?,
         ..EpConfig::default()
     };
-    Ok((ep(k, y, lik, &cfg, None)?.estimate, None))
+    Ok((ep(k, y, lik, &cfg, None)?.estimate, Extras::default()))
+}
+
+fn estimate_smc(
+    args: &PriorArgs,
+    k: MatRef<'_, f64>,
+    y: &[f64],
+    lik: Likelihood,
+) -> Result<(Estimate, Extras)> {
+    let cfg = SmcConfig {
+        particles: args.particles,
+        replicates: args.replicates,
+        max_replicates: args.max_replicates.max(args.replicates),
+        moves: args.moves,
+        max_moves: SmcConfig::default().max_moves.max(args.moves),
+        target_std_err: args.target_std_err,
+        seed: args.seed,
+        ..SmcConfig::default()
+    };
+    let r = smc(k, y, lik, &cfg)?;
+    let d = &r.diagnostics;
+    let levels: usize = d.replicates.iter().map(|r| r.sweeps.len()).sum();
+    let sweeps: usize = d
+        .replicates
+        .iter()
+        .map(|r| r.sweeps.iter().sum::<usize>())
+        .sum();
+    let out = SmcOutput {
+        particles: cfg.particles,
+        replicates: d.replicates.len(),
+        seed: cfg.seed,
+        log_z_replicates: d.log_z_replicates.clone(),
+        log_z_spread: d.log_z_spread,
+        temperatures: d.mean_temperatures,
+        noise_levels: d.replicates[0].noise_levels.clone(),
+        sweeps_per_level: sweeps as f64 / levels.max(1) as f64,
+        mean_slice_tries: d.mean_tries,
+        cap_hits: d.cap_hits,
+        log_prior_probit: d.probit.map(|p| p.0),
+        std_err_probit: d.probit.map(|p| p.1),
+        issues: r.issues.clone(),
+    };
+    Ok((
+        r.estimate,
+        Extras {
+            smc: Some(out),
+            ..Extras::default()
+        },
+    ))
 }
 
 /// faer's parallelism for `--threads` (default: all CPUs).
@@ -279,7 +373,7 @@ fn estimate_tilting(
     k: MatRef<'_, f64>,
     y: &[f64],
     lik: Likelihood,
-) -> Result<(Estimate, Option<TiltingOutput>)> {
+) -> Result<(Estimate, Extras)> {
     let cfg = TiltingConfig {
         samples: args.samples,
         target_std_err: args.target_std_err,
@@ -296,7 +390,13 @@ fn estimate_tilting(
         log_upper_bound: d.log_upper_bound,
         issues: d.issues(r.estimate.log_p, r.estimate.std_err.unwrap_or(f64::NAN)),
     };
-    Ok((r.estimate, Some(out)))
+    Ok((
+        r.estimate,
+        Extras {
+            tilting: Some(out),
+            ..Extras::default()
+        },
+    ))
 }
 
 /// The kernel (row-major, as `.npy` stores it) and the labels. The kernel stays in its file's
@@ -390,6 +490,19 @@ fn print_output(out: &PriorOutput, json: bool) -> Result<()> {
             t.samples, t.seed, t.ess, t.log_upper_bound
         );
         for issue in &t.issues {
+            println!("issue       {issue}");
+        }
+    }
+    if let Some(m) = &out.smc {
+        println!(
+            "smc         {} particles × {} replicates (seed {}); {:.1} levels, {:.1} sweeps per \
+             level; log Ẑ_r spread {:.3}",
+            m.particles, m.replicates, m.seed, m.temperatures, m.sweeps_per_level, m.log_z_spread
+        );
+        if let (Some(p), Some(se)) = (m.log_prior_probit, m.std_err_probit) {
+            println!("probit      {p:.6} ± {se:.6} nats (the same paths at s = 1)");
+        }
+        for issue in &m.issues {
             println!("issue       {issue}");
         }
     }

@@ -190,6 +190,79 @@ fn tilting_gives_an_error_bar_that_covers_genz() {
     );
 }
 
+/// `--method smc`: the step value covers Genz within 3 combined standard errors, the smc keys
+/// are there (the probit checkpoint with its standard error), and a target out of reach is a
+/// named status.
+#[test]
+fn smc_gives_an_error_bar_that_covers_genz() {
+    let k = gp("K_64.npy");
+    let y = gp("y_64.npy");
+    let (genz, genz_3se) = GENZ_STEP_64;
+    let v = json(&[
+        "prior",
+        "--kernel",
+        k.to_str().unwrap(),
+        "--labels",
+        y.to_str().unwrap(),
+        "--likelihood",
+        "step",
+        "--method",
+        "smc",
+        "--particles",
+        "128",
+        "--replicates",
+        "4",
+        "--seed",
+        "5",
+        "--json",
+    ]);
+    let (est, se) = (
+        v["log_prior"].as_f64().unwrap(),
+        v["std_err"].as_f64().unwrap(),
+    );
+    let combined = (se * se + (genz_3se / 3.0).powi(2)).sqrt();
+    assert!((est - genz).abs() < 3.0 * combined, "{v}");
+    assert!(se > 0.0 && se < 0.4, "{v}");
+    assert_eq!(v["method"], "smc");
+    assert_eq!(
+        (v["particles"].as_u64(), v["replicates"].as_u64()),
+        (Some(128), Some(4))
+    );
+    assert_eq!(v["log_z_replicates"].as_array().unwrap().len(), 4);
+    assert_eq!(v["noise_levels"].as_array().unwrap().last().unwrap(), 0.0);
+    assert!(v["std_err_probit"].as_f64().unwrap() > 0.0);
+    assert!(v["temperatures"].as_f64().unwrap() > 5.0);
+    let v = json(&[
+        "prior",
+        "--kernel",
+        k.to_str().unwrap(),
+        "--labels",
+        y.to_str().unwrap(),
+        "--likelihood",
+        "step",
+        "--method",
+        "smc",
+        "--particles",
+        "32",
+        "--replicates",
+        "2",
+        "--max-replicates",
+        "3",
+        "--target-std-err",
+        "1e-6",
+        "--json",
+    ]);
+    assert_eq!(v["converged"], false);
+    assert_eq!(v["replicates"], 3);
+    let issues = v["issues"].as_array().unwrap();
+    assert!(
+        issues
+            .iter()
+            .any(|i| i.as_str().unwrap().contains("target")),
+        "{v}"
+    );
+}
+
 #[test]
 fn bad_input_is_an_error_not_a_panic() {
     let k = gp("K_64.npy");

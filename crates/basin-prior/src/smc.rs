@@ -1,0 +1,421 @@
+//! log P(f) with an error bar by annealed sequential Monte Carlo over the noise level, for
+//! the step likelihood where minimax tilting's weights are too heavy-tailed (N ≳ 300 on MNIST
+//! NNGP kernels).
+//!
+//! The path of targets π_s(z) ∝ N(z; 0, K)·Πᵢ Φ(yᵢzᵢ/s), s from ∞ down to the end, has
+//! normalisers Z_s = P(sign(z + s·ε) = y): the probit likelihood on K + s²I. Z_∞ = 2⁻ᴺ
+//! exactly and π_∞ = N(0, K); Z_1 is basin's probit P(f) and Z_0 the step one (the path
+//! ends at s = 1 for probit, at s = 0 for step). One replicate ([`path`]):
+//!
+//! 1. P particles from N(0, K) as L·Ξ (L the Cholesky factor, Ξ standard normal), one
+//!    triangular matrix product per chunk of particles.
+//! 2. The next precision β = 1/s is the one whose incremental weights
+//!    wₚ = Πᵢ Φ(β′yᵢzᵢ)/Φ(βyᵢzᵢ) have an effective sample size (Σw)²/Σw² of
+//!    [`SmcConfig::ess_fraction`]·P (bisection, geometric in β); the end (and, on the way to
+//!    s = 0, s = 1 when [`SmcConfig::probit_checkpoint`]) is taken as soon as its weights
+//!    meet the target. At s = 0 the likelihood is the orthant indicator and the increment of
+//!    a particle is 1[sign z = y]/Πᵢ Φ(βyᵢzᵢ). log Ẑ += log mean(w).
+//! 3. Systematic resampling, then elliptical slice sampling (Murray, Adams & MacKay 2010) at
+//!    the new level: on the ellipses of the level's EP approximation G = N(μ, Σ) (probit EP
+//!    on β²K, warm-started from the previous level; [`SmcConfig::precondition`]) against the
+//!    residual π_β/G, which is separable and so O(N) per proposal (`gauss`); the ellipses'
+//!    second points ν ~ N(0, Σ) are drawn for a chunk of particles in one triangular
+//!    product. Against the prior alone the moves crawl once the likelihood is sharp. Sweeps
+//!    (every particle once) repeat, at least [`SmcConfig::moves`] and at most
+//!    [`SmcConfig::max_moves`], until the correlation over particles of their log
+//!    likelihoods before and after falls below [`SmcConfig::decorrelation`]: too few sweeps
+//!    leave the particles lagging behind the target and bias log Ẑ low in a way the
+//!    replicates do not show (all replicates lag alike; seen at N = 300 with 4 fixed sweeps:
+//!    −3 nats, with replicates agreeing to 0.02). A slice update that reaches
+//!    [`SmcConfig::max_tries`] proposals leaves its particle in place and is counted (a
+//!    status issue).
+//!
+//! Cost: about 100 levels at N = 1500 on MNIST NNGP kernels with 30–35 sweeps each, i.e.
+//! 5–6 minutes per replicate of 128 particles on one core, with a spread of the replicates'
+//! log Ẑ_r of 1–2 nats (README, Benchmarks).
+//!
+//! Ẑ is an unbiased estimate of P(f) for any number of particles and moves (the schedule's
+//! adaptation adds a bias that vanishes with P). The error bar comes from R independent
+//! replicates (derived seeds): the estimate is log of the mean of the Ẑ_r, and its standard
+//! error the delta method's sd(Ẑ_r)/(√R·mean Ẑ_r). With few replicates that standard error
+//! is itself noisy (its relative error is about 1/√(2(R − 1))), and log of the mean is biased
+//! low by about s.e.²/2; `tests/smc.rs` checks the calibration of the z-scores empirically.
+//! [`SmcConfig::target_std_err`] adds replicates until the standard error is reached or
+//! [`SmcConfig::max_replicates`].
+//!
+//! Everything is in log space (log Φ from [`crate::normal::log_cdf`]). A result depends only on
+//! the seed: each replicate, level, move and chunk of [`slice::CHUNK`] particles has its own
+//! ChaCha8 stream from `derive_seed`, never from the thread count.
+
+mod gauss;
+mod path;
+mod slice;
+
+use std::time::Instant;
+
+use basin_nn::derive_seed;
+use faer::MatRef;
+use serde::{Deserialize, Serialize};
+
+use crate::PriorError;
+use crate::estimate::{Estimate, Method, check_kernel, cholesky_jitter, with_jitter};
+use crate::likelihood::{Likelihood, labels_pm1};
+
+pub use path::ReplicateRun;
+
+/// The smallest number of replicates (an error bar needs two).
+pub const MIN_REPLICATES: usize = 2;
+
+/// Below this fraction of R, the effective number of replicates (ΣẐ)²/ΣẐ² says one
+/// replicate dominates the mean and the delta-method error bar is not trustworthy.
+pub const MIN_REPLICATE_ESS_FRACTION: f64 = 0.5;
+
+/// Slack (nats) added to 3 standard errors when the probit checkpoint is compared with EP
+/// (EP's own probit error, ≲ 0.05 nats on the golden kernels up to N = 1500).
+pub const CHECKPOINT_SLACK: f64 = 0.05;
+
+/// Settings of the SMC estimator.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SmcConfig {
+    /// Particles per replicate (at least 2).
+    pub particles: usize,
+    /// The fewest elliptical slice sweeps after each resampling (at least 1).
+    pub moves: usize,
+    /// The most sweeps at one level.
+    pub max_moves: usize,
+    /// Sweeps continue (up to `max_moves`) until the correlation over particles of their log
+    /// likelihoods before and after is below this: a check that the moves have mixed.
+    pub decorrelation: f64,
+    /// The ESS fraction of each step's incremental weights, in (0, 1).
+    pub ess_fraction: f64,
+    /// Independent replicates (at least [`MIN_REPLICATES`]); with a target, the first batch.
+    pub replicates: usize,
+    /// The most replicates when chasing `target_std_err`.
+    pub max_replicates: usize,
+    /// If set, add replicates until the standard error (nats) is at most this.
+    pub target_std_err: Option<f64>,
+    /// The seed (replicate r uses `derive_seed(seed, r)`).
+    pub seed: u64,
+    /// The most proposals of one slice update (the particle stays when reached).
+    pub max_tries: usize,
+    /// The most levels of one replicate.
+    pub max_temperatures: usize,
+    /// On the step likelihood's path, stop at s = 1 too, for the probit value as a
+    /// cross-check.
+    pub probit_checkpoint: bool,
+    /// Slice-sample on the ellipses of the level's EP approximation instead of the prior's
+    /// (module docs); without it the moves mix far more slowly.
+    pub precondition: bool,
+    /// Refit the EP approximation when β has grown by more than this factor since the last
+    /// fit (1: at every level).
+    pub refit_ratio: f64,
+}
+
+impl Default for SmcConfig {
+    fn default() -> Self {
+        SmcConfig {
+            particles: 256,
+            moves: 4,
+            max_moves: 100,
+            decorrelation: 0.1,
+            ess_fraction: 0.5,
+            replicates: 4,
+            max_replicates: 64,
+            target_std_err: None,
+            seed: 0,
+            max_tries: 200,
+            max_temperatures: 10_000,
+            probit_checkpoint: true,
+            precondition: true,
+            refit_ratio: 1.0,
+        }
+    }
+}
+
+/// How the estimate was obtained and how far it can be trusted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SmcDiagnostics {
+    /// The settings used.
+    pub config: SmcConfig,
+    /// Each replicate: log Ẑ_r, its levels, slice statistics, wall time.
+    pub replicates: Vec<ReplicateRun>,
+    /// log Ẑ_r of each replicate.
+    pub log_z_replicates: Vec<f64>,
+    /// The sample standard deviation of the log Ẑ_r (nats).
+    pub log_z_spread: f64,
+    /// (ΣẐ_r)²/ΣẐ_r²: how many replicates effectively make the mean.
+    pub replicate_ess: f64,
+    /// log P(f) of the probit likelihood from the same paths' s = 1 level, with its standard
+    /// error (step likelihood with the checkpoint; the estimate itself for probit).
+    pub probit: Option<(f64, f64)>,
+    /// EP's probit log P(f) on the same kernel and labels (step likelihood with the
+    /// checkpoint): EP is accurate for probit, so a checkpoint more than 3 standard errors
+    /// from it says the particles lag behind the path's targets (an issue).
+    pub ep_probit: Option<f64>,
+    /// Levels per replicate, averaged.
+    pub mean_temperatures: f64,
+    /// Slice proposals per update, averaged over replicates.
+    pub mean_tries: f64,
+    /// Slice updates that hit the cap, summed over replicates.
+    pub cap_hits: u64,
+    /// Jitter added to K's diagonal (0 if none was needed).
+    pub jitter: f64,
+    /// Whether the requested standard error was reached (`None`: none requested).
+    pub target_met: Option<bool>,
+    /// Seconds for the Cholesky factorisation.
+    pub cholesky_s: f64,
+    /// Seconds in all.
+    pub wall_s: f64,
+}
+
+impl SmcDiagnostics {
+    /// What makes the estimate or its error bar doubtful, one sentence each (empty: none).
+    pub fn issues(&self, std_err: f64) -> Vec<String> {
+        let mut out = Vec::new();
+        let r = self.replicates.len();
+        if self.cap_hits > 0 {
+            out.push(format!(
+                "{} elliptical slice updates reached the cap of {} proposals and left their \
+                 particle in place: the moves mix poorly; raise max_tries or the particles",
+                self.cap_hits, self.config.max_tries
+            ));
+        }
+        if let Some(run) = self.replicates.iter().find(|run| !run.reached_end) {
+            out.push(format!(
+                "replicate {} did not reach the final level in {} levels: its value is not \
+                 an estimate of P(f)",
+                run.seed, self.config.max_temperatures
+            ));
+        }
+        if self.replicate_ess < MIN_REPLICATE_ESS_FRACTION * r as f64 {
+            out.push(format!(
+                "the replicates disagree beyond their error bar (log Ẑ_r spread {:.3} nats, \
+                 effective replicates {:.1} of {r}): one replicate dominates the mean and the \
+                 standard error is not trustworthy; use more particles or replicates",
+                self.log_z_spread, self.replicate_ess
+            ));
+        }
+        if let (Some((p, se)), Some(ep)) = (self.probit, self.ep_probit)
+            && (p - ep).abs() > 3.0 * se + CHECKPOINT_SLACK
+        {
+            out.push(format!(
+                "the path's probit checkpoint {p:.3} ± {se:.3} disagrees with EP's probit value \
+                 {ep:.3}, which is accurate for probit: the particles lag behind the targets and \
+                 the estimate is likely biased low beyond its error bar; use more particles or \
+                 sweeps"
+            ));
+        }
+        if !std_err.is_finite() {
+            out.push("the standard error is not finite".to_string());
+        }
+        if self.target_met == Some(false) {
+            out.push(format!(
+                "the standard error {std_err:.3e} did not reach the target {:.3e} within {} \
+                 replicates",
+                self.config.target_std_err.unwrap_or(f64::NAN),
+                self.config.max_replicates
+            ));
+        }
+        out
+    }
+}
+
+/// What [`smc`] returns: the estimate in the crate's convention and the diagnostics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SmcResult {
+    /// log P(f) with `std_err`, `converged` (no issue found) and `iterations` (levels of the
+    /// first replicate).
+    pub estimate: Estimate,
+    /// Replicates, levels, slice statistics, the probit cross-check, timings.
+    pub diagnostics: SmcDiagnostics,
+    /// The issues found (empty when converged).
+    pub issues: Vec<String>,
+}
+
+/// log P(f) of ±1 or 0/1 `labels` under N(0, K) with the step or probit likelihood, by
+/// annealed SMC over the noise level (module docs).
+pub fn smc(
+    kernel: MatRef<'_, f64>,
+    labels: &[f64],
+    likelihood: Likelihood,
+    cfg: &SmcConfig,
+) -> Result<SmcResult, PriorError> {
+    validate(cfg)?;
+    let y = labels_pm1(labels)?;
+    let start = Instant::now();
+    check_kernel(kernel, y.len())?;
+    let (jitter, l) = cholesky_jitter(kernel)?;
+    let k = with_jitter(kernel, jitter);
+    let cholesky_s = start.elapsed().as_secs_f64();
+    let end_beta = match likelihood {
+        Likelihood::Probit => 1.0,
+        Likelihood::Step => f64::INFINITY,
+    };
+    let run = |r: usize| {
+        path::run_replicate(
+            k.as_ref(),
+            l.as_ref(),
+            &y,
+            cfg,
+            end_beta,
+            derive_seed(cfg.seed, r as u64),
+        )
+    };
+    let mut runs: Vec<ReplicateRun> = (0..cfg.replicates).map(run).collect();
+    let mut combined = combine(runs.iter().map(|r| r.log_z));
+    if let Some(target) = cfg.target_std_err {
+        while combined.std_err > target && runs.len() < cfg.max_replicates {
+            // s.e. ∝ 1/√R: aim 20% past the predicted need, at least one more.
+            let need = (runs.len() as f64 * (combined.std_err / target).powi(2) * 1.2).ceil();
+            let want = (need as usize).clamp(runs.len() + 1, cfg.max_replicates);
+            runs.extend((runs.len()..want).map(run));
+            combined = combine(runs.iter().map(|r| r.log_z));
+        }
+    }
+    let probit = if likelihood == Likelihood::Probit {
+        Some((combined.log_mean, combined.std_err))
+    } else {
+        runs.iter()
+            .map(|r| r.log_z_probit)
+            .collect::<Option<Vec<f64>>>()
+            .map(|v| {
+                let c = combine(v.into_iter());
+                (c.log_mean, c.std_err)
+            })
+    };
+    let ep_probit = (likelihood == Likelihood::Step && probit.is_some())
+        .then(|| ep_probit_value(k.as_ref(), &y))
+        .flatten();
+    let k = runs.len() as f64;
+    let diagnostics = SmcDiagnostics {
+        ep_probit,
+        config: *cfg,
+        log_z_replicates: runs.iter().map(|r| r.log_z).collect(),
+        log_z_spread: combined.log_spread,
+        replicate_ess: combined.ess,
+        probit,
+        mean_temperatures: runs
+            .iter()
+            .map(|r| r.noise_levels.len() as f64)
+            .sum::<f64>()
+            / k,
+        mean_tries: runs.iter().map(|r| r.mean_tries).sum::<f64>() / k,
+        cap_hits: runs.iter().map(|r| r.cap_hits).sum(),
+        jitter,
+        target_met: cfg.target_std_err.map(|t| combined.std_err <= t),
+        cholesky_s,
+        wall_s: 0.0,
+        replicates: runs,
+    };
+    let mut diagnostics = diagnostics;
+    diagnostics.wall_s = start.elapsed().as_secs_f64();
+    let issues = diagnostics.issues(combined.std_err);
+    for issue in &issues {
+        tracing::warn!("smc: {issue}");
+    }
+    Ok(SmcResult {
+        estimate: Estimate {
+            log_p: combined.log_mean,
+            std_err: Some(combined.std_err),
+            converged: issues.is_empty(),
+            iterations: diagnostics
+                .replicates
+                .first()
+                .map_or(0, |r| r.noise_levels.len()),
+            method: Method::Smc,
+            likelihood,
+            jitter: diagnostics.jitter,
+        },
+        diagnostics,
+        issues,
+    })
+}
+
+/// EP's probit log P(f) (GPy's parallel EP; `None` if it fails or does not converge).
+fn ep_probit_value(k: MatRef<'_, f64>, y: &[f64]) -> Option<f64> {
+    let cfg = crate::ep::EpConfig {
+        check_psd: false,
+        ..crate::ep::EpConfig::default()
+    };
+    crate::ep::ep(k, y, Likelihood::Probit, &cfg, None)
+        .ok()
+        .filter(|r| r.estimate.converged)
+        .map(|r| r.estimate.log_p)
+}
+
+fn validate(cfg: &SmcConfig) -> Result<(), PriorError> {
+    let bad_frac = !(cfg.ess_fraction > 0.0 && cfg.ess_fraction < 1.0);
+    if cfg.particles < 2
+        || cfg.moves == 0
+        || cfg.max_moves < cfg.moves
+        || cfg.replicates < MIN_REPLICATES
+        || cfg.max_replicates < cfg.replicates
+        || cfg.max_tries == 0
+        || cfg.max_temperatures == 0
+        || bad_frac
+        || cfg.refit_ratio.is_nan()
+        || cfg.refit_ratio < 1.0
+    {
+        return Err(PriorError::InvalidInput(format!(
+            "smc needs particles ≥ 2 (got {}), moves ≥ 1 (got {}), replicates ≥ {MIN_REPLICATES} \
+             (got {}), max_replicates ≥ replicates (got {}), max_tries ≥ 1 (got {}), \
+             max_temperatures ≥ 1 (got {}), 0 < ess_fraction < 1 (got {}) and refit_ratio ≥ 1 \
+             (got {})",
+            cfg.particles,
+            cfg.moves,
+            cfg.replicates,
+            cfg.max_replicates,
+            cfg.max_tries,
+            cfg.max_temperatures,
+            cfg.ess_fraction,
+            cfg.refit_ratio
+        )));
+    }
+    if cfg.target_std_err.is_some_and(|t| t.is_nan() || t <= 0.0) {
+        return Err(PriorError::InvalidInput(
+            "smc needs a target standard error > 0".to_string(),
+        ));
+    }
+    Ok(())
+}
+
+/// The replicates combined: log mean Ẑ, its delta-method standard error, the spread of the
+/// log Ẑ_r and the effective number of replicates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Combined {
+    /// log of the mean of the Ẑ_r.
+    pub log_mean: f64,
+    /// sd(Ẑ_r)/(√R·mean Ẑ_r), nats.
+    pub std_err: f64,
+    /// The sample standard deviation of the log Ẑ_r.
+    pub log_spread: f64,
+    /// (ΣẐ_r)²/ΣẐ_r².
+    pub ess: f64,
+}
+
+/// Combines replicate values log Ẑ_r (in log space, scaled by the largest).
+pub fn combine(log_z: impl Iterator<Item = f64>) -> Combined {
+    let v: Vec<f64> = log_z.collect();
+    let r = v.len() as f64;
+    let m = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if !m.is_finite() || v.len() < 2 {
+        return Combined {
+            log_mean: m,
+            std_err: f64::INFINITY,
+            log_spread: f64::NAN,
+            ess: 0.0,
+        };
+    }
+    let w: Vec<f64> = v.iter().map(|&l| (l - m).exp()).collect();
+    let mean = w.iter().sum::<f64>() / r;
+    let var = w.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (r - 1.0);
+    let mean_log = v.iter().sum::<f64>() / r;
+    let var_log = v.iter().map(|x| (x - mean_log).powi(2)).sum::<f64>() / (r - 1.0);
+    let s2: f64 = w.iter().map(|x| x * x).sum();
+    Combined {
+        log_mean: m + mean.ln(),
+        std_err: (var / r).sqrt() / mean,
+        log_spread: var_log.sqrt(),
+        ess: (mean * r).powi(2) / s2,
+    }
+}

@@ -1,0 +1,355 @@
+//! One replicate of the annealed SMC: particles from N(0, K), then, level by level, the next
+//! precision β = 1/s chosen so that the incremental weights keep a set effective sample
+//! size, log Ẑ increased by the log mean weight, systematic resampling and elliptical slice
+//! moves at the new level, until the final level (β = 1 for probit, β = ∞ for step).
+
+use std::time::Instant;
+
+use basin_nn::derive_seed;
+use faer::MatRef;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::SmcConfig;
+use super::gauss::Gaussian;
+use super::slice::{
+    MoveSetting, SliceStats, draw_particles, log_liks, move_particles, systematic_resample,
+};
+use crate::ep::{EpConfig, Sites, ep};
+use crate::likelihood::Likelihood;
+
+/// Bisection steps of the schedule search.
+const BISECTIONS: usize = 30;
+/// The schedule search stops when the ESS fraction is this close to its target.
+const ESS_TOLERANCE: f64 = 0.01;
+/// The largest finite precision tried before the final jump to β = ∞.
+const MAX_BETA: f64 = 1e12;
+
+/// One replicate's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplicateRun {
+    /// The replicate's seed.
+    pub seed: u64,
+    /// log Ẑ at the final level (an unbiased Ẑ of P(f)).
+    pub log_z: f64,
+    /// log Ẑ at s = 1 (the probit likelihood's P(f)), when the path passed through it.
+    pub log_z_probit: Option<f64>,
+    /// The noise levels s = 1/β visited after s = ∞, in order (the last is 0 for step).
+    pub noise_levels: Vec<f64>,
+    /// The ESS fraction of each step's incremental weights.
+    pub ess_fractions: Vec<f64>,
+    /// Slice sweeps at each level (all particles once each): at least
+    /// [`SmcConfig::moves`], more until the log likelihoods decorrelate.
+    pub sweeps: Vec<usize>,
+    /// At each level, the correlation over particles of the log likelihoods before and after
+    /// the sweeps (the mixing achieved; ≤ [`SmcConfig::decorrelation`] unless the sweeps
+    /// reached [`SmcConfig::max_moves`]).
+    pub end_correlations: Vec<f64>,
+    /// Slice proposals per update, averaged over all moves.
+    pub mean_tries: f64,
+    /// Updates that hit the shrink cap (the particle stayed).
+    pub cap_hits: u64,
+    /// Whether the final level was reached within `max_temperatures`.
+    pub reached_end: bool,
+    /// EP fits of the moves' Gaussian ([`SmcConfig::precondition`]).
+    pub ep_fits: usize,
+    /// EP fits that failed or gave unusable sites (the previous Gaussian was kept).
+    pub ep_failures: usize,
+    /// Seconds spent on the EP fits and their factorisations.
+    pub ep_s: f64,
+    /// Wall seconds.
+    pub wall_s: f64,
+}
+
+/// The state of a replicate between levels.
+struct Path<'a> {
+    y: &'a [f64],
+    cfg: &'a SmcConfig,
+    /// n × P particles, column-major.
+    z: Vec<f64>,
+    /// Their log likelihoods at `beta`.
+    ll: Vec<f64>,
+    beta: f64,
+    /// Scratch: log likelihoods at a candidate level, and the increments.
+    ll_new: Vec<f64>,
+    log_w: Vec<f64>,
+    /// The log likelihoods right after resampling (for the mixing check).
+    ll_start: Vec<f64>,
+    /// Scratch for resampling.
+    z_old: Vec<f64>,
+    picks: Vec<usize>,
+}
+
+/// The moves' Gaussian and the EP sites (on z) it came from.
+struct Precond {
+    g: Gaussian,
+    /// EP sites on z of the last fit (zero before any).
+    sites: Sites,
+    /// The precision of the last fit (0: none yet).
+    beta_fit: f64,
+}
+
+impl Precond {
+    /// Refits G at precision `beta` when it has grown by more than `ratio` since the last
+    /// fit: probit EP on β²K (the target in w = βz), warm-started from the last sites,
+    /// mapped back to z (τ̃_z = β²τ̃_w, ν̃_z = βν̃_w). Returns whether it fitted and whether
+    /// the fit failed.
+    fn refit(
+        &mut self,
+        k: MatRef<'_, f64>,
+        l: MatRef<'_, f64>,
+        y: &[f64],
+        beta: f64,
+        ratio: f64,
+    ) -> (bool, bool) {
+        if self.beta_fit > 0.0 && beta <= ratio * self.beta_fit {
+            return (false, false);
+        }
+        let n = y.len();
+        let scaled = faer::Mat::from_fn(n, n, |i, j| beta * beta * k[(i, j)]);
+        let warm = Sites {
+            tau: self.sites.tau.iter().map(|t| t / (beta * beta)).collect(),
+            nu: self.sites.nu.iter().map(|v| v / beta).collect(),
+        };
+        let cfg = EpConfig {
+            check_psd: false,
+            ..EpConfig::default()
+        };
+        let fit = ep(scaled.as_ref(), y, Likelihood::Probit, &cfg, Some(&warm)).ok();
+        let Some(fit) = fit else {
+            return (true, true);
+        };
+        let tau: Vec<f64> = fit.sites.tau.iter().map(|t| t * beta * beta).collect();
+        let nu: Vec<f64> = fit.sites.nu.iter().map(|v| v * beta).collect();
+        match Gaussian::from_sites(l, &tau, &nu) {
+            Some(g) => {
+                self.g = g;
+                self.sites = Sites { tau, nu };
+                self.beta_fit = beta;
+                (true, false)
+            }
+            None => (true, true),
+        }
+    }
+}
+
+/// One replicate from `seed`, ending at `end_beta` (1 or ∞), passing through β = 1 if
+/// `checkpoint` and the end is ∞.
+pub(crate) fn run_replicate(
+    k: MatRef<'_, f64>,
+    l: MatRef<'_, f64>,
+    y: &[f64],
+    cfg: &SmcConfig,
+    end_beta: f64,
+    seed: u64,
+) -> ReplicateRun {
+    let start = Instant::now();
+    let n = y.len();
+    let p = cfg.particles;
+    let mut path = Path {
+        y,
+        cfg,
+        z: vec![0.0; n * p],
+        ll: vec![-(n as f64) * std::f64::consts::LN_2; p],
+        beta: 0.0,
+        ll_new: vec![0.0; p],
+        ll_start: vec![0.0; p],
+        log_w: vec![0.0; p],
+        z_old: vec![0.0; n * p],
+        picks: Vec::with_capacity(p),
+    };
+    draw_particles(l, &mut path.z, derive_seed(seed, 0));
+    let mut run = ReplicateRun {
+        seed,
+        log_z: -(n as f64) * std::f64::consts::LN_2,
+        log_z_probit: None,
+        noise_levels: Vec::new(),
+        ess_fractions: Vec::new(),
+        sweeps: Vec::new(),
+        end_correlations: Vec::new(),
+        mean_tries: 0.0,
+        cap_hits: 0,
+        reached_end: false,
+        ep_fits: 0,
+        ep_failures: 0,
+        ep_s: 0.0,
+        wall_s: 0.0,
+    };
+    let mut pre = Precond {
+        g: Gaussian::prior(n),
+        sites: Sites::zeros(n),
+        beta_fit: 0.0,
+    };
+    let mut stats = SliceStats::default();
+    for t in 1..=cfg.max_temperatures {
+        let next = path.next_beta(end_beta);
+        let (log_mean, frac) = path.reweight(next);
+        run.log_z += log_mean;
+        run.noise_levels.push(1.0 / next);
+        run.ess_fractions.push(frac);
+        if next == 1.0 {
+            run.log_z_probit = Some(run.log_z);
+        }
+        if next == end_beta {
+            run.reached_end = true;
+            break;
+        }
+        let level_seed = derive_seed(seed, t as u64);
+        path.resample(derive_seed(level_seed, 0));
+        if cfg.precondition {
+            let t0 = Instant::now();
+            let (fitted, failed) = pre.refit(k, l, y, next, cfg.refit_ratio);
+            run.ep_fits += usize::from(fitted);
+            run.ep_failures += usize::from(failed);
+            run.ep_s += t0.elapsed().as_secs_f64();
+        }
+        let set = MoveSetting {
+            l,
+            y,
+            beta: next,
+            max_tries: cfg.max_tries,
+            g: &pre.g,
+        };
+        let move_seed = derive_seed(level_seed, 1);
+        path.ll_start.copy_from_slice(&path.ll);
+        let mut sweeps = 0;
+        while sweeps < cfg.max_moves {
+            let s = move_particles(
+                &set,
+                &mut path.z,
+                &mut path.ll,
+                1,
+                derive_seed(move_seed, sweeps as u64),
+            );
+            sweeps += 1;
+            stats = SliceStats {
+                tries: stats.tries + s.tries,
+                updates: stats.updates + s.updates,
+                cap_hits: stats.cap_hits + s.cap_hits,
+            };
+            if sweeps >= cfg.moves && correlation(&path.ll_start, &path.ll) < cfg.decorrelation {
+                break;
+            }
+        }
+        run.sweeps.push(sweeps);
+        run.end_correlations
+            .push(correlation(&path.ll_start, &path.ll));
+    }
+    run.mean_tries = stats.tries as f64 / stats.updates.max(1) as f64;
+    run.cap_hits = stats.cap_hits;
+    run.wall_s = start.elapsed().as_secs_f64();
+    run
+}
+
+impl Path<'_> {
+    /// The ESS fraction (Σw)²/(P·Σw²) of the increments to level `beta`, leaving the
+    /// increments in `log_w` and the new log likelihoods in `ll_new`.
+    fn ess_fraction(&mut self, beta: f64) -> f64 {
+        log_liks(self.y, &self.z, beta, &mut self.ll_new);
+        for ((w, new), old) in self.log_w.iter_mut().zip(&self.ll_new).zip(&self.ll) {
+            *w = if *new == f64::NEG_INFINITY {
+                f64::NEG_INFINITY
+            } else {
+                new - old
+            };
+        }
+        ess_fraction(&self.log_w)
+    }
+
+    /// The next level: the end (or β = 1 on the way to ∞ when `checkpoint`) if its ESS
+    /// fraction is at least the target, otherwise the β where the fraction meets the target,
+    /// by bisection (geometric once β > 0).
+    fn next_beta(&mut self, end_beta: f64) -> f64 {
+        let target = self.cfg.ess_fraction;
+        let ceiling = if self.cfg.probit_checkpoint && self.beta < 1.0 {
+            1.0
+        } else {
+            end_beta
+        };
+        if self.ess_fraction(end_beta) >= target {
+            return end_beta;
+        }
+        if ceiling != end_beta && self.ess_fraction(ceiling) >= target {
+            return ceiling;
+        }
+        let mut lo = self.beta;
+        let mut hi = if ceiling.is_finite() {
+            ceiling
+        } else {
+            let mut h = (2.0 * self.beta).max(1.0);
+            while h < MAX_BETA && self.ess_fraction(h) >= target {
+                lo = h;
+                h *= 2.0;
+            }
+            h
+        };
+        for _ in 0..BISECTIONS {
+            let mid = if lo > 0.0 { (lo * hi).sqrt() } else { 0.5 * hi };
+            let f = self.ess_fraction(mid);
+            if (f - target).abs() < ESS_TOLERANCE {
+                return mid;
+            }
+            if f > target {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        if lo > self.beta { lo } else { hi }
+    }
+
+    /// Moves the weights to level `beta`: returns log mean(w) and the ESS fraction, and sets
+    /// the log likelihoods to the new level (the particles are not yet resampled).
+    fn reweight(&mut self, beta: f64) -> (f64, f64) {
+        let frac = self.ess_fraction(beta);
+        let m = self.log_w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let mean = self.log_w.iter().map(|&l| (l - m).exp()).sum::<f64>() / self.log_w.len() as f64;
+        self.beta = beta;
+        (m + mean.ln(), frac)
+    }
+
+    /// Systematic resampling by the current increments `log_w`; afterwards `ll` holds the
+    /// resampled particles' log likelihoods at the current level.
+    fn resample(&mut self, seed: u64) {
+        let n = self.y.len();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        systematic_resample(&self.log_w, &mut rng, &mut self.picks);
+        std::mem::swap(&mut self.z, &mut self.z_old);
+        for (k, &i) in self.picks.iter().enumerate() {
+            self.z[k * n..(k + 1) * n].copy_from_slice(&self.z_old[i * n..(i + 1) * n]);
+            self.ll[k] = self.ll_new[i];
+        }
+    }
+}
+
+/// (Σw)²/(P·Σw²) of log weights (0 when all are −∞).
+pub(crate) fn ess_fraction(log_w: &[f64]) -> f64 {
+    let m = log_w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if m == f64::NEG_INFINITY {
+        return 0.0;
+    }
+    let (s1, s2) = log_w.iter().fold((0.0, 0.0), |(a, b), &l| {
+        let w = (l - m).exp();
+        (a + w, b + w * w)
+    });
+    s1 * s1 / (s2 * log_w.len() as f64)
+}
+
+/// The Pearson correlation of two equally long vectors (0 when either is constant).
+fn correlation(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len() as f64;
+    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
+    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
+    for (x, y) in a.iter().zip(b) {
+        let (dx, dy) = (x - ma, y - mb);
+        sab += dx * dy;
+        saa += dx * dx;
+        sbb += dy * dy;
+    }
+    if saa > 0.0 && sbb > 0.0 {
+        sab / (saa * sbb).sqrt()
+    } else {
+        0.0
+    }
+}
