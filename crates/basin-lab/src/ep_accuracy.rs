@@ -194,11 +194,11 @@ fn compare(
             Ok(c) => {
                 let m = &mut record.measures;
                 m.insert(format!("ep_{name}"), Some(c.ep.log_p));
-                m.insert(format!("tilting_{name}"), Some(c.tilting.log_p));
+                m.insert(format!("tilting_{name}"), Some(c.reference.log_p));
                 m.insert(format!("tilting_{name}_std_err"), Some(c.bias_std_err));
                 m.insert(format!("bias_{name}"), Some(c.bias));
                 m.insert(format!("bias_{name}_z"), Some(c.z));
-                m.insert(format!("ess_{name}"), Some(c.tilting_diagnostics.ess));
+                m.insert(format!("ess_{name}"), Some(c.diagnostics.ess));
                 m.insert(
                     format!("reliable_{name}"),
                     Some(f64::from(u8::from(c.reliable))),
@@ -209,7 +209,7 @@ fn compare(
                 record.stage_s.insert(format!("ep_{name}"), c.ep_wall_s);
                 record
                     .stage_s
-                    .insert(format!("tilting_{name}"), c.tilting_wall_s);
+                    .insert(format!("tilting_{name}"), c.reference_wall_s);
             }
             Err(err) => {
                 record.notes.insert(name.into(), err.to_string());
@@ -239,7 +239,7 @@ fn compare_smc(
     match ep_vs_smc(k, labels, Likelihood::Step, ep_cfg, &cfg) {
         Ok(c) => {
             let m = &mut record.measures;
-            m.insert("smc_step".into(), Some(c.smc.log_p));
+            m.insert("smc_step".into(), Some(c.reference.log_p));
             m.insert("smc_step_std_err".into(), Some(c.bias_std_err));
             m.insert("bias_smc_step".into(), Some(c.bias));
             m.insert("bias_smc_step_z".into(), Some(c.z));
@@ -247,7 +247,7 @@ fn compare_smc(
                 "reliable_smc_step".into(),
                 Some(f64::from(u8::from(c.reliable))),
             );
-            let d = &c.smc_diagnostics;
+            let d = &c.diagnostics;
             m.insert("smc_step_probit_checkpoint".into(), d.probit.map(|p| p.0));
             m.insert(
                 "smc_step_probit_checkpoint_std_err".into(),
@@ -258,7 +258,7 @@ fn compare_smc(
             if !c.issues.is_empty() {
                 record.notes.insert("smc_step".into(), c.issues.join("; "));
             }
-            record.stage_s.insert("smc_step".into(), c.smc_wall_s);
+            record.stage_s.insert("smc_step".into(), c.reference_wall_s);
         }
         Err(err) => {
             record.notes.insert("smc_step".into(), err.to_string());

@@ -31,34 +31,42 @@ pub struct ComparisonConfig {
     pub tilting: TiltingConfig,
 }
 
-/// EP against tilting on one (kernel, labels, likelihood).
+/// EP against a reference estimator with an error bar (tilting or SMC) on one (kernel,
+/// labels, likelihood); `D` is the reference's diagnostics.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EpVsTilting {
+pub struct EpVsReference<D> {
     /// The number of points.
     pub n: usize,
     /// The likelihood compared.
     pub likelihood: Likelihood,
     /// EP's estimate (no standard error).
     pub ep: Estimate,
-    /// Tilting's estimate, with its standard error.
-    pub tilting: Estimate,
-    /// How tilting got it (samples, effective sample size, upper bound, timings).
-    pub tilting_diagnostics: TiltingDiagnostics,
+    /// The reference's estimate, with its standard error.
+    pub reference: Estimate,
+    /// How the reference got it (tilting: samples, effective sample size, upper bound;
+    /// SMC: replicates, levels, sweeps; timings).
+    pub diagnostics: D,
     /// EP's error log Z_EP − log P̂ (nats; positive: EP overestimates P(f)).
     pub bias: f64,
-    /// The standard error of `bias` (tilting's).
+    /// The standard error of `bias` (the reference's).
     pub bias_std_err: f64,
     /// bias / bias_std_err.
     pub z: f64,
-    /// Both estimators converged and tilting reported no issue.
+    /// EP converged and the reference reported no issue.
     pub reliable: bool,
-    /// Tilting's issues (empty when reliable, apart from EP's convergence).
+    /// The reference's issues and EP's non-convergence (empty when reliable).
     pub issues: Vec<String>,
     /// Seconds for EP.
     pub ep_wall_s: f64,
-    /// Seconds for tilting.
-    pub tilting_wall_s: f64,
+    /// Seconds for the reference.
+    pub reference_wall_s: f64,
 }
+
+/// EP against minimax tilting.
+pub type EpVsTilting = EpVsReference<TiltingDiagnostics>;
+
+/// EP against annealed SMC.
+pub type EpVsSmc = EpVsReference<SmcDiagnostics>;
 
 /// EP and tilting on the same kernel, ±1 or 0/1 labels and likelihood, and EP's error with
 /// its standard error.
@@ -68,64 +76,12 @@ pub fn ep_vs_tilting(
     likelihood: Likelihood,
     cfg: &ComparisonConfig,
 ) -> Result<EpVsTilting, PriorError> {
-    let t0 = Instant::now();
-    let ep_est = ep(kernel, labels, likelihood, &cfg.ep, None)?.estimate;
-    let ep_wall_s = t0.elapsed().as_secs_f64();
-    let t1 = Instant::now();
-    let tr = tilting(kernel, labels, likelihood, &cfg.tilting)?;
-    let tilting_wall_s = t1.elapsed().as_secs_f64();
-    let se = tr.estimate.std_err.unwrap_or(f64::INFINITY);
-    let mut issues = tr.diagnostics.issues(tr.estimate.log_p, se);
-    if !ep_est.converged {
-        issues.push(format!(
-            "EP did not converge in {} sweeps",
-            ep_est.iterations
-        ));
-    }
-    let bias = ep_est.log_p - tr.estimate.log_p;
-    Ok(EpVsTilting {
-        n: labels.len(),
-        likelihood,
-        reliable: issues.is_empty(),
-        issues,
-        bias,
-        bias_std_err: se,
-        z: bias / se,
-        ep: ep_est,
-        tilting: tr.estimate,
-        tilting_diagnostics: tr.diagnostics,
-        ep_wall_s,
-        tilting_wall_s,
+    compare(kernel, labels, likelihood, &cfg.ep, || {
+        let r = tilting(kernel, labels, likelihood, &cfg.tilting)?;
+        let se = r.estimate.std_err.unwrap_or(f64::INFINITY);
+        let issues = r.diagnostics.issues(r.estimate.log_p, se);
+        Ok((r.estimate, r.diagnostics, issues))
     })
-}
-
-/// EP against annealed SMC on one (kernel, labels, likelihood).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EpVsSmc {
-    /// The number of points.
-    pub n: usize,
-    /// The likelihood compared.
-    pub likelihood: Likelihood,
-    /// EP's estimate (no standard error).
-    pub ep: Estimate,
-    /// SMC's estimate, with its standard error.
-    pub smc: Estimate,
-    /// How SMC got it (replicates, levels, sweeps, timings).
-    pub smc_diagnostics: SmcDiagnostics,
-    /// EP's error log Z_EP − log Ẑ_SMC (nats; positive: EP overestimates P(f)).
-    pub bias: f64,
-    /// The standard error of `bias` (SMC's).
-    pub bias_std_err: f64,
-    /// bias / bias_std_err.
-    pub z: f64,
-    /// EP converged and SMC reported no issue.
-    pub reliable: bool,
-    /// SMC's issues and EP's non-convergence.
-    pub issues: Vec<String>,
-    /// Seconds for EP.
-    pub ep_wall_s: f64,
-    /// Seconds for SMC.
-    pub smc_wall_s: f64,
 }
 
 /// EP and annealed SMC on the same kernel, ±1 or 0/1 labels and likelihood, and EP's error
@@ -137,22 +93,35 @@ pub fn ep_vs_smc(
     ep_cfg: &EpConfig,
     smc_cfg: &SmcConfig,
 ) -> Result<EpVsSmc, PriorError> {
+    compare(kernel, labels, likelihood, ep_cfg, || {
+        let r = smc(kernel, labels, likelihood, smc_cfg)?;
+        Ok((r.estimate, r.diagnostics, r.issues))
+    })
+}
+
+/// EP, then the `reference` (its estimate, diagnostics and issues), each timed.
+fn compare<D>(
+    kernel: MatRef<'_, f64>,
+    labels: &[f64],
+    likelihood: Likelihood,
+    ep_cfg: &EpConfig,
+    reference: impl FnOnce() -> Result<(Estimate, D, Vec<String>), PriorError>,
+) -> Result<EpVsReference<D>, PriorError> {
     let t0 = Instant::now();
     let ep_est = ep(kernel, labels, likelihood, ep_cfg, None)?.estimate;
     let ep_wall_s = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
-    let r = smc(kernel, labels, likelihood, smc_cfg)?;
-    let smc_wall_s = t1.elapsed().as_secs_f64();
-    let se = r.estimate.std_err.unwrap_or(f64::INFINITY);
-    let mut issues = r.issues;
+    let (estimate, diagnostics, mut issues) = reference()?;
+    let reference_wall_s = t1.elapsed().as_secs_f64();
+    let se = estimate.std_err.unwrap_or(f64::INFINITY);
     if !ep_est.converged {
         issues.push(format!(
             "EP did not converge in {} sweeps",
             ep_est.iterations
         ));
     }
-    let bias = ep_est.log_p - r.estimate.log_p;
-    Ok(EpVsSmc {
+    let bias = ep_est.log_p - estimate.log_p;
+    Ok(EpVsReference {
         n: labels.len(),
         likelihood,
         reliable: issues.is_empty(),
@@ -161,9 +130,9 @@ pub fn ep_vs_smc(
         bias_std_err: se,
         z: bias / se,
         ep: ep_est,
-        smc: r.estimate,
-        smc_diagnostics: r.diagnostics,
+        reference: estimate,
+        diagnostics,
         ep_wall_s,
-        smc_wall_s,
+        reference_wall_s,
     })
 }

@@ -26,11 +26,11 @@ fn ep_bias_on_the_golden_n_64_set() {
     for c in [&probit, &step] {
         eprintln!(
             "{:?}: EP {:.5}, tilting {:.5} ± {:.5}, bias {:+.5} ({:+.1} s.e.), reliable {}",
-            c.likelihood, c.ep.log_p, c.tilting.log_p, c.bias_std_err, c.bias, c.z, c.reliable
+            c.likelihood, c.ep.log_p, c.reference.log_p, c.bias_std_err, c.bias, c.z, c.reliable
         );
         assert!(c.reliable && c.issues.is_empty() && c.n == 64);
-        assert_eq!(c.bias, c.ep.log_p - c.tilting.log_p);
-        assert_eq!(Some(c.bias_std_err), c.tilting.std_err);
+        assert_eq!(c.bias, c.ep.log_p - c.reference.log_p);
+        assert_eq!(Some(c.bias_std_err), c.reference.std_err);
     }
     assert!(probit.z.abs() < 3.0, "probit EP within the error bar");
     // Step: the Genz value puts EP's error at −0.099 ± 0.004 (3 s.e. 0.011).
