@@ -4,8 +4,6 @@
 //! NNGP kernels, N = 64 and 300), EP at the probit checkpoint; the calibration of its error
 //! bar over seeds; determinism across thread counts; its errors.
 
-use std::path::PathBuf;
-
 use basin_prior::PriorError;
 use basin_prior::ep::{EpConfig, ep};
 use basin_prior::equicorr::{equicorr_kernel, log_orthant_equicorr};
@@ -13,23 +11,9 @@ use basin_prior::estimate::{Method, log_prior};
 use basin_prior::likelihood::Likelihood;
 use basin_prior::smc::{SmcConfig, combine, smc};
 use basin_prior::tilting::{TiltingConfig, tilting};
-use faer::Mat;
 
-fn fixture(name: &str) -> Vec<f64> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/gp")
-        .join(name);
-    basin_data::npy::read(&p).expect("fixture").data.to_f64()
-}
-
-fn golden_kernel(n: usize) -> Mat<f64> {
-    let v = fixture(&format!("K_{n}.npy"));
-    Mat::from_fn(n, n, |i, j| v[i * n + j])
-}
-
-fn golden_labels(n: usize, flip: bool) -> Vec<f64> {
-    fixture(&format!("{}_{n}.npy", if flip { "yflip" } else { "y" }))
-}
+mod common;
+use common::{golden_kernel, golden_labels};
 
 fn cfg(particles: usize, replicates: usize, seed: u64) -> SmcConfig {
     SmcConfig {

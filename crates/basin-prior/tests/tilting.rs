@@ -3,8 +3,6 @@
 //! (N = 64), EP on the probit likelihood (N = 64, 300), closed forms for independent and
 //! bivariate boxes; its determinism, its status flags and its errors.
 
-use std::path::PathBuf;
-
 use basin_prior::PriorError;
 use basin_prior::ep::{EpConfig, ep};
 use basin_prior::equicorr::{equicorr_kernel, log_orthant_equicorr};
@@ -13,21 +11,8 @@ use basin_prior::likelihood::Likelihood;
 use basin_prior::tilting::{SAMPLE_BLOCK, TiltingConfig, log_orthant, log_probability, tilting};
 use faer::Mat;
 
-fn fixture(name: &str) -> Vec<f64> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/gp")
-        .join(name);
-    basin_data::npy::read(&p).expect("fixture").data.to_f64()
-}
-
-fn golden_kernel(n: usize) -> Mat<f64> {
-    let v = fixture(&format!("K_{n}.npy"));
-    Mat::from_fn(n, n, |i, j| v[i * n + j])
-}
-
-fn golden_labels(n: usize, flip: bool) -> Vec<f64> {
-    fixture(&format!("{}_{n}.npy", if flip { "yflip" } else { "y" }))
-}
+mod common;
+use common::{golden_kernel, golden_labels};
 
 fn cfg(samples: usize, seed: u64) -> TiltingConfig {
     TiltingConfig {
