@@ -13,7 +13,7 @@ use basin_prior::smc::{SmcConfig, combine, smc};
 use basin_prior::tilting::{TiltingConfig, tilting};
 
 mod common;
-use common::{golden_kernel, golden_labels};
+use common::{golden_kernel, golden_labels, pm_labels};
 
 fn cfg(particles: usize, replicates: usize, seed: u64) -> SmcConfig {
     SmcConfig {
@@ -22,12 +22,6 @@ fn cfg(particles: usize, replicates: usize, seed: u64) -> SmcConfig {
         seed,
         ..SmcConfig::default()
     }
-}
-
-fn pm_labels(n_pos: usize, n_neg: usize) -> Vec<f64> {
-    (0..n_pos + n_neg)
-        .map(|i| if i < n_pos { 1.0 } else { -1.0 })
-        .collect()
 }
 
 /// Checks the estimate against an exact value within 3 of its standard errors and the

@@ -12,7 +12,7 @@ use basin_prior::tilting::{SAMPLE_BLOCK, TiltingConfig, log_orthant, log_probabi
 use faer::Mat;
 
 mod common;
-use common::{golden_kernel, golden_labels};
+use common::{golden_kernel, golden_labels, pm_labels};
 
 fn cfg(samples: usize, seed: u64) -> TiltingConfig {
     TiltingConfig {
@@ -20,12 +20,6 @@ fn cfg(samples: usize, seed: u64) -> TiltingConfig {
         seed,
         ..TiltingConfig::default()
     }
-}
-
-fn pm_labels(n_pos: usize, n_neg: usize) -> Vec<f64> {
-    (0..n_pos + n_neg)
-        .map(|i| if i < n_pos { 1.0 } else { -1.0 })
-        .collect()
 }
 
 /// The equicorrelated orthant probability, exact by quadrature (`equicorr`, itself checked

@@ -1,5 +1,5 @@
-//! The golden GP fixtures shared by the estimator tests (`fixtures/gp`, copied from
-//! `shared/golden/gp`): NNGP kernels of MNIST digits and their labels.
+//! Helpers shared by the estimator tests: the golden GP fixtures (`fixtures/gp`, copied from
+//! `shared/golden/gp`: NNGP kernels of MNIST digits and their labels) and label patterns.
 // Each test binary uses its own subset of these helpers.
 #![allow(dead_code)]
 
@@ -24,4 +24,11 @@ pub fn golden_kernel(n: usize) -> Mat<f64> {
 /// The golden labels of n points: the true ones, or with `flip` the flipped set.
 pub fn golden_labels(n: usize, flip: bool) -> Vec<f64> {
     fixture(&format!("{}_{n}.npy", if flip { "yflip" } else { "y" }))
+}
+
+/// `n_pos` labels +1 followed by `n_neg` labels −1 (for the equicorrelated closed form).
+pub fn pm_labels(n_pos: usize, n_neg: usize) -> Vec<f64> {
+    (0..n_pos + n_neg)
+        .map(|i| if i < n_pos { 1.0 } else { -1.0 })
+        .collect()
 }
