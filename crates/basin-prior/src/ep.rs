@@ -42,7 +42,11 @@
 //!   parallel ones, the blocks of columns of M are split between the threads in parts of
 //!   equal cost (each column's sum is still formed by one thread, in the same order), and the
 //!   kernel's own Cholesky check ([`EpConfig::check_psd`]) runs on one thread while the
-//!   sweeps start on the other (`parallel_checking_alongside`).
+//!   sweeps start on the other (`parallel_checking_alongside`): the first posterior's
+//!   Cholesky then runs on one thread (always the first, so the result does not depend on
+//!   timing), diag(Σ)'s parts are tasks any free thread takes, and a check that passes hands
+//!   its n × n buffer to the f64 factor. An exactly symmetric row-major kernel is read as its
+//!   column-major transpose, without a copy.
 //! * [`EpSchedule::Sequential`]: sites in a seeded random order, each followed by the exact
 //!   rank-1 update of Σ and μ (GPy's `parallel_updates=False`); the rank-1 updates are
 //!   accumulated in blocks of [`SEQ_BLOCK`] and applied as one matrix product. The posterior is
@@ -211,10 +215,13 @@ fn ep_unwarned(
     let y = labels_pm1(labels)?;
     let n = y.len();
     validate_config(cfg, warm, n)?;
-    check_kernel(kernel, n)?;
+    let exactly_symmetric = check_kernel(kernel, n)?;
     let contiguous;
     let k = if kernel.row_stride() == 1 {
         kernel
+    } else if exactly_symmetric && kernel.col_stride() == 1 {
+        // A symmetric row-major kernel (an .npy file's) is its own column-major transpose.
+        kernel.transpose()
     } else {
         contiguous = kernel.to_owned();
         contiguous.as_ref()
@@ -263,7 +270,7 @@ fn checking_first(
         k
     };
     let run = match cfg.schedule {
-        EpSchedule::Parallel => parallel(k, scratch, y, lik, cfg, warm)?,
+        EpSchedule::Parallel => parallel(k, &Spare::new(scratch), y, lik, cfg, warm)?,
         EpSchedule::Sequential => sequential(k, y, lik, cfg, warm)?,
     };
     Ok((run, jitter))
@@ -271,8 +278,9 @@ fn checking_first(
 
 /// The parallel schedule with the kernel's Cholesky check ([`cholesky_jitter`]) on another
 /// thread at the same time. The run on K stands when K needs no jitter (the usual case) and is
-/// redone on K + jitter·I otherwise, so the result is the one checking first gives; the check
-/// costs no wall time when a second core is free. Returns the run and the jitter.
+/// redone on K + jitter·I otherwise, so the result is the one checking first gives. A check
+/// that passes leaves its n × n buffer to the run's f64 factor, which the early (f32) sweeps
+/// do not need: one fresh n × n buffer fewer. Returns the run and the jitter.
 fn parallel_checking_alongside(
     k: MatRef<'_, f64>,
     y: &[f64],
@@ -280,19 +288,67 @@ fn parallel_checking_alongside(
     cfg: &EpConfig,
     warm: Option<&Sites>,
 ) -> Result<(EpResult, f64), PriorError> {
+    let spare = Spare::alongside();
     let (check, run) = rayon::join(
-        || cholesky_jitter(k),
-        || parallel(k, None, y, lik, cfg, warm),
+        || {
+            let (jitter, buf) = cholesky_jitter(k)?;
+            if jitter == 0.0 {
+                spare.put(buf);
+                return Ok((jitter, None));
+            }
+            Ok((jitter, Some(buf)))
+        },
+        || parallel(k, &spare, y, lik, cfg, warm),
     );
     let (jitter, scratch) = check?;
     if jitter == 0.0 {
         return Ok((run?, 0.0));
     }
     let jittered = with_jitter(k, jitter);
+    let spare = Spare::new(scratch);
     Ok((
-        parallel(jittered.as_ref(), Some(scratch), y, lik, cfg, warm)?,
+        parallel(jittered.as_ref(), &spare, y, lik, cfg, warm)?,
         jitter,
     ))
+}
+
+/// An n × n f64 buffer one thread may leave for another: the kernel check's, for the f64
+/// factor. Taking never waits: a run that needs the buffer before the check has finished
+/// allocates its own.
+struct Spare {
+    slot: std::sync::Mutex<Option<Mat<f64>>>,
+    /// Whether the kernel check runs alongside the run.
+    alongside: bool,
+}
+
+impl Spare {
+    /// A spare holding `buf`, with no check running alongside.
+    fn new(buf: Option<Mat<f64>>) -> Self {
+        Spare {
+            slot: std::sync::Mutex::new(buf),
+            alongside: false,
+        }
+    }
+
+    /// An empty spare that the check running alongside will fill.
+    fn alongside() -> Self {
+        Spare {
+            alongside: true,
+            ..Spare::new(None)
+        }
+    }
+
+    /// Leaves `buf` for a later [`Spare::take`].
+    fn put(&self, buf: Mat<f64>) {
+        if let Ok(mut slot) = self.slot.lock() {
+            *slot = Some(buf);
+        }
+    }
+
+    /// The buffer, if one has been left.
+    fn take(&self) -> Option<Mat<f64>> {
+        self.slot.lock().ok()?.take()
+    }
 }
 
 /// The dampings [`ep_to_fixed_point`] tries in turn after an undamped run that did not
@@ -471,18 +527,30 @@ impl<T: Float> Factor<T> {
             .unwrap_or_else(|| Mat::zeros(n, n));
         Factor {
             l,
-            blocks: (0..threads(par))
+            blocks: (0..tail_parts(par))
                 .map(|_| Mat::zeros(n, DIAG_BLOCK.min(n)))
                 .collect(),
-            parts: balanced_parts(n, threads(par)),
+            parts: balanced_parts(n, tail_parts(par)),
             tails: vec![0.0; n],
             x: Mat::zeros(n, 1),
             work: vec![0.0; n],
             direct: Vec::with_capacity(n),
             vecs: std::array::from_fn(|_| vec![0.0; n]),
-            mem: MemBuffer::new(cholesky_in_place_scratch::<T>(n, par, Default::default())),
+            mem: MemBuffer::new(
+                cholesky_in_place_scratch::<T>(n, par, Default::default()).or(
+                    cholesky_in_place_scratch::<T>(n, Par::Seq, Default::default()),
+                ),
+            ),
             par,
         }
+    }
+
+    /// Runs the Cholesky factorisation (and the direct solves) on one thread (`alone`) or
+    /// with the run's parallelism. faer's parallel factorisation synchronises its threads, so
+    /// it would wait for a thread that is busy elsewhere; diag(Σ)'s parts stay tasks that any
+    /// free thread takes.
+    fn set_alone(&mut self, alone: bool, par: Par) {
+        self.par = if alone { Par::Seq } else { par };
     }
 
     /// Forms B (rounded to T) from K and the site precisions' square roots `r` and
@@ -667,6 +735,16 @@ fn threads(par: Par) -> usize {
     par.degree().max(1)
 }
 
+/// Parts the columns of M = L⁻¹ are split into for diag(Σ): [`TAIL_PARTS_PER_THREAD`] per
+/// thread, so that a thread that is busy elsewhere (the kernel check) leaves the others to
+/// take more parts; 1 on one thread.
+fn tail_parts(par: Par) -> usize {
+    match threads(par) {
+        1 => 1,
+        t => t * TAIL_PARTS_PER_THREAD,
+    }
+}
+
 /// `parts` block-aligned ranges of the n columns of M = L⁻¹ whose triangular solves cost
 /// about the same (a block starting at column j costs about (n − j)² per column).
 fn balanced_parts(n: usize, parts: usize) -> Vec<(usize, usize)> {
@@ -731,6 +809,8 @@ fn matvec(k: MatRef<'_, f64>, v: &[f64], out: &mut [f64], par: Par) {
 
 /// Columns of L⁻¹ formed at a time for diag(Σ).
 const DIAG_BLOCK: usize = 64;
+/// Parts of diag(Σ)'s columns per thread ([`tail_parts`]).
+const TAIL_PARTS_PER_THREAD: usize = 3;
 /// An upper estimate of the relative error of an f32 Σᵢᵢ per unit of its conditioning factor
 /// κᵢ: 32 f32 unit round-offs ([`f32_risk`]).
 const F32_SIGMA_ERROR: f64 = 32.0 * (f32::EPSILON as f64 / 2.0);
@@ -753,8 +833,11 @@ enum Feed {
 }
 
 /// The f64 and (for mixed precision) f32 factorisations of one run.
-struct Posterior {
-    f64: Factor<f64>,
+struct Posterior<'s> {
+    /// Made at the first f64 factorisation, in the spare buffer if there is one by then.
+    f64: Option<Factor<f64>>,
+    spare: &'s Spare,
+    par: Par,
     f32: Option<Factor<f32>>,
     kdiag: Vec<f64>,
     r: Vec<f64>,
@@ -763,19 +846,19 @@ struct Posterior {
     sigma: Vec<f64>,
     /// The f32 noise the latest marginals would have had ([`f32_risk`]).
     noise: f64,
+    /// Whether a factorisation has been made.
+    factored: bool,
 }
 
-impl Posterior {
-    /// Buffers for the kernel `k`; `scratch`, when n × n, becomes the f64 factor's.
-    fn new(
-        k: MatRef<'_, f64>,
-        scratch: Option<Mat<f64>>,
-        precision: EpPrecision,
-        par: Par,
-    ) -> Self {
+impl<'s> Posterior<'s> {
+    /// Buffers for the kernel `k`; the buffer `spare` holds when the f64 factor is first
+    /// needed, if n × n, becomes that factor's.
+    fn new(k: MatRef<'_, f64>, spare: &'s Spare, precision: EpPrecision, par: Par) -> Self {
         let n = k.nrows();
         Posterior {
-            f64: Factor::new(n, scratch, par),
+            f64: None,
+            spare,
+            par,
             f32: (precision == EpPrecision::Mixed).then(|| Factor::new(n, None, par)),
             kdiag: (0..n).map(|i| k[(i, i)]).collect(),
             r: vec![0.0; n],
@@ -783,7 +866,18 @@ impl Posterior {
             mu: vec![0.0; n],
             sigma: vec![0.0; n],
             noise: 0.0,
+            factored: false,
         }
+    }
+
+    /// Whether the next factorisation should run on one thread: the first does while the
+    /// kernel check runs alongside on the other (faer's parallel factorisations would wait
+    /// for it). Decided by position, not by timing, so the result never depends on which
+    /// finishes first.
+    fn next_alone(&mut self) -> bool {
+        let alone = !self.factored && self.spare.alongside;
+        self.factored = true;
+        alone
     }
 
     /// √τ̃ into `r` and Kν̃ into `kv`.
@@ -797,27 +891,37 @@ impl Posterior {
     /// Factorises B in f64 and sets μ; returns (log|B|, ν̃ᵀΣν̃ = ν̃ᵀμ).
     fn factor_f64(&mut self, k: MatRef<'_, f64>, sites: &Sites) -> Result<(f64, f64), PriorError> {
         self.prepare(k, sites);
-        if !self.f64.factor(k, &self.r) {
+        let alone = self.next_alone();
+        let (n, spare, par) = (k.nrows(), self.spare, self.par);
+        let f = self
+            .f64
+            .get_or_insert_with(|| Factor::new(n, spare.take(), par));
+        f.set_alone(alone, par);
+        if !f.factor(k, &self.r) {
             return Err(PriorError::NotPsd { jitter: 0.0 });
         }
-        self.f64
-            .mean(k, &self.kv, &self.r, &sites.tau, 0, &mut self.mu);
+        f.mean(k, &self.kv, &self.r, &sites.tau, 0, &mut self.mu);
         let nsn = sites.nu.iter().zip(&self.mu).map(|(a, b)| a * b).sum();
-        Ok((self.f64.logdet(), nsn))
+        Ok((f.logdet(), nsn))
     }
 
-    /// diag(Σ) from the f64 factor of the latest [`Posterior::factor_f64`].
+    /// diag(Σ) from the f64 factor of the latest [`Posterior::factor_f64`] (nothing before
+    /// the first).
     fn diag_f64(&mut self, k: MatRef<'_, f64>, sites: &Sites) {
-        self.f64
-            .sigma_diag(k, &self.kdiag, &self.r, &sites.tau, &mut self.sigma);
-        self.noise = f32_risk(&self.f64.work, &self.sigma, &self.mu);
+        let Some(f) = self.f64.as_mut() else {
+            return;
+        };
+        f.sigma_diag(k, &self.kdiag, &self.r, &sites.tau, &mut self.sigma);
+        self.noise = f32_risk(&f.work, &self.sigma, &self.mu);
     }
 
     /// μ (refined to f64 accuracy) and diag(Σ) from an f32 factorisation; `None` when there
     /// is none or its Cholesky fails (then the caller uses f64).
     fn feed_f32(&mut self, k: MatRef<'_, f64>, sites: &Sites) -> Option<Feed> {
         self.prepare(k, sites);
+        let alone = self.next_alone();
         let f = self.f32.as_mut()?;
+        f.set_alone(alone, self.par);
         if !f.factor(k, &self.r) {
             return None;
         }
@@ -940,13 +1044,13 @@ fn predicted_change(change: f64, prev_change: f64) -> f64 {
 /// The parallel schedule (module docs).
 fn parallel(
     k: MatRef<'_, f64>,
-    scratch: Option<Mat<f64>>,
+    spare: &Spare,
     y: &[f64],
     lik: Likelihood,
     cfg: &EpConfig,
     warm: Option<&Sites>,
 ) -> Result<EpResult, PriorError> {
-    let mut post = Posterior::new(k, scratch, cfg.precision, cfg.par);
+    let mut post = Posterior::new(k, spare, cfg.precision, cfg.par);
     let mut st = SweepState::new(start(&mut post, k, warm)?);
     let mut feed = Feed::F64;
     let (mut log_z, mut prev_change) = (f64::NAN, f64::INFINITY);
