@@ -131,8 +131,12 @@ mod tests {
         let b = backing(big);
         assert_eq!(b.align(), HUGE_PAGE);
         assert_eq!(b.size(), THRESHOLD + HUGE_PAGE);
-        let ptr = vec![1u8; THRESHOLD + 1].as_ptr() as usize;
-        assert_eq!(ptr % HUGE_PAGE, 0, "a large block starts on a huge page");
+        let block = vec![1u8; THRESHOLD + 1];
+        assert_eq!(
+            block.as_ptr() as usize % HUGE_PAGE,
+            0,
+            "a large block starts on a huge page"
+        );
     }
 
     #[test]
