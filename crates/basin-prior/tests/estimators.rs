@@ -118,6 +118,31 @@ fn bad_kernels_are_clear_errors() {
     );
 }
 
+/// The error names the offending entry, whether the kernel is column-major or row-major (a
+/// transposed view, as an .npy file gives), with the bad entry below or above the diagonal.
+#[test]
+fn bad_entries_of_large_kernels_are_named() {
+    let n = 100;
+    let y: Vec<f64> = (0..n)
+        .map(|i| if i % 2 == 0 { 1.0 } else { -1.0 })
+        .collect();
+    let cfg = EpConfig::default();
+    for (i, j) in [(70, 3), (3, 70)] {
+        let mut nan = Mat::<f64>::identity(n, n);
+        nan[(i, j)] = f64::NAN;
+        let mut asym = Mat::<f64>::identity(n, n);
+        asym[(i, j)] = 0.5;
+        for (k, want) in [(&nan, "entry (70, 3) is not finite"), (&asym, "(70, 3) = ")] {
+            for view in [k.as_ref(), k.transpose()] {
+                match ep(view, &y, Likelihood::Probit, &cfg, None) {
+                    Err(PriorError::InvalidKernel(m)) => assert!(m.contains(want), "{m}"),
+                    other => panic!("({i}, {j}): {other:?}"),
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn singular_kernel_gets_a_recorded_jitter_and_matches_its_rank_one_value() {
     // K = 11ᵀ (rank 1): probit P(sign(t + εᵢ) = yᵢ) for a shared t — finite, with jitter recorded.
