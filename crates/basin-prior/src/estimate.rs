@@ -270,9 +270,9 @@ fn symmetry_of_columns(k: MatRef<'_, f64>, tol: f64) -> Option<bool> {
     let (mut exact, mut fine) = (true, true);
     for (i0, j0) in lower_tiles(n) {
         for j in j0..(j0 + SYMMETRY_TILE).min(n) {
-            let cj = col(j);
-            for i in i0.max(j)..(i0 + SYMMETRY_TILE).min(n) {
-                let (a, b) = (cj[i], col(i)[j]);
+            let (lo, hi) = (i0.max(j), (i0 + SYMMETRY_TILE).min(n));
+            for (i, &a) in (lo..hi).zip(&col(j)[lo..hi]) {
+                let b = col(i)[j];
                 exact &= a == b;
                 fine &= (a - b).abs() <= tol;
             }
