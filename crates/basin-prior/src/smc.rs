@@ -48,6 +48,7 @@
 //! ChaCha8 stream from `derive_seed`, never from the thread count.
 
 mod gauss;
+mod hmc;
 mod path;
 mod slice;
 
