@@ -47,6 +47,7 @@
 //! the seed: each replicate, level, move and chunk of [`slice::CHUNK`] particles has its own
 //! ChaCha8 stream from `derive_seed`, never from the thread count.
 
+mod augmented;
 mod gauss;
 mod hmc;
 mod path;
@@ -74,6 +75,29 @@ pub const MIN_REPLICATE_ESS_FRACTION: f64 = 0.5;
 /// Slack (nats) added to 3 standard errors when the probit checkpoint is compared with EP
 /// (EP's own probit error, ≲ 0.05 nats on the golden kernels up to N = 1500).
 pub const CHECKPOINT_SLACK: f64 = 0.05;
+
+/// How the particles move at each level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmcMover {
+    /// Elliptical slice sampling of z on the ellipses of the level's EP approximation (the
+    /// path over Φ(yz/s) likelihoods; module docs).
+    #[default]
+    EllipticalSlice,
+    /// Exact HMC of u = z + sε, a Gaussian truncated to the orthant, on the augmented path
+    /// (module docs).
+    ExactHmc,
+}
+
+impl SmcMover {
+    /// The name used on the command line and in reports: `slice` or `hmc`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SmcMover::EllipticalSlice => "slice",
+            SmcMover::ExactHmc => "hmc",
+        }
+    }
+}
 
 /// Settings of the SMC estimator.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -110,6 +134,24 @@ pub struct SmcConfig {
     /// Refit the EP approximation when β has grown by more than this factor since the last
     /// fit (1: at every level).
     pub refit_ratio: f64,
+    /// The moves: elliptical slice (the likelihood path) or exact HMC (the augmented path).
+    #[serde(default)]
+    pub mover: SmcMover,
+    /// HMC: the most wall bounces of one trajectory (a trajectory that needs more leaves its
+    /// particle in place and is counted as a cap hit).
+    #[serde(default = "default_max_bounces")]
+    pub max_bounces: usize,
+    /// HMC: the time T of each trajectory, in (0, π].
+    #[serde(default = "default_trajectory_time")]
+    pub trajectory_time: f64,
+}
+
+fn default_max_bounces() -> usize {
+    SmcConfig::default().max_bounces
+}
+
+fn default_trajectory_time() -> f64 {
+    SmcConfig::default().trajectory_time
 }
 
 impl Default for SmcConfig {
@@ -129,6 +171,9 @@ impl Default for SmcConfig {
             probit_checkpoint: true,
             precondition: true,
             refit_ratio: 1.0,
+            mover: SmcMover::EllipticalSlice,
+            max_bounces: 100_000,
+            trajectory_time: std::f64::consts::FRAC_PI_2,
         }
     }
 }
@@ -157,13 +202,20 @@ pub struct SmcDiagnostics {
     pub mean_temperatures: f64,
     /// Slice proposals per update, averaged over replicates.
     pub mean_tries: f64,
-    /// Slice updates that hit the cap, summed over replicates.
+    /// Slice updates that hit the proposal cap, or HMC trajectories that hit the bounce cap,
+    /// summed over replicates.
     pub cap_hits: u64,
+    /// HMC: wall bounces per trajectory, averaged over replicates (0 for slice).
+    #[serde(default)]
+    pub mean_bounces: f64,
+    /// HMC: positions found outside the orthant beyond round-off, summed over replicates.
+    #[serde(default)]
+    pub violations: u64,
     /// Jitter added to K's diagonal (0 if none was needed).
     pub jitter: f64,
     /// Whether the requested standard error was reached (`None`: none requested).
     pub target_met: Option<bool>,
-    /// Seconds for the Cholesky factorisation.
+    /// Seconds for the Cholesky factorisation (and, for HMC, K's eigendecomposition).
     pub cholesky_s: f64,
     /// Seconds in all.
     pub wall_s: f64,
@@ -175,10 +227,24 @@ impl SmcDiagnostics {
         let mut out = Vec::new();
         let r = self.replicates.len();
         if self.cap_hits > 0 {
+            out.push(match self.config.mover {
+                SmcMover::EllipticalSlice => format!(
+                    "{} elliptical slice updates reached the cap of {} proposals and left their \
+                     particle in place: the moves mix poorly; raise max_tries or the particles",
+                    self.cap_hits, self.config.max_tries
+                ),
+                SmcMover::ExactHmc => format!(
+                    "{} HMC trajectories reached the cap of {} wall bounces and left their \
+                     particle in place: raise max_bounces",
+                    self.cap_hits, self.config.max_bounces
+                ),
+            });
+        }
+        if self.violations > 0 {
             out.push(format!(
-                "{} elliptical slice updates reached the cap of {} proposals and left their \
-                 particle in place: the moves mix poorly; raise max_tries or the particles",
-                self.cap_hits, self.config.max_tries
+                "{} HMC positions left the orthant by more than round-off and were put back on \
+                 the wall: the kernel's columns or eigenvectors are inaccurate; add jitter",
+                self.violations
             ));
         }
         if let Some(run) = self.replicates.iter().find(|run| !run.reached_end) {
@@ -246,21 +312,27 @@ pub fn smc(
     let start = Instant::now();
     check_kernel(kernel, y.len())?;
     let (jitter, l) = cholesky_jitter(kernel)?;
-    let k = with_jitter(kernel, jitter);
+    let mut k = with_jitter(kernel, jitter);
+    let spectrum = match cfg.mover {
+        SmcMover::ExactHmc => Some(augmented::Spectrum::new(k.as_ref(), &y)?),
+        SmcMover::EllipticalSlice => None,
+    };
+    let extra_jitter = spectrum.as_ref().map_or(0.0, |s| s.extra_jitter);
+    if extra_jitter > 0.0 {
+        k = with_jitter(k.as_ref(), extra_jitter);
+    }
+    let jitter = jitter + extra_jitter;
     let cholesky_s = start.elapsed().as_secs_f64();
     let end_beta = match likelihood {
         Likelihood::Probit => 1.0,
         Likelihood::Step => f64::INFINITY,
     };
     let run = |r: usize| {
-        path::run_replicate(
-            k.as_ref(),
-            l.as_ref(),
-            &y,
-            cfg,
-            end_beta,
-            derive_seed(cfg.seed, r as u64),
-        )
+        let seed = derive_seed(cfg.seed, r as u64);
+        match &spectrum {
+            Some(spec) => augmented::run_replicate(spec, cfg, end_beta, seed),
+            None => path::run_replicate(k.as_ref(), l.as_ref(), &y, cfg, end_beta, seed),
+        }
     };
     let mut runs: Vec<ReplicateRun> = (0..cfg.replicates).map(run).collect();
     let mut combined = combine(runs.iter().map(|r| r.log_z));
@@ -302,6 +374,8 @@ pub fn smc(
             / k,
         mean_tries: runs.iter().map(|r| r.mean_tries).sum::<f64>() / k,
         cap_hits: runs.iter().map(|r| r.cap_hits).sum(),
+        mean_bounces: runs.iter().map(|r| r.mean_bounces).sum::<f64>() / k,
+        violations: runs.iter().map(|r| r.violations).sum(),
         jitter,
         target_met: cfg.target_std_err.map(|t| combined.std_err <= t),
         cholesky_s,
@@ -356,12 +430,14 @@ fn validate(cfg: &SmcConfig) -> Result<(), PriorError> {
         || bad_frac
         || cfg.refit_ratio.is_nan()
         || cfg.refit_ratio < 1.0
+        || cfg.max_bounces == 0
+        || !(cfg.trajectory_time > 0.0 && cfg.trajectory_time <= std::f64::consts::PI)
     {
         return Err(PriorError::InvalidInput(format!(
             "smc needs particles ≥ 2 (got {}), moves ≥ 1 (got {}), replicates ≥ {MIN_REPLICATES} \
              (got {}), max_replicates ≥ replicates (got {}), max_tries ≥ 1 (got {}), \
-             max_temperatures ≥ 1 (got {}), 0 < ess_fraction < 1 (got {}) and refit_ratio ≥ 1 \
-             (got {})",
+             max_temperatures ≥ 1 (got {}), 0 < ess_fraction < 1 (got {}), refit_ratio ≥ 1 \
+             (got {}), max_bounces ≥ 1 (got {}) and 0 < trajectory_time ≤ π (got {})",
             cfg.particles,
             cfg.moves,
             cfg.replicates,
@@ -369,7 +445,9 @@ fn validate(cfg: &SmcConfig) -> Result<(), PriorError> {
             cfg.max_tries,
             cfg.max_temperatures,
             cfg.ess_fraction,
-            cfg.refit_ratio
+            cfg.refit_ratio,
+            cfg.max_bounces,
+            cfg.trajectory_time
         )));
     }
     if cfg.target_std_err.is_some_and(|t| t.is_nan() || t <= 0.0) {

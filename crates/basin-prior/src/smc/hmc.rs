@@ -133,7 +133,9 @@ fn clamp_position(walls: &Walls<'_>, i: usize, na: f64, violations: &mut u64) ->
     0.0
 }
 
-/// Reflects the velocity image `b` off wall j: b ← b − 2(bⱼ/Cⱼⱼ)·(D C D)[:, j].
+/// Reflects the velocity image `b` off wall j: b ← b − 2(bⱼ/Cⱼⱼ)·(D C D)[:, j] (the
+/// reference for the fused [`bounce`]).
+#[cfg(test)]
 pub(crate) fn reflect(walls: &Walls<'_>, b: &mut [f64], j: usize) {
     let coef = 2.0 * b[j] / walls.c_diag(j);
     for (bi, &kij) in b.iter_mut().zip(walls.column(j)) {
