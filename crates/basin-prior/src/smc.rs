@@ -330,7 +330,7 @@ pub fn smc(
     let run = |r: usize| {
         let seed = derive_seed(cfg.seed, r as u64);
         match &spectrum {
-            Some(spec) => augmented::run_replicate(spec, cfg, end_beta, seed),
+            Some(spec) => augmented::run_replicate(spec, &y, cfg, end_beta, seed),
             None => path::run_replicate(k.as_ref(), l.as_ref(), &y, cfg, end_beta, seed),
         }
     };

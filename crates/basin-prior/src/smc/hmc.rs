@@ -38,6 +38,8 @@ pub(crate) struct Walls<'a> {
     s2: f64,
     /// The most bounces of one trajectory.
     max_bounces: usize,
+    /// −[`VIOLATION_TOL`]·√Cᵢᵢ: positions below this after a move are violations.
+    floor: Vec<f64>,
 }
 
 impl<'a> Walls<'a> {
@@ -46,11 +48,15 @@ impl<'a> Walls<'a> {
     pub fn new(dkd: &'a [f64], s2: f64, max_bounces: usize) -> Self {
         let n = (dkd.len() as f64).sqrt().round() as usize;
         debug_assert_eq!(n * n, dkd.len());
+        let floor = (0..n)
+            .map(|i| -VIOLATION_TOL * (dkd[i * n + i] + s2).sqrt())
+            .collect();
         Walls {
             dkd,
             n,
             s2,
             max_bounces,
+            floor,
         }
     }
 
@@ -113,24 +119,36 @@ pub(crate) fn first_hit(a: &[f64], b: &[f64], skip: Option<usize>) -> Option<(us
 pub(crate) fn advance(walls: &Walls<'_>, a: &mut [f64], b: &mut [f64], t: f64) -> u64 {
     let (sn, cs) = t.sin_cos();
     let mut violations = 0;
-    for (i, (ai, bi)) in a.iter_mut().zip(b.iter_mut()).enumerate() {
+    for ((ai, bi), &floor) in a.iter_mut().zip(b.iter_mut()).zip(&walls.floor) {
         let na = *ai * cs + *bi * sn;
         *bi = -*ai * sn + *bi * cs;
-        *ai = clamp_position(walls, i, na, &mut violations);
+        violations += u64::from(na < floor);
+        *ai = clamp_position(na);
     }
     violations
 }
 
-/// `na` if ≥ 0, else 0 (counting a violation when below −[`VIOLATION_TOL`]·√Cᵢᵢ).
+/// `na` if > 0, else +0 (never −0, whose ratios b/a would flip sign).
 #[inline]
-fn clamp_position(walls: &Walls<'_>, i: usize, na: f64, violations: &mut u64) -> f64 {
-    if na >= 0.0 {
-        return na;
+fn clamp_position(na: f64) -> f64 {
+    if na <= 0.0 { 0.0 } else { na }
+}
+
+/// Scratch of one trajectory: the start position (for a capped trajectory) and the ratios
+/// bᵢ/aᵢ of a bounce.
+pub(crate) struct FlightScratch {
+    start: Vec<f64>,
+    ratio: Vec<f64>,
+}
+
+impl FlightScratch {
+    /// Buffers for n constraints.
+    pub fn new(n: usize) -> Self {
+        FlightScratch {
+            start: vec![0.0; n],
+            ratio: vec![0.0; n],
+        }
     }
-    if na < -VIOLATION_TOL * walls.c_diag(i).sqrt() {
-        *violations += 1;
-    }
-    0.0
 }
 
 /// Reflects the velocity image `b` off wall j: b ← b − 2(bⱼ/Cⱼⱼ)·(D C D)[:, j] (the
@@ -146,25 +164,25 @@ pub(crate) fn reflect(walls: &Walls<'_>, b: &mut [f64], j: usize) {
 
 /// One exact-HMC trajectory of time `time` from position `a` (all ≥ 0) with velocity image
 /// `b`, both updated in place (a ends at the new position; b at the final velocity). `start`
-/// (length n) is scratch that keeps the starting position for a capped trajectory.
+/// keeps the starting position for a capped trajectory.
 pub(crate) fn fly(
     walls: &Walls<'_>,
     a: &mut [f64],
     b: &mut [f64],
     time: f64,
-    start: &mut [f64],
+    scratch: &mut FlightScratch,
 ) -> Flight {
-    start.copy_from_slice(a);
+    scratch.start.copy_from_slice(a);
     let mut flight = Flight::default();
     let mut left = time;
     let mut hit = first_hit(a, b, None);
     while let Some((j, t)) = hit.filter(|&(_, t)| t < left) {
         if flight.bounces as usize == walls.max_bounces {
-            a.copy_from_slice(start);
+            a.copy_from_slice(&scratch.start);
             flight.capped = true;
             return flight;
         }
-        hit = bounce(walls, a, b, j, t, &mut flight.violations);
+        hit = bounce(walls, a, b, j, t, &mut scratch.ratio, &mut flight.violations);
         flight.bounces += 1;
         left -= t;
     }
@@ -172,41 +190,49 @@ pub(crate) fn fly(
     flight
 }
 
-/// Moves (a, b) for time t to wall j, reflects b there and finds the next wall, in one pass
-/// over the constraints (the fused form of [`advance`], [`reflect`] and [`first_hit`]).
+/// Moves (a, b) for time t to wall j, reflects b there and finds the next wall (the fused
+/// form of [`advance`], [`reflect`] and [`first_hit`]): one pass over the constraints that
+/// the compiler vectorises (the ratios bᵢ/aᵢ go to `ratio`), then their minimum and its
+/// index.
 fn bounce(
     walls: &Walls<'_>,
     a: &mut [f64],
     b: &mut [f64],
     j: usize,
     t: f64,
+    ratio: &mut [f64],
     violations: &mut u64,
 ) -> Option<(usize, f64)> {
     let (sn, cs) = t.sin_cos();
     let bj = -a[j] * sn + b[j] * cs;
     let coef = 2.0 * bj / walls.c_diag(j);
-    let mut best = f64::INFINITY;
-    let mut arg = usize::MAX;
-    for (i, ((ai, bi), &kij)) in a
+    let mut count = 0;
+    for ((((ai, bi), &kij), &floor), r) in a
         .iter_mut()
         .zip(b.iter_mut())
         .zip(walls.column(j))
-        .enumerate()
+        .zip(&walls.floor)
+        .zip(ratio.iter_mut())
     {
         let na = *ai * cs + *bi * sn;
         let nb = -*ai * sn + *bi * cs - coef * kij;
-        let na = clamp_position(walls, i, na, violations);
+        count += u64::from(na < floor);
+        let na = clamp_position(na);
         *ai = na;
         *bi = nb;
-        let r = nb / na;
-        if r < best && i != j {
-            best = r;
-            arg = i;
-        }
+        *r = nb / na;
     }
+    // Wall j sits on its wall moving away: excluded from the next hit.
     a[j] = 0.0;
     b[j] -= coef * walls.s2;
-    (arg != usize::MAX && best < f64::INFINITY).then(|| (arg, FRAC_PI_2 + best.atan()))
+    ratio[j] = f64::INFINITY;
+    *violations += count;
+    let best = ratio.iter().copied().fold(f64::INFINITY, f64::min);
+    if best == f64::INFINITY {
+        return None;
+    }
+    let arg = ratio.iter().position(|&r| r == best)?;
+    Some((arg, FRAC_PI_2 + best.atan()))
 }
 
 #[cfg(test)]
@@ -328,8 +354,8 @@ mod tests {
             assert!((b[j] + bj).abs() < 1e-12 * bj.abs().max(1.0));
             let e1 = energy(&a, &b);
             assert!((e1 - e0).abs() < 1e-10 * e0, "case {case}: {e0} → {e1}");
-            let mut start = vec![0.0; n];
-            let f = fly(&walls, &mut a, &mut b, 20.0, &mut start);
+            let mut scratch = FlightScratch::new(n);
+            let f = fly(&walls, &mut a, &mut b, 20.0, &mut scratch);
             let e2 = energy(&a, &b);
             assert!(f.bounces > 0 && !f.capped && f.violations == 0, "{f:?}");
             assert!((e2 - e0).abs() < 1e-10 * e0, "case {case}: {e0} → {e2}");
@@ -356,7 +382,8 @@ mod tests {
             };
             let (mut a1, mut b1) = (a.clone(), b.clone());
             let mut v = 0;
-            let next1 = bounce(&walls, &mut a1, &mut b1, j, t, &mut v);
+            let mut ratio = vec![0.0; n];
+            let next1 = bounce(&walls, &mut a1, &mut b1, j, t, &mut ratio, &mut v);
             let (mut a2, mut b2) = (a.clone(), b.clone());
             advance(&walls, &mut a2, &mut b2, t);
             a2[j] = 0.0;
@@ -435,7 +462,7 @@ mod tests {
             let reference = moments(&rejection(&l, y, 20_000, &mut rng));
             for jitter in [false, true] {
                 let mut moved = rejection(&l, y, 20_000, &mut rng);
-                let mut start = vec![0.0; n];
+                let mut scratch = FlightScratch::new(n);
                 for a in moved.iter_mut() {
                     for _ in 0..3 {
                         let mut b = velocity(k, y, s2, &mut rng);
@@ -444,7 +471,7 @@ mod tests {
                         } else {
                             FRAC_PI_2
                         };
-                        let f = fly(&walls, a, &mut b, t, &mut start);
+                        let f = fly(&walls, a, &mut b, t, &mut scratch);
                         assert!(!f.capped && f.violations == 0);
                     }
                 }
@@ -473,13 +500,13 @@ mod tests {
         let m = dkd(&k, &y);
         let walls = Walls::new(&m, 0.0, 10_000);
         let reference = moments(&rejection(&l, &y, 20_000, &mut rng));
-        let mut start = vec![0.0; 2];
+        let mut scratch = FlightScratch::new(2);
         let chains: Vec<Vec<f64>> = (0..2000)
             .map(|_| {
                 let mut a = vec![0.01, 0.01];
                 for _ in 0..20 {
                     let mut b = velocity(&k, &y, 0.0, &mut rng);
-                    fly(&walls, &mut a, &mut b, FRAC_PI_2, &mut start);
+                    fly(&walls, &mut a, &mut b, FRAC_PI_2, &mut scratch);
                 }
                 a
             })
