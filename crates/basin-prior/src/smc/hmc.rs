@@ -206,33 +206,124 @@ fn bounce(
     let (sn, cs) = t.sin_cos();
     let bj = -a[j] * sn + b[j] * cs;
     let coef = 2.0 * bj / walls.c_diag(j);
-    let mut count = 0;
-    for ((((ai, bi), &kij), &floor), r) in a
-        .iter_mut()
-        .zip(b.iter_mut())
-        .zip(walls.column(j))
-        .zip(&walls.floor)
-        .zip(ratio.iter_mut())
-    {
-        let na = *ai * cs + *bi * sn;
-        let nb = -*ai * sn + *bi * cs - coef * kij;
-        count += u64::from(na < floor);
-        let na = clamp_position(na);
-        *ai = na;
-        *bi = nb;
-        *r = nb / na;
-    }
+    let step = Step { cs, sn, coef };
+    *violations += simd::bounce_pass(a, b, walls.column(j), &walls.floor, ratio, step);
     // Wall j sits on its wall moving away: excluded from the next hit.
     a[j] = 0.0;
     b[j] -= coef * walls.s2;
     ratio[j] = f64::INFINITY;
-    *violations += count;
-    let best = ratio.iter().copied().fold(f64::INFINITY, f64::min);
+    let best = simd::min(ratio);
     if best == f64::INFINITY {
         return None;
     }
     let arg = ratio.iter().position(|&r| r == best)?;
     Some((arg, FRAC_PI_2 + best.atan()))
+}
+
+/// The rotation of one bounce (cos t, sin t) and its reflection coefficient 2bⱼ/Cⱼⱼ.
+#[derive(Clone, Copy)]
+struct Step {
+    cs: f64,
+    sn: f64,
+    coef: f64,
+}
+
+/// The loops of a bounce, compiled for AVX-512 when the CPU has it (chosen at run time; the
+/// same arithmetic either way, so the same results).
+mod simd {
+    use super::{Step, clamp_position};
+
+    /// aᵢ ← max(aᵢcos t + bᵢsin t, 0), bᵢ ← −aᵢsin t + bᵢcos t − coef·kᵢ, ratioᵢ = bᵢ/aᵢ;
+    /// returns how many new aᵢ fell below `floor`ᵢ.
+    pub(super) fn bounce_pass(
+        a: &mut [f64],
+        b: &mut [f64],
+        col: &[f64],
+        floor: &[f64],
+        ratio: &mut [f64],
+        step: Step,
+    ) -> u64 {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F, checked just above.
+            return unsafe { bounce_pass_avx512(a, b, col, floor, ratio, step) };
+        }
+        bounce_pass_body(a, b, col, floor, ratio, step)
+    }
+
+    /// The smallest entry (NaN entries ignored; +∞ when none).
+    pub(super) fn min(x: &[f64]) -> f64 {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F, checked just above.
+            return unsafe { min_avx512(x) };
+        }
+        min_body(x)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn bounce_pass_avx512(
+        a: &mut [f64],
+        b: &mut [f64],
+        col: &[f64],
+        floor: &[f64],
+        ratio: &mut [f64],
+        step: Step,
+    ) -> u64 {
+        bounce_pass_body(a, b, col, floor, ratio, step)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn min_avx512(x: &[f64]) -> f64 {
+        min_body(x)
+    }
+
+    #[inline(always)]
+    fn bounce_pass_body(
+        a: &mut [f64],
+        b: &mut [f64],
+        col: &[f64],
+        floor: &[f64],
+        ratio: &mut [f64],
+        step: Step,
+    ) -> u64 {
+        let Step { cs, sn, coef } = step;
+        let n = a.len();
+        let (b, col, floor, ratio) = (&mut b[..n], &col[..n], &floor[..n], &mut ratio[..n]);
+        let mut count = 0;
+        for i in 0..n {
+            let na = a[i] * cs + b[i] * sn;
+            let nb = -a[i] * sn + b[i] * cs - coef * col[i];
+            count += u64::from(na < floor[i]);
+            let na = clamp_position(na);
+            a[i] = na;
+            b[i] = nb;
+            ratio[i] = nb / na;
+        }
+        count
+    }
+
+    #[inline(always)]
+    fn min_body(x: &[f64]) -> f64 {
+        // Eight running minima, so that the loop vectorises (min is exact in any order).
+        let mut m = [f64::INFINITY; 8];
+        let chunks = x.chunks_exact(8);
+        let tail = chunks.remainder();
+        for c in chunks {
+            for k in 0..8 {
+                m[k] = if c[k] < m[k] { c[k] } else { m[k] };
+            }
+        }
+        let mut best = m.iter().copied().fold(f64::INFINITY, f64::min);
+        for &v in tail {
+            if v < best {
+                best = v;
+            }
+        }
+        best
+    }
 }
 
 #[cfg(test)]
