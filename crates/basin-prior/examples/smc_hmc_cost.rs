@@ -17,7 +17,10 @@ use basin_prior::smc::{SmcConfig, SmcMover, smc};
 fn main() {
     let args: HashMap<String, String> = std::env::args()
         .skip(1)
-        .filter_map(|a| a.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+        .filter_map(|a| {
+            a.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
         .collect();
     let get = |k: &str, d: &str| args.get(k).cloned().unwrap_or_else(|| d.to_string());
     let (k, y) = if let Some(e) = args.get("equicorr") {
@@ -32,8 +35,7 @@ fn main() {
             .collect::<Vec<f64>>();
         (equicorr_kernel(np + nn, v[0], 1.0, 0.0), y)
     } else {
-        let kf = basin_data::npy::read(std::path::Path::new(&get("kernel", "")))
-            .unwrap();
+        let kf = basin_data::npy::read(std::path::Path::new(&get("kernel", ""))).unwrap();
         let full = kf.shape[0];
         let kv = kf.data.to_f64();
         let yv = basin_data::npy::read(std::path::Path::new(&get("labels", "")))

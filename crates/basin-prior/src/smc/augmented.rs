@@ -29,10 +29,10 @@
 use std::time::Instant;
 
 use basin_nn::derive_seed;
+use faer::diag::Diag;
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::evd::{ComputeEigenvectors, self_adjoint_evd, self_adjoint_evd_scratch};
 use faer::linalg::matmul::matmul;
-use faer::diag::Diag;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -315,7 +315,8 @@ impl AugPath<'_> {
                     let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, c as u64));
                     let w = zc.len() / n;
                     for (col, vcol) in zt[..n * w].chunks_mut(n).zip(vc.chunks(n)) {
-                        for (((x, &vk), m), sdk) in col.iter_mut().zip(vcol).zip(&mean_coef).zip(&sd)
+                        for (((x, &vk), m), sdk) in
+                            col.iter_mut().zip(vcol).zip(&mean_coef).zip(&sd)
                         {
                             *x = m * vk + sdk * rng.sample::<f64, _>(StandardNormal);
                         }

@@ -182,7 +182,15 @@ pub(crate) fn fly(
             flight.capped = true;
             return flight;
         }
-        hit = bounce(walls, a, b, j, t, &mut scratch.ratio, &mut flight.violations);
+        hit = bounce(
+            walls,
+            a,
+            b,
+            j,
+            t,
+            &mut scratch.ratio,
+            &mut flight.violations,
+        );
         flight.bounces += 1;
         left -= t;
     }
