@@ -153,7 +153,13 @@ pub struct SmcConfig {
     /// particle in place and is counted as a cap hit).
     #[serde(default = "default_max_bounces")]
     pub max_bounces: usize,
-    /// HMC: the time T of each trajectory, in (0, π].
+    /// HMC: the time T of each trajectory, in (0, π]. The default π/2 (Pakman & Paninski):
+    /// along a direction that meets no wall the position after π/2 is an independent draw,
+    /// and π/2 is a quarter of the period, so no resonance to jitter away (the kernel's
+    /// invariance test covers T uniform in [π/4, π/2] too). Measured at N = 300
+    /// (equicorrelated, 128 particles): T = 1 cuts the bounces (109 against 172 per
+    /// trajectory) but gave a spread of 0.66 nats against 0.25 (2 replicates each: a rough
+    /// comparison).
     #[serde(default = "default_trajectory_time")]
     pub trajectory_time: f64,
 }

@@ -13,8 +13,8 @@
 //! β′ = ∞), which is the joint ratio N(u; z, s′²I)/N(u; z, s²I) averaged over u | z. That
 //! average matters: the joint (or u-marginal, N(u; 0, C_s′)/N(u; 0, C_s)) ratio varies along
 //! every direction where the noise dominates K, so its ESS falls ≈ √N times faster along the
-//! path (measured at N = 300, equicorrelated: 94 levels against ≈ 40, and a first step from
-//! the half-normals at s = ∞ whose weights are unbounded, 0.9 nats low at s = 1).
+//! path (measured at N = 300, equicorrelated: 94 levels against 48, and a first step from the
+//! half-normals at s = ∞ whose weights are unbounded, 0.9 nats low at s = 1).
 //!
 //! One level, from particles z ~ π_s (with their log likelihoods): choose β′ by bisection on
 //! the ESS ([`super::path::next_level`]), log Ẑ += log mean w, systematic resampling, then
