@@ -438,7 +438,7 @@ fn markdown(spec: Option<&ExperimentSpec>, rows: &[BiasRow], figure: bool) -> St
     md.push_str(
         "heavy-tailed, annealed SMC over the noise level (standard error from independent ",
     );
-    md.push_str("replicates; no slice cap hit, replicates consistent).\n\n");
+    md.push_str("replicates; no move cap hit, replicates consistent).\n\n");
     md.push_str(
         "| N | flipped | likelihood | reference | trustworthy / runs | EP bias (nats) | reference s per run |\n",
     );

@@ -534,7 +534,8 @@ pub struct SmcSpec {
     /// Independent replicates (at least 2; the standard error comes from their spread).
     #[serde(default = "smc_replicates")]
     pub replicates: usize,
-    /// The fewest elliptical slice sweeps per level.
+    /// The fewest sweeps per level: HMC trajectories per particle (the default mover) or
+    /// elliptical slice sweeps.
     #[serde(default = "smc_moves")]
     pub moves: usize,
 }

@@ -9,7 +9,7 @@ use basin_prior::ep::{EpConfig, ep};
 use basin_prior::equicorr::{equicorr_kernel, log_orthant_equicorr};
 use basin_prior::estimate::{Method, log_prior};
 use basin_prior::likelihood::Likelihood;
-use basin_prior::smc::{SmcConfig, combine, smc};
+use basin_prior::smc::{SmcConfig, SmcMover, combine, smc};
 use basin_prior::tilting::{TiltingConfig, tilting};
 
 mod common;
@@ -20,6 +20,7 @@ fn cfg(particles: usize, replicates: usize, seed: u64) -> SmcConfig {
         particles,
         replicates,
         seed,
+        mover: SmcMover::EllipticalSlice,
         ..SmcConfig::default()
     }
 }

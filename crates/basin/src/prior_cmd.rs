@@ -14,7 +14,7 @@ use basin_prior::estimate::Estimate;
 use basin_prior::faer::{Mat, MatRef, Par};
 use basin_prior::laplace::{LaplaceConfig, laplace};
 use basin_prior::likelihood::Likelihood;
-use basin_prior::smc::{SmcConfig, smc};
+use basin_prior::smc::{SmcConfig, SmcMover, smc};
 use basin_prior::tilting::{TiltingConfig, tilting};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
@@ -43,9 +43,37 @@ pub enum MethodArg {
     Tilting,
     /// Annealed sequential Monte Carlo over the noise level: an unbiased estimate with a
     /// standard error from independent replicates, for the step likelihood where tilting fails.
-    /// Minutes per replicate from a few hundred points on; at N = 1500 its error bar is rough
-    /// (README, "Limits").
+    /// About 2 minutes per replicate of 128 particles at N = 1500 (exact HMC moves), where a
+    /// replicate's log Ẑ spreads by about 1 nat, so s.e. ≈ 1/√R nats (README, Benchmarks).
     Smc,
+}
+
+/// The smc mover flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MoverArg {
+    /// Exact HMC of the augmented u = z + sε, a Gaussian truncated to the orthant
+    /// (Pakman–Paninski): no rejections however sharp the constraints.
+    Hmc,
+    /// Elliptical slice sampling of z on the ellipses of each level's EP approximation.
+    Slice,
+}
+
+impl MoverArg {
+    /// The flag of a library mover.
+    const fn of(m: SmcMover) -> Self {
+        match m {
+            SmcMover::ExactHmc => MoverArg::Hmc,
+            SmcMover::EllipticalSlice => MoverArg::Slice,
+        }
+    }
+
+    /// The library's mover.
+    fn mover(self) -> SmcMover {
+        match self {
+            MoverArg::Hmc => SmcMover::ExactHmc,
+            MoverArg::Slice => SmcMover::EllipticalSlice,
+        }
+    }
 }
 
 /// The EP arithmetic flag.
@@ -119,10 +147,14 @@ pub struct PriorArgs {
     /// The most smc replicates when chasing --target-std-err.
     #[arg(long, default_value_t = SmcConfig::default().max_replicates)]
     max_replicates: usize,
-    /// The fewest elliptical-slice sweeps per smc level (more run until the particles'
-    /// log likelihoods decorrelate, up to 100).
+    /// The fewest sweeps per smc level, each one elliptical-slice update or one HMC
+    /// trajectory per particle (more run until the particles decorrelate, up to 100).
     #[arg(long, default_value_t = SmcConfig::default().moves)]
     moves: usize,
+    /// How smc moves its particles: hmc (exact HMC on the augmented space, the default) or
+    /// slice (elliptical slice on EP's ellipses; 2.5–3× slower at N = 1500).
+    #[arg(long, value_enum, default_value_t = MoverArg::of(SmcConfig::default().mover))]
+    mover: MoverArg,
     /// EP's arithmetic: mixed (the early posteriors in f32, twice as fast; the sweeps near
     /// the stopping rule and log Z in f64; the same sweeps as f64 and log Z within ~1e-10
     /// nats) or f64 (GPy's arithmetic throughout).
@@ -138,9 +170,9 @@ pub struct PriorArgs {
     /// converged, iterations, std_err (null where the method has none), jitter, wall_s,
     /// estimate_wall_s (the estimator alone, without reading the inputs),
     /// n_points in --model mode, for tilting samples, seed, ess, log_upper_bound and
-    /// issues, and for smc particles, replicates, seed, log_z_replicates, log_z_spread,
-    /// temperatures, noise_levels, sweeps_per_level, mean_slice_tries, cap_hits,
-    /// log_prior_probit, std_err_probit and issues.
+    /// issues, and for smc mover, particles, replicates, seed, log_z_replicates,
+    /// log_z_spread, temperatures, noise_levels, sweeps_per_level, mean_slice_tries,
+    /// mean_bounces, cap_hits, violations, log_prior_probit, std_err_probit and issues.
     #[arg(long)]
     json: bool,
 }
@@ -204,6 +236,7 @@ struct PriorOutput {
 /// The extra keys of `--method smc`.
 #[derive(Debug, Serialize)]
 struct SmcOutput {
+    mover: &'static str,
     particles: usize,
     replicates: usize,
     seed: u64,
@@ -213,7 +246,9 @@ struct SmcOutput {
     noise_levels: Vec<f64>,
     sweeps_per_level: f64,
     mean_slice_tries: f64,
+    mean_bounces: f64,
     cap_hits: u64,
+    violations: u64,
     log_prior_probit: Option<f64>,
     std_err_probit: Option<f64>,
     issues: Vec<String>,
@@ -324,6 +359,7 @@ fn estimate_smc(
         max_moves: SmcConfig::default().max_moves.max(args.moves),
         target_std_err: args.target_std_err,
         seed: args.seed,
+        mover: args.mover.mover(),
         ..SmcConfig::default()
     };
     let r = smc(k, y, lik, &cfg)?;
@@ -335,6 +371,7 @@ fn estimate_smc(
         .map(|r| r.sweeps.iter().sum::<usize>())
         .sum();
     let out = SmcOutput {
+        mover: cfg.mover.name(),
         particles: cfg.particles,
         replicates: d.replicates.len(),
         seed: cfg.seed,
@@ -344,7 +381,9 @@ fn estimate_smc(
         noise_levels: d.replicates[0].noise_levels.clone(),
         sweeps_per_level: sweeps as f64 / levels.max(1) as f64,
         mean_slice_tries: d.mean_tries,
+        mean_bounces: d.mean_bounces,
         cap_hits: d.cap_hits,
+        violations: d.violations,
         log_prior_probit: d.probit.map(|p| p.0),
         std_err_probit: d.probit.map(|p| p.1),
         issues: r.issues.clone(),
@@ -497,10 +536,22 @@ fn print_output(out: &PriorOutput, json: bool) -> Result<()> {
     }
     if let Some(m) = &out.smc {
         println!(
-            "smc         {} particles × {} replicates (seed {}); {:.1} levels, {:.1} sweeps per \
-             level; log Ẑ_r spread {:.3}",
-            m.particles, m.replicates, m.seed, m.temperatures, m.sweeps_per_level, m.log_z_spread
+            "smc         {} mover, {} particles × {} replicates (seed {}); {:.1} levels, {:.1} \
+             sweeps per level; log Ẑ_r spread {:.3}",
+            m.mover,
+            m.particles,
+            m.replicates,
+            m.seed,
+            m.temperatures,
+            m.sweeps_per_level,
+            m.log_z_spread
         );
+        if m.mover == "hmc" {
+            println!(
+                "hmc         {:.1} bounces per trajectory, {} capped, {} violations",
+                m.mean_bounces, m.cap_hits, m.violations
+            );
+        }
         if let (Some(p), Some(se)) = (m.log_prior_probit, m.std_err_probit) {
             println!("probit      {p:.6} ± {se:.6} nats (the same paths at s = 1)");
         }

@@ -263,6 +263,49 @@ fn smc_gives_an_error_bar_that_covers_genz() {
     );
 }
 
+/// `--method smc --mover hmc`: the step value covers Genz within 3 combined standard errors
+/// and the HMC keys are there (bounces per trajectory, no violations, no capped trajectory).
+#[test]
+fn smc_with_the_hmc_mover_covers_genz() {
+    let k = gp("K_64.npy");
+    let y = gp("y_64.npy");
+    let (genz, genz_3se) = GENZ_STEP_64;
+    let v = json(&[
+        "prior",
+        "--kernel",
+        k.to_str().unwrap(),
+        "--labels",
+        y.to_str().unwrap(),
+        "--likelihood",
+        "step",
+        "--method",
+        "smc",
+        "--mover",
+        "hmc",
+        "--particles",
+        "128",
+        "--replicates",
+        "6",
+        "--seed",
+        "5",
+        "--json",
+    ]);
+    let (est, se) = (
+        v["log_prior"].as_f64().unwrap(),
+        v["std_err"].as_f64().unwrap(),
+    );
+    let combined = (se * se + (genz_3se / 3.0).powi(2)).sqrt();
+    assert!((est - genz).abs() < 3.0 * combined, "{v}");
+    assert!(se > 0.0 && se < 0.4, "{v}");
+    assert_eq!(v["mover"], "hmc");
+    assert!(v["mean_bounces"].as_f64().unwrap() > 1.0, "{v}");
+    assert_eq!(
+        (v["violations"].as_u64(), v["cap_hits"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(v["noise_levels"].as_array().unwrap().last().unwrap(), 0.0);
+}
+
 #[test]
 fn bad_input_is_an_error_not_a_panic() {
     let k = gp("K_64.npy");

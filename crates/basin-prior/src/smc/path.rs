@@ -27,7 +27,7 @@ const ESS_TOLERANCE: f64 = 0.01;
 const MAX_BETA: f64 = 1e12;
 
 /// One replicate's result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ReplicateRun {
     /// The replicate's seed.
     pub seed: u64,
@@ -39,17 +39,25 @@ pub struct ReplicateRun {
     pub noise_levels: Vec<f64>,
     /// The ESS fraction of each step's incremental weights.
     pub ess_fractions: Vec<f64>,
-    /// Slice sweeps at each level (all particles once each): at least
-    /// [`SmcConfig::moves`], more until the log likelihoods decorrelate.
+    /// Sweeps at each level (all particles once each: one slice update, or one HMC
+    /// trajectory): at least [`SmcConfig::moves`], more until the particles decorrelate.
     pub sweeps: Vec<usize>,
-    /// At each level, the correlation over particles of the log likelihoods before and after
-    /// the sweeps (the mixing achieved; ≤ [`SmcConfig::decorrelation`] unless the sweeps
-    /// reached [`SmcConfig::max_moves`]).
+    /// At each level, the correlation over particles of the mixing statistic (slice: the log
+    /// likelihoods; HMC: uᵀC_s⁻¹u) before and after the sweeps (≤
+    /// [`SmcConfig::decorrelation`] unless the sweeps reached [`SmcConfig::max_moves`]).
     pub end_correlations: Vec<f64>,
-    /// Slice proposals per update, averaged over all moves.
+    /// Slice proposals per update, averaged over all moves (0 for HMC).
     pub mean_tries: f64,
-    /// Updates that hit the shrink cap (the particle stayed).
+    /// Slice updates that hit the shrink cap, or HMC trajectories that hit the bounce cap
+    /// (either way the particle stayed).
     pub cap_hits: u64,
+    /// HMC: wall bounces per trajectory, averaged (0 for slice).
+    #[serde(default)]
+    pub mean_bounces: f64,
+    /// HMC: positions found beyond round-off outside the orthant after a move (set to the
+    /// wall; 0 for slice).
+    #[serde(default)]
+    pub violations: u64,
     /// Whether the final level was reached within `max_temperatures`.
     pub reached_end: bool,
     /// EP fits of the moves' Gaussian ([`SmcConfig::precondition`]).
@@ -168,13 +176,7 @@ pub(crate) fn run_replicate(
         ess_fractions: Vec::new(),
         sweeps: Vec::new(),
         end_correlations: Vec::new(),
-        mean_tries: 0.0,
-        cap_hits: 0,
-        reached_end: false,
-        ep_fits: 0,
-        ep_failures: 0,
-        ep_s: 0.0,
-        wall_s: 0.0,
+        ..ReplicateRun::default()
     };
     let mut pre = Precond {
         g: Gaussian::prior(n),
@@ -257,46 +259,15 @@ impl Path<'_> {
         ess_fraction(&self.log_w)
     }
 
-    /// The next level: the end (or β = 1 on the way to ∞ when `checkpoint`) if its ESS
-    /// fraction is at least the target, otherwise the β where the fraction meets the target,
-    /// by bisection (geometric once β > 0).
+    /// The next level ([`next_level`] on the slice path's increments).
     fn next_beta(&mut self, end_beta: f64) -> f64 {
-        let target = self.cfg.ess_fraction;
         let ceiling = if self.cfg.probit_checkpoint && self.beta < 1.0 {
             1.0
         } else {
             end_beta
         };
-        if self.ess_fraction(end_beta) >= target {
-            return end_beta;
-        }
-        if ceiling != end_beta && self.ess_fraction(ceiling) >= target {
-            return ceiling;
-        }
-        let mut lo = self.beta;
-        let mut hi = if ceiling.is_finite() {
-            ceiling
-        } else {
-            let mut h = (2.0 * self.beta).max(1.0);
-            while h < MAX_BETA && self.ess_fraction(h) >= target {
-                lo = h;
-                h *= 2.0;
-            }
-            h
-        };
-        for _ in 0..BISECTIONS {
-            let mid = if lo > 0.0 { (lo * hi).sqrt() } else { 0.5 * hi };
-            let f = self.ess_fraction(mid);
-            if (f - target).abs() < ESS_TOLERANCE {
-                return mid;
-            }
-            if f > target {
-                lo = mid;
-            } else {
-                hi = mid;
-            }
-        }
-        if lo > self.beta { lo } else { hi }
+        let (beta, target) = (self.beta, self.cfg.ess_fraction);
+        next_level(beta, end_beta, ceiling, target, |b| self.ess_fraction(b))
     }
 
     /// Moves the weights to level `beta`: returns log mean(w) and the ESS fraction, and sets
@@ -323,6 +294,50 @@ impl Path<'_> {
     }
 }
 
+/// The next precision after `beta` on a path that ends at `end_beta` and must stop at
+/// `ceiling` (≤ `end_beta`; β = 1 for the probit checkpoint): `end_beta` if `ess(end_beta)`,
+/// the ESS fraction of the increments to it, is at least `target`, then likewise `ceiling`,
+/// otherwise the β where the fraction meets the target, by bisection (geometric once β > 0;
+/// towards β = ∞, an upper bracket by doubling up to [`MAX_BETA`]).
+pub(crate) fn next_level(
+    beta: f64,
+    end_beta: f64,
+    ceiling: f64,
+    target: f64,
+    mut ess: impl FnMut(f64) -> f64,
+) -> f64 {
+    if ess(end_beta) >= target {
+        return end_beta;
+    }
+    if ceiling != end_beta && ess(ceiling) >= target {
+        return ceiling;
+    }
+    let mut lo = beta;
+    let mut hi = if ceiling.is_finite() {
+        ceiling
+    } else {
+        let mut h = (2.0 * beta).max(1.0);
+        while h < MAX_BETA && ess(h) >= target {
+            lo = h;
+            h *= 2.0;
+        }
+        h
+    };
+    for _ in 0..BISECTIONS {
+        let mid = if lo > 0.0 { (lo * hi).sqrt() } else { 0.5 * hi };
+        let f = ess(mid);
+        if (f - target).abs() < ESS_TOLERANCE {
+            return mid;
+        }
+        if f > target {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    if lo > beta { lo } else { hi }
+}
+
 /// (Σw)²/(P·Σw²) of log weights (0 when all are −∞).
 pub(crate) fn ess_fraction(log_w: &[f64]) -> f64 {
     let m = log_w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -337,7 +352,7 @@ pub(crate) fn ess_fraction(log_w: &[f64]) -> f64 {
 }
 
 /// The Pearson correlation of two equally long vectors (0 when either is constant).
-fn correlation(a: &[f64], b: &[f64]) -> f64 {
+pub(crate) fn correlation(a: &[f64], b: &[f64]) -> f64 {
     let n = a.len() as f64;
     let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
     let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
