@@ -538,6 +538,10 @@ pub struct SmcSpec {
     /// elliptical slice sweeps.
     #[serde(default = "smc_moves")]
     pub moves: usize,
+    /// The moves: `hmc` (exact HMC in the augmented space, the default) or `slice`
+    /// (elliptical slice sampling on EP's ellipses).
+    #[serde(default)]
+    pub mover: basin_prior::smc::SmcMover,
 }
 
 /// A reference estimator of log P(f) with an error bar.
@@ -584,6 +588,7 @@ impl SmcSpec {
                 .max_moves
                 .max(self.moves),
             seed,
+            mover: self.mover,
             ..basin_prior::smc::SmcConfig::default()
         }
     }

@@ -118,6 +118,8 @@ fn fig3_exact_adds_the_reference_to_the_same_runs() {
         .as_ref()
         .unwrap();
     assert_eq!((r.particles, r.replicates, r.moves), (128, 4, 4));
+    assert_eq!(r.mover, basin_prior::smc::SmcMover::ExactHmc);
+    assert_eq!(r.config(7).mover, basin_prior::smc::SmcMover::ExactHmc);
     let (a, b) = (fig3().runs(), exact.runs());
     assert_eq!(a.len(), b.len());
     assert!(
@@ -135,6 +137,27 @@ fn fig3_exact_adds_the_reference_to_the_same_runs() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("measures.prior.reference"), "{err}");
+    // The slice mover by its short name; it is a different reference, so other ids.
+    let builtin = basin_lab::spec::BUILTIN
+        .iter()
+        .find(|(n, _)| *n == "fig3-mnist-exact")
+        .unwrap()
+        .1;
+    let slice =
+        ExperimentSpec::from_toml(&builtin.replace("\"hmc\"", "\"slice\""), "s.toml").unwrap();
+    let rs = slice
+        .measures
+        .prior
+        .as_ref()
+        .unwrap()
+        .reference
+        .as_ref()
+        .unwrap();
+    assert_eq!(
+        rs.config(7).mover,
+        basin_prior::smc::SmcMover::EllipticalSlice
+    );
+    assert!(slice.runs().iter().zip(&b).all(|(x, y)| x.id != y.id));
 }
 
 /// Optimizers compared share seeds and have their own ids; checkpoints multiply the runs.

@@ -93,10 +93,12 @@ pub const CHECKPOINT_SLACK: f64 = 0.05;
 pub enum SmcMover {
     /// Elliptical slice sampling of z on the ellipses of the level's EP approximation (module
     /// docs).
+    #[serde(alias = "slice")]
     EllipticalSlice,
     /// Exact HMC of u = z + sε, a Gaussian truncated to the orthant, with exact u | z and
     /// z | u draws (module docs).
     #[default]
+    #[serde(alias = "hmc")]
     ExactHmc,
 }
 
