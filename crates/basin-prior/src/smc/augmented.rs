@@ -41,7 +41,7 @@ use rayon::prelude::*;
 
 use super::SmcConfig;
 use super::hmc::{Flight, FlightScratch, Walls, fly};
-use super::path::{ReplicateRun, correlation, ess_fraction, next_level};
+use super::path::{Level, ReplicateRun, correlation};
 use super::slice::{CHUNK, log_liks, systematic_resample};
 use crate::PriorError;
 use crate::estimate::JITTERS;
@@ -163,16 +163,13 @@ struct AugPath<'a> {
     spec: &'a Spectrum,
     y: &'a [f64],
     cfg: &'a SmcConfig,
-    /// Latent z (n × P, column-major) and their log likelihoods at `beta`.
+    /// Latent z (n × P, column-major).
     z: Vec<f64>,
-    ll: Vec<f64>,
+    /// Their level, log likelihoods and increments.
+    lv: Level,
     /// Positions a = y∘u (n × P) and v = Qᵀu.
     a: Vec<f64>,
     v: Vec<f64>,
-    beta: f64,
-    /// Scratch: log likelihoods at a candidate level, and the increments.
-    ll_new: Vec<f64>,
-    log_w: Vec<f64>,
     /// uᵀC⁻¹u of each particle before and after the moves (mixing check).
     stat_start: Vec<f64>,
     stat: Vec<f64>,
@@ -226,12 +223,9 @@ pub(crate) fn run_replicate(
         y,
         cfg,
         z: vec![0.0; n * p],
-        ll: vec![log_half; p],
+        lv: Level::start(log_half, p),
         a: vec![0.0; n * p],
         v: vec![0.0; n * p],
-        beta: 0.0,
-        ll_new: vec![0.0; p],
-        log_w: vec![0.0; p],
         stat_start: vec![0.0; p],
         stat: vec![0.0; p],
         z_old: vec![0.0; n * p],
@@ -245,8 +239,8 @@ pub(crate) fn run_replicate(
     };
     let mut totals = MoveTotals::default();
     for t in 1..=cfg.max_temperatures {
-        let next = path.next_beta(end_beta);
-        let (log_mean, frac) = path.reweight(next);
+        let next = path.lv.next_beta(path.y, &path.z, path.cfg, end_beta);
+        let (log_mean, frac) = path.lv.reweight(path.y, &path.z, next);
         run.log_z += log_mean;
         run.noise_levels.push(1.0 / next);
         run.ess_fractions.push(frac);
@@ -280,10 +274,10 @@ impl AugPath<'_> {
 
     /// The noise variance s² = β⁻² of the current level (0 at β = ∞; unused at β = 0).
     fn noise_var(&self) -> f64 {
-        if self.beta.is_infinite() {
+        if self.lv.beta.is_infinite() {
             0.0
         } else {
-            1.0 / (self.beta * self.beta)
+            1.0 / (self.lv.beta * self.lv.beta)
         }
     }
 
@@ -293,7 +287,7 @@ impl AugPath<'_> {
     fn draw_z_given_u(&mut self, seed: u64) {
         let n = self.n();
         let spec = self.spec;
-        let (first, s2) = (self.beta == 0.0, self.noise_var());
+        let (first, s2) = (self.lv.beta == 0.0, self.noise_var());
         let (mean_coef, sd): (Vec<f64>, Vec<f64>) = spec
             .lambda
             .iter()
@@ -332,7 +326,7 @@ impl AugPath<'_> {
                 },
             );
         if !first {
-            log_liks(self.y, &self.z, self.beta, &mut self.ll);
+            log_liks(self.y, &self.z, self.lv.beta, &mut self.lv.ll);
         }
     }
 
@@ -359,56 +353,22 @@ impl AugPath<'_> {
             });
     }
 
-    /// Fills `log_w` with the increments to level `beta` (and `ll_new` with the log
-    /// likelihoods there) and returns their ESS fraction.
-    fn ess_fraction(&mut self, beta: f64) -> f64 {
-        log_liks(self.y, &self.z, beta, &mut self.ll_new);
-        for ((w, new), old) in self.log_w.iter_mut().zip(&self.ll_new).zip(&self.ll) {
-            *w = if *new == f64::NEG_INFINITY {
-                f64::NEG_INFINITY
-            } else {
-                new - old
-            };
-        }
-        ess_fraction(&self.log_w)
-    }
-
-    /// The next level ([`next_level`] on the likelihood increments).
-    fn next_beta(&mut self, end_beta: f64) -> f64 {
-        let ceiling = if self.cfg.probit_checkpoint && self.beta < 1.0 {
-            1.0
-        } else {
-            end_beta
-        };
-        let (beta, target) = (self.beta, self.cfg.ess_fraction);
-        next_level(beta, end_beta, ceiling, target, |b| self.ess_fraction(b))
-    }
-
-    /// Moves the weights to level `beta`: returns log mean(w) and the ESS fraction.
-    fn reweight(&mut self, beta: f64) -> (f64, f64) {
-        let frac = self.ess_fraction(beta);
-        let m = self.log_w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let mean = self.log_w.iter().map(|&l| (l - m).exp()).sum::<f64>() / self.log_w.len() as f64;
-        self.beta = beta;
-        (m + mean.ln(), frac)
-    }
-
     /// Systematic resampling of the z by the increments `log_w` (u is redrawn from z next).
     fn resample(&mut self, seed: u64) {
         let n = self.n();
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        systematic_resample(&self.log_w, &mut rng, &mut self.picks);
+        systematic_resample(&self.lv.log_w, &mut rng, &mut self.picks);
         std::mem::swap(&mut self.z, &mut self.z_old);
         for (k, &i) in self.picks.iter().enumerate() {
             self.z[k * n..(k + 1) * n].copy_from_slice(&self.z_old[i * n..(i + 1) * n]);
-            self.ll[k] = self.ll_new[i];
+            self.lv.ll[k] = self.lv.ll_new[i];
         }
     }
 
     /// uᵀC⁻¹u = Σₖ vₖ²/(λₖ + s²) of every particle at the current level, into `out`.
     fn quad_forms(&self, out: &mut [f64]) {
         let n = self.n();
-        let beta = self.beta;
+        let beta = self.lv.beta;
         let lambda = &self.spec.lambda;
         out.par_iter_mut()
             .zip(self.v.par_chunks(n))

@@ -70,18 +70,78 @@ pub struct ReplicateRun {
     pub wall_s: f64,
 }
 
+/// A replicate's level β = 1/s, its particles' log likelihoods there, and the increments to
+/// a candidate level: what both movers' paths share.
+pub(crate) struct Level {
+    /// β.
+    pub beta: f64,
+    /// Each particle's log likelihood Σᵢ log Φ(βyᵢzᵢ).
+    pub ll: Vec<f64>,
+    /// Scratch: the log likelihoods at a candidate level.
+    pub ll_new: Vec<f64>,
+    /// The increments to the candidate level.
+    pub log_w: Vec<f64>,
+}
+
+impl Level {
+    /// β = 0, every one of the `p` particles with log likelihood `ll0`.
+    pub fn start(ll0: f64, p: usize) -> Self {
+        Level {
+            beta: 0.0,
+            ll: vec![ll0; p],
+            ll_new: vec![0.0; p],
+            log_w: vec![0.0; p],
+        }
+    }
+
+    /// The ESS fraction (Σw)²/(P·Σw²) of the increments of particles `z` (n × P,
+    /// column-major) to level `beta`, leaving the increments in `log_w` and the new log
+    /// likelihoods in `ll_new`.
+    pub fn ess_fraction(&mut self, y: &[f64], z: &[f64], beta: f64) -> f64 {
+        log_liks(y, z, beta, &mut self.ll_new);
+        for ((w, new), old) in self.log_w.iter_mut().zip(&self.ll_new).zip(&self.ll) {
+            *w = if *new == f64::NEG_INFINITY {
+                f64::NEG_INFINITY
+            } else {
+                new - old
+            };
+        }
+        ess_fraction(&self.log_w)
+    }
+
+    /// The next level ([`next_level`]), stopping at s = 1 on the way with
+    /// [`SmcConfig::probit_checkpoint`].
+    pub fn next_beta(&mut self, y: &[f64], z: &[f64], cfg: &SmcConfig, end_beta: f64) -> f64 {
+        let ceiling = if cfg.probit_checkpoint && self.beta < 1.0 {
+            1.0
+        } else {
+            end_beta
+        };
+        let (beta, target) = (self.beta, cfg.ess_fraction);
+        next_level(beta, end_beta, ceiling, target, |b| {
+            self.ess_fraction(y, z, b)
+        })
+    }
+
+    /// Moves to level `beta`: returns log mean(w) and the ESS fraction (the particles are not
+    /// yet resampled; `ll_new` holds their log likelihoods there).
+    pub fn reweight(&mut self, y: &[f64], z: &[f64], beta: f64) -> (f64, f64) {
+        let frac = self.ess_fraction(y, z, beta);
+        let m = self.log_w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let mean = self.log_w.iter().map(|&l| (l - m).exp()).sum::<f64>() / self.log_w.len() as f64;
+        self.beta = beta;
+        (m + mean.ln(), frac)
+    }
+}
+
 /// The state of a replicate between levels.
 struct Path<'a> {
     y: &'a [f64],
     cfg: &'a SmcConfig,
     /// n × P particles, column-major.
     z: Vec<f64>,
-    /// Their log likelihoods at `beta`.
-    ll: Vec<f64>,
-    beta: f64,
-    /// Scratch: log likelihoods at a candidate level, and the increments.
-    ll_new: Vec<f64>,
-    log_w: Vec<f64>,
+    /// Their level, log likelihoods and increments.
+    lv: Level,
     /// The log likelihoods right after resampling (for the mixing check).
     ll_start: Vec<f64>,
     /// Scratch for resampling.
@@ -159,11 +219,8 @@ pub(crate) fn run_replicate(
         y,
         cfg,
         z: vec![0.0; n * p],
-        ll: vec![-(n as f64) * std::f64::consts::LN_2; p],
-        beta: 0.0,
-        ll_new: vec![0.0; p],
+        lv: Level::start(-(n as f64) * std::f64::consts::LN_2, p),
         ll_start: vec![0.0; p],
-        log_w: vec![0.0; p],
         z_old: vec![0.0; n * p],
         picks: Vec::with_capacity(p),
     };
@@ -185,8 +242,8 @@ pub(crate) fn run_replicate(
     };
     let mut stats = SliceStats::default();
     for t in 1..=cfg.max_temperatures {
-        let next = path.next_beta(end_beta);
-        let (log_mean, frac) = path.reweight(next);
+        let next = path.lv.next_beta(path.y, &path.z, path.cfg, end_beta);
+        let (log_mean, frac) = path.lv.reweight(path.y, &path.z, next);
         run.log_z += log_mean;
         run.noise_levels.push(1.0 / next);
         run.ess_fractions.push(frac);
@@ -214,13 +271,13 @@ pub(crate) fn run_replicate(
             g: &pre.g,
         };
         let move_seed = derive_seed(level_seed, 1);
-        path.ll_start.copy_from_slice(&path.ll);
+        path.ll_start.copy_from_slice(&path.lv.ll);
         let mut sweeps = 0;
         while sweeps < cfg.max_moves {
             let s = move_particles(
                 &set,
                 &mut path.z,
-                &mut path.ll,
+                &mut path.lv.ll,
                 1,
                 derive_seed(move_seed, sweeps as u64),
             );
@@ -230,13 +287,13 @@ pub(crate) fn run_replicate(
                 updates: stats.updates + s.updates,
                 cap_hits: stats.cap_hits + s.cap_hits,
             };
-            if sweeps >= cfg.moves && correlation(&path.ll_start, &path.ll) < cfg.decorrelation {
+            if sweeps >= cfg.moves && correlation(&path.ll_start, &path.lv.ll) < cfg.decorrelation {
                 break;
             }
         }
         run.sweeps.push(sweeps);
         run.end_correlations
-            .push(correlation(&path.ll_start, &path.ll));
+            .push(correlation(&path.ll_start, &path.lv.ll));
     }
     run.mean_tries = stats.tries as f64 / stats.updates.max(1) as f64;
     run.cap_hits = stats.cap_hits;
@@ -245,51 +302,16 @@ pub(crate) fn run_replicate(
 }
 
 impl Path<'_> {
-    /// The ESS fraction (Σw)²/(P·Σw²) of the increments to level `beta`, leaving the
-    /// increments in `log_w` and the new log likelihoods in `ll_new`.
-    fn ess_fraction(&mut self, beta: f64) -> f64 {
-        log_liks(self.y, &self.z, beta, &mut self.ll_new);
-        for ((w, new), old) in self.log_w.iter_mut().zip(&self.ll_new).zip(&self.ll) {
-            *w = if *new == f64::NEG_INFINITY {
-                f64::NEG_INFINITY
-            } else {
-                new - old
-            };
-        }
-        ess_fraction(&self.log_w)
-    }
-
-    /// The next level ([`next_level`] on the slice path's increments).
-    fn next_beta(&mut self, end_beta: f64) -> f64 {
-        let ceiling = if self.cfg.probit_checkpoint && self.beta < 1.0 {
-            1.0
-        } else {
-            end_beta
-        };
-        let (beta, target) = (self.beta, self.cfg.ess_fraction);
-        next_level(beta, end_beta, ceiling, target, |b| self.ess_fraction(b))
-    }
-
-    /// Moves the weights to level `beta`: returns log mean(w) and the ESS fraction, and sets
-    /// the log likelihoods to the new level (the particles are not yet resampled).
-    fn reweight(&mut self, beta: f64) -> (f64, f64) {
-        let frac = self.ess_fraction(beta);
-        let m = self.log_w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let mean = self.log_w.iter().map(|&l| (l - m).exp()).sum::<f64>() / self.log_w.len() as f64;
-        self.beta = beta;
-        (m + mean.ln(), frac)
-    }
-
     /// Systematic resampling by the current increments `log_w`; afterwards `ll` holds the
     /// resampled particles' log likelihoods at the current level.
     fn resample(&mut self, seed: u64) {
         let n = self.y.len();
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        systematic_resample(&self.log_w, &mut rng, &mut self.picks);
+        systematic_resample(&self.lv.log_w, &mut rng, &mut self.picks);
         std::mem::swap(&mut self.z, &mut self.z_old);
         for (k, &i) in self.picks.iter().enumerate() {
             self.z[k * n..(k + 1) * n].copy_from_slice(&self.z_old[i * n..(i + 1) * n]);
-            self.ll[k] = self.ll_new[i];
+            self.lv.ll[k] = self.lv.ll_new[i];
         }
     }
 }
