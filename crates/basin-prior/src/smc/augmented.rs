@@ -239,16 +239,11 @@ pub(crate) fn run_replicate(
     };
     let mut totals = MoveTotals::default();
     for t in 1..=cfg.max_temperatures {
-        let next = path.lv.next_beta(path.y, &path.z, path.cfg, end_beta);
-        let (log_mean, frac) = path.lv.reweight(path.y, &path.z, next);
-        run.log_z += log_mean;
-        run.noise_levels.push(1.0 / next);
-        run.ess_fractions.push(frac);
-        if next == 1.0 {
-            run.log_z_probit = Some(run.log_z);
-        }
-        if next == end_beta {
-            run.reached_end = true;
+        if path
+            .lv
+            .advance(path.y, &path.z, path.cfg, end_beta, &mut run)
+            .is_none()
+        {
             break;
         }
         let level_seed = derive_seed(seed, t as u64);

@@ -123,6 +123,32 @@ impl Level {
         })
     }
 
+    /// Moves to the next level towards `end_beta` and records it in `run` (log Ẑ, s, the ESS
+    /// fraction, the probit checkpoint at s = 1); returns the new β, or `None` when it is the
+    /// end.
+    pub fn advance(
+        &mut self,
+        y: &[f64],
+        z: &[f64],
+        cfg: &SmcConfig,
+        end_beta: f64,
+        run: &mut ReplicateRun,
+    ) -> Option<f64> {
+        let next = self.next_beta(y, z, cfg, end_beta);
+        let (log_mean, frac) = self.reweight(y, z, next);
+        run.log_z += log_mean;
+        run.noise_levels.push(1.0 / next);
+        run.ess_fractions.push(frac);
+        if next == 1.0 {
+            run.log_z_probit = Some(run.log_z);
+        }
+        if next == end_beta {
+            run.reached_end = true;
+            return None;
+        }
+        Some(next)
+    }
+
     /// Moves to level `beta`: returns log mean(w) and the ESS fraction (the particles are not
     /// yet resampled; `ll_new` holds their log likelihoods there).
     pub fn reweight(&mut self, y: &[f64], z: &[f64], beta: f64) -> (f64, f64) {
@@ -242,18 +268,12 @@ pub(crate) fn run_replicate(
     };
     let mut stats = SliceStats::default();
     for t in 1..=cfg.max_temperatures {
-        let next = path.lv.next_beta(path.y, &path.z, path.cfg, end_beta);
-        let (log_mean, frac) = path.lv.reweight(path.y, &path.z, next);
-        run.log_z += log_mean;
-        run.noise_levels.push(1.0 / next);
-        run.ess_fractions.push(frac);
-        if next == 1.0 {
-            run.log_z_probit = Some(run.log_z);
-        }
-        if next == end_beta {
-            run.reached_end = true;
+        let Some(next) = path
+            .lv
+            .advance(path.y, &path.z, path.cfg, end_beta, &mut run)
+        else {
             break;
-        }
+        };
         let level_seed = derive_seed(seed, t as u64);
         path.resample(derive_seed(level_seed, 0));
         if cfg.precondition {
