@@ -76,19 +76,7 @@ fn equicorrelated_closed_form_n_300() {
 /// tens).
 #[test]
 fn standard_error_is_calibrated_over_seeds() {
-    let truth = log_orthant_equicorr(0.5, 14, 10).unwrap();
-    let k = equicorr_kernel(24, 0.5, 1.0, 0.0);
-    let y = pm_labels(14, 10);
-    let z: Vec<f64> = (100..140)
-        .map(|seed| {
-            let r = smc(k.as_ref(), &y, Likelihood::Step, &cfg(64, 8, seed)).unwrap();
-            (r.estimate.log_p - truth) / r.estimate.std_err.unwrap()
-        })
-        .collect();
-    let within = z.iter().filter(|v| v.abs() < 2.0).count();
-    let mean = z.iter().sum::<f64>() / z.len() as f64;
-    let sd = (z.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (z.len() - 1) as f64).sqrt();
-    eprintln!("calibration: {within}/40 within 2 s.e., mean z {mean:+.3}, sd z {sd:.3}");
+    let (z, within, mean, sd) = common::smc_calibration(|seed| cfg(64, 8, seed));
     assert!(within >= 28, "{within} of 40 within 2 s.e.: {z:?}");
     assert!(
         mean.abs() < 1.2 && sd < 2.2,
@@ -99,22 +87,7 @@ fn standard_error_is_calibrated_over_seeds() {
 /// The same seed gives the same value, bit for bit, on 1 and 2 threads; another seed another.
 #[test]
 fn deterministic_from_its_seed_across_thread_counts() {
-    let k = golden_kernel(64);
-    let y = golden_labels(64, false);
-    let run = |threads: usize, seed: u64| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
-            .install(|| smc(k.as_ref(), &y, Likelihood::Step, &cfg(64, 2, seed)).unwrap())
-    };
-    let (a, b) = (run(1, 9), run(2, 9));
-    assert_eq!(a.estimate.log_p.to_bits(), b.estimate.log_p.to_bits());
-    assert_eq!(
-        a.diagnostics.log_z_replicates,
-        b.diagnostics.log_z_replicates
-    );
-    assert_ne!(run(2, 10).estimate.log_p, a.estimate.log_p);
+    common::assert_smc_deterministic_across_threads(|seed| cfg(64, 2, seed));
 }
 
 /// The probit likelihood's path ends at s = 1: on the equicorrelated closed form (K = Σ/s − I,
