@@ -535,13 +535,21 @@ pub struct SmcSpec {
     #[serde(default = "smc_replicates")]
     pub replicates: usize,
     /// The fewest sweeps per level: HMC trajectories per particle (the default mover) or
-    /// elliptical slice sweeps.
-    #[serde(default = "smc_moves")]
-    pub moves: usize,
+    /// elliptical slice sweeps. Default: the mover's (`SmcConfig::for_mover`: 1 for hmc, 4
+    /// for slice).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moves: Option<usize>,
     /// The moves: `hmc` (exact HMC in the augmented space, the default) or `slice`
     /// (elliptical slice sampling on EP's ellipses).
     #[serde(default)]
     pub mover: basin_prior::smc::SmcMover,
+    /// The ESS fraction of each level's incremental weights, in (0, 1). Default: the
+    /// mover's (0.97 for hmc, 0.5 for slice).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ess_fraction: Option<f64>,
+    /// HMC: the time of each trajectory, in (0, π]. Default: the mover's (π/4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trajectory_time: Option<f64>,
 }
 
 /// A reference estimator of log P(f) with an error bar.
@@ -561,35 +569,58 @@ fn smc_replicates() -> usize {
     4
 }
 
-fn smc_moves() -> usize {
-    4
-}
-
 impl SmcSpec {
-    /// particles ≥ 2, replicates ≥ 2, moves ≥ 1; `section` names where it is.
+    /// particles ≥ 2, replicates ≥ 2, moves ≥ 1, 0 < ess_fraction < 1 and
+    /// 0 < trajectory_time ≤ π; `section` names where it is.
     pub fn validate(&self, section: &str) -> Result<(), String> {
-        if self.particles < 2 || self.replicates < 2 || self.moves == 0 {
+        let r = self.resolved();
+        let (moves, ess, time) = (
+            r.moves.unwrap_or(0),
+            r.ess_fraction.unwrap_or(f64::NAN),
+            r.trajectory_time.unwrap_or(f64::NAN),
+        );
+        if self.particles < 2
+            || self.replicates < 2
+            || moves == 0
+            || !(ess > 0.0 && ess < 1.0)
+            || !(time > 0.0 && time <= std::f64::consts::PI)
+        {
             return Err(format!(
                 "{section}: particles ≥ 2, replicates ≥ 2 (the error bar comes from their \
-                 spread) and moves ≥ 1"
+                 spread), moves ≥ 1, 0 < ess_fraction < 1 and 0 < trajectory_time ≤ π (got \
+                 {}, {}, {moves}, {ess} and {time})",
+                self.particles, self.replicates
             ));
         }
         Ok(())
     }
 
+    /// The spec with every setting left to the mover's default filled in, as run: what run
+    /// ids hash, so that a change of the defaults changes the ids.
+    pub fn resolved(&self) -> SmcSpec {
+        let tuned = basin_prior::smc::SmcConfig::for_mover(self.mover);
+        SmcSpec {
+            moves: Some(self.moves.unwrap_or(tuned.moves)),
+            ess_fraction: Some(self.ess_fraction.unwrap_or(tuned.ess_fraction)),
+            trajectory_time: Some(self.trajectory_time.unwrap_or(tuned.trajectory_time)),
+            ..self.clone()
+        }
+    }
+
     /// The estimator's settings, with the given seed.
     pub fn config(&self, seed: u64) -> basin_prior::smc::SmcConfig {
+        let tuned = basin_prior::smc::SmcConfig::for_mover(self.mover);
+        let moves = self.moves.unwrap_or(tuned.moves);
         basin_prior::smc::SmcConfig {
             particles: self.particles,
             replicates: self.replicates,
             max_replicates: self.replicates,
-            moves: self.moves,
-            max_moves: basin_prior::smc::SmcConfig::default()
-                .max_moves
-                .max(self.moves),
+            moves,
+            max_moves: tuned.max_moves.max(moves),
+            ess_fraction: self.ess_fraction.unwrap_or(tuned.ess_fraction),
+            trajectory_time: self.trajectory_time.unwrap_or(tuned.trajectory_time),
             seed,
-            mover: self.mover,
-            ..basin_prior::smc::SmcConfig::default()
+            ..tuned
         }
     }
 }
@@ -774,6 +805,17 @@ impl ExperimentSpec {
         canonical.training.overtrain_epochs = overtrain;
         if let Some(t) = &mut canonical.temporal {
             t.alphas.clear();
+        }
+        if let Some(r) = canonical
+            .measures
+            .prior
+            .as_mut()
+            .and_then(|p| p.reference.as_mut())
+        {
+            *r = r.resolved();
+        }
+        if let Some(smc) = canonical.ep_accuracy.as_mut().and_then(|e| e.smc.as_mut()) {
+            *smc = smc.resolved();
         }
         let json = serde_json::to_string(&canonical).expect("a spec serialises");
         let digest = Sha256::digest(json.as_bytes());

@@ -117,9 +117,20 @@ fn fig3_exact_adds_the_reference_to_the_same_runs() {
         .reference
         .as_ref()
         .unwrap();
-    assert_eq!((r.particles, r.replicates, r.moves), (128, 4, 4));
+    assert_eq!((r.particles, r.replicates, r.moves), (128, 4, None));
     assert_eq!(r.mover, basin_prior::smc::SmcMover::ExactHmc);
-    assert_eq!(r.config(7).mover, basin_prior::smc::SmcMover::ExactHmc);
+    let cfg = r.config(7);
+    let tuned = basin_prior::smc::SmcConfig::for_mover(basin_prior::smc::SmcMover::ExactHmc);
+    assert_eq!(cfg.mover, basin_prior::smc::SmcMover::ExactHmc);
+    assert_eq!(
+        (
+            cfg.moves,
+            cfg.ess_fraction,
+            cfg.trajectory_time,
+            cfg.pilot_schedule
+        ),
+        (tuned.moves, tuned.ess_fraction, tuned.trajectory_time, true)
+    );
     let (a, b) = (fig3().runs(), exact.runs());
     assert_eq!(a.len(), b.len());
     assert!(
@@ -158,6 +169,21 @@ fn fig3_exact_adds_the_reference_to_the_same_runs() {
         basin_prior::smc::SmcMover::EllipticalSlice
     );
     assert!(slice.runs().iter().zip(&b).all(|(x, y)| x.id != y.id));
+    // Ids hash the schedule as run: stating the mover's defaults keeps them, another ESS
+    // fraction changes them.
+    let with = |extra: &str| {
+        let text = builtin.replace("mover = \"hmc\"", &format!("mover = \"hmc\", {extra}"));
+        ExperimentSpec::from_toml(&text, "x.toml").unwrap().runs()
+    };
+    let stated = with("moves = 1, ess_fraction = 0.97, trajectory_time = 0.7853981633974483");
+    assert!(stated.iter().zip(&b).all(|(x, y)| x.id == y.id));
+    let other = with("ess_fraction = 0.9");
+    assert!(other.iter().zip(&b).all(|(x, y)| x.id != y.id));
+    let bad = builtin.replace("mover = \"hmc\"", "mover = \"hmc\", ess_fraction = 1.0");
+    let err = ExperimentSpec::from_toml(&bad, "bad.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("ess_fraction"), "{err}");
 }
 
 /// Optimizers compared share seeds and have their own ids; checkpoints multiply the runs.

@@ -4,7 +4,8 @@
 //! `kernel=K.npy labels=y.npy` (0/1 or ±1 labels; `n=M` keeps the first M points) or
 //! `equicorr=ρ,n_pos,n_neg`; `mover=hmc|slice`, `lik=step|probit`, `p` (particles), `r`
 //! (replicates), `moves`, `max_moves`, `dec` (decorrelation), `ess`, `time` (HMC trajectory
-//! time), `seed`, `ep=1` (print EP's value for the same likelihood and probit first).
+//! time), `pilot=0|1` (fix the levels by a pilot replicate), `seed`, `ep=1` (print EP's value
+//! for the same likelihood and probit first).
 //! Prints the estimate, the probit checkpoint, and per replicate log Ẑ, levels, sweeps,
 //! bounces and wall time.
 
@@ -68,6 +69,7 @@ fn main() {
         decorrelation: get("dec", &d.decorrelation.to_string()).parse().unwrap(),
         ess_fraction: get("ess", &d.ess_fraction.to_string()).parse().unwrap(),
         trajectory_time: get("time", &d.trajectory_time.to_string()).parse().unwrap(),
+        pilot_schedule: get("pilot", if d.pilot_schedule { "1" } else { "0" }) == "1",
         seed: get("seed", "1").parse().unwrap(),
         mover: if get("mover", "hmc") == "hmc" {
             SmcMover::ExactHmc

@@ -11,7 +11,9 @@
 //!    triangular matrix product per chunk of particles.
 //! 2. The next precision β = 1/s is the one whose incremental weights
 //!    wₚ = Πᵢ Φ(β′yᵢzᵢ)/Φ(βyᵢzᵢ) have an effective sample size (Σw)²/Σw² of
-//!    [`SmcConfig::ess_fraction`]·P (bisection, geometric in β); the end (and, on the way to
+//!    [`SmcConfig::ess_fraction`]·P (from the previous step's size, corrected by the
+//!    small-step law −ln ESS ∝ (Δ ln β)², usually one or two evaluations; bisection,
+//!    geometric in β, when that fails); the end (and, on the way to
 //!    s = 0, s = 1 when [`SmcConfig::probit_checkpoint`]) is taken as soon as its weights
 //!    meet the target. At s = 0 the likelihood is the orthant indicator and the increment of
 //!    a particle is 1[sign z = y]/Πᵢ Φ(βyᵢzᵢ). log Ẑ += log mean(w).
@@ -39,12 +41,21 @@
 //! K's eigenbasis) — `augmented` has the details, and why the weights stay the z-marginal
 //! ones. No EP fits are needed.
 //!
-//! Cost (slice): about 100 levels at N = 1500 on MNIST NNGP kernels with 30–35 sweeps each, i.e.
-//! 5–6 minutes per replicate of 128 particles on one core, with a spread of the replicates'
-//! log Ẑ_r of 1–2 nats (README, Benchmarks).
+//! The two movers have their own schedules ([`SmcConfig::for_mover`]). Slice: ESS ½ per
+//! level, about 100 levels at N = 1500 on MNIST NNGP kernels with 30–35 sweeps each, i.e. 5–6
+//! minutes per replicate of 128 particles on one core, with a spread of the replicates' log
+//! Ẑ_r of 1–2 nats. HMC: ESS 0.97 per level, about 535 levels with one trajectory of π/4
+//! each, under 2 minutes per replicate of 128 particles with a spread of about 0.2 nats
+//! (README, Benchmarks).
 //!
-//! Ẑ is an unbiased estimate of P(f) for any number of particles and moves (the schedule's
-//! adaptation adds a bias that vanishes with P). The error bar comes from R independent
+//! On a fixed sequence of levels Ẑ is an unbiased estimate of P(f) for any number of particles
+//! and moves. Levels that a replicate chooses from its own weights add a bias that vanishes
+//! with P but grows with the number of levels: with HMC's ESS 0.97 per level, 40 seeds on the
+//! equicorrelated N = 24 orthant (64 particles × 8, `tests/common`) gave z-scores of mean
+//! +1.29 (log Ẑ about 0.08 nats high), and at N = 1500 the replicates sat 0.3–0.6 nats above
+//! the ESS-½ runs. So by default for HMC ([`SmcConfig::pilot_schedule`]) a pilot replicate,
+//! whose value is not used, chooses the levels and every replicate follows them: the same 40
+//! seeds then gave mean +0.10, sd 1.01. The error bar comes from R independent
 //! replicates (derived seeds): the estimate is log of the mean of the Ẑ_r, and its standard
 //! error the delta method's sd(Ẑ_r)/(√R·mean Ẑ_r). With few replicates that standard error
 //! is itself noisy (its relative error is about 1/√(2(R − 1))), and log of the mean is biased
@@ -117,12 +128,14 @@ impl SmcMover {
 pub struct SmcConfig {
     /// Particles per replicate (at least 2).
     pub particles: usize,
-    /// The fewest elliptical slice sweeps after each resampling (at least 1).
+    /// The fewest sweeps after each resampling (at least 1): elliptical slice updates, or
+    /// HMC trajectories, of every particle.
     pub moves: usize,
     /// The most sweeps at one level.
     pub max_moves: usize,
-    /// Sweeps continue (up to `max_moves`) until the correlation over particles of their log
-    /// likelihoods before and after is below this: a check that the moves have mixed.
+    /// Sweeps continue (up to `max_moves`) until the correlation over particles of their
+    /// mixing statistic before and after is below this: a check that the moves have mixed
+    /// (1: no check beyond a statistic that did not move at all).
     pub decorrelation: f64,
     /// The ESS fraction of each step's incremental weights, in (0, 1).
     pub ess_fraction: f64,
@@ -155,15 +168,20 @@ pub struct SmcConfig {
     /// particle in place and is counted as a cap hit).
     #[serde(default = "default_max_bounces")]
     pub max_bounces: usize,
-    /// HMC: the time T of each trajectory, in (0, π]. The default π/2 (Pakman & Paninski):
-    /// along a direction that meets no wall the position after π/2 is an independent draw,
-    /// and π/2 is a quarter of the period, so no resonance to jitter away (the kernel's
-    /// invariance test covers T uniform in [π/4, π/2] too). Measured at N = 300
-    /// (equicorrelated, 128 particles): T = 1 cuts the bounces (109 against 172 per
-    /// trajectory) but gave a spread of 0.66 nats against 0.25 (2 replicates each: a rough
-    /// comparison).
+    /// HMC: the time T of each trajectory, in (0, π]. Pakman & Paninski's π/2 makes one
+    /// trajectory an independent draw along any direction that meets no wall; with the
+    /// default schedule's closely spaced levels ([`SmcConfig::for_mover`]) the particles
+    /// only need to follow the target, and π/4 per level costs half the bounces (the
+    /// kernel's invariance test covers T uniform in [π/4, π/2]).
     #[serde(default = "default_trajectory_time")]
     pub trajectory_time: f64,
+    /// Fix the levels before the replicates: a pilot replicate (its own seed, the same
+    /// settings) chooses them from its particles' ESS, and every replicate then follows
+    /// them, so that each Ẑ_r is exactly unbiased. The pilot's value is not used. Without
+    /// it each replicate chooses its own levels from its own weights, which biases log Ẑ
+    /// by an amount that grows with the number of levels (module docs).
+    #[serde(default)]
+    pub pilot_schedule: bool,
 }
 
 fn legacy_mover() -> SmcMover {
@@ -174,18 +192,41 @@ fn default_max_bounces() -> usize {
     SmcConfig::default().max_bounces
 }
 
+/// The trajectory time of settings stored before the field existed (π/2).
 fn default_trajectory_time() -> f64 {
-    SmcConfig::default().trajectory_time
+    std::f64::consts::FRAC_PI_2
 }
 
 impl Default for SmcConfig {
+    /// [`SmcConfig::for_mover`] of the default mover, exact HMC.
     fn default() -> Self {
-        SmcConfig {
+        SmcConfig::for_mover(SmcMover::default())
+    }
+}
+
+impl SmcConfig {
+    /// The settings tuned for `mover`.
+    ///
+    /// Exact HMC: many closely spaced levels (ESS fraction 0.97 per step) with one short
+    /// trajectory (T = π/4) per particle per level and no per-level decorrelation rounds.
+    /// For a path of thermodynamic length L, steps of ESS fraction e^(−σ²) take L/σ levels
+    /// and add about σ² each to the variance of log Ẑ times P, so the variance falls like σ
+    /// for the same number of levels' worth of moves, as long as the particles keep up with
+    /// the target, which the probit checkpoint checks. At N = 1500 (the peers' MNIST NNGP
+    /// kernel, 128 particles × 4) the replicates' log Ẑ spread 0.20 nats in 109 s each, where
+    /// ESS ½ with 4 trajectories of π/2 per level spread 1.13 nats in 112–119 s (README,
+    /// Benchmarks).
+    ///
+    /// Elliptical slice: ESS ½ per step and at least 4 sweeps per level, more until the
+    /// particles' log likelihoods decorrelate (each level refits an EP approximation, so few
+    /// levels are cheaper).
+    pub fn for_mover(mover: SmcMover) -> Self {
+        let hmc = SmcConfig {
             particles: 256,
-            moves: 4,
+            moves: 1,
             max_moves: 100,
-            decorrelation: 0.1,
-            ess_fraction: 0.5,
+            decorrelation: 1.0,
+            ess_fraction: 0.97,
             replicates: 4,
             max_replicates: 64,
             target_std_err: None,
@@ -197,7 +238,19 @@ impl Default for SmcConfig {
             refit_ratio: 1.0,
             mover: SmcMover::ExactHmc,
             max_bounces: 100_000,
-            trajectory_time: std::f64::consts::FRAC_PI_2,
+            trajectory_time: std::f64::consts::FRAC_PI_4,
+            pilot_schedule: true,
+        };
+        match mover {
+            SmcMover::ExactHmc => hmc,
+            SmcMover::EllipticalSlice => SmcConfig {
+                moves: 4,
+                decorrelation: 0.1,
+                ess_fraction: 0.5,
+                pilot_schedule: false,
+                mover,
+                ..hmc
+            },
         }
     }
 }
@@ -243,6 +296,9 @@ pub struct SmcDiagnostics {
     pub cholesky_s: f64,
     /// Seconds in all.
     pub wall_s: f64,
+    /// The pilot replicate that fixed the levels ([`SmcConfig::pilot_schedule`]).
+    #[serde(default)]
+    pub pilot: Option<ReplicateRun>,
 }
 
 impl SmcDiagnostics {
@@ -269,6 +325,13 @@ impl SmcDiagnostics {
                 "{} HMC positions left the orthant by more than round-off and were put back on \
                  the wall: the kernel's columns or eigenvectors are inaccurate; add jitter",
                 self.violations
+            ));
+        }
+        if let Some(pilot) = self.pilot.as_ref().filter(|p| !p.reached_end) {
+            out.push(format!(
+                "the pilot replicate did not reach the final level in {} levels, so the \
+                 replicates chose their own levels, which biases log Ẑ (pilot seed {})",
+                self.config.max_temperatures, pilot.seed
             ));
         }
         if let Some(run) = self.replicates.iter().find(|run| !run.reached_end) {
@@ -323,6 +386,18 @@ pub struct SmcResult {
     pub issues: Vec<String>,
 }
 
+/// The seed stream of the pilot replicate (replicate r uses stream r).
+const PILOT_STREAM: u64 = u64::MAX;
+
+/// The levels (β = 1/s) a pilot visited after β = 0, for the replicates to follow; none when
+/// it did not reach the end (the replicates then choose their own).
+fn pilot_levels(pilot: &ReplicateRun) -> Vec<f64> {
+    if !pilot.reached_end {
+        return Vec::new();
+    }
+    pilot.noise_levels.iter().map(|&s| 1.0 / s).collect()
+}
+
 /// log P(f) of ±1 or 0/1 `labels` under N(0, K) with the step or probit likelihood, by
 /// annealed SMC over the noise level (module docs).
 pub fn smc(
@@ -351,13 +426,16 @@ pub fn smc(
         Likelihood::Probit => 1.0,
         Likelihood::Step => f64::INFINITY,
     };
-    let run = |r: usize| {
-        let seed = derive_seed(cfg.seed, r as u64);
+    let replicate = |stream: u64, schedule: &[f64]| {
+        let seed = derive_seed(cfg.seed, stream);
         match &spectrum {
-            Some(spec) => augmented::run_replicate(spec, &y, cfg, end_beta, seed),
-            None => path::run_replicate(k.as_ref(), l.as_ref(), &y, cfg, end_beta, seed),
+            Some(spec) => augmented::run_replicate(spec, &y, cfg, end_beta, seed, schedule),
+            None => path::run_replicate(k.as_ref(), l.as_ref(), &y, cfg, end_beta, seed, schedule),
         }
     };
+    let pilot = cfg.pilot_schedule.then(|| replicate(PILOT_STREAM, &[]));
+    let schedule = pilot.as_ref().map_or_else(Vec::new, pilot_levels);
+    let run = |r: usize| replicate(r as u64, &schedule);
     let mut runs: Vec<ReplicateRun> = (0..cfg.replicates).map(run).collect();
     let mut combined = combine(runs.iter().map(|r| r.log_z));
     if let Some(target) = cfg.target_std_err {
@@ -405,6 +483,7 @@ pub fn smc(
         cholesky_s,
         wall_s: 0.0,
         replicates: runs,
+        pilot,
     };
     let mut diagnostics = diagnostics;
     diagnostics.wall_s = start.elapsed().as_secs_f64();

@@ -12,7 +12,7 @@ use basin_prior::likelihood::Likelihood;
 use basin_prior::smc::{CHECKPOINT_SLACK, SmcConfig, SmcMover, smc};
 
 mod common;
-use common::{golden_kernel, golden_labels, pm_labels};
+use common::{T99_7, golden_kernel, golden_labels, pm_labels};
 
 fn cfg(particles: usize, replicates: usize, seed: u64) -> SmcConfig {
     SmcConfig {
@@ -24,7 +24,7 @@ fn cfg(particles: usize, replicates: usize, seed: u64) -> SmcConfig {
     }
 }
 
-/// Checks the estimate against an exact value within 3 of its standard errors and the
+/// Checks the estimate against an exact value within [`T99_7`] of its standard errors and the
 /// standard error below `max_se`; prints the diagnostics.
 fn check_equicorr(rho: f64, np: usize, nn: usize, c: &SmcConfig, max_se: f64) {
     let n = np + nn;
@@ -42,18 +42,19 @@ fn check_equicorr(rho: f64, np: usize, nn: usize, c: &SmcConfig, max_se: f64) {
         d.mean_bounces,
         d.wall_s
     );
-    assert!((est - truth).abs() < 3.0 * se, "ρ={rho} N={n}");
+    assert!((est - truth).abs() < T99_7 * se, "ρ={rho} N={n}");
     assert!(se < max_se, "ρ={rho} N={n}: s.e. {se}");
     assert!(r.estimate.converged, "{:?}", r.issues);
     assert!(d.mean_bounces > 0.0 && d.cap_hits == 0 && d.violations == 0);
 }
 
 /// The equicorrelated orthant probability (exact by quadrature), N = 64 (ρ = 0.5, 0.9), step
-/// likelihood, 256 particles × 4 replicates: within 3 reported standard errors; s.e. < 0.3.
+/// likelihood, 256 particles × 8 replicates: within [`T99_7`] reported standard errors; s.e.
+/// < 0.3. (ρ = 0.9 over 20 seeds with 4 replicates: mean error +0.005 nats, sd 0.044.)
 #[test]
 fn equicorrelated_closed_form_n_64() {
-    check_equicorr(0.5, 40, 24, &cfg(256, 4, 1), 0.3);
-    check_equicorr(0.9, 32, 32, &cfg(256, 4, 2), 0.3);
+    check_equicorr(0.5, 40, 24, &cfg(256, 8, 1), 0.3);
+    check_equicorr(0.9, 32, 32, &cfg(256, 8, 2), 0.3);
 }
 
 /// N = 300 (ρ = 0.5), 1024 particles × 4 replicates: within 3 reported standard errors, s.e.
@@ -147,8 +148,10 @@ fn probit_path_against_ep_and_the_closed_form() {
 }
 
 /// The error bar's calibration, as for the slice mover (`tests/smc.rs`): 40 estimates (seeds
-/// 100–139, 8 replicates of 64 particles) of the equicorrelated N = 24 orthant (ρ = 0.5,
-/// step) against the exact value. With an exact error bar z = (est − exact)/s.e. is about
+/// 100–139, 8 replicates of 64 particles, the default schedule with its pilot) of the
+/// equicorrelated N = 24 orthant (ρ = 0.5, step) against the exact value. (Without the pilot
+/// the same seeds gave mean z +1.29: the bias of levels chosen from each replicate's own
+/// weights.) With an exact error bar z = (est − exact)/s.e. is about
 /// Student-t with 7 degrees of freedom (P(|z| < 2) ≈ 0.91, sd 1.2). The test: at least 30 of
 /// 40 within 2, |mean z| < 0.8, sd z < 1.8 (a biased path is off by many s.e.).
 #[test]
@@ -158,6 +161,36 @@ fn standard_error_is_calibrated_over_seeds() {
     assert!(
         mean.abs() < 0.8 && sd < 1.8,
         "mean z {mean}, sd {sd}: {z:?}"
+    );
+}
+
+/// With the pilot schedule (the HMC default) every replicate visits the pilot's levels, which
+/// makes each Ẑ_r unbiased; without it each replicate chooses its own.
+#[test]
+fn replicates_follow_the_pilots_levels() {
+    let k = golden_kernel(64);
+    let y = golden_labels(64, false);
+    let r = smc(k.as_ref(), &y, Likelihood::Step, &cfg(64, 3, 5)).unwrap();
+    let pilot = r.diagnostics.pilot.as_ref().expect("a pilot by default");
+    assert!(pilot.reached_end && r.estimate.converged, "{:?}", r.issues);
+    for run in &r.diagnostics.replicates {
+        assert_eq!(run.noise_levels.len(), pilot.noise_levels.len());
+        for (a, b) in run.noise_levels.iter().zip(&pilot.noise_levels) {
+            assert!(a == b || (a / b - 1.0).abs() < 1e-12, "{a} vs {b}");
+        }
+        assert_eq!(run.noise_levels.last(), Some(&0.0));
+        assert!(run.noise_levels.contains(&1.0), "the probit checkpoint");
+    }
+    let own = SmcConfig {
+        pilot_schedule: false,
+        ..cfg(64, 3, 5)
+    };
+    let r = smc(k.as_ref(), &y, Likelihood::Step, &own).unwrap();
+    assert!(r.diagnostics.pilot.is_none());
+    let runs = &r.diagnostics.replicates;
+    assert!(
+        runs.windows(2)
+            .any(|w| w[0].noise_levels != w[1].noise_levels)
     );
 }
 

@@ -147,10 +147,11 @@ pub struct PriorArgs {
     /// The most smc replicates when chasing --target-std-err.
     #[arg(long, default_value_t = SmcConfig::default().max_replicates)]
     max_replicates: usize,
-    /// The fewest sweeps per smc level, each one elliptical-slice update or one HMC
-    /// trajectory per particle (more run until the particles decorrelate, up to 100).
-    #[arg(long, default_value_t = SmcConfig::default().moves)]
-    moves: usize,
+    /// The fewest sweeps per smc level, each one HMC trajectory or one elliptical-slice update
+    /// per particle. Default: the mover's, 1 for hmc (whose levels are closely spaced) and 4
+    /// for slice (which then runs more until the particles decorrelate, up to 100).
+    #[arg(long)]
+    moves: Option<usize>,
     /// How smc moves its particles: hmc (exact HMC on the augmented space, the default) or
     /// slice (elliptical slice on EP's ellipses; 2.5–3× slower at N = 1500).
     #[arg(long, value_enum, default_value_t = MoverArg::of(SmcConfig::default().mover))]
@@ -244,6 +245,7 @@ struct SmcOutput {
     log_z_spread: f64,
     temperatures: f64,
     noise_levels: Vec<f64>,
+    pilot_schedule: bool,
     sweeps_per_level: f64,
     mean_slice_tries: f64,
     mean_bounces: f64,
@@ -351,16 +353,17 @@ fn estimate_smc(
     y: &[f64],
     lik: Likelihood,
 ) -> Result<(Estimate, Extras)> {
+    let tuned = SmcConfig::for_mover(args.mover.mover());
+    let moves = args.moves.unwrap_or(tuned.moves);
     let cfg = SmcConfig {
         particles: args.particles,
         replicates: args.replicates,
         max_replicates: args.max_replicates.max(args.replicates),
-        moves: args.moves,
-        max_moves: SmcConfig::default().max_moves.max(args.moves),
+        moves,
+        max_moves: tuned.max_moves.max(moves),
         target_std_err: args.target_std_err,
         seed: args.seed,
-        mover: args.mover.mover(),
-        ..SmcConfig::default()
+        ..tuned
     };
     let r = smc(k, y, lik, &cfg)?;
     let d = &r.diagnostics;
@@ -379,6 +382,7 @@ fn estimate_smc(
         log_z_spread: d.log_z_spread,
         temperatures: d.mean_temperatures,
         noise_levels: d.replicates[0].noise_levels.clone(),
+        pilot_schedule: d.pilot.as_ref().is_some_and(|p| p.reached_end),
         sweeps_per_level: sweeps as f64 / levels.max(1) as f64,
         mean_slice_tries: d.mean_tries,
         mean_bounces: d.mean_bounces,

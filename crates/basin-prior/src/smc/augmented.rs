@@ -206,13 +206,15 @@ impl MoveTotals {
 }
 
 /// One replicate from `seed`, ending at `end_beta` (1 or ∞) and passing through β = 1 when
-/// [`SmcConfig::probit_checkpoint`] and the end is ∞.
+/// [`SmcConfig::probit_checkpoint`] and the end is ∞, at the levels of `schedule` when it is
+/// not empty.
 pub(crate) fn run_replicate(
     spec: &Spectrum,
     y: &[f64],
     cfg: &SmcConfig,
     end_beta: f64,
     seed: u64,
+    schedule: &[f64],
 ) -> ReplicateRun {
     let start = Instant::now();
     let n = spec.n();
@@ -223,7 +225,7 @@ pub(crate) fn run_replicate(
         y,
         cfg,
         z: vec![0.0; n * p],
-        lv: Level::start(log_half, p),
+        lv: Level::start(log_half, p, schedule),
         a: vec![0.0; n * p],
         v: vec![0.0; n * p],
         stat_start: vec![0.0; p],

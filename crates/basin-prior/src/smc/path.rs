@@ -21,8 +21,13 @@ use crate::likelihood::Likelihood;
 
 /// Bisection steps of the schedule search.
 const BISECTIONS: usize = 30;
-/// The schedule search stops when the ESS fraction is this close to its target.
+/// The schedule search stops when the ESS fraction is this close to its target, or closer
+/// still for targets near 1 ([`TOLERANCE_SHARE`]).
 const ESS_TOLERANCE: f64 = 0.01;
+/// Near an ESS target t close to 1 the search stops within this share of 1 − t.
+const TOLERANCE_SHARE: f64 = 0.2;
+/// Corrections of the predicted step ([`predicted_level`]) before falling back to bisection.
+const PREDICTION_STEPS: usize = 6;
 /// The largest finite precision tried before the final jump to β = ∞.
 const MAX_BETA: f64 = 1e12;
 
@@ -81,16 +86,27 @@ pub(crate) struct Level {
     pub ll_new: Vec<f64>,
     /// The increments to the candidate level.
     pub log_w: Vec<f64>,
+    /// ln(β/β_prev) of the latest step between two finite, positive levels: the next step's
+    /// first guess.
+    pub last_step: Option<f64>,
+    /// The levels to follow, in order (a pilot's); empty: chosen from the particles' ESS.
+    pub schedule: Vec<f64>,
+    /// Levels taken so far.
+    pub taken: usize,
 }
 
 impl Level {
-    /// β = 0, every one of the `p` particles with log likelihood `ll0`.
-    pub fn start(ll0: f64, p: usize) -> Self {
+    /// β = 0, every one of the `p` particles with log likelihood `ll0`; the levels follow
+    /// `schedule` (β values, in order) when it is not empty.
+    pub fn start(ll0: f64, p: usize, schedule: &[f64]) -> Self {
         Level {
             beta: 0.0,
             ll: vec![ll0; p],
             ll_new: vec![0.0; p],
             log_w: vec![0.0; p],
+            last_step: None,
+            schedule: schedule.to_vec(),
+            taken: 0,
         }
     }
 
@@ -109,16 +125,19 @@ impl Level {
         ess_fraction(&self.log_w)
     }
 
-    /// The next level ([`next_level`]), stopping at s = 1 on the way with
-    /// [`SmcConfig::probit_checkpoint`].
+    /// The next level: the schedule's, or [`next_level`]'s, stopping at s = 1 on the way with
+    /// [`SmcConfig::probit_checkpoint`]. A schedule that ends early ends at `end_beta`.
     pub fn next_beta(&mut self, y: &[f64], z: &[f64], cfg: &SmcConfig, end_beta: f64) -> f64 {
+        if !self.schedule.is_empty() {
+            return self.schedule.get(self.taken).copied().unwrap_or(end_beta);
+        }
         let ceiling = if cfg.probit_checkpoint && self.beta < 1.0 {
             1.0
         } else {
             end_beta
         };
-        let (beta, target) = (self.beta, cfg.ess_fraction);
-        next_level(beta, end_beta, ceiling, target, |b| {
+        let (beta, target, hint) = (self.beta, cfg.ess_fraction, self.last_step);
+        next_level(beta, end_beta, ceiling, target, hint, |b| {
             self.ess_fraction(y, z, b)
         })
     }
@@ -135,6 +154,8 @@ impl Level {
         run: &mut ReplicateRun,
     ) -> Option<f64> {
         let next = self.next_beta(y, z, cfg, end_beta);
+        self.taken += 1;
+        self.last_step = (self.beta > 0.0 && next.is_finite()).then(|| (next / self.beta).ln());
         let (log_mean, frac) = self.reweight(y, z, next);
         run.log_z += log_mean;
         run.noise_levels.push(1.0 / next);
@@ -229,7 +250,7 @@ impl Precond {
 }
 
 /// One replicate from `seed`, ending at `end_beta` (1 or ∞), passing through β = 1 if
-/// `checkpoint` and the end is ∞.
+/// `checkpoint` and the end is ∞, at the levels of `schedule` when it is not empty.
 pub(crate) fn run_replicate(
     k: MatRef<'_, f64>,
     l: MatRef<'_, f64>,
@@ -237,6 +258,7 @@ pub(crate) fn run_replicate(
     cfg: &SmcConfig,
     end_beta: f64,
     seed: u64,
+    schedule: &[f64],
 ) -> ReplicateRun {
     let start = Instant::now();
     let n = y.len();
@@ -245,7 +267,7 @@ pub(crate) fn run_replicate(
         y,
         cfg,
         z: vec![0.0; n * p],
-        lv: Level::start(-(n as f64) * std::f64::consts::LN_2, p),
+        lv: Level::start(-(n as f64) * std::f64::consts::LN_2, p, schedule),
         ll_start: vec![0.0; p],
         z_old: vec![0.0; n * p],
         picks: Vec::with_capacity(p),
@@ -338,18 +360,28 @@ impl Path<'_> {
 
 /// The next precision after `beta` on a path that ends at `end_beta` and must stop at
 /// `ceiling` (≤ `end_beta`; β = 1 for the probit checkpoint): `end_beta` if `ess(end_beta)`,
-/// the ESS fraction of the increments to it, is at least `target`, then likewise `ceiling`,
-/// otherwise the β where the fraction meets the target, by bisection (geometric once β > 0;
-/// towards β = ∞, an upper bracket by doubling up to [`MAX_BETA`]).
+/// the ESS fraction of the increments to it, is at least `target`; otherwise the β where the
+/// fraction meets the target to within [`ESS_TOLERANCE`] (tighter near 1:
+/// [`TOLERANCE_SHARE`]·(1 − target)), first by [`predicted_level`] from `hint` (the previous
+/// step's ln(β/β_prev)), which usually needs one or two evaluations; then `ceiling` if its
+/// fraction meets the target; then by bisection (geometric once β > 0; towards β = ∞, an
+/// upper bracket by doubling up to [`MAX_BETA`]).
 pub(crate) fn next_level(
     beta: f64,
     end_beta: f64,
     ceiling: f64,
     target: f64,
+    hint: Option<f64>,
     mut ess: impl FnMut(f64) -> f64,
 ) -> f64 {
     if ess(end_beta) >= target {
         return end_beta;
+    }
+    let tol = ESS_TOLERANCE.min(TOLERANCE_SHARE * (1.0 - target));
+    if let Some(step) = hint.filter(|_| beta > 0.0)
+        && let Some(next) = predicted_level(beta, ceiling, target, tol, step, &mut ess)
+    {
+        return next;
     }
     if ceiling != end_beta && ess(ceiling) >= target {
         return ceiling;
@@ -368,7 +400,7 @@ pub(crate) fn next_level(
     for _ in 0..BISECTIONS {
         let mid = if lo > 0.0 { (lo * hi).sqrt() } else { 0.5 * hi };
         let f = ess(mid);
-        if (f - target).abs() < ESS_TOLERANCE {
+        if (f - target).abs() < tol {
             return mid;
         }
         if f > target {
@@ -378,6 +410,39 @@ pub(crate) fn next_level(
         }
     }
     if lo > beta { lo } else { hi }
+}
+
+/// The level β·e^d whose ESS fraction is within `tol` of `target`, from the guess d = `step`:
+/// for small steps −ln ESS grows like d², so each evaluation corrects d by
+/// √(ln target / ln ESS) (at most 4× either way). `None` when a guess reaches `ceiling` or
+/// [`PREDICTION_STEPS`] corrections do not get there (the caller bisects).
+fn predicted_level(
+    beta: f64,
+    ceiling: f64,
+    target: f64,
+    tol: f64,
+    step: f64,
+    ess: &mut impl FnMut(f64) -> f64,
+) -> Option<f64> {
+    let want = -target.ln();
+    let mut d = step;
+    for _ in 0..PREDICTION_STEPS {
+        let next = beta * d.exp();
+        if !(next < ceiling && d > 0.0) {
+            return None;
+        }
+        let f = ess(next);
+        if (f - target).abs() < tol {
+            return Some(next);
+        }
+        let factor = if f > 0.0 {
+            (want / -f.ln()).sqrt()
+        } else {
+            0.25
+        };
+        d *= factor.clamp(0.25, 4.0);
+    }
+    None
 }
 
 /// (Σw)²/(P·Σw²) of log weights (0 when all are −∞).
@@ -408,5 +473,69 @@ pub(crate) fn correlation(a: &[f64], b: &[f64]) -> f64 {
         sab / (saa * sbb).sqrt()
     } else {
         0.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An ESS fraction that falls like exp(−c·d²) with the step d = ln(β′/β), as for small
+    /// steps, and a counter of its evaluations.
+    fn gaussian_ess(beta: f64, c: f64, calls: &mut usize) -> impl FnMut(f64) -> f64 + '_ {
+        move |b: f64| {
+            *calls += 1;
+            if b.is_infinite() {
+                return 0.0;
+            }
+            let d = (b / beta).ln();
+            (-c * d * d).exp()
+        }
+    }
+
+    #[test]
+    fn the_predicted_level_meets_the_target_in_few_evaluations() {
+        let (beta, c, target) = (2.0, 50.0, 0.97);
+        let tol = TOLERANCE_SHARE * (1.0 - target);
+        let exact = beta * ((-target.ln()) / c).sqrt().exp();
+        for hint in [None, Some(0.001), Some(0.02), Some(0.5)] {
+            let mut calls = 0;
+            let next = next_level(
+                beta,
+                f64::INFINITY,
+                f64::INFINITY,
+                target,
+                hint,
+                gaussian_ess(beta, c, &mut calls),
+            );
+            let d = (next / beta).ln();
+            let f = (-c * d * d).exp();
+            assert!((f - target).abs() < tol, "hint {hint:?}: ESS {f}");
+            assert!(
+                (next / exact - 1.0).abs() < 0.01,
+                "hint {hint:?}: {next} vs {exact}"
+            );
+            if hint == Some(0.02) {
+                // The exact step is 0.0247: one guess and one correction at most, plus the
+                // end's check.
+                assert!(calls <= 3, "{calls} evaluations");
+            }
+        }
+    }
+
+    #[test]
+    fn a_prediction_past_the_ceiling_leaves_the_ceiling_to_the_bracketed_search() {
+        let (beta, c, target) = (0.9, 50.0, 0.97);
+        let mut calls = 0;
+        // The target's step is 0.0247 past β = 0.9, beyond the ceiling at 0.91 (d = 0.011).
+        let next = next_level(
+            beta,
+            f64::INFINITY,
+            0.91,
+            target,
+            Some(0.05),
+            gaussian_ess(beta, c, &mut calls),
+        );
+        assert_eq!(next, 0.91);
     }
 }
