@@ -43,8 +43,10 @@ pub enum MethodArg {
     Tilting,
     /// Annealed sequential Monte Carlo over the noise level: an unbiased estimate with a
     /// standard error from independent replicates, for the step likelihood where tilting fails.
-    /// About 2 minutes per replicate of 128 particles at N = 1500 (exact HMC moves), where a
-    /// replicate's log Ẑ spreads by about 1 nat, so s.e. ≈ 1/√R nats (README, Benchmarks).
+    /// About 1.5 minutes per replicate of 128 particles at N = 1500 (exact HMC moves, plus one
+    /// pilot replicate that fixes the levels), where a replicate's log Ẑ spreads by about 0.3
+    /// nats, so s.e. ≈ 0.3/√R nats: 0.1 with 8 replicates in about 14 minutes on 2 cores
+    /// (README, Benchmarks).
     Smc,
 }
 
