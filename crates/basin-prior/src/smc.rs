@@ -45,7 +45,7 @@
 //! level, about 100 levels at N = 1500 on MNIST NNGP kernels with 30–35 sweeps each, i.e. 5–6
 //! minutes per replicate of 128 particles on one core, with a spread of the replicates' log
 //! Ẑ_r of 1–2 nats. HMC: ESS 0.97 per level, about 535 levels with one trajectory of π/4
-//! each, under 2 minutes per replicate of 128 particles with a spread of about 0.2 nats
+//! each, under 2 minutes per replicate of 128 particles with a spread of about 0.3 nats
 //! (README, Benchmarks).
 //!
 //! On a fixed sequence of levels Ẑ is an unbiased estimate of P(f) for any number of particles
@@ -213,9 +213,9 @@ impl SmcConfig {
     /// and add about σ² each to the variance of log Ẑ times P, so the variance falls like σ
     /// for the same number of levels' worth of moves, as long as the particles keep up with
     /// the target, which the probit checkpoint checks. At N = 1500 (the peers' MNIST NNGP
-    /// kernel, 128 particles × 4) the replicates' log Ẑ spread 0.20 nats in 109 s each, where
-    /// ESS ½ with 4 trajectories of π/2 per level spread 1.13 nats in 112–119 s (README,
-    /// Benchmarks).
+    /// kernel, 128 particles × 8 and the pilot) the replicates' log Ẑ spread 0.30 nats at
+    /// 87–106 s each, where ESS ½ with 4 trajectories of π/2 per level spread 1.13 nats at
+    /// 112–119 s (README, Benchmarks).
     ///
     /// Elliptical slice: ESS ½ per step and at least 4 sweeps per level, more until the
     /// particles' log likelihoods decorrelate (each level refits an EP approximation, so few
