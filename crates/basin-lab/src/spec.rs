@@ -573,12 +573,7 @@ impl SmcSpec {
     /// particles ≥ 2, replicates ≥ 2, moves ≥ 1, 0 < ess_fraction < 1 and
     /// 0 < trajectory_time ≤ π; `section` names where it is.
     pub fn validate(&self, section: &str) -> Result<(), String> {
-        let r = self.resolved();
-        let (moves, ess, time) = (
-            r.moves.unwrap_or(0),
-            r.ess_fraction.unwrap_or(f64::NAN),
-            r.trajectory_time.unwrap_or(f64::NAN),
-        );
+        let (moves, ess, time) = self.schedule();
         if self.particles < 2
             || self.replicates < 2
             || moves == 0
@@ -595,14 +590,25 @@ impl SmcSpec {
         Ok(())
     }
 
+    /// (moves, ess_fraction, trajectory_time) as run: the spec's, or the mover's tuned ones
+    /// (`SmcConfig::for_mover`) where it leaves them out.
+    fn schedule(&self) -> (usize, f64, f64) {
+        let tuned = basin_prior::smc::SmcConfig::for_mover(self.mover);
+        (
+            self.moves.unwrap_or(tuned.moves),
+            self.ess_fraction.unwrap_or(tuned.ess_fraction),
+            self.trajectory_time.unwrap_or(tuned.trajectory_time),
+        )
+    }
+
     /// The spec with every setting left to the mover's default filled in, as run: what run
     /// ids hash, so that a change of the defaults changes the ids.
     pub fn resolved(&self) -> SmcSpec {
-        let tuned = basin_prior::smc::SmcConfig::for_mover(self.mover);
+        let (moves, ess, time) = self.schedule();
         SmcSpec {
-            moves: Some(self.moves.unwrap_or(tuned.moves)),
-            ess_fraction: Some(self.ess_fraction.unwrap_or(tuned.ess_fraction)),
-            trajectory_time: Some(self.trajectory_time.unwrap_or(tuned.trajectory_time)),
+            moves: Some(moves),
+            ess_fraction: Some(ess),
+            trajectory_time: Some(time),
             ..self.clone()
         }
     }
@@ -610,15 +616,15 @@ impl SmcSpec {
     /// The estimator's settings, with the given seed.
     pub fn config(&self, seed: u64) -> basin_prior::smc::SmcConfig {
         let tuned = basin_prior::smc::SmcConfig::for_mover(self.mover);
-        let moves = self.moves.unwrap_or(tuned.moves);
+        let (moves, ess_fraction, trajectory_time) = self.schedule();
         basin_prior::smc::SmcConfig {
             particles: self.particles,
             replicates: self.replicates,
             max_replicates: self.replicates,
             moves,
             max_moves: tuned.max_moves.max(moves),
-            ess_fraction: self.ess_fraction.unwrap_or(tuned.ess_fraction),
-            trajectory_time: self.trajectory_time.unwrap_or(tuned.trajectory_time),
+            ess_fraction,
+            trajectory_time,
             seed,
             ..tuned
         }

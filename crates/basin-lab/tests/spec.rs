@@ -104,19 +104,18 @@ fn fig3_ids_are_those_stored_before() {
     assert_eq!(fig3().runs()[0].id, "fig3-mnist-1d8170a3ec46-a0-r0");
 }
 
+/// The `[measures.prior] reference` of a spec that has one.
+fn smc_reference(spec: &ExperimentSpec) -> &basin_lab::spec::SmcSpec {
+    let prior = spec.measures.prior.as_ref().expect("a [measures.prior]");
+    prior.reference.as_ref().expect("a reference")
+}
+
 /// fig3-mnist-exact is fig3-mnist plus the SMC reference: the same networks (seeds), its own
 /// ids; a bad reference is refused with its section named.
 #[test]
 fn fig3_exact_adds_the_reference_to_the_same_runs() {
     let exact = ExperimentSpec::load("fig3-mnist-exact").unwrap();
-    let r = exact
-        .measures
-        .prior
-        .as_ref()
-        .unwrap()
-        .reference
-        .as_ref()
-        .unwrap();
+    let r = smc_reference(&exact);
     assert_eq!((r.particles, r.replicates, r.moves), (128, 4, None));
     assert_eq!(r.mover, basin_prior::smc::SmcMover::ExactHmc);
     let cfg = r.config(7);
@@ -156,14 +155,7 @@ fn fig3_exact_adds_the_reference_to_the_same_runs() {
         .1;
     let slice =
         ExperimentSpec::from_toml(&builtin.replace("\"hmc\"", "\"slice\""), "s.toml").unwrap();
-    let rs = slice
-        .measures
-        .prior
-        .as_ref()
-        .unwrap()
-        .reference
-        .as_ref()
-        .unwrap();
+    let rs = smc_reference(&slice);
     assert_eq!(
         rs.config(7).mover,
         basin_prior::smc::SmcMover::EllipticalSlice
