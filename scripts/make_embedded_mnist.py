@@ -37,8 +37,8 @@ EXPECTED_SHA256 = {
 }
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = {
-    "images": os.path.join(ROOT, "data", "mnist10k-images-idx3-ubyte.gz"),
-    "labels": os.path.join(ROOT, "data", "mnist10k-labels-idx1-ubyte.gz"),
+    "images": os.path.join(ROOT, "crates", "basin-data", "data", "mnist10k-images-idx3-ubyte.gz"),
+    "labels": os.path.join(ROOT, "crates", "basin-data", "data", "mnist10k-labels-idx1-ubyte.gz"),
 }
 
 

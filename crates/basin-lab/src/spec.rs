@@ -19,35 +19,35 @@ use sha2::{Digest, Sha256};
 pub const BUILTIN: [(&str, &str); 8] = [
     (
         "fig3-mnist",
-        include_str!("../../../experiments/fig3-mnist.toml"),
+        include_str!("../experiments/fig3-mnist.toml"),
     ),
     (
         "fig3-cifar-fcn",
-        include_str!("../../../experiments/fig3-cifar-fcn.toml"),
+        include_str!("../experiments/fig3-cifar-fcn.toml"),
     ),
     (
         "fig4-optimizers",
-        include_str!("../../../experiments/fig4-optimizers.toml"),
+        include_str!("../experiments/fig4-optimizers.toml"),
     ),
     (
         "overtrain-mnist",
-        include_str!("../../../experiments/overtrain-mnist.toml"),
+        include_str!("../experiments/overtrain-mnist.toml"),
     ),
     (
         "fig5-temporal",
-        include_str!("../../../experiments/fig5-temporal.toml"),
+        include_str!("../experiments/fig5-temporal.toml"),
     ),
     (
         "fig2-boolean",
-        include_str!("../../../experiments/fig2-boolean.toml"),
+        include_str!("../experiments/fig2-boolean.toml"),
     ),
     (
         "ep-accuracy",
-        include_str!("../../../experiments/ep-accuracy.toml"),
+        include_str!("../experiments/ep-accuracy.toml"),
     ),
     (
         "fig3-mnist-exact",
-        include_str!("../../../experiments/fig3-mnist-exact.toml"),
+        include_str!("../experiments/fig3-mnist-exact.toml"),
     ),
 ];
 

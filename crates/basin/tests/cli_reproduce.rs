@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 /// The shipped fig3-mnist spec, shrunk: S = 100, T = 200, sizes 0/50/100, 2 networks each.
 fn small_spec(dir: &Path) -> String {
     let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/fig3-mnist.toml"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../basin-lab/experiments/fig3-mnist.toml"),
     )
     .unwrap()
     .replace("train_size = 500", "train_size = 100")
