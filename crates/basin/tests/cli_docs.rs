@@ -47,7 +47,10 @@ fn render_command(path: &mut Vec<String>, out: &mut String) {
         .chain(path.iter().map(String::as_str))
         .collect::<Vec<_>>()
         .join(" ");
-    out.push_str(&format!("\n## {name}\n\n```text\n{}\n```\n", help.trim_end()));
+    out.push_str(&format!(
+        "\n## {name}\n\n```text\n{}\n```\n",
+        help.trim_end()
+    ));
     for sub in subcommands(&help) {
         path.push(sub);
         render_command(path, out);
