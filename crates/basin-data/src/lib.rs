@@ -25,3 +25,8 @@ pub use error::{DataError, Result};
 pub use npy::{NpyArray, NpyData};
 pub use source::{Corpus, DataSource};
 pub use split::{Split, SplitIndices, SplitMode, SplitSpec, TestSource};
+
+/// The examples of the crate's README.md, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -20,3 +20,8 @@ pub use error::FlatnessError;
 pub use hutchinson::{TraceEstimate, hutchinson};
 pub use lanczos::{LanczosConfig, RitzEnd, Spectrum, lanczos};
 pub use slq::{SlqConfig, SpectralDensity, spectral_density};
+
+/// The examples of the crate's README.md, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -15,3 +15,8 @@ pub mod spec;
 pub mod stats;
 pub mod store;
 pub mod temporal;
+
+/// The examples of the crate's README.md, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -28,3 +28,8 @@ pub use train::{
     BatchOrder, EpochInfo, HookAction, StopOn, TrainConfig, TrainReport, TrainStatus, derive_seed,
     train,
 };
+
+/// The examples of the crate's README.md, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

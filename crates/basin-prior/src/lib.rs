@@ -24,3 +24,8 @@ pub mod truncnorm;
 pub use error::PriorError;
 /// faer, re-exported so that callers can build kernel matrices without their own dependency.
 pub use faer;
+
+/// The examples of the crate's README.md, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
