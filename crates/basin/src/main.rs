@@ -87,7 +87,28 @@ fn init_logging(quiet: bool, verbose: u8) {
         .init();
 }
 
+/// Restores the default action of SIGPIPE, so that `basin … | head` ends quietly when the
+/// reader closes the pipe, as `cat` and ripgrep do, instead of failing on the next write.
+#[cfg(target_os = "linux")]
+fn die_quietly_on_closed_pipe() {
+    // SAFETY: setting a signal's disposition to SIG_DFL at start-up, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// Whether an error comes from writing to a pipe whose reader has gone.
+fn is_closed_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 fn main() -> ExitCode {
+    #[cfg(target_os = "linux")]
+    die_quietly_on_closed_pipe();
     let cli = Cli::parse();
     init_logging(cli.quiet, cli.verbose);
     let result = match cli.command {
@@ -105,6 +126,7 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(err) if is_closed_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE

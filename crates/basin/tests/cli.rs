@@ -230,3 +230,32 @@ fn train_reports_not_converged_and_rejects_bad_settings() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("junk"));
 }
+
+/// `basin … | head`: a reader that closes the pipe early ends basin quietly (by SIGPIPE or a
+/// clean exit), with no panic and no error message.
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_basin"))
+        .args(["data", "info", "mnist"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.is_empty(), "stderr after a closed pipe: {err}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        let quiet = out.status.success() || out.status.signal() == Some(libc_sigpipe());
+        assert!(quiet, "status after a closed pipe: {:?}", out.status);
+    }
+}
+
+/// SIGPIPE's number on Linux and the BSDs.
+#[cfg(unix)]
+fn libc_sigpipe() -> i32 {
+    13
+}
