@@ -1,6 +1,7 @@
-//! The error that stops an experiment. A run that fails is recorded with a note, not raised.
+//! The errors of the lab: the one that stops an experiment (a run that fails is recorded with
+//! a note, not raised) and the store's.
 
-use crate::exec::store::StoreError;
+use std::path::PathBuf;
 
 /// An error that stops an experiment (a failing run is recorded, not raised).
 #[derive(Debug, thiserror::Error)]
@@ -34,4 +35,35 @@ impl LabError {
             message: message.to_string(),
         }
     }
+}
+
+/// An error reading or writing a store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The file system failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A line other than the last is not a JSON object with a string `id`.
+    #[error(
+        "{path}, line {line}: {problem}; the store is corrupt (remove the line to recompute that run)"
+    )]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// The 1-based line number.
+        line: usize,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A record to append has no string `id`, or one already stored.
+    #[error("record {0}")]
+    BadRecord(String),
+    /// The atomic rewrite failed.
+    #[error(transparent)]
+    Write(#[from] basin_data::DataError),
 }

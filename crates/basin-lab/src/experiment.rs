@@ -1,8 +1,8 @@
 //! The experiment kinds' common shape. An [`Experiment`] says what its jobs are, how to
 //! compute one, how to summarise the records and what its report holds; the executor
-//! (`crate::exec`) runs the jobs and the report module (`crate::report`) writes the parts
-//! every report shares. [`Run`] is the same, object-safe, for callers that hold any kind
-//! (`crate::kinds::experiment`).
+//! ([`crate::exec`]) runs the jobs and [`crate::report`] writes the parts every report
+//! shares. [`Run`] is the same, object-safe, for callers that hold an experiment of any kind
+//! (the kinds' module picks it from the spec).
 
 use std::path::Path;
 

@@ -5,7 +5,7 @@
 //! - `report.md`: a heading, the kind's sections, and the spec as TOML;
 //! - figures written as PNG and SVG side by side.
 //!
-//! Each experiment kind (`crate::kinds`) writes its own sections with these parts.
+//! Each experiment kind writes its own sections with these parts.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

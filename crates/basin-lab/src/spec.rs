@@ -3,8 +3,8 @@
 //! the line named.
 //!
 //! A spec is of one [`Kind`]: an attack-set experiment, or the experiment of its one kind
-//! table (`[temporal]`, `[boolean]` or `[ep_accuracy]`). Its kind expands it into runs
-//! (`crate::kinds`). Each run's id is stable: the experiment name, a hash of every setting
+//! table (`[temporal]`, `[boolean]` or `[ep_accuracy]`). Its kind expands it into runs. Each
+//! run's id is stable: the experiment name, a hash of every setting
 //! that changes a run's result ([`ExperimentSpec::settings_hash`]), and the run's place (its
 //! attack size and replicate, …). Adding attack sizes or replicates keeps the ids of the runs
 //! already stored; changing, say, the learning rate changes every id.

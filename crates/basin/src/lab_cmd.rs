@@ -69,10 +69,12 @@ fn progress_bar(quiet: bool) -> ProgressBar {
 
 /// Runs `basin reproduce`.
 pub fn run_reproduce(args: ReproduceArgs, quiet: bool) -> Result<()> {
-    let mut spec = ExperimentSpec::load(&args.spec)?;
-    if args.quick {
-        spec = experiment(&spec).quick();
-    }
+    let loaded = ExperimentSpec::load(&args.spec)?;
+    let spec = if args.quick {
+        experiment(&loaded).quick()
+    } else {
+        loaded
+    };
     let exp = experiment(&spec);
     let out = args
         .out

@@ -1,6 +1,11 @@
 //! Jobs: the runs that share one training run.
 
+use crate::error::LabError;
+use crate::record::RunRecord;
 use crate::spec::RunKey;
+
+/// Computes the records of one job.
+pub type Compute<'a> = dyn Fn(&Job) -> Result<Vec<RunRecord>, LabError> + Sync + 'a;
 
 /// The runs that share one training run: one optimizer, attack size and replicate (and α),
 /// measured at each of its checkpoints (ascending overtraining epochs). A job is the unit the

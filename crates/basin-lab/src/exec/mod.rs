@@ -20,7 +20,7 @@ use std::path::Path;
 
 use crate::error::LabError;
 use crate::record::RunRecord;
-use jobs::Job;
+use jobs::{Compute, Job};
 use shards::Shard;
 use store::Store;
 
@@ -43,9 +43,6 @@ pub struct RunOutcome {
     /// Runs skipped because the store held them.
     pub skipped: usize,
 }
-
-/// Computes the records of one job.
-pub type Compute<'a> = dyn Fn(&Job) -> Result<Vec<RunRecord>, LabError> + Sync + 'a;
 
 /// Runs the `jobs` (this shard's only, with a shard) whose runs `out`'s store lacks with
 /// `compute`, `opts.jobs` at a time, storing each record as its job finishes;

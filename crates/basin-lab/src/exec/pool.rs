@@ -7,8 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use rayon::prelude::*;
 
 use crate::error::LabError;
-use crate::exec::Compute;
-use crate::exec::jobs::Job;
+use crate::exec::jobs::{Compute, Job};
 use crate::exec::records::to_value;
 use crate::exec::store::Store;
 use crate::record::RunRecord;

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use crate::exec::store::{StoreError, load_merged};
+use crate::error::StoreError;
+use crate::exec::store::{load_merged, record_id};
 use crate::record::RunRecord;
 
 /// An error reading the records of output folders.
@@ -45,7 +46,7 @@ pub fn load(dirs: &[PathBuf]) -> Result<Vec<RunRecord>, RecordsError> {
     load_merged(dirs)?
         .into_iter()
         .map(|v| {
-            let id = crate::exec::store::record_id(&v).unwrap_or("?").to_owned();
+            let id = record_id(&v).unwrap_or("?").to_owned();
             serde_json::from_value(v).map_err(|source| RecordsError::NotARun { id, source })
         })
         .collect()
