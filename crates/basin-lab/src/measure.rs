@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use basin_flatness::FlatnessError;
 use basin_flatness::keskar::{AscentOrder, KeskarConfig, sharpness_sgd};
 use basin_flatness::lanczos::{DEFAULT_STEPS, LanczosConfig, lanczos};
 use basin_nn::{FcnObjective, Objective, Real, all_examples, derive_seed};
@@ -113,7 +114,7 @@ fn measure_sharpness<T: Real>(
         }
         Err(note) => {
             record.measures.insert("sharpness".into(), None);
-            record.notes.insert("sharpness".into(), note);
+            record.notes.insert("sharpness".into(), note.to_string());
         }
     }
     record
@@ -123,12 +124,12 @@ fn measure_sharpness<T: Real>(
 }
 
 /// Keskar sharpness on S in the precision of `s` (fixed batch order, as the paper's code);
-/// `Err` holds why the ascent failed.
+/// the inner `Err` says why the ascent failed (a note on the run, not an error).
 pub fn sharpness_of<T: Real>(
     prep: &Prepared,
     theta: &[T],
     s: &SharpnessSpec,
-) -> Result<Result<f64, String>, LabError> {
+) -> Result<Result<f64, FlatnessError>, LabError> {
     let cfg = KeskarConfig {
         epsilon: s.epsilon,
         lr: s.lr,
@@ -146,12 +147,10 @@ fn sharpness_on<T: Real>(
     prep: &Prepared,
     theta: &[T],
     cfg: &KeskarConfig,
-) -> Result<Result<f64, String>, LabError> {
+) -> Result<Result<f64, FlatnessError>, LabError> {
     let mut obj = FcnObjective::<T>::from_dataset(&prep.fcn, &prep.split.train)
         .map_err(|e| prep.setup_err(e))?;
-    Ok(sharpness_sgd(&mut obj, theta, cfg)
-        .map(|r| r.sharpness.sharpness)
-        .map_err(|e| e.to_string()))
+    Ok(sharpness_sgd(&mut obj, theta, cfg).map(|r| r.sharpness.sharpness))
 }
 
 /// λmax and the log-product of the top-k Hessian eigenvalues on S, by Lanczos in f64. Top-k

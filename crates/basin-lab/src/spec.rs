@@ -256,7 +256,7 @@ impl Kind {
     }
 }
 
-/// The EP-accuracy study (see `basin_lab::ep_accuracy`): on the first N points of S ∪ T,
+/// The EP-accuracy study (see `basin_lab::kinds::ep_accuracy`): on the first N points of S ∪ T,
 /// functions with a fraction of the true labels flipped (`data.networks_per_size` replicates
 /// each), EP against minimax tilting for each likelihood of `[measures.prior]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,4 +1,4 @@
-//! The runner on a small attack-set experiment over the embedded MNIST: records, the store,
+//! The executor on a small attack-set experiment over the embedded MNIST: records, the store,
 //! resuming, sharding, reproducibility.
 
 use std::path::Path;
