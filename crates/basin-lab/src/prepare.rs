@@ -70,10 +70,7 @@ impl Prepared {
             experiment: spec.name.clone(),
             source,
         };
-        fcn.validate().map_err(|message| LabError::Setup {
-            experiment: spec.name.clone(),
-            message,
-        })?;
+        fcn.validate().map_err(|e| LabError::setup(&spec.name, e))?;
         let s_and_t = Dataset::concat("S+T", &[&split.train, &split.test]).map_err(data_err)?;
         let kernel = match spec.measures.prior {
             Some(_) => Some(checked_nngp(spec, &fcn, &s_and_t)?),
