@@ -292,3 +292,35 @@ fn the_kind_is_the_kind_table() {
         "{err}"
     );
 }
+
+/// `--quick`: three attack sizes and two networks for every kind, and each kind's own
+/// reduction; the attack-set runs keep their ids.
+#[test]
+fn quick_reduces_each_kind() {
+    let quick = |name: &str| {
+        let spec = ExperimentSpec::load(name).unwrap();
+        let reduced = basin_lab::kinds::experiment(&spec).quick();
+        reduced.validate().unwrap();
+        (spec, reduced)
+    };
+    let (full, q) = quick("fig3-mnist");
+    assert_eq!(q.data.attack_sizes, [0, 250, 500]);
+    assert_eq!(q.data.networks_per_size, 2);
+    let ids: HashSet<String> = keys_of(&full).into_iter().map(|k| k.id).collect();
+    assert!(keys_of(&q).iter().all(|k| ids.contains(&k.id)));
+    let (full, q) = quick("fig5-temporal");
+    let (Kind::Temporal(a), Kind::Temporal(b)) = (&full.kind, &q.kind) else {
+        panic!("temporal")
+    };
+    assert_eq!(
+        (b.overtrain_epochs, b.scale_after),
+        (a.overtrain_epochs / 5, a.scale_after / 5)
+    );
+    let (_, q) = quick("fig2-boolean");
+    let Kind::Boolean(b) = &q.kind else {
+        panic!("boolean")
+    };
+    assert_eq!((b.samples, b.top_k), (1_000_000, 100));
+    let (full, q) = quick("ep-accuracy");
+    assert_eq!(q.kind, full.kind);
+}
