@@ -1,20 +1,30 @@
-//! `basin-lab` owns basin's experiments: the TOML experiment specs, the runners that expand a
-//! spec into runs, the result store (`results.jsonl`, appended with flush and fsync), the
-//! statistics (Pearson, Spearman, Kendall τ), the plots and the Markdown reports (see
-//! `ARCHITECTURE.md`). The attack-set experiment and its variants (optimizers compared,
-//! overtraining checkpoints) run in `runner`, the temporal experiment in `temporal`, the Boolean system's in `boolean`,
-//! the EP-accuracy study in `ep_accuracy`.
+//! `basin-lab` owns basin's experiments: the TOML experiment specs, the experiment kinds, the
+//! executor that runs their jobs into the result store (`results.jsonl`, appended with flush
+//! and fsync), the measurement stages, the statistics (Pearson, Spearman, Kendall τ), the
+//! plots and the Markdown reports (see `ARCHITECTURE.md`).
+//!
+//! Dependencies point downward:
+//! - [`kinds`]: the attack-set, temporal, Boolean and EP-accuracy experiments, and the one
+//!   function that picks a spec's kind ([`kinds::experiment`]);
+//! - [`experiment`]: the [`experiment::Experiment`] trait the kinds implement;
+//! - [`exec`]: jobs, pool, store, records, shards and resume, for any kind; [`train`] and
+//!   [`measure`]: training a network and measuring it; [`report`]: the parts every report
+//!   shares;
+//! - [`prepare`], [`spec`], [`record`], [`plot`], [`stats`], [`error`]: the data, the spec
+//!   format, the record format and the tools below them.
 
-pub mod boolean;
-pub mod ep_accuracy;
+pub mod error;
+pub mod exec;
+pub mod experiment;
+pub mod kinds;
+pub mod measure;
 pub mod plot;
+pub mod prepare;
 pub mod record;
 pub mod report;
-pub mod runner;
 pub mod spec;
 pub mod stats;
-pub mod store;
-pub mod temporal;
+pub mod train;
 
 /// The examples of the crate's README.md, compiled and run as doctests.
 #[cfg(doctest)]

@@ -44,6 +44,21 @@ pub enum PlotError {
     },
 }
 
+/// Why a figure could not be drawn.
+#[derive(Debug, thiserror::Error)]
+enum DrawError {
+    /// No finite point to set the axes by.
+    #[error("no finite points")]
+    NoPoints,
+    /// The drawing backend failed.
+    #[error("{0}")]
+    Backend(String),
+}
+
+fn backend(e: impl ToString) -> DrawError {
+    DrawError::Backend(e.to_string())
+}
+
 /// One group of points, drawn in one colour and named in the legend.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
@@ -114,16 +129,16 @@ impl ScatterPlot {
         any.then(|| (pad(x0, x1), pad(y0, y1)))
     }
 
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
-        let ((x0, x1), (y0, y1)) = self.ranges().ok_or("no finite points")?;
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawError> {
+        let ((x0, x1), (y0, y1)) = self.ranges().ok_or(DrawError::NoPoints)?;
+        root.fill(&WHITE).map_err(backend)?;
         let mut chart = ChartBuilder::on(root)
             .caption(&self.title, ("sans-serif", 22))
             .margin(12)
             .x_label_area_size(48)
             .y_label_area_size(72)
             .build_cartesian_2d(x0..x1, y0..y1)
-            .map_err(|e| e.to_string())?;
+            .map_err(backend)?;
         chart
             .configure_mesh()
             .x_desc(&self.x_label)
@@ -132,7 +147,7 @@ impl ScatterPlot {
             .label_style(("sans-serif", 14))
             .axis_desc_style(("sans-serif", 16))
             .draw()
-            .map_err(|e| e.to_string())?;
+            .map_err(backend)?;
         let groups = self.series.len().max(2) - 1;
         for (k, s) in self.series.iter().enumerate() {
             let colour = ViridisRGB::get_color(k as f64 / groups as f64 * 0.9);
@@ -148,19 +163,19 @@ impl ScatterPlot {
                     // A line of one point draws nothing: mark it.
                     chart
                         .draw_series(pts.iter().map(|&p| Circle::new(p, 4, colour.filled())))
-                        .map_err(|e| e.to_string())?;
+                        .map_err(backend)?;
                 }
                 let style = colour.stroke_width(2);
                 chart
                     .draw_series(LineSeries::new(pts, style))
-                    .map_err(|e| e.to_string())?
+                    .map_err(backend)?
                     .label(&s.label)
                     .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], style));
             } else {
                 let style = colour.filled();
                 chart
                     .draw_series(finite.map(|p| Circle::new(p, 4, style)))
-                    .map_err(|e| e.to_string())?
+                    .map_err(backend)?
                     .label(&s.label)
                     .legend(move |(x, y)| Circle::new((x + 8, y), 4, style));
             }
@@ -175,7 +190,7 @@ impl ScatterPlot {
             });
             chart
                 .draw_series(dashes)
-                .map_err(|e| e.to_string())?
+                .map_err(backend)?
                 .label("y = x")
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], style));
         }
@@ -188,7 +203,7 @@ impl ScatterPlot {
             });
             chart
                 .draw_series(dashes)
-                .map_err(|e| e.to_string())?
+                .map_err(backend)?
                 .label(label)
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], style));
         }
@@ -202,7 +217,7 @@ impl ScatterPlot {
                 LegendCorner::UpperRight => SeriesLabelPosition::UpperRight,
             })
             .draw()
-            .map_err(|e| e.to_string())
+            .map_err(backend)
     }
 
     /// Writes the plot as SVG (`size` in pixels).
@@ -247,13 +262,13 @@ fn draw_panels<DB: DrawingBackend>(
     plots: &[ScatterPlot],
     rows: usize,
     root: &DrawingArea<DB, Shift>,
-) -> Result<(), String> {
-    root.fill(&WHITE).map_err(|e| e.to_string())?;
+) -> Result<(), DrawError> {
+    root.fill(&WHITE).map_err(backend)?;
     let cols = plots.len().div_ceil(rows.max(1));
     for (plot, area) in plots.iter().zip(root.split_evenly((rows.max(1), cols))) {
         plot.draw(&area)?;
     }
-    root.present().map_err(|e| e.to_string())
+    root.present().map_err(backend)
 }
 
 fn check_panels(plots: &[ScatterPlot]) -> Result<(), PlotError> {

@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 /// One trained network and everything measured on it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
-    /// The stable run id (see `spec::ExperimentSpec::runs`).
+    /// The stable run id: the experiment name, `spec::ExperimentSpec::settings_hash` and the
+    /// run's place (see the kinds' `run_keys`).
     pub id: String,
     /// The experiment's name.
     pub experiment: String,

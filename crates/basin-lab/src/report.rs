@@ -1,21 +1,11 @@
-//! Outputs of an experiment, computed from its records alone (so `basin report` regenerates
-//! them without recomputing anything):
-//! - `summary.json`: `{"runs": n, "correlations": {"<measure>": {"n", "pearson", "spearman",
-//!   "kendall", "ci95": {"pearson": {"lo", "hi"}, …}}}}`, each measure against test error over
-//!   the converged runs;
-//! - one scatter plot per measure against test error, coloured by attack size, as
-//!   `<measure>.png` and `<measure>.svg`, and `fig3.png`/`fig3.svg`: the paper's figure 3
-//!   layout, log10 P(f) (probit) and Keskar sharpness against test error side by side;
-//! - `pairs.png`/`pairs.svg`: sharpness against λmax, against the top-50 log-product and
-//!   against log10 P(f) (the paper's figures S2, S4 and S7);
-//! - `report.md`: the spec, the correlation table, the plots and run statistics.
+//! What every experiment's outputs share, computed from its records alone (so `basin report`
+//! regenerates them without recomputing anything):
+//! - `summary.json`: a [`Summary`], the part every kind has (`runs`, `converged`,
+//!   `correlations`, `by_variant`) followed by the kind's own section;
+//! - `report.md`: a heading, the kind's sections, and the spec as TOML;
+//! - figures written as PNG and SVG side by side.
 //!
-//! When the records fall into several variants (optimizers compared, or overtraining
-//! checkpoints), `summary.json` also holds `by_variant`, the correlations within each, the
-//! report a table of Spearman coefficients per variant, and the figures are drawn per variant:
-//! `fig3-<variant>.png` (the paper's figure 4 layout) and `pairs-<variant>.png`. Temporal
-//! records (with a trajectory) get the figure 5 layout instead (see [`crate::temporal`]), and
-//! Boolean records (with a sampled prior) the figure 2 layout (see [`crate::boolean`]).
+//! Each experiment kind writes its own sections with these parts.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -24,36 +14,10 @@ use std::path::Path;
 use basin_nn::TrainStatus;
 use serde::{Deserialize, Serialize};
 
-use crate::plot::{
-    LegendCorner, PlotError, ScatterPlot, Series, write_png_panels, write_svg_panels,
-};
+use crate::plot::{PlotError, ScatterPlot, write_png_panels, write_svg_panels};
 use crate::record::RunRecord;
 use crate::spec::ExperimentSpec;
-use crate::stats::{Correlations, correlations, pearson};
-
-/// The measures correlated with test error: (key, axis label, plotted as log10 of the key).
-pub const MEASURES: [(&str, &str, bool); 8] = [
-    ("log_prior_probit", "log10 P(f), probit likelihood", true),
-    ("log_prior_step", "log10 P(f), step likelihood", true),
-    (
-        "log_prior_step_smc",
-        "log10 P(f), step likelihood, SMC reference",
-        true,
-    ),
-    ("sharpness", "Keskar sharpness", false),
-    ("lambda_max", "Hessian λmax", false),
-    (
-        "log_product_top50",
-        "log Π of the top-50 Hessian eigenvalues",
-        false,
-    ),
-    ("bound_occam", "Occam bound on the test error", false),
-    (
-        "bound_pac_bayes",
-        "PAC-Bayes bound on the test error",
-        false,
-    ),
-];
+use crate::stats::Correlations;
 
 /// Bootstrap resamples for the confidence intervals.
 pub const RESAMPLES: usize = 2000;
@@ -69,451 +33,105 @@ pub enum ReportError {
     Write(#[from] basin_data::DataError),
 }
 
-/// What `summary.json` holds.
+/// What `summary.json` holds: the part every experiment has, then the kind's own section `S`
+/// (its keys follow `by_variant` in the file; [`Summary::erase`] turns it into JSON).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Summary {
+pub struct Summary<S = serde_json::Value> {
     /// Records read.
     pub runs: usize,
     /// Runs that reached 100% on S (the correlations use only these).
     pub converged: usize,
-    /// Each measured quantity against test error, over all converged runs.
+    /// Each measured quantity against test error, over all converged runs (empty for the
+    /// kinds that correlate against something else).
     pub correlations: BTreeMap<String, Correlations>,
     /// The same within each variant (optimizer or checkpoint), when there are several.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub by_variant: BTreeMap<String, BTreeMap<String, Correlations>>,
-    /// Per temporal run, what its trajectory shows (temporal experiments only).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub temporal: Vec<crate::temporal::TrajectorySummary>,
-    /// The Boolean experiment's statistics against the sampled prior.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub boolean: Option<crate::boolean::BooleanSummary>,
-    /// The EP-accuracy study's bias per cell.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub ep_accuracy: Vec<crate::ep_accuracy::BiasRow>,
+    /// The kind's own statistics.
+    #[serde(flatten)]
+    pub section: S,
 }
 
-/// The correlations of every measure present in the converged records with test error,
-/// pooled and (with several variants) within each variant. The records are taken in order of
-/// attack size, replicate and id, so the result does not depend on the order the runs finished
-/// or the shards were merged in.
-pub fn summarize(records: &[RunRecord], seed: u64) -> Summary {
-    let variants = variants(records);
-    let by_variant = if variants.len() > 1 {
-        variants
-            .iter()
-            .map(|v| (v.clone(), correlate(&of_variant(records, v), seed)))
-            .collect()
-    } else {
-        BTreeMap::new()
-    };
-    Summary {
-        runs: records.len(),
-        converged: converged(records).count(),
-        correlations: correlate(records, seed),
-        by_variant,
-        temporal: Vec::new(),
-        boolean: None,
-        ep_accuracy: Vec::new(),
-    }
-}
+/// The section of a kind that has none of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct NoSection {}
 
-/// The variant labels present, sorted.
-pub fn variants(records: &[RunRecord]) -> Vec<String> {
-    let set: std::collections::BTreeSet<&String> = records.iter().map(|r| &r.variant).collect();
-    set.into_iter().cloned().collect()
-}
-
-fn of_variant(records: &[RunRecord], variant: &str) -> Vec<RunRecord> {
-    records
-        .iter()
-        .filter(|r| r.variant == variant)
-        .cloned()
-        .collect()
-}
-
-fn correlate(records: &[RunRecord], seed: u64) -> BTreeMap<String, Correlations> {
-    let mut good: Vec<&RunRecord> = converged(records).collect();
-    good.sort_by(|a, b| {
-        (a.attack_size, a.replicate, &a.id).cmp(&(b.attack_size, b.replicate, &b.id))
-    });
-    let mut out = BTreeMap::new();
-    for (name, _, _) in MEASURES {
-        let pairs: Vec<(f64, f64)> = good
-            .iter()
-            .filter_map(|r| r.measure(name).map(|m| (m, r.test_error)))
-            .collect();
-        if pairs.len() >= 2 {
-            let (m, e): (Vec<f64>, Vec<f64>) = pairs.into_iter().unzip();
-            out.insert(name.to_owned(), correlations(&m, &e, RESAMPLES, seed));
+impl<S> Summary<S> {
+    /// A summary of `runs` records, `converged` of them converged, with no correlations and
+    /// the kind's section.
+    pub fn of_section(runs: usize, converged: usize, section: S) -> Self {
+        Self {
+            runs,
+            converged,
+            correlations: BTreeMap::new(),
+            by_variant: BTreeMap::new(),
+            section,
         }
     }
-    out
 }
 
-fn converged(records: &[RunRecord]) -> impl Iterator<Item = &RunRecord> {
+impl<S: Serialize> Summary<S> {
+    /// The summary with its section as JSON (an object of the section's keys).
+    pub fn erase(self) -> Summary {
+        Summary {
+            runs: self.runs,
+            converged: self.converged,
+            correlations: self.correlations,
+            by_variant: self.by_variant,
+            section: serde_json::to_value(&self.section).expect("a summary serialises"),
+        }
+    }
+
+    /// Writes the summary as `<dir>/summary.json` (pretty JSON, written atomically).
+    pub fn write(&self, dir: &Path) -> Result<(), ReportError> {
+        let json = serde_json::to_string_pretty(self).expect("a summary serialises");
+        basin_data::io::write_atomic(&dir.join("summary.json"), json.as_bytes())?;
+        Ok(())
+    }
+}
+
+/// The records whose training reached zero error on S.
+pub fn converged(records: &[RunRecord]) -> impl Iterator<Item = &RunRecord> {
     records
         .iter()
         .filter(|r| r.status == TrainStatus::Converged)
 }
 
-/// The axis label of a measure and whether it is plotted as log10 of its stored (natural-log)
-/// value; `test_error` is plotted as it is.
-fn axis(name: &str) -> Option<(&'static str, bool)> {
-    if name == "test_error" {
-        return Some(("test error", false));
-    }
-    MEASURES
-        .iter()
-        .find(|m| m.0 == name)
-        .map(|&(_, label, log10)| (label, log10))
-}
-
-/// A record's value of `name` on its plot axis (log10 where the axis says so).
-fn plotted(r: &RunRecord, name: &str, log10: bool) -> Option<f64> {
-    let v = if name == "test_error" {
-        Some(r.test_error)
-    } else {
-        r.measure(name)
-    }?;
-    Some(if log10 {
-        v / std::f64::consts::LN_10
-    } else {
-        v
-    })
-}
-
-/// The scatter plot of measure `y` against measure `x` (either may be `test_error`) over the
-/// converged records, one series per attack size.
-pub fn pair_plot(records: &[RunRecord], x: &str, y: &str) -> Option<ScatterPlot> {
-    let ((x_label, x_log), (y_label, y_log)) = (axis(x)?, axis(y)?);
-    let mut by_size: BTreeMap<usize, Vec<(f64, f64)>> = BTreeMap::new();
-    for r in converged(records) {
-        if let (Some(px), Some(py)) = (plotted(r, x, x_log), plotted(r, y, y_log)) {
-            by_size.entry(r.attack_size).or_default().push((px, py));
-        }
-    }
-    let (xs, ys): (Vec<f64>, Vec<f64>) = by_size.values().flatten().copied().unzip();
-    let legend = match pearson(&xs, &ys) {
-        Some(r) if r > 0.0 => LegendCorner::UpperLeft,
-        _ => LegendCorner::UpperRight,
-    };
-    (!by_size.is_empty()).then(|| ScatterPlot {
-        legend,
-        title: format!("{y_label} against {x_label}"),
-        x_label: x_label.into(),
-        y_label: y_label.into(),
-        series: by_size
-            .into_iter()
-            .map(|(a, points)| Series {
-                label: format!("|A| = {a}"),
-                points,
-            })
-            .collect(),
-        ..ScatterPlot::default()
-    })
-}
-
-/// The scatter plot of measure `name` against test error, one series per attack size.
-pub fn measure_plot(records: &[RunRecord], name: &str) -> Option<ScatterPlot> {
-    pair_plot(records, "test_error", name)
-}
-
-/// The flatness-against-flatness and flatness-against-prior panels (figures S2, S4, S7):
-/// sharpness on the x axis, λmax, the top-50 log-product and log10 P(f) on the y axes.
-pub const PAIRS: [(&str, &str); 3] = [
-    ("sharpness", "lambda_max"),
-    ("sharpness", "log_product_top50"),
-    ("sharpness", "log_prior_probit"),
-];
-
-/// A file-name-safe form of a variant label (`adam +100` → `adam-100`).
-pub fn slug(variant: &str) -> String {
-    let mut out = String::new();
-    for c in variant.chars() {
-        if c.is_ascii_alphanumeric() || c == '_' {
-            out.push(c);
-        } else if !out.ends_with('-') && !out.is_empty() {
-            out.push('-');
-        }
-    }
-    out.trim_end_matches('-').to_owned()
-}
-
-/// Writes the panels of `plots` as `<stem>.png` and `<stem>.svg` if all of `want` exist;
-/// returns whether it wrote them.
-fn write_figure(
+/// Writes `panels` in `rows` rows as `<dir>/<stem>.png` and `<dir>/<stem>.svg`, `size` pixels
+/// for the whole figure.
+pub fn write_figure(
     dir: &Path,
     stem: &str,
-    plots: Vec<Option<ScatterPlot>>,
-    panel: (u32, u32),
-) -> Result<bool, ReportError> {
-    let plots: Vec<ScatterPlot> = plots.into_iter().flatten().collect();
-    if plots.is_empty() {
-        return Ok(false);
-    }
-    let size = (panel.0 * plots.len() as u32, panel.1);
-    write_png_panels(&plots, 1, &dir.join(format!("{stem}.png")), size)?;
-    write_svg_panels(&plots, 1, &dir.join(format!("{stem}.svg")), size)?;
-    Ok(true)
+    panels: &[ScatterPlot],
+    rows: usize,
+    size: (u32, u32),
+) -> Result<(), ReportError> {
+    write_png_panels(panels, rows, &dir.join(format!("{stem}.png")), size)?;
+    write_svg_panels(panels, rows, &dir.join(format!("{stem}.svg")), size)?;
+    Ok(())
 }
 
-/// The figure-3 layout (log10 P(f) and sharpness against test error) and the pairs figure of
-/// one group of records, under names ending in `suffix`; returns the stems written.
-fn group_figures(
-    dir: &Path,
-    records: &[RunRecord],
-    suffix: &str,
-) -> Result<Vec<String>, ReportError> {
-    let mut stems = Vec::new();
-    let fig3 = ["log_prior_probit", "sharpness"].map(|m| measure_plot(records, m));
-    if fig3.iter().all(Option::is_some) {
-        let stem = format!("fig3{suffix}");
-        write_figure(dir, &stem, fig3.to_vec(), (800, 650))?;
-        stems.push(stem);
-    }
-    let pairs: Vec<Option<ScatterPlot>> = PAIRS
-        .iter()
-        .map(|(x, y)| pair_plot(records, x, y))
-        .collect();
-    let stem = format!("pairs{suffix}");
-    if write_figure(dir, &stem, pairs, (700, 600))? {
-        stems.push(stem);
-    }
-    Ok(stems)
-}
-
-/// Writes `summary.json`, the plots and `report.md` into `dir`. Temporal records (with a
-/// trajectory) get [`crate::temporal::write_outputs`] instead.
-pub fn write_outputs(
-    dir: &Path,
-    spec: Option<&ExperimentSpec>,
-    records: &[RunRecord],
-) -> Result<Summary, ReportError> {
-    if records.iter().any(|r| !r.trajectory.is_empty()) {
-        return crate::temporal::write_outputs(dir, spec, records);
-    }
-    if records
-        .iter()
-        .any(|r| r.measures.contains_key("flip_fraction"))
-    {
-        return crate::ep_accuracy::write_outputs(dir, spec, records);
-    }
-    if records
-        .iter()
-        .any(|r| r.measures.contains_key("log_prior_sampled"))
-    {
-        return crate::boolean::write_outputs(dir, spec, records);
-    }
-    let summary = summarize(records, spec.map_or(0, |s| s.seed));
-    let json = serde_json::to_string_pretty(&summary).expect("a summary serialises");
-    basin_data::io::write_atomic(&dir.join("summary.json"), json.as_bytes())?;
-    let variants = variants(records);
-    let mut plots = Vec::new();
-    if variants.len() > 1 {
-        for v in &variants {
-            let group = of_variant(records, v);
-            plots.extend(group_figures(dir, &group, &format!("-{}", slug(v)))?);
-        }
-    } else {
-        plots.extend(group_figures(dir, records, "")?);
-        for (name, _, _) in MEASURES {
-            if let Some(plot) = measure_plot(records, name) {
-                plot.write_png(&dir.join(format!("{name}.png")), (900, 650))?;
-                plot.write_svg(&dir.join(format!("{name}.svg")), (900, 650))?;
-                plots.push(name.to_owned());
-            }
-        }
-    }
-    let md = markdown(spec, records, &summary, &plots);
-    basin_data::io::write_atomic(&dir.join("report.md"), md.as_bytes())?;
-    Ok(summary)
-}
-
-fn fmt_opt(v: Option<f64>) -> String {
-    v.map_or_else(|| "–".into(), |v| format!("{v:.3}"))
-}
-
-fn fmt_coef(c: &Correlations, key: &str, v: Option<f64>) -> String {
-    match c.ci95.get(key) {
-        Some(ci) => format!("{} [{:.3}, {:.3}]", fmt_opt(v), ci.lo, ci.hi),
-        None => fmt_opt(v),
-    }
-}
-
-/// The Markdown report.
-pub fn markdown(
-    spec: Option<&ExperimentSpec>,
-    records: &[RunRecord],
-    summary: &Summary,
-    plots: &[String],
-) -> String {
+/// The report's title (the spec's name, or `untitled` without a spec) and the spec's
+/// description.
+pub fn heading(spec: Option<&ExperimentSpec>, untitled: &str) -> String {
     let mut md = String::new();
-    let title = spec.map_or("basin experiment", |s| s.name.as_str());
-    let _ = writeln!(md, "# {title}\n");
+    let _ = writeln!(md, "# {}\n", spec.map_or(untitled, |s| s.name.as_str()));
     if let Some(s) = spec.filter(|s| !s.description.is_empty()) {
         let _ = writeln!(md, "{}\n", s.description);
-    }
-    let _ = writeln!(
-        md,
-        "{} runs, {} converged to 100% on S (the correlations use these).\n",
-        summary.runs, summary.converged
-    );
-    md.push_str("## Correlation with test error\n\n");
-    md.push_str("Coefficients with bootstrap 95% intervals. A good predictor of generalization ");
-    md.push_str("correlates negatively for log P(f) and positively for flatness measures ");
-    md.push_str("(sharper → worse) and bounds.\n\n");
-    md.push_str("| measure | n | Pearson | Spearman | Kendall τ-b |\n|---|---|---|---|---|\n");
-    for (name, c) in &summary.correlations {
-        let _ = writeln!(
-            md,
-            "| `{name}` | {} | {} | {} | {} |",
-            c.n,
-            fmt_coef(c, "pearson", c.pearson),
-            fmt_coef(c, "spearman", c.spearman),
-            fmt_coef(c, "kendall", c.kendall)
-        );
-    }
-    if !summary.by_variant.is_empty() {
-        md.push_str(&variant_table(&summary.by_variant));
-    }
-    md.push_str(&reference_section(records, summary));
-    md.push_str("\n## Plots\n\n");
-    for name in plots {
-        let _ = writeln!(md, "![{}]({name}.png)\n", plot_caption(name));
-    }
-    md.push_str(&run_statistics(records));
-    md.push_str(&crate::report::spec_section(spec));
-    md
-}
-
-/// EP against the SMC reference (`[measures.prior] reference`), when the records have it:
-/// the two Spearman coefficients with test error side by side and EP's per-run bias
-/// log P_EP − log P̂_SMC (mean, range, mean standard error). Empty otherwise.
-fn reference_section(records: &[RunRecord], summary: &Summary) -> String {
-    let pairs: Vec<(f64, f64)> = converged(records)
-        .filter_map(|r| {
-            let ep = r.measure("log_prior_step")?;
-            let smc = r.measure("log_prior_step_smc")?;
-            Some((ep - smc, r.measure("log_prior_step_smc_std_err")?))
-        })
-        .collect();
-    if pairs.is_empty() {
-        return String::new();
-    }
-    let k = pairs.len() as f64;
-    let mean = pairs.iter().map(|p| p.0).sum::<f64>() / k;
-    let lo = pairs.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
-    let hi = pairs.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
-    let se = pairs.iter().map(|p| p.1).sum::<f64>() / k;
-    let coef = |name: &str| {
-        summary
-            .correlations
-            .get(name)
-            .map_or("–".into(), |c| fmt_coef(c, "spearman", c.spearman))
-    };
-    let mut md = String::from("\n## EP against the SMC reference (step likelihood)\n\n");
-    md.push_str("| log P(f) by | Spearman with test error |\n|---|---|\n");
-    let _ = writeln!(md, "| EP | {} |", coef("log_prior_step"));
-    let _ = writeln!(md, "| SMC (reference) | {} |", coef("log_prior_step_smc"));
-    let _ = writeln!(
-        md,
-        "\nEP's bias log P_EP − log P̂_SMC over {} runs: mean {mean:+.3} nats, range \
-         [{lo:+.3}, {hi:+.3}]; SMC's mean standard error {se:.3} nats.",
-        pairs.len()
-    );
-    md
-}
-
-/// The Spearman coefficient of each measure with test error (bootstrap 95% interval) within
-/// each variant: one row per measure, one column per variant.
-fn variant_table(by_variant: &BTreeMap<String, BTreeMap<String, Correlations>>) -> String {
-    let mut md = String::from("\n## Per variant (Spearman with test error)\n\n| measure |");
-    for v in by_variant.keys() {
-        let _ = write!(md, " {v} |");
-    }
-    md.push_str("\n|---|");
-    md.push_str(&"---|".repeat(by_variant.len()));
-    md.push('\n');
-    for (name, _, _) in MEASURES {
-        if by_variant.values().all(|c| !c.contains_key(name)) {
-            continue;
-        }
-        let _ = write!(md, "| `{name}` |");
-        for c in by_variant.values() {
-            let cell = c
-                .get(name)
-                .map_or("–".into(), |c| fmt_coef(c, "spearman", c.spearman));
-            let _ = write!(md, " {cell} |");
-        }
-        md.push('\n');
     }
     md
 }
 
 /// The report's closing section: the spec as TOML (empty without a spec).
-pub(crate) fn spec_section(spec: Option<&ExperimentSpec>) -> String {
+pub fn spec_section(spec: Option<&ExperimentSpec>) -> String {
     spec.map_or(String::new(), |s| {
         let toml = toml::to_string(s).unwrap_or_default();
         format!("\n## Spec\n\n```toml\n{toml}```\n")
     })
 }
 
-/// The alt text of a plot, from its file stem.
-fn plot_caption(stem: &str) -> String {
-    let (base, variant) = stem.split_once('-').unwrap_or((stem, ""));
-    let what = match base {
-        "fig3" => "log10 P(f) and sharpness against test error".to_owned(),
-        "pairs" => "sharpness against λmax, the top-50 log-product and log10 P(f)".to_owned(),
-        _ => format!("{stem} against test error"),
-    };
-    if variant.is_empty() || !matches!(base, "fig3" | "pairs") {
-        what
-    } else {
-        format!("{what} ({variant})")
-    }
-}
-
-/// Per attack size: runs, converged, mean epochs and test error; then mean stage times.
-fn run_statistics(records: &[RunRecord]) -> String {
-    let mut md = String::from("## Runs\n\n");
-    md.push_str("| \\|A\\| | runs | converged | mean epochs | mean test error |\n");
-    md.push_str("|---|---|---|---|---|\n");
-    let mut by_size: BTreeMap<(&str, usize), Vec<&RunRecord>> = BTreeMap::new();
-    for r in records {
-        by_size
-            .entry((r.variant.as_str(), r.attack_size))
-            .or_default()
-            .push(r);
-    }
-    for ((variant, size), rs) in &by_size {
-        let a = if variant.is_empty() {
-            size.to_string()
-        } else {
-            format!("{variant}, {size}")
-        };
-        let n = rs.len() as f64;
-        let conv = rs
-            .iter()
-            .filter(|r| r.status == TrainStatus::Converged)
-            .count();
-        let epochs = rs.iter().map(|r| r.epochs as f64).sum::<f64>() / n;
-        let err = rs.iter().map(|r| r.test_error).sum::<f64>() / n;
-        let _ = writeln!(
-            md,
-            "| {a} | {} | {conv} | {epochs:.0} | {err:.3} |",
-            rs.len()
-        );
-    }
-    let mut stages: BTreeMap<&str, (f64, usize)> = BTreeMap::new();
-    for r in records {
-        for (stage, s) in &r.stage_s {
-            let e = stages.entry(stage).or_default();
-            (e.0, e.1) = (e.0 + s, e.1 + 1);
-        }
-    }
-    md.push_str("\n| stage | mean s per run | total s |\n|---|---|---|\n");
-    for (stage, (total, n)) in stages {
-        let _ = writeln!(md, "| {stage} | {:.3} | {total:.1} |", total / n as f64);
-    }
-    md
+/// Writes `report.md` into `dir`.
+pub fn write_markdown(dir: &Path, md: &str) -> Result<(), ReportError> {
+    basin_data::io::write_atomic(&dir.join("report.md"), md.as_bytes())?;
+    Ok(())
 }

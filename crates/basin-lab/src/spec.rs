@@ -2,10 +2,12 @@
 //! `experiments/README.md`), parsed with serde. Unknown keys are rejected, with the key and
 //! the line named.
 //!
-//! A spec expands into runs ([`ExperimentSpec::runs`]): one per attack size and replicate.
-//! Each run's id is stable: the experiment name, a hash of every setting that changes a run's
-//! result, the attack size and the replicate. Adding attack sizes or replicates keeps the ids
-//! of the runs already stored; changing, say, the learning rate changes every id.
+//! A spec is of one [`Kind`]: an attack-set experiment, or the experiment of its one kind
+//! table (`[temporal]`, `[boolean]` or `[ep_accuracy]`). Its kind expands it into runs. Each
+//! run's id is stable: the experiment name, a hash of every setting
+//! that changes a run's result ([`ExperimentSpec::settings_hash`]), and the run's place (its
+//! attack size and replicate, …). Adding attack sizes or replicates keeps the ids of the runs
+//! already stored; changing, say, the learning rate changes every id.
 
 use std::path::Path;
 
@@ -17,10 +19,7 @@ use sha2::{Digest, Sha256};
 
 /// The specs shipped with basin, by name.
 pub const BUILTIN: [(&str, &str); 8] = [
-    (
-        "fig3-mnist",
-        include_str!("../experiments/fig3-mnist.toml"),
-    ),
+    ("fig3-mnist", include_str!("../experiments/fig3-mnist.toml")),
     (
         "fig3-cifar-fcn",
         include_str!("../experiments/fig3-cifar-fcn.toml"),
@@ -71,18 +70,40 @@ pub enum SpecError {
         message: String,
     },
     /// A value is out of range.
-    #[error("{origin}: {message}")]
+    #[error("{origin}: {problem}")]
     Invalid {
         /// The file or built-in name.
         origin: String,
-        /// What is wrong and how to fix it.
-        message: String,
+        /// The field and its fix.
+        problem: FieldError,
     },
 }
 
-/// A whole experiment.
+/// A field of a spec out of range: the field (a TOML path such as `training.batch_size`) and
+/// how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {fix}")]
+pub struct FieldError {
+    /// The field, or the table, at fault.
+    pub field: String,
+    /// What the value must be.
+    pub fix: String,
+}
+
+impl FieldError {
+    /// The error of `field`, fixed by `fix`.
+    pub fn new(field: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            fix: fix.into(),
+        }
+    }
+}
+
+/// A whole experiment. In TOML, its kind is the kind table it has (none for an attack-set
+/// experiment).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "SpecFile", into = "SpecFile")]
 pub struct ExperimentSpec {
     /// The experiment's name (part of every run id).
     pub name: String,
@@ -101,21 +122,141 @@ pub struct ExperimentSpec {
     #[serde(default)]
     pub training: TrainingSpec,
     /// What to measure on each trained network.
-    #[serde(default)]
     pub measures: MeasuresSpec,
-    /// A temporal experiment (figure 5): measures along training instead of at its end.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub temporal: Option<TemporalSpec>,
-    /// A Boolean experiment (figure 2): the most frequent functions of random networks on
-    /// the cube, each trained and measured.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub boolean: Option<BooleanSpec>,
-    /// The EP-accuracy study: EP against minimax tilting on functions of growing error.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ep_accuracy: Option<EpAccuracySpec>,
+    /// The kind of experiment, with its settings.
+    pub kind: Kind,
 }
 
-/// The EP-accuracy study (see `basin_lab::ep_accuracy`): on the first N points of S ∪ T,
+/// The kind of an experiment, with the settings of its kind table.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Kind {
+    /// Networks trained with attack sets (figures 3 and 4): a spec without a kind table.
+    #[default]
+    AttackSet,
+    /// Measures along training instead of at its end, and α-scaling (figure 5): `[temporal]`.
+    Temporal(TemporalSpec),
+    /// The most frequent functions of random networks on the cube, each trained and measured
+    /// (figure 2): `[boolean]`.
+    Boolean(BooleanSpec),
+    /// EP against minimax tilting on functions of growing error: `[ep_accuracy]`.
+    EpAccuracy(EpAccuracySpec),
+}
+
+/// A spec as its TOML file has it: each kind a table of its own.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SpecFile {
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default = "one")]
+    seed: u64,
+    data: DataSpec,
+    #[serde(default)]
+    network: NetworkSpec,
+    #[serde(default)]
+    training: TrainingSpec,
+    #[serde(default)]
+    measures: MeasuresSpec,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    temporal: Option<TemporalSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    boolean: Option<BooleanSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ep_accuracy: Option<EpAccuracySpec>,
+}
+
+/// A spec with more than one kind table: the tables it has.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{} are the tables of different experiment kinds; keep one of them (a spec is of one kind)",
+    .0.join(" and ")
+)]
+pub struct TwoKinds(pub Vec<&'static str>);
+
+impl TryFrom<SpecFile> for ExperimentSpec {
+    type Error = TwoKinds;
+
+    fn try_from(f: SpecFile) -> Result<Self, TwoKinds> {
+        let mut kinds = Vec::new();
+        if let Some(t) = f.temporal {
+            kinds.push(("[temporal]", Kind::Temporal(t)));
+        }
+        if let Some(b) = f.boolean {
+            kinds.push(("[boolean]", Kind::Boolean(b)));
+        }
+        if let Some(e) = f.ep_accuracy {
+            kinds.push(("[ep_accuracy]", Kind::EpAccuracy(e)));
+        }
+        if kinds.len() > 1 {
+            return Err(TwoKinds(kinds.into_iter().map(|k| k.0).collect()));
+        }
+        Ok(Self {
+            name: f.name,
+            description: f.description,
+            seed: f.seed,
+            data: f.data,
+            network: f.network,
+            training: f.training,
+            measures: f.measures,
+            kind: kinds.pop().map_or(Kind::AttackSet, |k| k.1),
+        })
+    }
+}
+
+impl From<ExperimentSpec> for SpecFile {
+    fn from(s: ExperimentSpec) -> Self {
+        let mut f = Self {
+            name: s.name,
+            description: s.description,
+            seed: s.seed,
+            data: s.data,
+            network: s.network,
+            training: s.training,
+            measures: s.measures,
+            temporal: None,
+            boolean: None,
+            ep_accuracy: None,
+        };
+        match s.kind {
+            Kind::AttackSet => {}
+            Kind::Temporal(t) => f.temporal = Some(t),
+            Kind::Boolean(b) => f.boolean = Some(b),
+            Kind::EpAccuracy(e) => f.ep_accuracy = Some(e),
+        }
+        f
+    }
+}
+
+impl Kind {
+    /// The settings as the run ids hash them: what does not change a run's result left out
+    /// (a temporal experiment's α list), the SMC schedule as run.
+    fn canonical(&self) -> Kind {
+        match self {
+            Kind::Temporal(t) => Kind::Temporal(TemporalSpec {
+                alphas: Vec::new(),
+                ..t.clone()
+            }),
+            Kind::EpAccuracy(e) => Kind::EpAccuracy(EpAccuracySpec {
+                smc: e.smc.as_ref().map(SmcSpec::resolved),
+                ..e.clone()
+            }),
+            other => other.clone(),
+        }
+    }
+
+    /// Checks the kind's table against the rest of the spec.
+    fn validate(&self, spec: &ExperimentSpec) -> Result<(), FieldError> {
+        match self {
+            Kind::AttackSet => spec.validate_trained(),
+            Kind::Temporal(t) => t.validate(spec),
+            Kind::Boolean(b) => b.validate(spec),
+            Kind::EpAccuracy(e) => e.validate(spec),
+        }
+    }
+}
+
+/// The EP-accuracy study (see `basin_lab::kinds::ep_accuracy`): on the first N points of S ∪ T,
 /// functions with a fraction of the true labels flipped (`data.networks_per_size` replicates
 /// each), EP against minimax tilting for each likelihood of `[measures.prior]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -367,33 +508,42 @@ impl TrainingSpec {
         }
     }
 
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), FieldError> {
         if self.optimizer.is_some() && !self.optimizers.is_empty() {
-            return Err("training: give either optimizer or optimizers, not both".into());
+            return Err(FieldError::new(
+                "training",
+                "give either optimizer or optimizers, not both",
+            ));
         }
         let kinds: Vec<&str> = self.optimizers.iter().map(|o| o.name()).collect();
         if (1..kinds.len()).any(|i| kinds[..i].contains(&kinds[i])) {
-            return Err(format!(
-                "training.optimizers: each kind at most once, got {}",
-                kinds.join(", ")
+            return Err(FieldError::new(
+                "training.optimizers",
+                format!("each kind at most once, got {}", kinds.join(", ")),
             ));
         }
         for o in self.optimizer_list() {
             o.validate()
-                .map_err(|e| format!("training.optimizer: {e}"))?;
+                .map_err(|e| FieldError::new("training.optimizer", e.to_string()))?;
         }
         if self.batch_size == 0 || self.max_epochs == 0 {
-            return Err("training.batch_size and training.max_epochs must be at least 1".into());
+            return Err(FieldError::new(
+                "training.batch_size and training.max_epochs",
+                "must be at least 1",
+            ));
         }
         if !self.measure_at.is_empty() && self.overtrain_epochs != 0 {
-            return Err(
-                "training: give either overtrain_epochs or measure_at (whose largest value is \
-                 the overtraining), not both"
-                    .into(),
-            );
+            return Err(FieldError::new(
+                "training",
+                "give either overtrain_epochs or measure_at (whose largest value is the \
+                 overtraining), not both",
+            ));
         }
         if self.measure_at.windows(2).any(|w| w[0] >= w[1]) {
-            return Err("training.measure_at: epochs ascending, each once".into());
+            return Err(FieldError::new(
+                "training.measure_at",
+                "epochs ascending, each once",
+            ));
         }
         Ok(())
     }
@@ -572,7 +722,7 @@ fn smc_replicates() -> usize {
 impl SmcSpec {
     /// particles ≥ 2, replicates ≥ 2, moves ≥ 1, 0 < ess_fraction < 1 and
     /// 0 < trajectory_time ≤ π; `section` names where it is.
-    pub fn validate(&self, section: &str) -> Result<(), String> {
+    pub fn validate(&self, section: &str) -> Result<(), FieldError> {
         let (moves, ess, time) = self.schedule();
         if self.particles < 2
             || self.replicates < 2
@@ -580,11 +730,14 @@ impl SmcSpec {
             || !(ess > 0.0 && ess < 1.0)
             || !(time > 0.0 && time <= std::f64::consts::PI)
         {
-            return Err(format!(
-                "{section}: particles ≥ 2, replicates ≥ 2 (the error bar comes from their \
-                 spread), moves ≥ 1, 0 < ess_fraction < 1 and 0 < trajectory_time ≤ π (got \
-                 {}, {}, {moves}, {ess} and {time})",
-                self.particles, self.replicates
+            return Err(FieldError::new(
+                section,
+                format!(
+                    "particles ≥ 2, replicates ≥ 2 (the error bar comes from their spread), \
+                     moves ≥ 1, 0 < ess_fraction < 1 and 0 < trajectory_time ≤ π (got {}, {}, \
+                     {moves}, {ess} and {time})",
+                    self.particles, self.replicates
+                ),
             ));
         }
         Ok(())
@@ -701,9 +854,9 @@ impl ExperimentSpec {
             origin: origin.to_owned(),
             message: e.to_string(),
         })?;
-        spec.validate().map_err(|message| SpecError::Invalid {
+        spec.validate().map_err(|problem| SpecError::Invalid {
             origin: origin.to_owned(),
-            message,
+            problem,
         })?;
         Ok(spec)
     }
@@ -724,75 +877,47 @@ impl ExperimentSpec {
         Self::from_toml(&text, name_or_path)
     }
 
-    /// Checks every value against its range; the message names the field.
-    pub fn validate(&self) -> Result<(), String> {
-        let d = &self.data;
-        d.source
+    /// Checks every value against its range; the error names the field and the fix.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        self.data
+            .source
             .parse::<DataSource>()
-            .map_err(|e| format!("data.source: {e}"))?;
+            .map_err(|e| FieldError::new("data.source", e.to_string()))?;
         if self.name.is_empty() || self.name.contains(char::is_whitespace) {
-            return Err("name: give a non-empty name without spaces".into());
+            return Err(FieldError::new(
+                "name",
+                "give a non-empty name without spaces",
+            ));
         }
-        if self.boolean.is_some() {
-            return self.validate_boolean();
-        }
+        self.kind.validate(self)
+    }
+
+    /// The checks of a spec whose networks are trained on S ∪ A and measured on S and T: the
+    /// sizes, the network, the training and the measures.
+    fn validate_trained(&self) -> Result<(), FieldError> {
+        let d = &self.data;
         if d.train_size == 0 || d.test_size == 0 || d.networks_per_size == 0 {
-            return Err(
-                "data.train_size, data.test_size and data.networks_per_size must be at \
-                        least 1"
-                    .into(),
-            );
+            return Err(FieldError::new(
+                "data.train_size, data.test_size and data.networks_per_size",
+                "must be at least 1",
+            ));
         }
         if d.attack_sizes.is_empty() || d.attack_sizes.windows(2).any(|w| w[0] >= w[1]) {
-            return Err("data.attack_sizes: give at least one size, ascending, each once".into());
+            return Err(FieldError::new(
+                "data.attack_sizes",
+                "give at least one size, ascending, each once",
+            ));
         }
         let n = &self.network;
         let scales_ok = n.sigma_w > 0.0 && n.sigma_b >= 0.0 && n.sigma_w.is_finite();
         if n.hidden.contains(&0) || !scales_ok || !n.sigma_b.is_finite() {
-            return Err("network: widths ≥ 1, sigma_w > 0 and sigma_b ≥ 0".into());
+            return Err(FieldError::new(
+                "network",
+                "widths ≥ 1, sigma_w > 0 and sigma_b ≥ 0",
+            ));
         }
         self.training.validate()?;
-        if let Some(s) = &self.measures.sharpness {
-            let ok = s.epsilon > 0.0 && s.lr > 0.0 && s.batch_size > 0;
-            if !ok {
-                return Err("measures.sharpness: epsilon > 0, lr > 0, batch_size ≥ 1".into());
-            }
-        }
-        if let Some(h) = &self.measures.hessian
-            && (h.top_k == 0 || h.lanczos_steps.is_some_and(|s| s < h.top_k))
-        {
-            return Err("measures.hessian: top_k ≥ 1 and lanczos_steps ≥ top_k".into());
-        }
-        if let Some(p) = &self.measures.prior
-            && p.likelihoods.is_empty()
-        {
-            return Err("measures.prior.likelihoods: name probit and/or step".into());
-        }
-        if let Some(r) = self
-            .measures
-            .prior
-            .as_ref()
-            .and_then(|p| p.reference.as_ref())
-        {
-            r.validate("measures.prior.reference")?;
-        }
-        if let Some(t) = &self.temporal {
-            t.validate(self)?;
-        }
-        if let Some(e) = &self.ep_accuracy {
-            e.validate(self)?;
-        }
-        if let Some(b) = &self.measures.bounds {
-            if !(b.delta > 0.0 && b.delta < 1.0) {
-                return Err("measures.bounds.delta must lie in (0, 1)".into());
-            }
-            if self.measures.prior.is_none() {
-                return Err(
-                    "measures.bounds needs measures.prior (the bounds use log P(f))".into(),
-                );
-            }
-        }
-        Ok(())
+        self.measures.validate()
     }
 
     /// A hash of every setting that changes a run's result (all but the lists of attack sizes
@@ -809,9 +934,7 @@ impl ExperimentSpec {
         canonical.training.optimizers.clear();
         canonical.training.measure_at.clear();
         canonical.training.overtrain_epochs = overtrain;
-        if let Some(t) = &mut canonical.temporal {
-            t.alphas.clear();
-        }
+        canonical.kind = self.kind.canonical();
         if let Some(r) = canonical
             .measures
             .prior
@@ -820,136 +943,121 @@ impl ExperimentSpec {
         {
             *r = r.resolved();
         }
-        if let Some(smc) = canonical.ep_accuracy.as_mut().and_then(|e| e.smc.as_mut()) {
-            *smc = smc.resolved();
-        }
         let json = serde_json::to_string(&canonical).expect("a spec serialises");
         let digest = Sha256::digest(json.as_bytes());
         digest[..6].iter().map(|b| format!("{b:02x}")).collect()
     }
 
-    /// The runs, in order of optimizer, attack size, replicate and checkpoint. A run's seed
-    /// depends only on the master seed and its (attack size, replicate), so it survives edits
-    /// to the lists, and the optimizers compared start from the same initialisation.
-    pub fn runs(&self) -> Vec<RunKey> {
-        if let Some(t) = &self.temporal {
-            return self.temporal_runs(t);
-        }
-        let optimizers = self.training.optimizer_list();
-        let checkpoints = self.training.checkpoints();
-        let mut runs = Vec::new();
-        for opt in &optimizers {
-            for &a in &self.data.attack_sizes {
-                for r in 0..self.data.networks_per_size {
-                    let seed = basin_nn::derive_seed(
-                        basin_nn::derive_seed(self.seed, a as u64),
-                        r as u64 + 1,
-                    );
-                    for &e in &checkpoints {
-                        let hash = self.settings_hash(opt, e);
-                        runs.push(RunKey {
-                            id: format!("{}-{hash}-a{a}-r{r}", self.name),
-                            variant: variant_label(opt, optimizers.len(), e, checkpoints.len()),
-                            optimizer: opt.clone(),
-                            overtrain_epochs: e,
-                            alpha: None,
-                            attack_size: a,
-                            replicate: r,
-                            seed,
-                        });
-                    }
-                }
-            }
-        }
-        runs
+    /// The spec with the reduction of `--quick` that every kind shares: three attack sizes
+    /// (the first, a middle and the last) and at most two networks each. The runs keep their
+    /// ids, so a later full run into the same folder reuses them.
+    pub fn quick_sizes(&self) -> ExperimentSpec {
+        let mut spec = self.clone();
+        let sizes = &spec.data.attack_sizes;
+        let mut keep = vec![sizes[0], sizes[sizes.len() / 2], sizes[sizes.len() - 1]];
+        keep.dedup();
+        spec.data.attack_sizes = keep;
+        spec.data.networks_per_size = spec.data.networks_per_size.min(2);
+        spec
     }
-}
 
-impl ExperimentSpec {
-    /// The runs of a temporal experiment: one per α and replicate, with ids
-    /// `<name>-<hash>-x<α>-r<replicate>`; the replicates' seeds do not depend on α.
-    fn temporal_runs(&self, t: &TemporalSpec) -> Vec<RunKey> {
-        let opt = &self.training.optimizer_list()[0];
-        let hash = self.settings_hash(opt, t.overtrain_epochs);
-        let mut runs = Vec::new();
-        for &alpha in &t.alphas {
-            for r in 0..self.data.networks_per_size {
-                runs.push(RunKey {
-                    id: format!("{}-{hash}-x{alpha}-r{r}", self.name),
-                    variant: format!("α = {}", short(alpha)),
-                    optimizer: opt.clone(),
-                    overtrain_epochs: t.overtrain_epochs,
-                    alpha: Some(alpha),
-                    attack_size: 0,
-                    replicate: r,
-                    seed: basin_nn::derive_seed(basin_nn::derive_seed(self.seed, 0), r as u64 + 1),
-                });
-            }
-        }
-        runs
-    }
-}
-
-/// A number with at most four significant digits, for labels (`0.1694915…` → `0.1695`).
-fn short(x: f64) -> String {
-    let digits = (3 - x.abs().log10().floor() as i32).max(0) as usize;
-    let s = format!("{x:.digits$}");
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_owned()
-    } else {
-        s
-    }
-}
-
-/// A run's report group: the optimizer kind if several are compared, then `+<epochs>` if
-/// several checkpoints are measured.
-fn variant_label(opt: &OptimizerConfig, n_opt: usize, epochs: usize, n_ckpt: usize) -> String {
-    match (n_opt > 1, n_ckpt > 1) {
-        (false, false) => String::new(),
-        (true, false) => opt.name().to_owned(),
-        (false, true) => format!("+{epochs}"),
-        (true, true) => format!("{} +{epochs}", opt.name()),
-    }
-}
-
-impl ExperimentSpec {
     /// The n of a Boolean experiment's `data.source = "boolean:<n>"`.
-    pub fn boolean_bits(&self) -> Result<u32, String> {
+    pub fn boolean_bits(&self) -> Result<u32, FieldError> {
         match self.data.source.parse::<DataSource>() {
             Ok(DataSource::Boolean { n, target: None }) if n == 7 => Ok(n),
-            _ => Err(format!(
-                "data.source: a Boolean experiment takes \"boolean:7\" (the sampler's cube), \
-                 got {:?}",
-                self.data.source
+            _ => Err(FieldError::new(
+                "data.source",
+                format!(
+                    "a Boolean experiment takes \"boolean:7\" (the sampler's cube), got {:?}",
+                    self.data.source
+                ),
             )),
         }
     }
+}
 
-    /// The checks of a Boolean experiment (its `[data]` sizes are those of the cube).
-    fn validate_boolean(&self) -> Result<(), String> {
-        let n = self.boolean_bits()?;
-        let b = self
-            .boolean
-            .as_ref()
-            .expect("called with a boolean section");
-        if b.samples == 0 || b.top_k == 0 {
-            return Err("boolean: samples and top_k must be at least 1".into());
+impl MeasuresSpec {
+    fn validate(&self) -> Result<(), FieldError> {
+        if let Some(s) = &self.sharpness {
+            let ok = s.epsilon > 0.0 && s.lr > 0.0 && s.batch_size > 0;
+            if !ok {
+                return Err(FieldError::new(
+                    "measures.sharpness",
+                    "epsilon > 0, lr > 0, batch_size ≥ 1",
+                ));
+            }
         }
-        let d = &self.data;
-        if d.train_size != 1 << n || d.test_size != 0 || d.attack_sizes != [0] {
-            return Err(format!(
-                "a Boolean experiment trains on the whole cube: data.train_size = {}, \
-                 test_size = 0, attack_sizes = [0]",
-                1 << n
+        if let Some(h) = &self.hessian
+            && (h.top_k == 0 || h.lanczos_steps.is_some_and(|s| s < h.top_k))
+        {
+            return Err(FieldError::new(
+                "measures.hessian",
+                "top_k ≥ 1 and lanczos_steps ≥ top_k",
             ));
         }
-        if self.temporal.is_some() || self.measures.bounds.is_some() {
-            return Err("a Boolean experiment has no [temporal] or [measures.bounds]".into());
+        if let Some(p) = &self.prior {
+            if p.likelihoods.is_empty() {
+                return Err(FieldError::new(
+                    "measures.prior.likelihoods",
+                    "name probit and/or step",
+                ));
+            }
+            if let Some(r) = &p.reference {
+                r.validate("measures.prior.reference")?;
+            }
         }
-        if self.network.activation != basin_nn::Activation::Relu {
-            return Err("network.activation: the Boolean sampler draws ReLU networks".into());
+        if let Some(b) = &self.bounds {
+            if !(b.delta > 0.0 && b.delta < 1.0) {
+                return Err(FieldError::new(
+                    "measures.bounds.delta",
+                    "must lie in (0, 1)",
+                ));
+            }
+            if self.prior.is_none() {
+                return Err(FieldError::new(
+                    "measures.bounds",
+                    "needs measures.prior (the bounds use log P(f))",
+                ));
+            }
         }
-        self.training.validate()
+        Ok(())
+    }
+}
+
+impl BooleanSpec {
+    /// The checks of a Boolean experiment (its `[data]` sizes are those of the cube).
+    fn validate(&self, spec: &ExperimentSpec) -> Result<(), FieldError> {
+        let n = spec.boolean_bits()?;
+        if self.samples == 0 || self.top_k == 0 {
+            return Err(FieldError::new(
+                "boolean",
+                "samples and top_k must be at least 1",
+            ));
+        }
+        let d = &spec.data;
+        if d.train_size != 1 << n || d.test_size != 0 || d.attack_sizes != [0] {
+            return Err(FieldError::new(
+                "data",
+                format!(
+                    "a Boolean experiment trains on the whole cube: data.train_size = {}, \
+                     test_size = 0, attack_sizes = [0]",
+                    1 << n
+                ),
+            ));
+        }
+        if spec.measures.bounds.is_some() {
+            return Err(FieldError::new(
+                "measures.bounds",
+                "a Boolean experiment has no bounds (it has no test set); remove the table",
+            ));
+        }
+        if spec.network.activation != basin_nn::Activation::Relu {
+            return Err(FieldError::new(
+                "network.activation",
+                "the Boolean sampler draws ReLU networks",
+            ));
+        }
+        spec.training.validate()
     }
 }
 
@@ -961,20 +1069,28 @@ impl EpAccuracySpec {
             && (self.smc_flip_fractions.is_empty() || self.smc_flip_fractions.contains(&flip))
     }
 
-    fn validate(&self, spec: &ExperimentSpec) -> Result<(), String> {
+    fn validate(&self, spec: &ExperimentSpec) -> Result<(), FieldError> {
+        spec.validate_trained()?;
         let points = spec.data.train_size + spec.data.test_size;
         if self.sizes.is_empty() || self.sizes.iter().any(|&n| n < 2 || n > points) {
-            return Err(format!(
-                "ep_accuracy.sizes: each between 2 and |S| + |T| = {points}"
+            return Err(FieldError::new(
+                "ep_accuracy.sizes",
+                format!("each between 2 and |S| + |T| = {points}"),
             ));
         }
         if self.flip_fractions.is_empty()
             || self.flip_fractions.iter().any(|f| !(0.0..=1.0).contains(f))
         {
-            return Err("ep_accuracy.flip_fractions: each in [0, 1]".into());
+            return Err(FieldError::new(
+                "ep_accuracy.flip_fractions",
+                "each in [0, 1]",
+            ));
         }
         if self.samples < 2 || self.target_std_err.is_some_and(|s| s.is_nan() || s <= 0.0) {
-            return Err("ep_accuracy: samples ≥ 2 and target_std_err > 0".into());
+            return Err(FieldError::new(
+                "ep_accuracy",
+                "samples ≥ 2 and target_std_err > 0",
+            ));
         }
         if let Some(smc) = &self.smc {
             smc.validate("ep_accuracy.smc")?;
@@ -985,90 +1101,66 @@ impl EpAccuracySpec {
                 .iter()
                 .any(|f| !self.flip_fractions.contains(f))
         {
-            return Err(
-                "ep_accuracy.smc_sizes and smc_flip_fractions: each one of sizes and \
-                 flip_fractions"
-                    .into(),
-            );
+            return Err(FieldError::new(
+                "ep_accuracy.smc_sizes and smc_flip_fractions",
+                "each one of sizes and flip_fractions",
+            ));
         }
-        if spec.measures.prior.is_none() || spec.temporal.is_some() {
-            return Err(
-                "ep_accuracy needs [measures.prior] (its likelihoods) and no [temporal]".into(),
-            );
+        if spec.measures.prior.is_none() {
+            return Err(FieldError::new(
+                "ep_accuracy",
+                "needs [measures.prior] (its likelihoods)",
+            ));
         }
         Ok(())
     }
 }
 
 impl TemporalSpec {
-    fn validate(&self, spec: &ExperimentSpec) -> Result<(), String> {
+    fn validate(&self, spec: &ExperimentSpec) -> Result<(), FieldError> {
+        spec.validate_trained()?;
         if self.every == 0 || self.alphas.is_empty() {
-            return Err("temporal: every ≥ 1 and at least one alpha".into());
+            return Err(FieldError::new(
+                "temporal",
+                "every ≥ 1 and at least one alpha",
+            ));
         }
         if let Some(a) = self.alphas.iter().find(|a| !(a.is_finite() && **a > 0.0)) {
-            return Err(format!(
-                "temporal.alphas: {a} is not a finite positive number"
+            return Err(FieldError::new(
+                "temporal.alphas",
+                format!("{a} is not a finite positive number"),
             ));
         }
         if self.scale_after > self.overtrain_epochs {
-            return Err("temporal.scale_after must be at most temporal.overtrain_epochs".into());
+            return Err(FieldError::new(
+                "temporal.scale_after",
+                "must be at most temporal.overtrain_epochs",
+            ));
         }
         if self.layer + 1 > spec.network.hidden.len() {
-            return Err(format!(
-                "temporal.layer: {} is not a hidden layer (0..{})",
-                self.layer,
-                spec.network.hidden.len()
+            return Err(FieldError::new(
+                "temporal.layer",
+                format!(
+                    "{} is not a hidden layer (0..{})",
+                    self.layer,
+                    spec.network.hidden.len()
+                ),
             ));
         }
         let t = &spec.training;
         if spec.data.attack_sizes != [0] || t.overtrain_epochs != 0 || !t.measure_at.is_empty() {
-            return Err(
-                "a temporal experiment takes data.attack_sizes = [0] and its \
-                        overtraining from temporal.overtrain_epochs (not training.overtrain_epochs \
-                        or measure_at)"
-                    .into(),
-            );
+            return Err(FieldError::new(
+                "temporal",
+                "a temporal experiment takes data.attack_sizes = [0] and its overtraining from \
+                 temporal.overtrain_epochs (not training.overtrain_epochs or measure_at)",
+            ));
         }
         if !t.optimizers.is_empty() {
-            return Err("a temporal experiment trains with one training.optimizer".into());
+            return Err(FieldError::new(
+                "training.optimizers",
+                "a temporal experiment trains with one training.optimizer",
+            ));
         }
         Ok(())
-    }
-}
-
-/// A `K/N` shard of an experiment's runs (1-based K).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shard {
-    /// This shard, 1..=count.
-    pub index: usize,
-    /// The number of shards.
-    pub count: usize,
-}
-
-impl std::str::FromStr for Shard {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("shard {s:?}: write K/N with 1 ≤ K ≤ N, for example 2/8");
-        let (k, n) = s.split_once('/').ok_or_else(bad)?;
-        let (index, count) = (
-            k.trim().parse().map_err(|_| bad())?,
-            n.trim().parse().map_err(|_| bad())?,
-        );
-        if index == 0 || index > count {
-            return Err(bad());
-        }
-        Ok(Self { index, count })
-    }
-}
-
-impl Shard {
-    /// True if the run with this id belongs to this shard. Membership hashes the id, so it
-    /// does not depend on the order or number of runs: shards of an extended spec still hold
-    /// the same old runs.
-    pub fn holds(&self, id: &str) -> bool {
-        let digest = Sha256::digest(id.as_bytes());
-        let h = u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"));
-        (h % self.count as u64) as usize + 1 == self.index
     }
 }

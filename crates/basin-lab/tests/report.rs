@@ -2,8 +2,9 @@
 
 use std::collections::BTreeMap;
 
+use basin_lab::kinds::attack_set::summarize;
+use basin_lab::kinds::report;
 use basin_lab::record::RunRecord;
-use basin_lab::report::{summarize, write_outputs};
 use basin_lab::spec::ExperimentSpec;
 use basin_lab::stats::{kendall_tau_b, pearson, spearman};
 use basin_nn::TrainStatus;
@@ -80,7 +81,7 @@ fn outputs_are_written() {
     let dir = tempfile::tempdir().unwrap();
     let spec = ExperimentSpec::load("fig3-mnist").unwrap();
     let recs = records();
-    write_outputs(dir.path(), Some(&spec), &recs).unwrap();
+    report(Some(&spec), dir.path(), &recs).unwrap();
     for f in [
         "summary.json",
         "report.md",
@@ -148,7 +149,7 @@ fn variants_are_reported_separately() {
         "a variant's correlations are those of its records alone"
     );
     let dir = tempfile::tempdir().unwrap();
-    write_outputs(dir.path(), None, &recs).unwrap();
+    report(None, dir.path(), &recs).unwrap();
     for f in [
         "fig3-adam.png",
         "fig3-sgd.svg",
@@ -187,7 +188,7 @@ fn the_smc_reference_is_compared_with_ep() {
         r.measures
             .insert("log_prior_step_smc_std_err".into(), Some(0.2));
     }
-    let summary = write_outputs(dir.path(), Some(&spec), &recs).unwrap();
+    let summary = report(Some(&spec), dir.path(), &recs).unwrap().summary;
     assert_eq!(summary.correlations["log_prior_step_smc"].n, 11);
     let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
     // Runs 0–9 and 10 converged (11 is not): mean bias (10·0.5 + 1.5)/11.

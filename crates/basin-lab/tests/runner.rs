@@ -1,8 +1,13 @@
-//! The runner on a small attack-set experiment over the embedded MNIST: records, the store,
+//! The executor on a small attack-set experiment over the embedded MNIST: records, the store,
 //! resuming, sharding, reproducibility.
 
-use basin_lab::runner::{Prepared, RunOptions, run};
-use basin_lab::spec::{ExperimentSpec, Shard};
+use std::path::Path;
+
+use basin_lab::exec::shards::Shard;
+use basin_lab::exec::{RunOptions, RunOutcome};
+use basin_lab::kinds::experiment;
+use basin_lab::prepare::Prepared;
+use basin_lab::spec::ExperimentSpec;
 
 fn small() -> ExperimentSpec {
     let text = basin_lab::spec::BUILTIN[0]
@@ -22,6 +27,16 @@ fn opts(jobs: usize, shard: Option<Shard>) -> RunOptions {
     RunOptions { jobs, shard }
 }
 
+/// Runs `spec` into `out`.
+fn run(
+    spec: &ExperimentSpec,
+    out: &Path,
+    opts: RunOptions,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> RunOutcome {
+    experiment(spec).run(out, opts, progress).unwrap()
+}
+
 #[test]
 fn runs_store_resume_and_reproduce() {
     let spec = small();
@@ -32,7 +47,7 @@ fn runs_store_resume_and_reproduce() {
     let progress = |_: usize, _: usize| {
         calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     };
-    let out = run(&prep, dir.path(), opts(2, None), &progress).unwrap();
+    let out = run(&spec, dir.path(), opts(2, None), &progress);
     assert_eq!((out.computed, out.skipped, out.records.len()), (4, 0, 4));
     assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 4);
     for r in &out.records {
@@ -81,7 +96,7 @@ fn runs_store_resume_and_reproduce() {
     assert_eq!(prep.kernel.as_ref().map(|k| k.nrows()), Some(300));
 
     // A rerun computes nothing.
-    let again = run(&prep, dir.path(), opts(1, None), &|_, _| {}).unwrap();
+    let again = run(&spec, dir.path(), opts(1, None), &|_, _| {});
     assert_eq!((again.computed, again.skipped), (0, 4));
     assert_eq!(again.records.len(), 4);
 
@@ -89,19 +104,17 @@ fn runs_store_resume_and_reproduce() {
     // per run, so the numbers are identical).
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let s1 = run(
-        &prep,
+        &spec,
         d1.path(),
         opts(1, Some("1/2".parse().unwrap())),
         &|_, _| {},
-    )
-    .unwrap();
+    );
     let s2 = run(
-        &prep,
+        &spec,
         d2.path(),
         opts(1, Some("2/2".parse().unwrap())),
         &|_, _| {},
-    )
-    .unwrap();
+    );
     assert_eq!(s1.records.len() + s2.records.len(), 4);
     let mut sharded: Vec<_> = s1.records.into_iter().chain(s2.records).collect();
     let mut whole = out.records;
@@ -195,7 +208,7 @@ fn the_cifar_spec_runs_on_synthetic_cifar_files() {
             .any(|&v| !(0.0..=1.0).contains(&v))
     );
     let out = tempfile::tempdir().unwrap();
-    let done = run(&prep, out.path(), opts(1, None), &|_, _| {}).unwrap();
+    let done = run(&spec, out.path(), opts(1, None), &|_, _| {});
     assert_eq!(done.records.len(), 2);
     for r in &done.records {
         assert_eq!(r.status, basin_nn::TrainStatus::Converged);

@@ -3,10 +3,18 @@
 
 use std::collections::HashSet;
 
-use basin_lab::spec::{BUILTIN, ExperimentSpec, Shard};
+use basin_lab::exec::jobs::Job;
+use basin_lab::exec::shards::Shard;
+use basin_lab::kinds::{attack_set, temporal};
+use basin_lab::spec::{BUILTIN, ExperimentSpec, Kind, RunKey};
 
 fn fig3() -> ExperimentSpec {
     ExperimentSpec::load("fig3-mnist").unwrap()
+}
+
+/// The runs of an attack-set spec.
+fn keys_of(spec: &ExperimentSpec) -> Vec<RunKey> {
+    attack_set::run_keys(spec)
 }
 
 #[test]
@@ -15,7 +23,7 @@ fn the_shipped_specs_parse() {
         let spec = ExperimentSpec::load(name).unwrap();
         assert_eq!(spec.name, name);
         if name.starts_with("fig3") {
-            assert_eq!(spec.runs().len(), 55, "{name}: 11 sizes × 5 networks");
+            assert_eq!(keys_of(&spec).len(), 55, "{name}: 11 sizes × 5 networks");
         }
     }
     let s = fig3();
@@ -58,17 +66,17 @@ fn unknown_keys_and_bad_values_are_named() {
 #[test]
 fn run_ids_are_stable() {
     let base = fig3();
-    let runs = base.runs();
+    let runs = keys_of(&base);
     let ids: HashSet<_> = runs.iter().map(|r| r.id.clone()).collect();
     let seeds: HashSet<_> = runs.iter().map(|r| r.seed).collect();
     assert_eq!((ids.len(), seeds.len()), (55, 55), "unique");
-    assert_eq!(base.runs(), runs, "deterministic");
+    assert_eq!(keys_of(&base), runs, "deterministic");
 
     let mut more = base.clone();
     more.data.attack_sizes.push(600);
     more.data.networks_per_size = 6;
     more.description = "edited".into();
-    let extended = more.runs();
+    let extended = keys_of(&more);
     assert_eq!(extended.len(), 12 * 6);
     for r in &runs {
         assert!(extended.contains(r), "{} kept", r.id);
@@ -76,15 +84,15 @@ fn run_ids_are_stable() {
 
     let mut other = base.clone();
     other.training.batch_size = 64;
-    assert!(other.runs().iter().all(|r| !ids.contains(&r.id)));
+    assert!(keys_of(&other).iter().all(|r| !ids.contains(&r.id)));
     let mut reseeded = base;
     reseeded.seed = 2;
-    assert!(reseeded.runs().iter().all(|r| !seeds.contains(&r.seed)));
+    assert!(keys_of(&reseeded).iter().all(|r| !seeds.contains(&r.seed)));
 }
 
 #[test]
 fn shards_partition_the_runs() {
-    let runs = fig3().runs();
+    let runs = keys_of(&fig3());
     let shards: Vec<Shard> = (1..=4).map(|k| format!("{k}/4").parse().unwrap()).collect();
     for r in &runs {
         assert_eq!(shards.iter().filter(|s| s.holds(&r.id)).count(), 1);
@@ -101,7 +109,7 @@ fn shards_partition_the_runs() {
 /// The shipped fig3 spec keeps the ids of the runs stored before variants existed.
 #[test]
 fn fig3_ids_are_those_stored_before() {
-    assert_eq!(fig3().runs()[0].id, "fig3-mnist-1d8170a3ec46-a0-r0");
+    assert_eq!(keys_of(&fig3())[0].id, "fig3-mnist-1d8170a3ec46-a0-r0");
 }
 
 /// The `[measures.prior] reference` of a spec that has one.
@@ -130,7 +138,7 @@ fn fig3_exact_adds_the_reference_to_the_same_runs() {
         ),
         (tuned.moves, tuned.ess_fraction, tuned.trajectory_time, true)
     );
-    let (a, b) = (fig3().runs(), exact.runs());
+    let (a, b) = (keys_of(&fig3()), keys_of(&exact));
     assert_eq!(a.len(), b.len());
     assert!(
         a.iter()
@@ -160,12 +168,12 @@ fn fig3_exact_adds_the_reference_to_the_same_runs() {
         rs.config(7).mover,
         basin_prior::smc::SmcMover::EllipticalSlice
     );
-    assert!(slice.runs().iter().zip(&b).all(|(x, y)| x.id != y.id));
+    assert!(keys_of(&slice).iter().zip(&b).all(|(x, y)| x.id != y.id));
     // Ids hash the schedule as run: stating the mover's defaults keeps them, another ESS
     // fraction changes them.
     let with = |extra: &str| {
         let text = builtin.replace("mover = \"hmc\"", &format!("mover = \"hmc\", {extra}"));
-        ExperimentSpec::from_toml(&text, "x.toml").unwrap().runs()
+        keys_of(&ExperimentSpec::from_toml(&text, "x.toml").unwrap())
     };
     let stated = with("moves = 1, ess_fraction = 0.97, trajectory_time = 0.7853981633974483");
     assert!(stated.iter().zip(&b).all(|(x, y)| x.id == y.id));
@@ -182,20 +190,24 @@ fn fig3_exact_adds_the_reference_to_the_same_runs() {
 #[test]
 fn variant_specs_expand() {
     let fig4 = ExperimentSpec::load("fig4-optimizers").unwrap();
-    let runs = fig4.runs();
+    let runs = keys_of(&fig4);
     assert_eq!(runs.len(), 7 * 6 * 4);
     let ids: HashSet<_> = runs.iter().map(|r| &r.id).collect();
     let seeds: HashSet<_> = runs.iter().map(|r| r.seed).collect();
     assert_eq!((ids.len(), seeds.len()), (168, 24));
     assert!(runs.iter().any(|r| r.variant == "entropy_sgd"));
-    let over = ExperimentSpec::load("overtrain-mnist").unwrap().runs();
+    let over = keys_of(&ExperimentSpec::load("overtrain-mnist").unwrap());
     assert_eq!(over.len(), 2 * 6 * 4 * 3);
     assert_eq!(
-        basin_lab::runner::TrainJob::group(over).len(),
+        Job::group(over).len(),
         2 * 6 * 4,
         "one training run per optimizer, size and network"
     );
-    let t = ExperimentSpec::load("fig5-temporal").unwrap().runs();
+    let fig5 = ExperimentSpec::load("fig5-temporal").unwrap();
+    let Kind::Temporal(table) = &fig5.kind else {
+        panic!("fig5-temporal is temporal: {:?}", fig5.kind)
+    };
+    let t = temporal::run_keys(&fig5, table);
     assert_eq!(t.len(), 4);
     assert!(t.iter().all(|r| r.seed == t[0].seed && r.alpha.is_some()));
 }
@@ -242,4 +254,73 @@ fn bad_variant_settings_are_named() {
             .to_string();
         assert!(err.contains(needle), "{needle}: {err}");
     }
+}
+
+/// The kind of a spec is its kind table; a spec with two kind tables is refused with both
+/// named, and a spec written back to TOML keeps its kind.
+#[test]
+fn the_kind_is_the_kind_table() {
+    let kind_of = |name: &str| {
+        let spec = ExperimentSpec::load(name).unwrap();
+        let again = ExperimentSpec::from_toml(&toml::to_string(&spec).unwrap(), name).unwrap();
+        assert_eq!(again, spec, "{name} round-trips");
+        std::mem::discriminant(&spec.kind)
+    };
+    let d = std::mem::discriminant;
+    assert_eq!(kind_of("fig3-mnist"), d(&Kind::AttackSet));
+    assert!(matches!(
+        ExperimentSpec::load("fig5-temporal").unwrap().kind,
+        Kind::Temporal(_)
+    ));
+    assert!(matches!(
+        ExperimentSpec::load("fig2-boolean").unwrap().kind,
+        Kind::Boolean(_)
+    ));
+    assert!(matches!(
+        ExperimentSpec::load("ep-accuracy").unwrap().kind,
+        Kind::EpAccuracy(_)
+    ));
+    for name in ["fig5-temporal", "fig2-boolean", "ep-accuracy"] {
+        kind_of(name);
+    }
+    let ep = BUILTIN.iter().find(|b| b.0 == "ep-accuracy").unwrap().1;
+    let err = ExperimentSpec::from_toml(&format!("{ep}\n[temporal]\n"), "two.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("two.toml") && err.contains("[temporal]") && err.contains("[ep_accuracy]"),
+        "{err}"
+    );
+}
+
+/// `--quick`: three attack sizes and two networks for every kind, and each kind's own
+/// reduction; the attack-set runs keep their ids.
+#[test]
+fn quick_reduces_each_kind() {
+    let quick = |name: &str| {
+        let spec = ExperimentSpec::load(name).unwrap();
+        let reduced = basin_lab::kinds::experiment(&spec).quick();
+        reduced.validate().unwrap();
+        (spec, reduced)
+    };
+    let (full, q) = quick("fig3-mnist");
+    assert_eq!(q.data.attack_sizes, [0, 250, 500]);
+    assert_eq!(q.data.networks_per_size, 2);
+    let ids: HashSet<String> = keys_of(&full).into_iter().map(|k| k.id).collect();
+    assert!(keys_of(&q).iter().all(|k| ids.contains(&k.id)));
+    let (full, q) = quick("fig5-temporal");
+    let (Kind::Temporal(a), Kind::Temporal(b)) = (&full.kind, &q.kind) else {
+        panic!("temporal")
+    };
+    assert_eq!(
+        (b.overtrain_epochs, b.scale_after),
+        (a.overtrain_epochs / 5, a.scale_after / 5)
+    );
+    let (_, q) = quick("fig2-boolean");
+    let Kind::Boolean(b) = &q.kind else {
+        panic!("boolean")
+    };
+    assert_eq!((b.samples, b.top_k), (1_000_000, 100));
+    let (full, q) = quick("ep-accuracy");
+    assert_eq!(q.kind, full.kind);
 }

@@ -1,6 +1,6 @@
 //! The result store: append and reopen, torn last lines, corruption, compaction and merging.
 
-use basin_lab::store::{RESULTS_FILE, Store, load, load_merged};
+use basin_lab::exec::store::{RESULTS_FILE, Store, load, load_merged};
 use serde_json::json;
 
 #[test]

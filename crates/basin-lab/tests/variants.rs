@@ -1,8 +1,8 @@
 //! Specs with variants: optimizers compared and overtraining checkpoints (one training run
 //! measured several times), and the temporal α-scaling experiment.
 
-use basin_lab::report::write_outputs;
-use basin_lab::runner::{Prepared, RunOptions, run};
+use basin_lab::exec::RunOptions;
+use basin_lab::kinds::experiment;
 use basin_lab::spec::ExperimentSpec;
 
 /// A small attack-set spec: |S| = 100, |T| = 100, one attack size, two networks, cheap
@@ -29,13 +29,15 @@ likelihoods = ["probit"]
 }
 
 fn all(spec: &ExperimentSpec) -> Vec<basin_lab::record::RunRecord> {
-    let prep = Prepared::new(spec).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let opts = RunOptions {
         jobs: 2,
         shard: None,
     };
-    let mut records = run(&prep, dir.path(), opts, &|_, _| {}).unwrap().records;
+    let mut records = experiment(spec)
+        .run(dir.path(), opts, &|_, _| {})
+        .unwrap()
+        .records;
     records.sort_by(|a, b| a.id.cmp(&b.id));
     records
 }
@@ -174,8 +176,11 @@ fn temporal_runs_trace_training_and_scaling() {
     assert!(after.sharpness > before.sharpness, "{before:?} {after:?}");
 
     let dir = tempfile::tempdir().unwrap();
-    let summary = write_outputs(dir.path(), Some(&spec), &records).unwrap();
-    assert_eq!(summary.temporal.len(), 2);
+    let summary = experiment(&spec)
+        .report(dir.path(), &records)
+        .unwrap()
+        .summary;
+    assert_eq!(summary.section["temporal"].as_array().unwrap().len(), 2);
     for f in [
         "fig5.png",
         "fig5.svg",
@@ -208,9 +213,10 @@ fn boolean_functions_are_trained_against_their_sampled_prior() {
         jobs: 2,
         shard: None,
     };
-    let out = basin_lab::boolean::run_boolean(&spec, dir.path(), opts, &|_, _| {}).unwrap();
+    let exp = experiment(&spec);
+    let out = exp.run(dir.path(), opts, &|_, _| {}).unwrap();
     assert_eq!(out.records.len(), 4);
-    let table: basin_lab::boolean::SampledFunctions =
+    let table: basin_lab::kinds::boolean::SampledFunctions =
         serde_json::from_slice(&std::fs::read(dir.path().join("functions.json")).unwrap()).unwrap();
     assert_eq!((table.samples, table.top.len()), (20000, 4));
     // The two constants lead, each with about a quarter of the samples.
@@ -230,12 +236,12 @@ fn boolean_functions_are_trained_against_their_sampled_prior() {
         assert!(r.measure("log_prior_step").is_some_and(|l| l < 0.0));
     }
     // A rerun reads the table and computes nothing.
-    let again = basin_lab::boolean::run_boolean(&spec, dir.path(), opts, &|_, _| {}).unwrap();
+    let again = exp.run(dir.path(), opts, &|_, _| {}).unwrap();
     assert_eq!((again.computed, again.skipped), (0, 4));
-    let summary = write_outputs(dir.path(), Some(&spec), &out.records).unwrap();
-    let b = summary.boolean.unwrap();
-    assert!(b.against_sampled.contains_key("sharpness"));
-    assert_eq!(b.ep_error["step"].n, 4);
+    let summary = exp.report(dir.path(), &out.records).unwrap().summary;
+    let b = &summary.section["boolean"];
+    assert!(b["against_sampled"].get("sharpness").is_some());
+    assert_eq!(b["ep_error"]["step"]["n"], 4);
     for f in ["fig2.png", "ep_vs_sampled.svg", "report.md", "summary.json"] {
         assert!(dir.path().join(f).is_file(), "{f}");
     }
@@ -312,9 +318,12 @@ fn ep_accuracy_compares_ep_with_tilting() {
     };
     assert!(mean(0.25) < mean(0.0), "{} {}", mean(0.25), mean(0.0));
     let dir = tempfile::tempdir().unwrap();
-    let summary = write_outputs(dir.path(), Some(&spec), &records).unwrap();
+    let summary = experiment(&spec)
+        .report(dir.path(), &records)
+        .unwrap()
+        .summary;
     assert_eq!(
-        summary.ep_accuracy.len(),
+        summary.section["ep_accuracy"].as_array().unwrap().len(),
         2 * 2 * 2 + 1,
         "N × φ × likelihood, and the SMC cell"
     );

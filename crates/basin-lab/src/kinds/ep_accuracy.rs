@@ -30,13 +30,129 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::plot::{ScatterPlot, Series, write_png_panels, write_svg_panels};
+use crate::error::LabError;
+use crate::exec::jobs::Job;
+use crate::experiment::Experiment;
+use crate::measure::function_hash;
+use crate::plot::{ScatterPlot, Series};
+use crate::prepare::Prepared;
 use crate::record::RunRecord;
-use crate::report::{ReportError, Summary};
-use crate::runner::{
-    LabError, Prepared, RunOptions, RunOutcome, TrainJob, function_hash, run_jobs,
-};
-use crate::spec::{EpAccuracySpec, ExperimentSpec, LikelihoodSpec, RunKey};
+use crate::report::{ReportError, Summary, heading, spec_section, write_figure, write_markdown};
+use crate::spec::{EpAccuracySpec, ExperimentSpec, Kind, LikelihoodSpec, RunKey};
+
+/// The EP-accuracy study of a spec with an `[ep_accuracy]` table.
+#[derive(Debug, Clone, Copy)]
+pub struct EpAccuracy<'a> {
+    spec: &'a ExperimentSpec,
+    e: &'a EpAccuracySpec,
+}
+
+impl<'a> EpAccuracy<'a> {
+    /// The study of `spec`, whose `[ep_accuracy]` table is `e`.
+    pub fn new(spec: &'a ExperimentSpec, e: &'a EpAccuracySpec) -> Self {
+        Self { spec, e }
+    }
+}
+
+/// The EP-accuracy section of `summary.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpAccuracySection {
+    /// EP's bias per cell.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ep_accuracy: Vec<BiasRow>,
+}
+
+/// The prepared data and each run's cell, by run id.
+pub struct Cells {
+    prep: Prepared,
+    cells: BTreeMap<String, Cell>,
+}
+
+impl Experiment for EpAccuracy<'_> {
+    type Data = Cells;
+    type Section = EpAccuracySection;
+
+    fn spec(&self) -> &ExperimentSpec {
+        self.spec
+    }
+
+    fn quick(&self) -> ExperimentSpec {
+        let mut spec = self.spec.quick_sizes();
+        spec.kind = Kind::EpAccuracy(self.e.clone());
+        spec
+    }
+
+    fn prepare(&self, _out: &Path, _threads: usize) -> Result<Cells, LabError> {
+        let cells = keys(self.spec, self.e)
+            .into_iter()
+            .map(|(k, c)| (k.id.clone(), c))
+            .collect();
+        Ok(Cells {
+            prep: Prepared::new(self.spec)?,
+            cells,
+        })
+    }
+
+    fn jobs(&self, _data: &Cells) -> Vec<Job> {
+        Job::group(
+            keys(self.spec, self.e)
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect(),
+        )
+    }
+
+    fn compute(&self, data: &Cells, job: &Job) -> Result<Vec<RunRecord>, LabError> {
+        let key = job.first();
+        compare(&data.prep, self.e, key, data.cells[&key.id]).map(|r| vec![r])
+    }
+
+    fn summarise(&self, records: &[RunRecord]) -> Summary<EpAccuracySection> {
+        Summary::of_section(
+            records.len(),
+            records.len(),
+            EpAccuracySection {
+                ep_accuracy: bias_rows(records),
+            },
+        )
+    }
+
+    /// Writes `bias.png`/`.svg` (EP's bias against the flipped fraction, one line per N, per
+    /// likelihood) and `report.md`.
+    fn write_report(
+        &self,
+        dir: &Path,
+        _records: &[RunRecord],
+        summary: &Summary<EpAccuracySection>,
+    ) -> Result<(), ReportError> {
+        let rows = &summary.section.ep_accuracy;
+        let panels: Vec<ScatterPlot> =
+            [("probit", "tilting"), ("step", "tilting"), ("step", "smc")]
+                .iter()
+                .filter_map(|(lik, reference)| bias_plot(rows, lik, reference))
+                .collect();
+        if !panels.is_empty() {
+            write_figure(dir, "bias", &panels, 1, (800 * panels.len() as u32, 650))?;
+        }
+        write_markdown(dir, &markdown(self.spec, rows, !panels.is_empty()))
+    }
+
+    fn highlights(&self, summary: &Summary<EpAccuracySection>) -> Vec<String> {
+        summary.section.ep_accuracy.iter().map(highlight).collect()
+    }
+}
+
+/// One cell's line: EP's bias against its reference.
+fn highlight(r: &BiasRow) -> String {
+    let bias = match (r.mean_bias, r.std_err) {
+        (Some(b), Some(s)) => format!("{b:+.3} ± {s:.3} nats"),
+        _ => format!("not measurable ({}'s error bar untrustworthy)", r.reference),
+    };
+    format!(
+        "  N = {:<5} flipped {:.2} {:<7} vs {:<7} EP bias {bias}",
+        r.n, r.flip_fraction, r.likelihood, r.reference
+    )
+}
 
 /// One cell of the study.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -74,29 +190,6 @@ fn keys(spec: &ExperimentSpec, e: &EpAccuracySpec) -> Vec<(RunKey, Cell)> {
     out
 }
 
-/// Runs the study into `out` (resuming: stored cells are skipped).
-pub fn run_ep_accuracy(
-    prep: &Prepared,
-    out: &Path,
-    opts: RunOptions,
-    progress: &(dyn Fn(usize, usize) + Sync),
-) -> Result<RunOutcome, LabError> {
-    let spec = &prep.spec;
-    let e = spec.ep_accuracy.as_ref().ok_or_else(|| {
-        crate::runner::spec_err(spec, "an EP-accuracy run needs an [ep_accuracy] section")
-    })?;
-    let cells: BTreeMap<String, Cell> = keys(spec, e)
-        .into_iter()
-        .map(|(k, c)| (k.id.clone(), c))
-        .collect();
-    let jobs = TrainJob::group(keys(spec, e).into_iter().map(|(k, _)| k).collect());
-    let compute = |job: &TrainJob| {
-        let key = job.first();
-        compare(prep, e, key, cells[&key.id]).map(|r| vec![r])
-    };
-    run_jobs(&spec.name, out, opts, jobs, &compute, progress)
-}
-
 /// The true labels of the first `n` points of S ∪ T (±1) with a seeded `flip` fraction of
 /// them flipped; returns the labels and the number flipped.
 fn flipped_labels(
@@ -109,7 +202,7 @@ fn flipped_labels(
         .s_and_t
         .labels()
         .filter(|l| l.len() >= n)
-        .ok_or_else(|| crate::runner::setup_err(prep, "the data needs labels on S ∪ T"))?;
+        .ok_or_else(|| prep.setup_err("the data needs labels on S ∪ T"))?;
     let mut labels: Vec<f64> = truth[..n]
         .iter()
         .map(|&l| if l == 1 { 1.0 } else { -1.0 })
@@ -138,10 +231,7 @@ fn compare(
     cell: Cell,
 ) -> Result<RunRecord, LabError> {
     let kernel = prep.kernel.as_ref().ok_or_else(|| {
-        crate::runner::setup_err(
-            prep,
-            "the EP-accuracy study needs [measures.prior] (the kernel)",
-        )
+        prep.setup_err("the EP-accuracy study needs [measures.prior] (the kernel)")
     })?;
     let (labels, flipped) = flipped_labels(prep, cell.n, cell.flip, key.seed)?;
     let k = kernel.as_ref().submatrix(0, 0, cell.n, cell.n);
@@ -366,39 +456,6 @@ fn bias_row(n: usize, flip: f64, lik: &str, reference: &str, rs: &[&RunRecord]) 
     }
 }
 
-/// Writes `summary.json` (with `ep_accuracy`: the bias per cell), `bias.png`/`.svg` (EP's bias
-/// against the flipped fraction, one line per N, per likelihood) and `report.md`.
-pub fn write_outputs(
-    dir: &Path,
-    spec: Option<&ExperimentSpec>,
-    records: &[RunRecord],
-) -> Result<Summary, ReportError> {
-    let rows = bias_rows(records);
-    let summary = Summary {
-        runs: records.len(),
-        converged: records.len(),
-        correlations: BTreeMap::new(),
-        by_variant: BTreeMap::new(),
-        temporal: Vec::new(),
-        boolean: None,
-        ep_accuracy: rows.clone(),
-    };
-    let json = serde_json::to_string_pretty(&summary).expect("a summary serialises");
-    basin_data::io::write_atomic(&dir.join("summary.json"), json.as_bytes())?;
-    let panels: Vec<ScatterPlot> = [("probit", "tilting"), ("step", "tilting"), ("step", "smc")]
-        .iter()
-        .filter_map(|(lik, reference)| bias_plot(&rows, lik, reference))
-        .collect();
-    if !panels.is_empty() {
-        let size = (800 * panels.len() as u32, 650);
-        write_png_panels(&panels, 1, &dir.join("bias.png"), size)?;
-        write_svg_panels(&panels, 1, &dir.join("bias.svg"), size)?;
-    }
-    let md = markdown(spec, &rows, !panels.is_empty());
-    basin_data::io::write_atomic(&dir.join("report.md"), md.as_bytes())?;
-    Ok(summary)
-}
-
 fn bias_plot(rows: &[BiasRow], lik: &str, reference: &str) -> Option<ScatterPlot> {
     let mut by_n: BTreeMap<usize, Vec<(f64, f64)>> = BTreeMap::new();
     for r in rows
@@ -425,12 +482,8 @@ fn bias_plot(rows: &[BiasRow], lik: &str, reference: &str) -> Option<ScatterPlot
     })
 }
 
-fn markdown(spec: Option<&ExperimentSpec>, rows: &[BiasRow], figure: bool) -> String {
-    let mut md = String::new();
-    let _ = writeln!(md, "# {}\n", spec.map_or("EP accuracy", |s| &s.name));
-    if let Some(s) = spec.filter(|s| !s.description.is_empty()) {
-        let _ = writeln!(md, "{}\n", s.description);
-    }
+fn markdown(spec: &ExperimentSpec, rows: &[BiasRow], figure: bool) -> String {
+    let mut md = heading(Some(spec), "EP accuracy");
     md.push_str("EP's bias is log Z_EP − log P̂ in nats (positive: EP overestimates P(f)), ");
     md.push_str("averaged over the replicates whose reference error bar is trustworthy. The ");
     md.push_str("references: minimax tilting (converged, effective sample size ≥ 30, standard ");
@@ -457,6 +510,6 @@ fn markdown(spec: Option<&ExperimentSpec>, rows: &[BiasRow], figure: bool) -> St
     if figure {
         md.push_str("\n![EP's bias against the flipped fraction](bias.png)\n");
     }
-    md.push_str(&crate::report::spec_section(spec));
+    md.push_str(&spec_section(Some(spec)));
     md
 }

@@ -27,14 +27,169 @@ use basin_nn::{FcnSpec, derive_seed};
 use basin_prior::boolean::{BooleanSampler, FunctionCounts, function_hex};
 use serde::{Deserialize, Serialize};
 
-use crate::plot::{ScatterPlot, Series, write_png_panels, write_svg_panels};
+use crate::error::LabError;
+use crate::exec::jobs::Job;
+use crate::experiment::Experiment;
+use crate::plot::{ScatterPlot, Series};
+use crate::prepare::Prepared;
 use crate::record::RunRecord;
-use crate::report::{ReportError, Summary};
-use crate::runner::{
-    LabError, Prepared, RunOptions, RunOutcome, TrainJob, run_job, run_jobs, setup_err, spec_err,
+use crate::report::{
+    RESAMPLES, ReportError, Summary, heading, spec_section, write_figure, write_markdown,
 };
-use crate::spec::{BooleanSpec, ExperimentSpec, RunKey};
+use crate::spec::{BooleanSpec, ExperimentSpec, Kind, RunKey};
 use crate::stats::{Correlations, correlations};
+use crate::train::train_and_measure;
+
+/// The Boolean experiment of a spec with a `[boolean]` table.
+#[derive(Debug, Clone, Copy)]
+pub struct Boolean<'a> {
+    spec: &'a ExperimentSpec,
+    b: &'a BooleanSpec,
+}
+
+impl<'a> Boolean<'a> {
+    /// The experiment of `spec`, whose `[boolean]` table is `b`.
+    pub fn new(spec: &'a ExperimentSpec, b: &'a BooleanSpec) -> Self {
+        Self { spec, b }
+    }
+}
+
+/// The sampled table and the prepared data of each kept function, by run id.
+pub struct Functions {
+    table: SampledFunctions,
+    preps: Vec<Prepared>,
+    by_id: BTreeMap<String, usize>,
+}
+
+/// The Boolean section of `summary.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BooleanSection {
+    /// The statistics against the sampled prior.
+    pub boolean: BooleanSummary,
+}
+
+impl Experiment for Boolean<'_> {
+    type Data = Functions;
+    type Section = BooleanSection;
+
+    fn spec(&self) -> &ExperimentSpec {
+        self.spec
+    }
+
+    /// At most 10^6 samples and the top 100 functions.
+    fn quick(&self) -> ExperimentSpec {
+        let mut spec = self.spec.quick_sizes();
+        spec.kind = Kind::Boolean(BooleanSpec {
+            samples: self.b.samples.min(1_000_000),
+            top_k: self.b.top_k.min(100),
+        });
+        spec
+    }
+
+    fn preparing(&self) -> String {
+        "sampling random networks (or reading functions.json)".into()
+    }
+
+    /// Samples (or reads) the table, then prepares the data of each kept function.
+    fn prepare(&self, out: &Path, threads: usize) -> Result<Functions, LabError> {
+        let spec = self.spec;
+        let n = spec.boolean_bits().map_err(|e| spec_err(spec, e))?;
+        let fcn = cube_fcn(spec, n);
+        let table = sampled(spec, self.b, &fcn, out, threads)?;
+        let base = base_prepared(spec, n)?;
+        let preps: Vec<Prepared> = table
+            .top
+            .iter()
+            .map(|f| prepared_for(&base, n, &f.function))
+            .collect::<Result<_, LabError>>()?;
+        let by_id = function_keys(spec, &table)
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.id.clone(), i))
+            .collect();
+        Ok(Functions {
+            table,
+            preps,
+            by_id,
+        })
+    }
+
+    fn jobs(&self, data: &Functions) -> Vec<Job> {
+        Job::group(function_keys(self.spec, &data.table))
+    }
+
+    /// Trains and measures one kept function, with its sampled prior.
+    fn compute(&self, data: &Functions, job: &Job) -> Result<Vec<RunRecord>, LabError> {
+        let i = data.by_id[&job.first().id];
+        let mut records = train_and_measure(&data.preps[i], job)?;
+        for r in &mut records {
+            annotate_record(r, &data.table.top[i], data.table.samples);
+        }
+        Ok(records)
+    }
+
+    fn summarise(&self, records: &[RunRecord]) -> Summary<BooleanSection> {
+        let good = converged_by_rank(records);
+        Summary::of_section(
+            records.len(),
+            good.len(),
+            BooleanSection {
+                boolean: BooleanSummary {
+                    against_sampled: against_sampled(&good, self.spec.seed),
+                    ep_error: ep_errors(&good),
+                },
+            },
+        )
+    }
+
+    /// Writes `fig2.png`/`.svg`, `ep_vs_sampled.png`/`.svg`, `complexity.png`/`.svg` and
+    /// `report.md`.
+    fn write_report(
+        &self,
+        dir: &Path,
+        records: &[RunRecord],
+        summary: &Summary<BooleanSection>,
+    ) -> Result<(), ReportError> {
+        let good = converged_by_rank(records);
+        let mut figures = Vec::new();
+        for (stem, keys) in [
+            ("fig2", &["sharpness", "spectral_norm"][..]),
+            ("ep_vs_sampled", &["log_prior_step", "log_prior_probit"][..]),
+            ("complexity", &["lz_complexity"][..]),
+        ] {
+            let plots: Vec<ScatterPlot> =
+                keys.iter().filter_map(|k| against_plot(&good, k)).collect();
+            if !plots.is_empty() {
+                write_figure(dir, stem, &plots, 1, (800 * plots.len() as u32, 650))?;
+                figures.push(stem);
+            }
+        }
+        write_markdown(dir, &markdown(self.spec, summary, &figures))
+    }
+
+    fn highlights(&self, summary: &Summary<BooleanSection>) -> Vec<String> {
+        let b = &summary.section.boolean;
+        let mut lines = Vec::new();
+        for (name, c) in &b.against_sampled {
+            let rho = c.spearman.map_or("–".into(), |v| format!("{v:+.3}"));
+            lines.push(format!(
+                "  {name:<20} Spearman with the sampled log P(f): {rho}"
+            ));
+        }
+        for (lik, e) in &b.ep_error {
+            lines.push(format!(
+                "  EP ({lik}) − sampled log P(f): mean {:+.3}, median |·| {:.3} nats",
+                e.mean, e.median_abs
+            ));
+        }
+        lines
+    }
+}
+
+/// A setup error of the experiment `spec`.
+fn spec_err(spec: &ExperimentSpec, message: impl ToString) -> LabError {
+    LabError::setup(&spec.name, message)
+}
 
 /// The sampled table kept for the experiment, as stored in `functions.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -132,8 +287,8 @@ fn sampled(
 /// The prepared data of one function: S = the whole cube labelled by it, no A, no T, and the
 /// kernel of the cube shared by all functions.
 fn prepared_for(base: &Prepared, n: u32, function: &str) -> Result<Prepared, LabError> {
-    let target = BoolTarget::parse(&format!("0x{function}"), n).map_err(|e| setup_err(base, e))?;
-    let data = cube(n, Some(&target)).map_err(|e| setup_err(base, e))?;
+    let target = BoolTarget::parse(&format!("0x{function}"), n).map_err(|e| base.setup_err(e))?;
+    let data = cube(n, Some(&target)).map_err(|e| base.setup_err(e))?;
     let mut prep = base.clone();
     prep.split.train = data.clone();
     prep.s_and_t = data;
@@ -158,45 +313,6 @@ fn base_prepared(spec: &ExperimentSpec, n: u32) -> Result<Prepared, LabError> {
         },
     };
     Prepared::from_parts(spec, fcn, split)
-}
-
-/// Runs the Boolean experiment into `out`: samples (or reads) the table, then trains and
-/// measures each kept function not yet stored.
-pub fn run_boolean(
-    spec: &ExperimentSpec,
-    out: &Path,
-    opts: RunOptions,
-    progress: &(dyn Fn(usize, usize) + Sync),
-) -> Result<RunOutcome, LabError> {
-    let b = spec
-        .boolean
-        .as_ref()
-        .ok_or_else(|| spec_err(spec, "a Boolean run needs a [boolean] section"))?;
-    let n = spec.boolean_bits().map_err(|e| spec_err(spec, e))?;
-    let fcn = cube_fcn(spec, n);
-    let table = sampled(spec, b, &fcn, out, opts.jobs)?;
-    let base = base_prepared(spec, n)?;
-    let keys = function_keys(spec, &table);
-    let preps: Vec<Prepared> = table
-        .top
-        .iter()
-        .map(|f| prepared_for(&base, n, &f.function))
-        .collect::<Result<_, LabError>>()?;
-    let by_id: BTreeMap<String, usize> = keys
-        .iter()
-        .enumerate()
-        .map(|(i, k)| (k.id.clone(), i))
-        .collect();
-    let jobs = TrainJob::group(keys);
-    let compute = |job: &TrainJob| {
-        let i = by_id[&job.first().id];
-        let mut records = run_job(&preps[i], job)?;
-        for r in &mut records {
-            annotate_record(r, &table.top[i], table.samples);
-        }
-        Ok(records)
-    };
-    run_jobs(&spec.name, out, opts, jobs, &compute, progress)
 }
 
 /// One run per kept function, with a seed from its rank.
@@ -307,7 +423,7 @@ fn ep_error(records: &[&RunRecord], key: &str) -> Option<EpError> {
     })
 }
 
-/// What `summary.json` holds for a Boolean experiment (inside [`Summary::boolean`]).
+/// What `summary.json` holds for a Boolean experiment (inside [`BooleanSection`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BooleanSummary {
     /// Each measure against the sampled log P(f), over the converged runs.
@@ -316,18 +432,15 @@ pub struct BooleanSummary {
     pub ep_error: BTreeMap<String, EpError>,
 }
 
-/// Writes `summary.json`, `fig2.png`/`.svg`, `ep_vs_sampled.png`/`.svg` and `report.md`.
-pub fn write_outputs(
-    dir: &Path,
-    spec: Option<&ExperimentSpec>,
-    records: &[RunRecord],
-) -> Result<Summary, ReportError> {
-    let seed = spec.map_or(0, |s| s.seed);
-    let mut good: Vec<&RunRecord> = records
-        .iter()
-        .filter(|r| r.status == basin_nn::TrainStatus::Converged)
-        .collect();
+/// The converged records, in order of rank.
+fn converged_by_rank(records: &[RunRecord]) -> Vec<&RunRecord> {
+    let mut good: Vec<&RunRecord> = crate::report::converged(records).collect();
     good.sort_by_key(|r| r.replicate);
+    good
+}
+
+/// Each measure of [`AGAINST_SAMPLED`] against the sampled log P(f).
+fn against_sampled(good: &[&RunRecord], seed: u64) -> BTreeMap<String, Correlations> {
     let mut against = BTreeMap::new();
     for (key, _, _) in AGAINST_SAMPLED {
         let pairs: Vec<(f64, f64)> = good
@@ -336,48 +449,18 @@ pub fn write_outputs(
             .collect();
         if pairs.len() >= 2 {
             let (m, p): (Vec<f64>, Vec<f64>) = pairs.into_iter().unzip();
-            against.insert(
-                key.to_owned(),
-                correlations(&m, &p, crate::report::RESAMPLES, seed),
-            );
+            against.insert(key.to_owned(), correlations(&m, &p, RESAMPLES, seed));
         }
     }
-    let ep_error: BTreeMap<String, EpError> =
-        [("step", "log_prior_step"), ("probit", "log_prior_probit")]
-            .iter()
-            .filter_map(|(name, key)| Some((name.to_string(), ep_error(&good, key)?)))
-            .collect();
-    let summary = Summary {
-        runs: records.len(),
-        converged: good.len(),
-        correlations: BTreeMap::new(),
-        by_variant: BTreeMap::new(),
-        temporal: Vec::new(),
-        ep_accuracy: Vec::new(),
-        boolean: Some(BooleanSummary {
-            against_sampled: against,
-            ep_error,
-        }),
-    };
-    let json = serde_json::to_string_pretty(&summary).expect("a summary serialises");
-    basin_data::io::write_atomic(&dir.join("summary.json"), json.as_bytes())?;
-    let mut figures = Vec::new();
-    for (stem, keys) in [
-        ("fig2", &["sharpness", "spectral_norm"][..]),
-        ("ep_vs_sampled", &["log_prior_step", "log_prior_probit"][..]),
-        ("complexity", &["lz_complexity"][..]),
-    ] {
-        let plots: Vec<ScatterPlot> = keys.iter().filter_map(|k| against_plot(&good, k)).collect();
-        if !plots.is_empty() {
-            let size = (800 * plots.len() as u32, 650);
-            write_png_panels(&plots, 1, &dir.join(format!("{stem}.png")), size)?;
-            write_svg_panels(&plots, 1, &dir.join(format!("{stem}.svg")), size)?;
-            figures.push(stem);
-        }
-    }
-    let md = markdown(spec, &summary, &figures);
-    basin_data::io::write_atomic(&dir.join("report.md"), md.as_bytes())?;
-    Ok(summary)
+    against
+}
+
+/// EP's error against the sampled prior, by likelihood.
+fn ep_errors(good: &[&RunRecord]) -> BTreeMap<String, EpError> {
+    [("step", "log_prior_step"), ("probit", "log_prior_probit")]
+        .iter()
+        .filter_map(|(name, key)| Some((name.to_string(), ep_error(good, key)?)))
+        .collect()
 }
 
 /// Measure `key` against the sampled log10 P(f), one series of all functions.
@@ -407,20 +490,14 @@ fn against_plot(records: &[&RunRecord], key: &str) -> Option<ScatterPlot> {
     })
 }
 
-fn markdown(spec: Option<&ExperimentSpec>, summary: &Summary, figures: &[&str]) -> String {
-    let mut md = String::new();
-    let _ = writeln!(md, "# {}\n", spec.map_or("Boolean experiment", |s| &s.name));
-    if let Some(s) = spec.filter(|s| !s.description.is_empty()) {
-        let _ = writeln!(md, "{}\n", s.description);
-    }
+fn markdown(spec: &ExperimentSpec, summary: &Summary<BooleanSection>, figures: &[&str]) -> String {
+    let mut md = heading(Some(spec), "Boolean experiment");
     let _ = writeln!(
         md,
         "{} functions, {} trained to zero error on all inputs (the statistics use these).\n",
         summary.runs, summary.converged
     );
-    let Some(b) = &summary.boolean else {
-        return md;
-    };
+    let b = &summary.section.boolean;
     md.push_str("## Against the sampled log P(f)\n\n");
     md.push_str("| measure | n | Pearson | Spearman | Kendall τ-b |\n|---|---|---|---|---|\n");
     let cell = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.3}"));
@@ -449,7 +526,7 @@ fn markdown(spec: Option<&ExperimentSpec>, summary: &Summary, figures: &[&str]) 
         let _ = writeln!(md, "![{f}]({f}.png)\n");
     }
     md.push_str("The kept functions and their sampled counts are in `functions.json`.\n");
-    md.push_str(&crate::report::spec_section(spec));
+    md.push_str(&spec_section(Some(spec)));
     md
 }
 

@@ -6,7 +6,7 @@
 //! and its log P(f) is reused when it has not changed; when it has, EP starts from the
 //! previous point's sites.
 //!
-//! Outputs ([`write_outputs`]): `trajectories.csv` (every point of every run), `summary.json`
+//! Outputs: `trajectories.csv` (every point of every run), `summary.json`
 //! (per run: the zero-error epoch, the scaling and what it did), `fig5.png`/`fig5.svg` (per α,
 //! log10 sharpness, log10 P(f) and the training loss against epoch, with the zero-error and
 //! scaling epochs marked) and `report.md`.
@@ -25,13 +25,172 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::plot::{ScatterPlot, Series, write_png_panels, write_svg_panels};
+use crate::error::LabError;
+use crate::exec::jobs::Job;
+use crate::experiment::Experiment;
+use crate::measure::{errors_of, function_hash, predicted_function, sharpness_of};
+use crate::plot::{ScatterPlot, Series};
+use crate::prepare::Prepared;
 use crate::record::{RunRecord, TrajectoryPoint};
-use crate::report::{ReportError, Summary};
-use crate::runner::{
-    LabError, Prepared, errors_of, function_hash, predicted_function, setup_err, sharpness_on,
-};
-use crate::spec::{PrecisionSpec, RunKey, TemporalSpec};
+use crate::report::{ReportError, Summary, heading, spec_section, write_figure, write_markdown};
+use crate::spec::{ExperimentSpec, Kind, PrecisionSpec, RunKey, TemporalSpec};
+
+/// The temporal experiment of a spec with a `[temporal]` table.
+#[derive(Debug, Clone, Copy)]
+pub struct Temporal<'a> {
+    spec: &'a ExperimentSpec,
+    t: &'a TemporalSpec,
+}
+
+impl<'a> Temporal<'a> {
+    /// The experiment of `spec`, whose `[temporal]` table is `t`.
+    pub fn new(spec: &'a ExperimentSpec, t: &'a TemporalSpec) -> Self {
+        Self { spec, t }
+    }
+}
+
+/// The temporal section of `summary.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TemporalSection {
+    /// Per temporal run, what its trajectory shows.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub temporal: Vec<TrajectorySummary>,
+}
+
+impl Experiment for Temporal<'_> {
+    type Data = Prepared;
+    type Section = TemporalSection;
+
+    fn spec(&self) -> &ExperimentSpec {
+        self.spec
+    }
+
+    /// A fifth of the overtraining and of the epochs before the scaling (different runs from
+    /// the full one's).
+    fn quick(&self) -> ExperimentSpec {
+        let mut spec = self.spec.quick_sizes();
+        spec.kind = Kind::Temporal(TemporalSpec {
+            overtrain_epochs: self.t.overtrain_epochs / 5,
+            scale_after: self.t.scale_after / 5,
+            ..self.t.clone()
+        });
+        spec
+    }
+
+    fn prepare(&self, _out: &Path, _threads: usize) -> Result<Prepared, LabError> {
+        Prepared::new(self.spec)
+    }
+
+    fn jobs(&self, _data: &Prepared) -> Vec<Job> {
+        Job::group(run_keys(self.spec, self.t))
+    }
+
+    fn compute(&self, data: &Prepared, job: &Job) -> Result<Vec<RunRecord>, LabError> {
+        match data.spec.training.precision {
+            PrecisionSpec::F32 => run_temporal::<f32>(data, self.t, job.first()),
+            PrecisionSpec::F64 => run_temporal::<f64>(data, self.t, job.first()),
+        }
+        .map(|r| vec![r])
+    }
+
+    fn summarise(&self, records: &[RunRecord]) -> Summary<TemporalSection> {
+        let summaries = trajectories(records)
+            .into_iter()
+            .map(summarize_run)
+            .collect();
+        Summary::of_section(
+            records.len(),
+            crate::report::converged(records).count(),
+            TemporalSection {
+                temporal: summaries,
+            },
+        )
+    }
+
+    /// Writes `trajectories.csv`, `fig5.png`/`.svg` and `report.md`.
+    fn write_report(
+        &self,
+        dir: &Path,
+        records: &[RunRecord],
+        summary: &Summary<TemporalSection>,
+    ) -> Result<(), ReportError> {
+        let runs = trajectories(records);
+        basin_data::io::write_atomic(&dir.join("trajectories.csv"), csv(&runs).as_bytes())?;
+        let panels = fig5_panels(&runs);
+        let cols = panels.len() / 3;
+        if cols > 0 {
+            write_figure(dir, "fig5", &panels, 3, (700 * cols as u32, 1500))?;
+        }
+        write_markdown(
+            dir,
+            &markdown(self.spec, &summary.section.temporal, cols > 0),
+        )
+    }
+
+    fn highlights(&self, summary: &Summary<TemporalSection>) -> Vec<String> {
+        summary.section.temporal.iter().map(highlight).collect()
+    }
+}
+
+/// The runs of a temporal experiment: one per α and replicate, with ids
+/// `<name>-<hash>-x<α>-r<replicate>`; the replicates' seeds do not depend on α.
+pub fn run_keys(spec: &ExperimentSpec, t: &TemporalSpec) -> Vec<RunKey> {
+    let opt = &spec.training.optimizer_list()[0];
+    let hash = spec.settings_hash(opt, t.overtrain_epochs);
+    let mut runs = Vec::new();
+    for &alpha in &t.alphas {
+        for r in 0..spec.data.networks_per_size {
+            runs.push(RunKey {
+                id: format!("{}-{hash}-x{alpha}-r{r}", spec.name),
+                variant: format!("α = {}", short(alpha)),
+                optimizer: opt.clone(),
+                overtrain_epochs: t.overtrain_epochs,
+                alpha: Some(alpha),
+                attack_size: 0,
+                replicate: r,
+                seed: basin_nn::derive_seed(basin_nn::derive_seed(spec.seed, 0), r as u64 + 1),
+            });
+        }
+    }
+    runs
+}
+
+/// A number with at most four significant digits, for labels (`0.1694915…` → `0.1695`).
+fn short(x: f64) -> String {
+    let digits = (3 - x.abs().log10().floor() as i32).max(0) as usize;
+    let s = format!("{x:.digits$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        s
+    }
+}
+
+/// The records with a trajectory, in order of variant and replicate.
+fn trajectories(records: &[RunRecord]) -> Vec<&RunRecord> {
+    let mut runs: Vec<&RunRecord> = records
+        .iter()
+        .filter(|r| !r.trajectory.is_empty())
+        .collect();
+    runs.sort_by(|a, b| (&a.variant, a.replicate).cmp(&(&b.variant, b.replicate)));
+    runs
+}
+
+/// One run's line: its zero-error epoch and what the scaling did.
+fn highlight(t: &TrajectorySummary) -> String {
+    let zero = t.zero_error_epoch.map_or("never".into(), |e| e.to_string());
+    let scaling = match (t.scaled_at_epoch, t.sharpness_around_scaling) {
+        (Some(e), Some((a, b))) => format!(
+            "; scaled at epoch {e}: sharpness {a:.3} → {b:.3}, left zero error: {}",
+            t.left_zero_error.unwrap_or(false)
+        ),
+        _ => String::new(),
+    };
+    format!(
+        "  {} #{}: zero error at epoch {zero}{scaling}",
+        t.variant, t.replicate
+    )
+}
 
 /// The measuring state carried along a trajectory: the previous function and its prior.
 struct PriorCache {
@@ -41,17 +200,16 @@ struct PriorCache {
 }
 
 /// Trains one temporal run (the key's α) and records its trajectory.
-pub fn run_temporal<T: Real>(prep: &Prepared, key: &RunKey) -> Result<RunRecord, LabError> {
-    let t = prep
-        .spec
-        .temporal
-        .as_ref()
-        .ok_or_else(|| setup_err(prep, "a temporal run needs a [temporal] section"))?;
+fn run_temporal<T: Real>(
+    prep: &Prepared,
+    t: &TemporalSpec,
+    key: &RunKey,
+) -> Result<RunRecord, LabError> {
     let alpha = key.alpha.unwrap_or(1.0);
     let start = Instant::now();
     let train = &prep.split.train;
     let mut obj =
-        FcnObjective::<T>::from_dataset(&prep.fcn, train).map_err(|e| setup_err(prep, e))?;
+        FcnObjective::<T>::from_dataset(&prep.fcn, train).map_err(|e| prep.setup_err(e))?;
     let mut opt = key.optimizer.build::<T>(prep.fcn.n_params());
     let mut theta: Vec<T> = prep.fcn.init(derive_seed(key.seed, 0));
     let mut order: Vec<usize> = (0..train.len()).collect();
@@ -92,7 +250,7 @@ pub fn run_temporal<T: Real>(prep: &Prepared, key: &RunKey) -> Result<RunRecord,
         if converged_at.is_some_and(|c| epoch == c + t.scale_after) && alpha != 1.0 {
             points.push(measure_point(prep, &mut obj, &theta, epoch, &mut cache)?);
             basin_nn::alpha_scale(&prep.fcn, &mut theta, t.layer, alpha)
-                .map_err(|e| setup_err(prep, e))?;
+                .map_err(|e| prep.setup_err(e))?;
             scaled_at = Some(epoch);
             due = true;
         }
@@ -152,18 +310,7 @@ fn measure_point<T: Real>(
     let train_loss = obj.loss(theta, &all_examples(n)).to_f64();
     let errors = errors_of(prep, theta, 0)?;
     let sharpness = match &prep.spec.measures.sharpness {
-        Some(s) => {
-            let cfg = crate::runner::keskar_config(s);
-            match s.precision {
-                PrecisionSpec::F32 => {
-                    sharpness_on::<f32>(prep, &basin_nn::real::convert(theta), &cfg)?
-                }
-                PrecisionSpec::F64 => {
-                    sharpness_on::<f64>(prep, &basin_nn::real::convert(theta), &cfg)?
-                }
-            }
-            .ok()
-        }
+        Some(s) => sharpness_of(prep, theta, s)?.ok(),
         None => None,
     };
     let function = predicted_function(prep, theta)?;
@@ -275,45 +422,6 @@ fn summarize_run(r: &RunRecord) -> TrajectorySummary {
     out
 }
 
-/// Writes `trajectories.csv`, `summary.json`, `fig5.png`/`.svg` and `report.md`.
-pub fn write_outputs(
-    dir: &Path,
-    spec: Option<&crate::spec::ExperimentSpec>,
-    records: &[RunRecord],
-) -> Result<Summary, ReportError> {
-    let mut runs: Vec<&RunRecord> = records
-        .iter()
-        .filter(|r| !r.trajectory.is_empty())
-        .collect();
-    runs.sort_by(|a, b| (&a.variant, a.replicate).cmp(&(&b.variant, b.replicate)));
-    basin_data::io::write_atomic(&dir.join("trajectories.csv"), csv(&runs).as_bytes())?;
-    let summaries: Vec<TrajectorySummary> = runs.iter().map(|r| summarize_run(r)).collect();
-    let summary = Summary {
-        runs: records.len(),
-        converged: records
-            .iter()
-            .filter(|r| r.status == TrainStatus::Converged)
-            .count(),
-        correlations: BTreeMap::new(),
-        by_variant: BTreeMap::new(),
-        temporal: summaries.clone(),
-        boolean: None,
-        ep_accuracy: Vec::new(),
-    };
-    let json = serde_json::to_string_pretty(&summary).expect("a summary serialises");
-    basin_data::io::write_atomic(&dir.join("summary.json"), json.as_bytes())?;
-    let panels = fig5_panels(&runs);
-    let cols = panels.len() / 3;
-    if cols > 0 {
-        let size = (700 * cols as u32, 1500);
-        write_png_panels(&panels, 3, &dir.join("fig5.png"), size)?;
-        write_svg_panels(&panels, 3, &dir.join("fig5.svg"), size)?;
-    }
-    let md = markdown(spec, &summaries, cols > 0);
-    basin_data::io::write_atomic(&dir.join("report.md"), md.as_bytes())?;
-    Ok(summary)
-}
-
 fn opt_cell(v: Option<f64>) -> String {
     v.map_or(String::new(), |v| format!("{v}"))
 }
@@ -411,20 +519,8 @@ fn fmt_pair(p: Option<(f64, f64)>) -> String {
     p.map_or("–".into(), |(a, b)| format!("{a:.4} → {b:.4}"))
 }
 
-fn markdown(
-    spec: Option<&crate::spec::ExperimentSpec>,
-    summaries: &[TrajectorySummary],
-    figure: bool,
-) -> String {
-    let mut md = String::new();
-    let _ = writeln!(
-        md,
-        "# {}\n",
-        spec.map_or("temporal experiment", |s| &s.name)
-    );
-    if let Some(s) = spec.filter(|s| !s.description.is_empty()) {
-        let _ = writeln!(md, "{}\n", s.description);
-    }
+fn markdown(spec: &ExperimentSpec, summaries: &[TrajectorySummary], figure: bool) -> String {
+    let mut md = heading(Some(spec), "temporal experiment");
     md.push_str("| run | zero error at | scaled at | sharpness at zero error → end | ");
     md.push_str("sharpness before → after scaling | left zero error | ");
     md.push_str("largest log P(f) change after scaling (nats) | function changed while ");
@@ -449,6 +545,6 @@ fn markdown(
         md.push_str("\n![sharpness, log P(f) and loss against epoch](fig5.png)\n");
     }
     md.push_str("\nEvery point is in `trajectories.csv`.\n");
-    md.push_str(&crate::report::spec_section(spec));
+    md.push_str(&spec_section(Some(spec)));
     md
 }

@@ -16,39 +16,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::error::StoreError;
+
 /// The store's file name inside its folder.
 pub const RESULTS_FILE: &str = "results.jsonl";
-
-/// An error reading or writing a store.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The file system failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// A line other than the last is not a JSON object with a string `id`.
-    #[error(
-        "{path}, line {line}: {problem}; the store is corrupt (remove the line to recompute that run)"
-    )]
-    Corrupt {
-        /// The file.
-        path: PathBuf,
-        /// The 1-based line number.
-        line: usize,
-        /// What is wrong.
-        problem: String,
-    },
-    /// A record to append has no string `id`, or one already stored.
-    #[error("record {0}")]
-    BadRecord(String),
-    /// The atomic rewrite failed.
-    #[error(transparent)]
-    Write(#[from] basin_data::DataError),
-}
 
 /// An open store: the file, appended to, and the ids it holds.
 #[derive(Debug)]

@@ -1,0 +1,69 @@
+//! The errors of the lab: the one that stops an experiment (a run that fails is recorded with
+//! a note, not raised) and the store's.
+
+use std::path::PathBuf;
+
+/// An error that stops an experiment (a failing run is recorded, not raised).
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    /// The data could not be loaded or split.
+    #[error("data for experiment {experiment}: {source}")]
+    Data {
+        /// The experiment.
+        experiment: String,
+        /// The cause.
+        source: basin_data::DataError,
+    },
+    /// The spec does not fit the data.
+    #[error("experiment {experiment}: {message}")]
+    Setup {
+        /// The experiment.
+        experiment: String,
+        /// What does not fit.
+        message: String,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl LabError {
+    /// A setup error of the experiment named `experiment`.
+    pub fn setup(experiment: &str, message: impl ToString) -> Self {
+        Self::Setup {
+            experiment: experiment.to_owned(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// An error reading or writing a store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The file system failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A line other than the last is not a JSON object with a string `id`.
+    #[error(
+        "{path}, line {line}: {problem}; the store is corrupt (remove the line to recompute that run)"
+    )]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// The 1-based line number.
+        line: usize,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A record to append has no string `id`, or one already stored.
+    #[error("record {0}")]
+    BadRecord(String),
+    /// The atomic rewrite failed.
+    #[error(transparent)]
+    Write(#[from] basin_data::DataError),
+}

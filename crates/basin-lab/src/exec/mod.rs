@@ -1,0 +1,77 @@
+//! The executor: runs an experiment's jobs into its output folder, whatever the experiment.
+//! It knows jobs (groups of run keys), a function that computes one job's records, and the
+//! store; it knows no experiment kind.
+//!
+//! - [`jobs`]: the runs that share one training run;
+//! - [`shards`]: disjoint subsets of the jobs (`--shard K/N`);
+//! - [`resume`]: the jobs whose runs the store lacks;
+//! - [`pool`]: the worker threads, each job's records stored as it finishes;
+//! - [`store`]: `results.jsonl`, appended with flush and fsync;
+//! - [`records`]: stored lines as runs.
+
+pub mod jobs;
+pub mod pool;
+pub mod records;
+pub mod resume;
+pub mod shards;
+pub mod store;
+
+use std::path::Path;
+
+use crate::error::LabError;
+use crate::record::RunRecord;
+use jobs::{Compute, Job};
+use shards::Shard;
+use store::Store;
+
+/// How to run an experiment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Jobs computed in parallel.
+    pub jobs: usize,
+    /// Only this shard's jobs.
+    pub shard: Option<Shard>,
+}
+
+/// What [`run_jobs`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOutcome {
+    /// Every record in the store afterwards.
+    pub records: Vec<RunRecord>,
+    /// Runs computed now.
+    pub computed: usize,
+    /// Runs skipped because the store held them.
+    pub skipped: usize,
+}
+
+/// Runs the `jobs` (this shard's only, with a shard) whose runs `out`'s store lacks with
+/// `compute`, `opts.jobs` at a time, storing each record as its job finishes;
+/// `progress(done, total)` is called after each job and `experiment` names the experiment in
+/// errors. A shard holds whole jobs (all their checkpoints).
+pub fn run_jobs(
+    experiment: &str,
+    out: &Path,
+    opts: RunOptions,
+    jobs: Vec<Job>,
+    compute: &Compute<'_>,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<RunOutcome, LabError> {
+    let (store, stored) = Store::open(out)?;
+    let jobs = resume::of_shard(jobs, opts.shard);
+    let n_keys: usize = jobs.iter().map(|j| j.keys.len()).sum();
+    let todo = resume::pending(&jobs, &store);
+    let pool = pool::pool(experiment, opts.jobs)?;
+    let results = pool::compute_all(&pool, &todo, store, compute, progress);
+    let mut records = records::runs_of(stored);
+    let mut computed = 0;
+    for r in results {
+        let fresh = r?;
+        computed += fresh.len();
+        records.extend(fresh);
+    }
+    Ok(RunOutcome {
+        records,
+        computed,
+        skipped: n_keys - computed,
+    })
+}

@@ -1,0 +1,378 @@
+//! The measurement stages of a trained network: its errors on S, A and T, its predicted
+//! function on S ∪ T, Keskar sharpness, the Hessian spectrum, log P(f) and the bounds. Each
+//! stage writes its measures, notes and wall time into the run's record; a measure that fails
+//! is a note, not an error.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use basin_flatness::FlatnessError;
+use basin_flatness::keskar::{AscentOrder, KeskarConfig, sharpness_sgd};
+use basin_flatness::lanczos::{DEFAULT_STEPS, LanczosConfig, lanczos};
+use basin_nn::{FcnObjective, Objective, Real, all_examples, derive_seed};
+use basin_prior::bounds::{marginal_likelihood_bound, occam_bound};
+use basin_prior::ep::{EpConfig, EpSchedule, Sites, UNDAMPED_SWEEPS, ep_to_fixed_point};
+use basin_prior::estimate::{Method, log_prior};
+use basin_prior::likelihood::Likelihood;
+use sha2::{Digest, Sha256};
+
+use crate::error::LabError;
+use crate::prepare::Prepared;
+use crate::record::RunRecord;
+use crate::spec::{LikelihoodSpec, PrecisionSpec, PriorMethodSpec, RunKey, SharpnessSpec};
+
+/// The record of one run, trained for `train_s` seconds to the parameters `theta`: its errors
+/// and function, then every measure of the spec.
+pub fn measure_run<T: Real>(
+    prep: &Prepared,
+    key: &RunKey,
+    report: &basin_nn::TrainReport,
+    theta: &[T],
+    train_s: f64,
+) -> Result<RunRecord, LabError> {
+    let errors = errors_of(prep, theta, key.attack_size)?;
+    let function = predicted_function(prep, theta)?;
+    let mut record = RunRecord {
+        id: key.id.clone(),
+        experiment: prep.spec.name.clone(),
+        variant: key.variant.clone(),
+        optimizer: key.optimizer.name().to_owned(),
+        overtrain_epochs: key.overtrain_epochs,
+        attack_size: key.attack_size,
+        replicate: key.replicate,
+        seed: key.seed,
+        status: report.status,
+        epochs: report.epochs,
+        train_error: errors[0],
+        attack_error: errors[1],
+        test_error: errors[2],
+        function_hash: function_hash(&function),
+        measures: BTreeMap::new(),
+        notes: BTreeMap::new(),
+        stage_s: BTreeMap::from([("train".to_owned(), train_s)]),
+        trajectory: Vec::new(),
+    };
+    measure_sharpness(prep, theta, &mut record)?;
+    measure_hessian(prep, &basin_nn::real::convert(theta), key, &mut record)?;
+    measure_prior(prep, &function, &mut record);
+    Ok(record)
+}
+
+/// Errors on S, A (the run's prefix, against its flipped labels) and T.
+pub fn errors_of<T: Real>(prep: &Prepared, theta: &[T], a: usize) -> Result<[f64; 3], LabError> {
+    let attack = prep
+        .split
+        .attack
+        .subset("A", &all_examples(a))
+        .map_err(|e| prep.setup_err(e))?;
+    let mut out = [0.0; 3];
+    for (o, data) in out
+        .iter_mut()
+        .zip([&prep.split.train, &attack, &prep.split.test])
+    {
+        if !data.is_empty() {
+            let mut obj =
+                FcnObjective::<T>::from_dataset(&prep.fcn, data).map_err(|e| prep.setup_err(e))?;
+            *o = obj.count_errors(theta, &all_examples(data.len())) as f64 / data.len() as f64;
+        }
+    }
+    Ok(out)
+}
+
+/// The predicted labels on S then T.
+pub fn predicted_function<T: Real>(prep: &Prepared, theta: &[T]) -> Result<Vec<u8>, LabError> {
+    let n = prep.s_and_t.len();
+    let mut obj =
+        FcnObjective::<T>::from_dataset(&prep.fcn, &prep.s_and_t).map_err(|e| prep.setup_err(e))?;
+    let mut logits = vec![T::ZERO; n];
+    obj.logits(theta, &all_examples(n), &mut logits);
+    Ok(logits.into_iter().map(basin_nn::loss::predict).collect())
+}
+
+/// SHA-256 (hex) of a function's labels.
+pub fn function_hash(f: &[u8]) -> String {
+    Sha256::digest(f)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Keskar sharpness on S, in the spec's precision; a failure is a note, not an error.
+fn measure_sharpness<T: Real>(
+    prep: &Prepared,
+    theta: &[T],
+    record: &mut RunRecord,
+) -> Result<(), LabError> {
+    let Some(s) = &prep.spec.measures.sharpness else {
+        return Ok(());
+    };
+    let start = Instant::now();
+    let result = sharpness_of(prep, theta, s)?;
+    match result {
+        Ok(v) => {
+            record.measures.insert("sharpness".into(), Some(v));
+        }
+        Err(note) => {
+            record.measures.insert("sharpness".into(), None);
+            record.notes.insert("sharpness".into(), note.to_string());
+        }
+    }
+    record
+        .stage_s
+        .insert("sharpness".into(), start.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Keskar sharpness on S in the precision of `s` (fixed batch order, as the paper's code);
+/// the inner `Err` says why the ascent failed (a note on the run, not an error).
+pub fn sharpness_of<T: Real>(
+    prep: &Prepared,
+    theta: &[T],
+    s: &SharpnessSpec,
+) -> Result<Result<f64, FlatnessError>, LabError> {
+    let cfg = KeskarConfig {
+        epsilon: s.epsilon,
+        lr: s.lr,
+        epochs: s.epochs,
+        batch_size: s.batch_size,
+        order: AscentOrder::Fixed,
+    };
+    match s.precision {
+        PrecisionSpec::F32 => sharpness_on::<f32>(prep, &basin_nn::real::convert(theta), &cfg),
+        PrecisionSpec::F64 => sharpness_on::<f64>(prep, &basin_nn::real::convert(theta), &cfg),
+    }
+}
+
+fn sharpness_on<T: Real>(
+    prep: &Prepared,
+    theta: &[T],
+    cfg: &KeskarConfig,
+) -> Result<Result<f64, FlatnessError>, LabError> {
+    let mut obj = FcnObjective::<T>::from_dataset(&prep.fcn, &prep.split.train)
+        .map_err(|e| prep.setup_err(e))?;
+    Ok(sharpness_sgd(&mut obj, theta, cfg).map(|r| r.sharpness.sharpness))
+}
+
+/// λmax and the log-product of the top-k Hessian eigenvalues on S, by Lanczos in f64. Top-k
+/// values that did not converge are named in a note.
+fn measure_hessian(
+    prep: &Prepared,
+    theta: &[f64],
+    key: &RunKey,
+    record: &mut RunRecord,
+) -> Result<(), LabError> {
+    let Some(h) = &prep.spec.measures.hessian else {
+        return Ok(());
+    };
+    let start = Instant::now();
+    let mut obj = FcnObjective::<f64>::from_dataset(&prep.fcn, &prep.split.train)
+        .map_err(|e| prep.setup_err(e))?;
+    let cfg = LanczosConfig {
+        steps: h.lanczos_steps.unwrap_or(DEFAULT_STEPS),
+        top_k: h.top_k,
+        seed: derive_seed(key.seed, 3),
+        ..LanczosConfig::default()
+    };
+    let product = format!("log_product_top{}", h.top_k);
+    match lanczos(&mut obj, theta, &cfg) {
+        Ok(spec) => {
+            record
+                .measures
+                .insert("lambda_max".into(), Some(spec.lambda_max));
+            record
+                .measures
+                .insert("spectral_norm".into(), Some(spec.spectral_norm));
+            record
+                .measures
+                .insert(product, Some(spec.log_product_top_k));
+            if !spec.top.all_converged() {
+                let note = format!(
+                    "{} of the top {} Ritz values converged after {} Lanczos steps",
+                    spec.top.n_converged(),
+                    spec.top.eigenvalues.len(),
+                    spec.steps
+                );
+                record.notes.insert("hessian".into(), note);
+            }
+        }
+        Err(e) => {
+            record.measures.insert("lambda_max".into(), None);
+            record.measures.insert(product, None);
+            record.notes.insert("hessian".into(), e.to_string());
+        }
+    }
+    record
+        .stage_s
+        .insert("hessian".into(), start.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// The prior stage: log P(f) of the predicted function on S ∪ T for each likelihood, and the bounds: Occam's
+/// from the first likelihood's log P(f), the PAC-Bayes one from the marginal likelihood of
+/// the labels on S (EP on the S block of the kernel, same likelihood). An estimator that fails
+/// or does not converge leaves a note.
+pub fn measure_prior(prep: &Prepared, function: &[u8], record: &mut RunRecord) {
+    let (Some(p), Some(kernel)) = (&prep.spec.measures.prior, &prep.kernel) else {
+        return;
+    };
+    let start = Instant::now();
+    let labels: Vec<f64> = function
+        .iter()
+        .map(|&b| if b == 1 { 1.0 } else { -1.0 })
+        .collect();
+    let method = match p.method {
+        PriorMethodSpec::Ep => Method::Ep,
+        PriorMethodSpec::EpSequential => Method::EpSequential,
+        PriorMethodSpec::Laplace => Method::Laplace,
+    };
+    // With parallel EP, each likelihood after the first starts from the previous one's
+    // sites: a nearby fixed point, so fewer sweeps; the order is fixed, so runs stay
+    // reproducible.
+    let mut warm: Option<Sites> = None;
+    for lik in &p.likelihoods {
+        let (likelihood, key) = likelihood_key(*lik);
+        let value = if method == Method::Ep {
+            let (value, sites) = ep_estimate(
+                kernel.as_ref(),
+                &labels,
+                likelihood,
+                warm.as_ref(),
+                key,
+                record,
+            );
+            warm = sites;
+            value
+        } else {
+            estimate(kernel.as_ref(), &labels, likelihood, method, key, record)
+        };
+        record.measures.insert(key.into(), value);
+    }
+    if let Some(r) = &p.reference {
+        measure_smc_reference(kernel.as_ref(), &labels, r, record);
+    }
+    if let Some(b) = &prep.spec.measures.bounds {
+        let m = prep.split.train.len();
+        let first = likelihood_key(p.likelihoods[0]);
+        let occam = record
+            .measure(first.1)
+            .and_then(|lp| occam_bound(lp, m, b.delta).ok());
+        record.measures.insert("bound_occam".into(), occam);
+        let k_s = kernel.as_ref().submatrix(0, 0, m, m);
+        let log_p_s = estimate(k_s, &labels[..m], first.0, method, "log_marginal_s", record);
+        record.measures.insert("log_marginal_s".into(), log_p_s);
+        let pac = log_p_s.and_then(|lp| marginal_likelihood_bound(lp, m, b.delta).ok());
+        record.measures.insert("bound_pac_bayes".into(), pac);
+    }
+    record
+        .stage_s
+        .insert("prior".into(), start.elapsed().as_secs_f64());
+}
+
+/// The reference: the step likelihood's log P(f) by annealed SMC, with its standard error
+/// (`log_prior_step_smc`, `log_prior_step_smc_std_err`) and its wall time (stage
+/// `prior_smc`); issues or an error go to the note `log_prior_step_smc`. Seeded from the run.
+fn measure_smc_reference(
+    kernel: basin_prior::faer::MatRef<'_, f64>,
+    labels: &[f64],
+    r: &crate::spec::SmcSpec,
+    record: &mut RunRecord,
+) {
+    let start = Instant::now();
+    let key = "log_prior_step_smc";
+    let cfg = r.config(basin_nn::derive_seed(record.seed, 0x5AC));
+    match basin_prior::smc::smc(kernel, labels, Likelihood::Step, &cfg) {
+        Ok(res) => {
+            record.measures.insert(key.into(), Some(res.estimate.log_p));
+            record.measures.insert(
+                format!("{key}_std_err"),
+                Some(res.estimate.std_err.unwrap_or(f64::INFINITY)),
+            );
+            if !res.issues.is_empty() {
+                record.notes.insert(key.into(), res.issues.join("; "));
+            }
+        }
+        Err(e) => {
+            record.measures.insert(key.into(), None);
+            record.notes.insert(key.into(), e.to_string());
+        }
+    }
+    record
+        .stage_s
+        .insert("prior_smc".into(), start.elapsed().as_secs_f64());
+}
+
+fn likelihood_key(lik: LikelihoodSpec) -> (Likelihood, &'static str) {
+    match lik {
+        LikelihoodSpec::Probit => (Likelihood::Probit, "log_prior_probit"),
+        LikelihoodSpec::Step => (Likelihood::Step, "log_prior_step"),
+    }
+}
+
+/// Parallel EP (GPy's settings, the kernel already checked) from `warm` sites, if given, damped
+/// where undamped EP oscillates ([`ep_to_fixed_point`], with a note); returns the value
+/// (`None` with a note on failure) and the final sites.
+fn ep_estimate(
+    kernel: basin_prior::faer::MatRef<'_, f64>,
+    labels: &[f64],
+    likelihood: Likelihood,
+    warm: Option<&Sites>,
+    key: &str,
+    record: &mut RunRecord,
+) -> (Option<f64>, Option<Sites>) {
+    let cfg = EpConfig {
+        schedule: EpSchedule::Parallel,
+        check_psd: false,
+        ..EpConfig::default()
+    };
+    match ep_to_fixed_point(kernel, labels, likelihood, &cfg, warm) {
+        Ok((r, damping)) => {
+            note_unconverged(&r.estimate, key, record);
+            if damping < 1.0 && r.estimate.converged {
+                let note = format!(
+                    "undamped EP did not converge in {UNDAMPED_SWEEPS} sweeps; EP with \
+                     damping {damping} converged in {}",
+                    r.estimate.iterations
+                );
+                record.notes.insert(key.into(), note);
+            }
+            (Some(r.estimate.log_p), Some(r.sites))
+        }
+        Err(e) => {
+            record.notes.insert(key.into(), e.to_string());
+            (None, None)
+        }
+    }
+}
+
+fn note_unconverged(est: &basin_prior::estimate::Estimate, key: &str, record: &mut RunRecord) {
+    if !est.converged {
+        let note = format!(
+            "{} did not converge in {} iterations (last iterate kept)",
+            est.method.name(),
+            est.iterations
+        );
+        record.notes.insert(key.into(), note);
+    }
+}
+
+/// One estimate of log P(f); `None` with a note when it fails, the value with a note when the
+/// estimator stopped unconverged.
+fn estimate(
+    kernel: basin_prior::faer::MatRef<'_, f64>,
+    labels: &[f64],
+    likelihood: Likelihood,
+    method: Method,
+    key: &str,
+    record: &mut RunRecord,
+) -> Option<f64> {
+    match log_prior(kernel, labels, likelihood, method) {
+        Ok(est) => {
+            note_unconverged(&est, key, record);
+            Some(est.log_p)
+        }
+        Err(e) => {
+            record.notes.insert(key.into(), e.to_string());
+            None
+        }
+    }
+}

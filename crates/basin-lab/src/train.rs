@@ -1,0 +1,87 @@
+//! Training one network to zero error on S ∪ A, measured at each of its checkpoints: the
+//! computation of an attack-set run, and of a Boolean function's run.
+
+use std::time::Instant;
+
+use basin_nn::{FcnObjective, Real, TrainConfig, derive_seed};
+
+use crate::error::LabError;
+use crate::exec::jobs::Job;
+use crate::measure::measure_run;
+use crate::prepare::Prepared;
+use crate::record::RunRecord;
+use crate::spec::PrecisionSpec;
+
+/// Trains one network and measures it at each of the job's checkpoints.
+pub fn train_and_measure(prep: &Prepared, job: &Job) -> Result<Vec<RunRecord>, LabError> {
+    match prep.spec.training.precision {
+        PrecisionSpec::F32 => train_and_measure_typed::<f32>(prep, job),
+        PrecisionSpec::F64 => train_and_measure_typed::<f64>(prep, job),
+    }
+}
+
+/// The parameters at one checkpoint, and the wall time of training up to it.
+struct Snapshot<T> {
+    theta: Vec<T>,
+    train_s: f64,
+}
+
+fn train_and_measure_typed<T: Real>(
+    prep: &Prepared,
+    job: &Job,
+) -> Result<Vec<RunRecord>, LabError> {
+    let first = job.first();
+    let t = &prep.spec.training;
+    let start = Instant::now();
+    let train_data = prep
+        .training_set(first.attack_size)
+        .map_err(|e| prep.setup_err(e))?;
+    let mut obj =
+        FcnObjective::<T>::from_dataset(&prep.fcn, &train_data).map_err(|e| prep.setup_err(e))?;
+    let mut opt = first.optimizer.build::<T>(prep.fcn.n_params());
+    let mut theta: Vec<T> = prep.fcn.init(derive_seed(first.seed, 0));
+    let checkpoints: Vec<usize> = job.keys.iter().map(|k| k.overtrain_epochs).collect();
+    let cfg = TrainConfig {
+        batch_size: t.batch_size,
+        order: t.order,
+        max_epochs: t.max_epochs,
+        overtrain_epochs: *checkpoints.last().expect("a job has a run"),
+        seed: derive_seed(first.seed, 1),
+        ..TrainConfig::default()
+    };
+    let mut snapshots: Vec<Snapshot<T>> = Vec::new();
+    let report = basin_nn::train(
+        &mut obj,
+        opt.as_mut(),
+        &mut theta,
+        &cfg,
+        first.optimizer.full_batch(),
+        prep.split.train.len(),
+        &mut |info, theta| {
+            if let Some(at) = info.converged_at
+                && checkpoints.get(snapshots.len()) == Some(&(info.epoch - at))
+            {
+                snapshots.push(Snapshot {
+                    theta: theta.to_vec(),
+                    train_s: start.elapsed().as_secs_f64(),
+                });
+            }
+            basin_nn::HookAction::Continue
+        },
+    );
+    // A checkpoint at 0 overtraining epochs is the converged epoch itself, which the hook saw;
+    // a run that never converged (or diverged) is measured where it stopped, at every
+    // checkpoint alike.
+    let train_s = start.elapsed().as_secs_f64();
+    while snapshots.len() < job.keys.len() {
+        snapshots.push(Snapshot {
+            theta: theta.clone(),
+            train_s,
+        });
+    }
+    job.keys
+        .iter()
+        .zip(&snapshots)
+        .map(|(key, snap)| measure_run(prep, key, &report, &snap.theta, snap.train_s))
+        .collect()
+}
