@@ -5,6 +5,7 @@
 //! [`Optimizer`] trait, the training loop to zero training error, α-scaling, and safetensors
 //! I/O. The engine is generic over `f32` (training) and `f64` (analysis) through [`Real`].
 
+pub mod csr;
 pub mod fcn;
 pub mod gemm;
 pub mod loss;
