@@ -8,8 +8,8 @@
 
 use basin_data::{ClassMap, embedded};
 use basin_nn::optim::{Sgd, SgdConfig};
-use basin_nn::train::run_epoch;
 use basin_nn::simd::Kernels;
+use basin_nn::train::run_epoch;
 use basin_nn::{FcnObjective, FcnSpec, Objective, all_examples};
 use criterion::{Criterion, criterion_group, criterion_main};
 

@@ -2,9 +2,9 @@
 //! examples: `Z = X Wᵀ` (nt), `ΔW = Δᵀ X` (tn) and `dA = Δ W` (nn), in f64 and f32.
 
 use basin_nn::Real;
+use basin_nn::csr::SparseRows;
 use basin_nn::gemm::{Mode, nn, nt, portable, tn};
 use basin_nn::real::convert;
-use basin_nn::csr::SparseRows;
 use basin_nn::simd::Kernels;
 use basin_nn::sparse;
 use criterion::{Criterion, criterion_group, criterion_main};

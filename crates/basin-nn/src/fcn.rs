@@ -17,36 +17,15 @@
 
 use basin_data::Dataset;
 
+use crate::activation::{Activation, per_activation};
+use crate::csr::SparseRows;
 use crate::gemm::{Mode, nn, nt, nt_indexed, tn, tn_indexed};
 use crate::loss::{bce, bce_dz, bce_dz2, predict};
 use crate::objective::Objective;
 use crate::real::{Real, convert};
-use crate::csr::SparseRows;
 use crate::simd::Kernels;
 use crate::sparse;
-use crate::spec::{Activation, FcnSpec, Layer};
-
-/// Runs `$body` with `$act` rebound to the constant of its variant, so that each elementwise
-/// loop over a layer is compiled once per activation with the `match` outside it (a match
-/// inside the loop keeps it scalar).
-macro_rules! per_activation {
-    ($act:ident, $body:block) => {
-        match $act {
-            Activation::Relu => {
-                let $act = Activation::Relu;
-                $body
-            }
-            Activation::Tanh => {
-                let $act = Activation::Tanh;
-                $body
-            }
-            Activation::Erf => {
-                let $act = Activation::Erf;
-                $body
-            }
-        }
-    };
-}
+use crate::spec::{FcnSpec, Layer};
 
 /// The most examples processed at once; larger batches are split into chunks of this size.
 pub const CHUNK: usize = 512;

@@ -5,6 +5,7 @@
 //! [`Optimizer`] trait, the training loop to zero training error, α-scaling, and safetensors
 //! I/O. The engine is generic over `f32` (training) and `f64` (analysis) through [`Real`].
 
+pub mod activation;
 pub mod csr;
 pub mod fcn;
 pub mod gemm;
@@ -19,12 +20,13 @@ pub mod sparse;
 pub mod spec;
 pub mod train;
 
+pub use activation::Activation;
 pub use fcn::{FcnError, FcnObjective};
 pub use objective::{Objective, all_examples, dense_hessian};
 pub use optim::Optimizer;
 pub use real::Real;
 pub use scaling::alpha_scale;
-pub use spec::{Activation, FcnSpec, Layer};
+pub use spec::{FcnSpec, Layer};
 pub use train::{
     BatchOrder, EpochInfo, HookAction, StopOn, TrainConfig, TrainReport, TrainStatus, derive_seed,
     train,

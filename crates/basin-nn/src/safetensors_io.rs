@@ -39,8 +39,9 @@ use safetensors::SafeTensors;
 use safetensors::tensor::TensorInfo;
 use serde_json::{Map, Value, json};
 
+use crate::activation::Activation;
 use crate::real::Real;
-use crate::spec::{Activation, FcnSpec};
+use crate::spec::FcnSpec;
 
 /// The value of the `"basin.format"` metadata key this version writes and reads.
 pub const FORMAT: &str = "basin-fcn/1";

@@ -2,8 +2,9 @@
 //! weight by 1/α. For a ReLU network and α > 0 the function is unchanged (ReLU is positively
 //! homogeneous), while flatness measures change.
 
+use crate::activation::Activation;
 use crate::real::Real;
-use crate::spec::{Activation, FcnSpec};
+use crate::spec::FcnSpec;
 
 /// Rescales `theta` in place at hidden layer `layer` (0-based; the last layer has no next one).
 ///

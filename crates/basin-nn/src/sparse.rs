@@ -22,7 +22,6 @@ use crate::gemm::Mode;
 use crate::real::Real;
 use crate::simd::Kernels;
 
-
 /// The fewest rows of a chunk for which the sparse path is used.
 pub const MIN_ROWS: usize = 64;
 
