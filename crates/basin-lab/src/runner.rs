@@ -10,7 +10,7 @@ use std::time::Instant;
 use basin_data::{ChannelNorm, ClassMap, Corpus, DataSource, Dataset, Split, SplitMode, SplitSpec};
 use basin_flatness::keskar::{AscentOrder, KeskarConfig, sharpness_sgd};
 use basin_flatness::lanczos::{DEFAULT_STEPS, LanczosConfig, lanczos};
-use basin_nn::{FcnObjective, FcnSpec, Objective, Real, TrainConfig, all_examples, derive_seed};
+use basin_nn::{FcnObjective, FcnSpec, Kernels, Objective, TrainConfig, all_examples, derive_seed};
 use basin_prior::bounds::{marginal_likelihood_bound, occam_bound};
 use basin_prior::ep::{EpConfig, EpSchedule, Sites, UNDAMPED_SWEEPS, ep_to_fixed_point};
 use basin_prior::estimate::{Method, checked_kernel, log_prior};
@@ -110,9 +110,9 @@ impl Prepared {
             experiment: spec.name.clone(),
             source,
         };
-        fcn.validate().map_err(|message| LabError::Setup {
+        fcn.validate().map_err(|e| LabError::Setup {
             experiment: spec.name.clone(),
-            message,
+            message: e.to_string(),
         })?;
         let s_and_t = Dataset::concat("S+T", &[&split.train, &split.test]).map_err(data_err)?;
         let kernel = match spec.measures.prior {
@@ -360,7 +360,7 @@ struct Snapshot<T> {
     train_s: f64,
 }
 
-fn run_typed<T: Real>(prep: &Prepared, job: &TrainJob) -> Result<Vec<RunRecord>, LabError> {
+fn run_typed<T: Kernels>(prep: &Prepared, job: &TrainJob) -> Result<Vec<RunRecord>, LabError> {
     let first = job.first();
     let t = &prep.spec.training;
     let start = Instant::now();
@@ -418,7 +418,7 @@ fn run_typed<T: Real>(prep: &Prepared, job: &TrainJob) -> Result<Vec<RunRecord>,
 }
 
 /// The record of one run: its errors and function, then every measure of the spec.
-fn measure_run<T: Real>(
+fn measure_run<T: Kernels>(
     prep: &Prepared,
     key: &RunKey,
     report: &basin_nn::TrainReport,
@@ -454,7 +454,7 @@ fn measure_run<T: Real>(
 }
 
 /// Errors on S, A (the run's prefix, against its flipped labels) and T.
-pub(crate) fn errors_of<T: Real>(
+pub(crate) fn errors_of<T: Kernels>(
     prep: &Prepared,
     theta: &[T],
     a: usize,
@@ -479,7 +479,7 @@ pub(crate) fn errors_of<T: Real>(
 }
 
 /// The predicted labels on S then T.
-pub fn predicted_function<T: Real>(prep: &Prepared, theta: &[T]) -> Result<Vec<u8>, LabError> {
+pub fn predicted_function<T: Kernels>(prep: &Prepared, theta: &[T]) -> Result<Vec<u8>, LabError> {
     let n = prep.s_and_t.len();
     let mut obj = FcnObjective::<T>::from_dataset(&prep.fcn, &prep.s_and_t)
         .map_err(|e| setup_err(prep, e))?;
@@ -497,7 +497,7 @@ pub(crate) fn function_hash(f: &[u8]) -> String {
 }
 
 /// Keskar sharpness on S, in the spec's precision; a failure is a note, not an error.
-fn measure_sharpness<T: Real>(
+fn measure_sharpness<T: Kernels>(
     prep: &Prepared,
     theta: &[T],
     record: &mut RunRecord,
@@ -537,7 +537,7 @@ pub(crate) fn keskar_config(s: &crate::spec::SharpnessSpec) -> KeskarConfig {
     }
 }
 
-pub(crate) fn sharpness_on<T: Real>(
+pub(crate) fn sharpness_on<T: Kernels>(
     prep: &Prepared,
     theta: &[T],
     cfg: &KeskarConfig,

@@ -17,7 +17,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use basin_nn::train::run_epoch;
-use basin_nn::{FcnObjective, Objective, Real, TrainStatus, all_examples, derive_seed};
+use basin_nn::{FcnObjective, Kernels, Objective, TrainStatus, all_examples, derive_seed};
 use basin_prior::ep::{EpConfig, EpSchedule, Sites, ep_to_fixed_point};
 use basin_prior::likelihood::Likelihood;
 use rand::SeedableRng;
@@ -41,7 +41,7 @@ struct PriorCache {
 }
 
 /// Trains one temporal run (the key's α) and records its trajectory.
-pub fn run_temporal<T: Real>(prep: &Prepared, key: &RunKey) -> Result<RunRecord, LabError> {
+pub fn run_temporal<T: Kernels>(prep: &Prepared, key: &RunKey) -> Result<RunRecord, LabError> {
     let t = prep
         .spec
         .temporal
@@ -141,7 +141,7 @@ fn end_epoch(t: &TemporalSpec, max_epochs: usize, converged_at: Option<usize>) -
 }
 
 /// The loss and errors, the sharpness and the prior at one epoch.
-fn measure_point<T: Real>(
+fn measure_point<T: Kernels>(
     prep: &Prepared,
     obj: &mut FcnObjective<T>,
     theta: &[T],

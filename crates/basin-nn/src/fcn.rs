@@ -25,7 +25,7 @@ use crate::objective::Objective;
 use crate::real::{Real, convert};
 use crate::simd::Kernels;
 use crate::sparse;
-use crate::spec::{FcnSpec, Layer};
+use crate::spec::{FcnSpec, Layer, SpecError};
 
 /// The most examples processed at once; larger batches are split into chunks of this size.
 pub const CHUNK: usize = 512;
@@ -130,7 +130,7 @@ impl<T: Kernels> ForwardCache<T> {
 pub enum FcnError {
     /// The spec is invalid.
     #[error("invalid network spec: {0}")]
-    Spec(String),
+    Spec(#[from] SpecError),
     /// The data do not fit the network.
     #[error("data set {name:?}: {problem}")]
     Data {

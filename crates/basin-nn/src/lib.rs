@@ -13,7 +13,7 @@ pub mod loss;
 pub mod objective;
 pub mod optim;
 pub mod real;
-pub mod safetensors_io;
+pub mod safetensors;
 pub mod scaling;
 pub mod simd;
 pub mod sparse;
@@ -25,8 +25,9 @@ pub use fcn::{FcnError, FcnObjective};
 pub use objective::{Objective, all_examples, dense_hessian};
 pub use optim::Optimizer;
 pub use real::Real;
-pub use scaling::alpha_scale;
-pub use spec::{FcnSpec, Layer};
+pub use scaling::{ScaleError, alpha_scale};
+pub use simd::Kernels;
+pub use spec::{FcnSpec, Layer, SpecError};
 pub use train::{
     BatchOrder, EpochInfo, HookAction, StopOn, TrainConfig, TrainReport, TrainStatus, derive_seed,
     train,

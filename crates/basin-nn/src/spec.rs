@@ -11,6 +11,30 @@ use serde::{Deserialize, Serialize};
 use crate::activation::Activation;
 use crate::real::Real;
 
+/// What is wrong with an [`FcnSpec`].
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SpecError {
+    /// The input or a hidden layer has no units.
+    #[error(
+        "widths must be positive: input {input_dim} hidden {hidden:?}; give every layer at least \
+         one unit"
+    )]
+    ZeroWidth {
+        /// The input dimension.
+        input_dim: usize,
+        /// The hidden widths.
+        hidden: Vec<usize>,
+    },
+    /// σ_w or σ_b is negative or not finite.
+    #[error("{field} = {value}; it must be finite and >= 0")]
+    BadScale {
+        /// `sigma_w` or `sigma_b`.
+        field: &'static str,
+        /// The value given.
+        value: f64,
+    },
+}
+
 /// Where one layer's parameters sit in the flat vector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Layer {
@@ -81,16 +105,16 @@ impl FcnSpec {
     }
 
     /// Checks that every width is positive and the scales are finite and non-negative.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), SpecError> {
         if self.input_dim == 0 || self.hidden.contains(&0) {
-            return Err(format!(
-                "widths must be positive: input {} hidden {:?}",
-                self.input_dim, self.hidden
-            ));
+            return Err(SpecError::ZeroWidth {
+                input_dim: self.input_dim,
+                hidden: self.hidden.clone(),
+            });
         }
-        for (name, v) in [("sigma_w", self.sigma_w), ("sigma_b", self.sigma_b)] {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(format!("{name} = {v}; it must be finite and >= 0"));
+        for (field, value) in [("sigma_w", self.sigma_w), ("sigma_b", self.sigma_b)] {
+            if !(value.is_finite() && value >= 0.0) {
+                return Err(SpecError::BadScale { field, value });
             }
         }
         Ok(())
