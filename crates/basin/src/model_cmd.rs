@@ -11,7 +11,7 @@ use basin_nn::{
     Activation, BatchOrder, FcnObjective, FcnSpec, HookAction, Kernels, Objective, StopOn,
     TrainConfig, TrainReport, all_examples, alpha_scale, derive_seed, train,
 };
-use clap::{Args, ValueEnum};
+use clap::Args;
 use serde::Serialize;
 
 use crate::common::{DataArgs, OrderArg, Precision, SplitArgs, error_rate, spinner, train_set};
@@ -56,8 +56,8 @@ pub struct TrainArgs {
     #[arg(long, value_enum, default_value_t = OrderArg::Shuffled)]
     order: OrderArg,
     /// Stop at the first epoch with 100% accuracy on S (train) or on S ∪ A (train-and-attack).
-    #[arg(long, value_enum, default_value_t = StopArg::Train)]
-    stop_on: StopArg,
+    #[arg(long, value_enum, default_value_t = StopOn::Train)]
+    stop_on: StopOn,
     /// Give up after this many epochs (status not_converged).
     #[arg(long, default_value_t = 50_000)]
     max_epochs: usize,
@@ -74,13 +74,6 @@ pub struct TrainArgs {
     /// seconds_per_epoch, total_epochs.
     #[arg(long)]
     json: bool,
-}
-
-/// Stopping criterion flag values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum StopArg {
-    Train,
-    TrainAndAttack,
 }
 
 /// What `basin train` reports: the library's training report, flattened, and the error rates
@@ -135,10 +128,7 @@ impl TrainArgs {
                 OrderArg::Shuffled => BatchOrder::Shuffled,
                 OrderArg::Fixed => BatchOrder::Fixed,
             },
-            stop_on: match self.stop_on {
-                StopArg::Train => StopOn::Train,
-                StopArg::TrainAndAttack => StopOn::TrainAndAttack,
-            },
+            stop_on: self.stop_on,
             max_epochs: self.max_epochs,
             overtrain_epochs: self.overtrain_epochs,
             seed: derive_seed(self.seed, 1),

@@ -372,7 +372,7 @@ fn unexpected_why(extra: &[String], n_layers: usize, from_metadata: bool) -> Str
     if extra.iter().any(|n| layer_index(n).is_none()) {
         why.push(
             "only layers.{i}.weight and layers.{i}.bias are read; save a PyTorch network's \
-             nn.Linear layers under these names, in order (see basin_nn::safetensors_io)"
+             nn.Linear layers under these names, in order (see basin_nn::safetensors)"
                 .to_string(),
         );
     }

@@ -128,6 +128,20 @@ pub trait Kernels: Real {
     ) -> bool;
 }
 
+/// Runs the AVX-512 kernel `$kernel` on the arguments and returns true where the CPU has
+/// AVX-512; returns false, doing nothing, elsewhere.
+macro_rules! on_avx512 {
+    ($kernel:path, $($arg:expr),*) => {{
+        #[cfg(target_arch = "x86_64")]
+        if has_avx512() {
+            $kernel($($arg),*);
+            return true;
+        }
+        let _ = ($($arg),*);
+        false
+    }};
+}
+
 macro_rules! impl_kernels {
     ($t:ty, $simd:ident) => {
         impl Kernels for $t {
@@ -139,13 +153,7 @@ macro_rules! impl_kernels {
                 dims: (usize, usize, usize),
                 acc: bool,
             ) -> bool {
-                #[cfg(target_arch = "x86_64")]
-                if has_avx512() {
-                    avx512::$simd::nt(c, a, b, dims, acc);
-                    return true;
-                }
-                let _ = (c, a, b, dims, acc);
-                false
+                on_avx512!(avx512::$simd::nt, c, a, b, dims, acc)
             }
 
             #[inline]
@@ -157,13 +165,7 @@ macro_rules! impl_kernels {
                 dims: (usize, usize, usize),
                 acc: bool,
             ) -> bool {
-                #[cfg(target_arch = "x86_64")]
-                if has_avx512() {
-                    avx512::$simd::rows(c, a, strides, b, dims, acc);
-                    return true;
-                }
-                let _ = (c, a, strides, b, dims, acc);
-                false
+                on_avx512!(avx512::$simd::rows, c, a, strides, b, dims, acc)
             }
 
             #[inline]
@@ -174,13 +176,7 @@ macro_rules! impl_kernels {
                 n: usize,
                 acc: bool,
             ) -> bool {
-                #[cfg(target_arch = "x86_64")]
-                if has_avx512() {
-                    avx512::$simd::csr_times(c, x, wt, n, acc);
-                    return true;
-                }
-                let _ = (c, x, wt, n, acc);
-                false
+                on_avx512!(avx512::$simd::csr_times, c, x, wt, n, acc)
             }
 
             #[inline]
@@ -190,13 +186,7 @@ macro_rules! impl_kernels {
                 delta: &[Self],
                 dims: (usize, usize),
             ) -> bool {
-                #[cfg(target_arch = "x86_64")]
-                if has_avx512() {
-                    avx512::$simd::csc_delta_t(gt, x, delta, dims);
-                    return true;
-                }
-                let _ = (gt, x, delta, dims);
-                false
+                on_avx512!(avx512::$simd::csc_delta_t, gt, x, delta, dims)
             }
         }
     };
