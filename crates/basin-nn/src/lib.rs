@@ -3,7 +3,10 @@
 //! `layers.{i}.bias` in safetensors), the FCN engine with exact gradients and Hessian-vector
 //! products behind the [`Objective`] trait, the losses, the optimizers behind the
 //! [`Optimizer`] trait, the training loop to zero training error, α-scaling, and safetensors
-//! I/O. The engine is generic over `f32` (training) and `f64` (analysis) through [`Real`].
+//! I/O. The hidden nonlinearity is one [`Activation`]: its value, its derivatives and its
+//! NNGP map. The engine is generic over `f32` (training) and `f64` (analysis): [`Real`] is
+//! the scalar, [`Kernels`] adds the AVX-512 forms of the engine's products, and
+//! [`simd::Isa`] is the one run-time CPU-feature check that every crate of basin uses.
 
 pub mod activation;
 pub mod csr;
