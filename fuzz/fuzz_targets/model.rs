@@ -4,14 +4,14 @@
 
 use std::path::Path;
 
-use basin_nn::safetensors_io;
+use basin_nn::safetensors;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let path = Path::new("fuzz.safetensors");
-    if let Ok(model) = safetensors_io::from_bytes(data, path, None) {
-        let bytes = safetensors_io::to_bytes(&model.spec, &model.theta).expect("a loaded model saves");
-        let again = safetensors_io::from_bytes(&bytes, path, None).expect("a saved model loads");
+    if let Ok(model) = safetensors::from_bytes(data, path, None) {
+        let bytes = safetensors::to_bytes(&model.spec, &model.theta).expect("a loaded model saves");
+        let again = safetensors::from_bytes(&bytes, path, None).expect("a saved model loads");
         assert_eq!(again.theta, model.theta);
     }
 });

@@ -2,7 +2,24 @@
 
 use std::collections::BTreeMap;
 
+use serde::Serialize;
+
 use crate::error::{DataError, Result};
+
+/// The counts and the value range of a data set ([`Dataset::summary`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DataSummary {
+    /// The number of examples.
+    pub n: usize,
+    /// The number of features per example.
+    pub dim: usize,
+    /// The number of examples per label; `None` when the set is unlabelled.
+    pub class_counts: Option<BTreeMap<u8, usize>>,
+    /// The smallest feature value; `None` when the set has no features.
+    pub min: Option<f32>,
+    /// The largest feature value; `None` when the set has no features.
+    pub max: Option<f32>,
+}
 
 /// A labelled (or unlabelled) set of examples.
 ///
@@ -126,6 +143,18 @@ impl Dataset {
             *counts.entry(l).or_insert(0) += 1;
         }
         counts
+    }
+
+    /// The counts and the value range of the set.
+    pub fn summary(&self) -> DataSummary {
+        let range = self.value_range();
+        DataSummary {
+            n: self.len(),
+            dim: self.dim(),
+            class_counts: self.labels().map(|_| self.class_counts()),
+            min: range.map(|r| r.0),
+            max: range.map(|r| r.1),
+        }
     }
 
     /// The smallest and largest feature value, or `None` for an empty set.

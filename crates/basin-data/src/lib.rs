@@ -20,7 +20,7 @@ pub mod split;
 pub use boolean::BoolTarget;
 pub use cifar::ChannelNorm;
 pub use classmap::ClassMap;
-pub use dataset::Dataset;
+pub use dataset::{DataSummary, Dataset};
 pub use error::{DataError, Result};
 pub use npy::{NpyArray, NpyData};
 pub use source::{Corpus, DataSource};

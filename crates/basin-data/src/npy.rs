@@ -173,6 +173,33 @@ enum Value {
     Tuple(Vec<u64>),
 }
 
+/// A syntax error in the Python dictionary of a `.npy` header.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum HeaderSyntax {
+    #[error("expected '{expected}' at byte {at}")]
+    Expected { expected: char, at: usize },
+    #[error("expected a quoted string at byte {0}")]
+    NotAString(usize),
+    #[error("unterminated string")]
+    Unterminated,
+    #[error("string is not UTF-8")]
+    NotUtf8,
+    #[error("expected a non-negative integer at byte {0}")]
+    NotAnInteger(usize),
+    #[error("unexpected text after the dictionary at byte {0}")]
+    TrailingText(usize),
+}
+
+/// An array whose data do not fill its shape ([`NpyArray::new`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{len} elements do not fill shape {shape:?}: give as many values as the shape's product")]
+pub struct ShapeMismatch {
+    /// The number of values given.
+    pub len: usize,
+    /// The shape asked for.
+    pub shape: Vec<usize>,
+}
+
 /// A parser for the Python dict literal in a `.npy` header.
 struct HeaderParser<'a> {
     s: &'a [u8],
@@ -196,31 +223,33 @@ impl<'a> HeaderParser<'a> {
         }
     }
 
-    fn expect(&mut self, c: u8) -> std::result::Result<(), String> {
+    fn expect(&mut self, c: u8) -> std::result::Result<(), HeaderSyntax> {
         if self.eat(c) {
             Ok(())
         } else {
-            Err(format!("expected '{}' at byte {}", c as char, self.pos))
+            Err(HeaderSyntax::Expected {
+                expected: c as char,
+                at: self.pos,
+            })
         }
     }
 
-    fn string(&mut self) -> std::result::Result<String, String> {
+    fn string(&mut self) -> std::result::Result<String, HeaderSyntax> {
         self.skip_ws();
         let quote = match self.s.get(self.pos) {
             Some(&q @ (b'\'' | b'"')) => q,
-            _ => return Err(format!("expected a quoted string at byte {}", self.pos)),
+            _ => return Err(HeaderSyntax::NotAString(self.pos)),
         };
         let start = self.pos + 1;
         let len = self.s[start..]
             .iter()
             .position(|&c| c == quote)
-            .ok_or("unterminated string")?;
+            .ok_or(HeaderSyntax::Unterminated)?;
         self.pos = start + len + 1;
-        String::from_utf8(self.s[start..start + len].to_vec())
-            .map_err(|_| "string is not UTF-8".into())
+        String::from_utf8(self.s[start..start + len].to_vec()).map_err(|_| HeaderSyntax::NotUtf8)
     }
 
-    fn integer(&mut self) -> std::result::Result<u64, String> {
+    fn integer(&mut self) -> std::result::Result<u64, HeaderSyntax> {
         self.skip_ws();
         let start = self.pos;
         while self.pos < self.s.len() && self.s[self.pos].is_ascii_digit() {
@@ -234,10 +263,10 @@ impl<'a> HeaderParser<'a> {
         }
         digits
             .parse()
-            .map_err(|_| format!("expected a non-negative integer at byte {start}"))
+            .map_err(|_| HeaderSyntax::NotAnInteger(start))
     }
 
-    fn value(&mut self) -> std::result::Result<Value, String> {
+    fn value(&mut self) -> std::result::Result<Value, HeaderSyntax> {
         self.skip_ws();
         let rest = &self.s[self.pos..];
         if rest.starts_with(b"True") {
@@ -262,7 +291,7 @@ impl<'a> HeaderParser<'a> {
         self.string().map(Value::Str)
     }
 
-    fn dict(&mut self) -> std::result::Result<Vec<(String, Value)>, String> {
+    fn dict(&mut self) -> std::result::Result<Vec<(String, Value)>, HeaderSyntax> {
         self.expect(b'{')?;
         let mut entries = Vec::new();
         while !self.eat(b'}') {
@@ -276,10 +305,7 @@ impl<'a> HeaderParser<'a> {
         }
         self.skip_ws();
         if self.pos != self.s.len() {
-            return Err(format!(
-                "unexpected text after the dictionary at byte {}",
-                self.pos
-            ));
+            return Err(HeaderSyntax::TrailingText(self.pos));
         }
         Ok(entries)
     }
@@ -454,13 +480,13 @@ pub fn read(path: &Path) -> Result<NpyArray> {
 
 impl NpyArray {
     /// Builds an array, checking that the data fill the shape.
-    pub fn new(shape: Vec<usize>, data: NpyData) -> std::result::Result<Self, String> {
+    pub fn new(shape: Vec<usize>, data: NpyData) -> std::result::Result<Self, ShapeMismatch> {
         let n: Option<usize> = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
         if n != Some(data.len()) {
-            return Err(format!(
-                "{} elements do not fill shape {shape:?}",
-                data.len()
-            ));
+            return Err(ShapeMismatch {
+                len: data.len(),
+                shape,
+            });
         }
         Ok(Self { shape, data })
     }

@@ -13,8 +13,8 @@ use basin_nn::{Objective, all_examples, dense_hessian};
 use faer::{MatRef, Side};
 use serde::Serialize;
 
-use crate::FlatnessError;
-use crate::lanczos::check_theta;
+use crate::checks::check_measured;
+use crate::error::{FlatnessError, NonFiniteAt};
 
 /// The default largest parameter count for a dense Hessian: 6,000 (a 288 MB matrix, under
 /// 1 GB in all with the eigensolver's workspace).
@@ -58,30 +58,29 @@ pub fn dense_spectrum(
 ) -> Result<DenseSpectrum, FlatnessError> {
     let n = obj.n_params();
     if n > max_params {
-        return Err(FlatnessError::TooLarge(format!(
-            "a dense Hessian of {n} parameters takes about {:.1} GB (limit {max_params} \
-             parameters); use Lanczos for the extreme eigenvalues instead",
-            3.0 * 8.0 * (n as f64).powi(2) / 1e9
-        )));
+        return Err(FlatnessError::TooLarge {
+            n_params: n,
+            limit: max_params,
+            gb: 3.0 * 8.0 * (n as f64).powi(2) / 1e9,
+        });
     }
-    check_theta(obj, theta)?;
+    check_measured(obj, theta)?;
     let start = Instant::now();
     let batch = all_examples(obj.n_examples());
     let (h, asymmetry) = dense_hessian(obj, theta, &batch);
     if let Some(i) = h.iter().position(|v| !v.is_finite()) {
-        return Err(FlatnessError::NonFinite(format!(
-            "Hessian entry ({}, {})",
-            i / n,
-            i % n
-        )));
+        return Err(FlatnessError::non_finite(NonFiniteAt::HessianEntry {
+            row: i / n,
+            col: i % n,
+        }));
     }
     let trace = (0..n).map(|i| h[i * n + i]).sum();
     let eigenvalues = MatRef::from_row_major_slice(&h, n, n)
         .self_adjoint_eigenvalues(Side::Lower)
-        .map_err(|e| {
-            FlatnessError::NonFinite(format!(
-                "the eigensolver of the {n}×{n} Hessian failed ({e:?})"
-            ))
+        .map_err(|e| FlatnessError::Eigensolver {
+            matrix: "Hessian",
+            n,
+            detail: format!("{e:?}"),
         })?;
     Ok(DenseSpectrum {
         eigenvalues,

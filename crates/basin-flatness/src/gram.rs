@@ -95,7 +95,7 @@ pub(crate) fn sweep(s: &Sweep, p: &mut [f64], w: &mut [f64], g: &mut [f64]) -> S
     );
     g.fill(0.0);
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
+    if basin_nn::simd::has_avx512() {
         // SAFETY: the CPU supports AVX-512F, checked just above.
         return unsafe { sweep_avx512(s, p, w, g) };
     }

@@ -11,25 +11,30 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use crate::FlatnessError;
+use crate::checks::check_measured;
+use crate::error::{FlatnessError, NonFiniteAt};
 use crate::gram::dot;
-use crate::lanczos::check_theta;
 
 /// The default number of probes.
 pub const DEFAULT_PROBES: usize = 100;
 
-/// A trace estimate.
+/// A trace estimate. It serialises with its fields prefixed by `trace_` (as `trace`,
+/// `trace_std_err`, `trace_probes`, …), so that it sits beside a spectrum in one JSON object.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TraceEstimate {
     /// The mean of `zᵀ H z` over the probes.
     pub trace: f64,
     /// The standard error of the mean: sample standard deviation / √probes.
+    #[serde(rename = "trace_std_err")]
     pub std_err: f64,
     /// The number of probes (HVPs).
+    #[serde(rename = "trace_probes")]
     pub probes: usize,
     /// The seed of the probes.
+    #[serde(rename = "trace_seed")]
     pub seed: u64,
     /// Wall-clock seconds.
+    #[serde(rename = "trace_wall_s")]
     pub wall_s: f64,
 }
 
@@ -55,11 +60,13 @@ pub fn hutchinson<O: Objective<f64> + ?Sized>(
     seed: u64,
 ) -> Result<TraceEstimate, FlatnessError> {
     if probes < 2 {
-        return Err(FlatnessError::Invalid(format!(
-            "Hutchinson's trace needs at least 2 probes for a standard error, got {probes}"
-        )));
+        return Err(FlatnessError::setting(
+            "probes",
+            probes,
+            "Hutchinson's trace needs at least 2 probes for a standard error",
+        ));
     }
-    check_theta(obj, theta)?;
+    check_measured(obj, theta)?;
     let start = Instant::now();
     let n = theta.len();
     let batch = all_examples(obj.n_examples());
@@ -71,10 +78,10 @@ pub fn hutchinson<O: Objective<f64> + ?Sized>(
         obj.hvp(theta, &batch, &z, &mut hz);
         let q = dot(&z, &hz);
         if !q.is_finite() {
-            return Err(FlatnessError::NonFinite(format!(
-                "zᵀHz of Hutchinson probe {} is {q}",
-                p + 1
-            )));
+            return Err(FlatnessError::non_finite(NonFiniteAt::Probe {
+                probe: p + 1,
+                value: q,
+            }));
         }
         sum += q;
         sum_sq += q * q;

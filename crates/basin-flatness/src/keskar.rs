@@ -20,7 +20,8 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use crate::FlatnessError;
+use crate::checks::check_theta;
+use crate::error::{FlatnessError, NonFiniteAt};
 
 /// The order in which an ascent epoch visits the examples.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,18 +76,29 @@ impl KeskarConfig {
 
     /// Checks the settings against a set of `n` examples.
     pub fn validate(&self, n: usize) -> Result<(), FlatnessError> {
-        let invalid = |msg: String| Err(FlatnessError::Invalid(msg));
         if !(self.epsilon.is_finite() && self.epsilon > 0.0) {
-            return invalid(format!("epsilon must be > 0, got {}", self.epsilon));
+            return Err(FlatnessError::setting(
+                "epsilon",
+                self.epsilon,
+                "epsilon must be > 0 (the paper uses 1e-4)",
+            ));
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
-            return invalid(format!("the learning rate must be > 0, got {}", self.lr));
+            return Err(FlatnessError::setting(
+                "lr",
+                self.lr,
+                "the learning rate must be > 0",
+            ));
         }
         if self.batch_size == 0 {
-            return invalid("the batch size must be at least 1".into());
+            return Err(FlatnessError::setting(
+                "batch_size",
+                self.batch_size,
+                "the batch size must be at least 1",
+            ));
         }
         if n == 0 {
-            return invalid("the measured set is empty".into());
+            return Err(FlatnessError::EmptySet);
         }
         if let AscentOrder::Given(perms) = &self.order {
             check_permutations(perms, self.epochs, n)?;
@@ -97,10 +109,10 @@ impl KeskarConfig {
 
 fn check_permutations(perms: &[Vec<usize>], epochs: usize, n: usize) -> Result<(), FlatnessError> {
     if perms.len() != epochs {
-        return Err(FlatnessError::Invalid(format!(
-            "{} given permutations for {epochs} epochs: give one per epoch",
-            perms.len()
-        )));
+        return Err(FlatnessError::PermutationCount {
+            given: perms.len(),
+            epochs,
+        });
     }
     for (e, p) in perms.iter().enumerate() {
         let mut seen = vec![false; n];
@@ -108,9 +120,7 @@ fn check_permutations(perms: &[Vec<usize>], epochs: usize, n: usize) -> Result<(
             && p.iter()
                 .all(|&i| i < n && !std::mem::replace(&mut seen[i], true));
         if !ok {
-            return Err(FlatnessError::Invalid(format!(
-                "the permutation of epoch {e} is not a permutation of 0..{n}"
-            )));
+            return Err(FlatnessError::NotAPermutation { epoch: e, n });
         }
     }
     Ok(())
@@ -232,31 +242,14 @@ fn ascend_and_clip<T: Real>(w: &mut [T], grad: &[T], lr: T, lo: &[T], hi: &[T]) 
     }
 }
 
-/// Checks that θ has the objective's length and only finite values.
-pub(crate) fn check_theta<T: Real>(
-    obj: &dyn Objective<T>,
-    theta: &[T],
-) -> Result<(), FlatnessError> {
-    if theta.len() != obj.n_params() {
-        return Err(FlatnessError::Invalid(format!(
-            "{} parameters given for a network with {}",
-            theta.len(),
-            obj.n_params()
-        )));
-    }
-    if let Some(i) = theta.iter().position(|t| !t.is_finite()) {
-        return Err(FlatnessError::NonFinite(format!("parameter {i} of θ")));
-    }
-    Ok(())
-}
-
 /// Passes a finite loss through; a NaN or infinite one is an error naming the step.
 pub(crate) fn finite_loss(loss: f64, step: usize) -> Result<f64, FlatnessError> {
     if loss.is_finite() {
         Ok(loss)
     } else {
-        Err(FlatnessError::NonFinite(format!(
-            "the loss after ascent step {step} is {loss}"
-        )))
+        Err(FlatnessError::non_finite(NonFiniteAt::AscentLoss {
+            step,
+            loss,
+        }))
     }
 }

@@ -34,10 +34,12 @@
 //! lags nothing. The basis stays orthonormal to working precision (see the tests).
 
 use basin_nn::Objective;
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
 
-use crate::FlatnessError;
+use crate::error::{FlatnessError, NonFiniteAt};
 use crate::gram::{Sweep, dot, dot_rows, dot2, sub_rows, sweep};
-use crate::lanczos::Tridiagonal;
+use crate::tridiagonal::Tridiagonal;
 
 /// β below this times the largest ‖H q_j‖ seen counts as a breakdown.
 const BREAKDOWN: f64 = 1e3 * f64::EPSILON;
@@ -142,10 +144,7 @@ impl Krylov {
         let (pz, zz) = dot2(p, &self.w);
         let norm = zz.sqrt();
         if !(norm.is_finite() && pz.is_finite()) {
-            return Err(FlatnessError::NonFinite(format!(
-                "the Hessian-vector product of Lanczos step {} has non-finite entries",
-                k + 1
-            )));
+            return Err(FlatnessError::non_finite(NonFiniteAt::LanczosStep(k + 1)));
         }
         Ok((pz, norm))
     }
@@ -234,14 +233,29 @@ fn lagged_update(t: &Coefficients, c: &[f64], shift: f64, e: &mut [f64]) {
     }
 }
 
+/// Fills `v` with a standard Gaussian vector (Box–Muller on ChaCha8 uniforms), normalised to
+/// unit length.
+pub(crate) fn gaussian_unit(rng: &mut ChaCha8Rng, v: &mut [f64]) {
+    for pair in v.chunks_mut(2) {
+        let u1: f64 = 1.0 - rng.random::<f64>();
+        let u2: f64 = rng.random::<f64>();
+        let r = (-2.0 * u1.ln()).sqrt();
+        let phi = std::f64::consts::TAU * u2;
+        pair[0] = r * phi.cos();
+        if let Some(x) = pair.get_mut(1) {
+            *x = r * phi.sin();
+        }
+    }
+    let norm = dot(v, v).sqrt();
+    v.iter_mut().for_each(|x| *x /= norm);
+}
+
 #[cfg(test)]
 mod tests {
     use rand::SeedableRng;
-    use rand_chacha::ChaCha8Rng;
 
     use super::*;
     use crate::gram::axpy;
-    use crate::lanczos::gaussian_unit;
 
     /// ½ θᵀ D θ: H = D.
     struct Diag(Vec<f64>);

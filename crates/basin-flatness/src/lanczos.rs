@@ -24,14 +24,15 @@
 use std::time::Instant;
 
 use basin_nn::{Objective, all_examples};
-use faer::{Mat, Side};
-use rand::{RngExt, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use serde::ser::SerializeStruct;
+use serde::{Serialize, Serializer};
 
 use crate::FlatnessError;
-use crate::gram::dot;
-use crate::krylov::Krylov;
+use crate::checks::check_measured;
+use crate::krylov::{Krylov, gaussian_unit};
+use crate::tridiagonal::{RitzValues, Tridiagonal};
 
 /// The default number of eigenvalues at the top of the spectrum: the paper's k = 50.
 pub const DEFAULT_TOP_K: usize = 50;
@@ -73,20 +74,25 @@ impl LanczosConfig {
     /// Checks the settings.
     pub fn validate(&self) -> Result<(), FlatnessError> {
         if self.steps == 0 {
-            return Err(FlatnessError::Invalid(
-                "Lanczos needs at least 1 step: set the number of steps to 1 or more".into(),
+            return Err(FlatnessError::setting(
+                "steps",
+                self.steps,
+                "Lanczos needs at least 1 step: set the number of steps to 1 or more",
             ));
         }
         if self.top_k == 0 {
-            return Err(FlatnessError::Invalid(
-                "top-k must be at least 1: ask for 1 or more eigenvalues".into(),
+            return Err(FlatnessError::setting(
+                "top_k",
+                self.top_k,
+                "top-k must be at least 1: ask for 1 or more eigenvalues",
             ));
         }
         if !(self.tol.is_finite() && self.tol > 0.0) {
-            return Err(FlatnessError::Invalid(format!(
-                "the residual tolerance must be > 0, got {}",
-                self.tol
-            )));
+            return Err(FlatnessError::setting(
+                "tol",
+                self.tol,
+                "the residual tolerance must be > 0",
+            ));
         }
         Ok(())
     }
@@ -117,7 +123,13 @@ impl RitzEnd {
 }
 
 /// The result of [`lanczos`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
+///
+/// It serialises flat, as `basin hessian --json` prints it: `lambda_max`, `lambda_min`,
+/// `spectral_norm`, the top end as `top_eigenvalues`, `residuals`, `converged` and
+/// `n_converged`, the bottom end as `bottom_eigenvalues`, `bottom_residuals` and
+/// `bottom_converged`, then `log_product_top_k`, `n_positive_top_k`, `lanczos_steps`,
+/// `breakdown`, `seed`, `tol` and `lanczos_wall_s`.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Spectrum {
     /// The largest Ritz value: the estimate of λmax.
     pub lambda_max: f64,
@@ -148,6 +160,30 @@ pub struct Spectrum {
     pub wall_s: f64,
 }
 
+impl Serialize for Spectrum {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut m = serializer.serialize_struct("Spectrum", 17)?;
+        m.serialize_field("lambda_max", &self.lambda_max)?;
+        m.serialize_field("lambda_min", &self.lambda_min)?;
+        m.serialize_field("spectral_norm", &self.spectral_norm)?;
+        m.serialize_field("top_eigenvalues", &self.top.eigenvalues)?;
+        m.serialize_field("residuals", &self.top.residuals)?;
+        m.serialize_field("converged", &self.top.converged)?;
+        m.serialize_field("n_converged", &self.top.n_converged())?;
+        m.serialize_field("bottom_eigenvalues", &self.bottom.eigenvalues)?;
+        m.serialize_field("bottom_residuals", &self.bottom.residuals)?;
+        m.serialize_field("bottom_converged", &self.bottom.converged)?;
+        m.serialize_field("log_product_top_k", &self.log_product_top_k)?;
+        m.serialize_field("n_positive_top_k", &self.n_positive_top_k)?;
+        m.serialize_field("lanczos_steps", &self.steps)?;
+        m.serialize_field("breakdown", &self.breakdown)?;
+        m.serialize_field("seed", &self.seed)?;
+        m.serialize_field("tol", &self.tol)?;
+        m.serialize_field("lanczos_wall_s", &self.wall_s)?;
+        m.end()
+    }
+}
+
 /// The top and bottom `cfg.top_k` eigenvalues of the Hessian of the mean loss over all the
 /// objective's examples at `theta`, by `cfg.steps` steps of Lanczos with full
 /// reorthogonalisation from a seeded Gaussian start vector.
@@ -160,7 +196,7 @@ pub fn lanczos<O: Objective<f64> + ?Sized>(
     cfg: &LanczosConfig,
 ) -> Result<Spectrum, FlatnessError> {
     cfg.validate()?;
-    check_theta(obj, theta)?;
+    check_measured(obj, theta)?;
     let start = Instant::now();
     let n = theta.len();
     let batch = all_examples(obj.n_examples());
@@ -212,85 +248,5 @@ fn spectrum(tri: &Tridiagonal, ritz: &RitzValues, cfg: &LanczosConfig, wall_s: f
         seed: cfg.seed,
         tol: cfg.tol,
         wall_s,
-    }
-}
-
-/// Checks that θ has the objective's length and only finite values.
-pub(crate) fn check_theta<O: Objective<f64> + ?Sized>(
-    obj: &O,
-    theta: &[f64],
-) -> Result<(), FlatnessError> {
-    if theta.len() != obj.n_params() {
-        return Err(FlatnessError::Invalid(format!(
-            "{} parameters given for a network with {}",
-            theta.len(),
-            obj.n_params()
-        )));
-    }
-    if obj.n_examples() == 0 {
-        return Err(FlatnessError::Invalid("the measured set is empty".into()));
-    }
-    if let Some(i) = theta.iter().position(|t| !t.is_finite()) {
-        return Err(FlatnessError::NonFinite(format!("parameter {i} of θ")));
-    }
-    Ok(())
-}
-
-/// Fills `v` with a standard Gaussian vector (Box–Muller on ChaCha8 uniforms), normalised to
-/// unit length.
-pub(crate) fn gaussian_unit(rng: &mut ChaCha8Rng, v: &mut [f64]) {
-    for pair in v.chunks_mut(2) {
-        let u1: f64 = 1.0 - rng.random::<f64>();
-        let u2: f64 = rng.random::<f64>();
-        let r = (-2.0 * u1.ln()).sqrt();
-        let phi = std::f64::consts::TAU * u2;
-        pair[0] = r * phi.cos();
-        if let Some(x) = pair.get_mut(1) {
-            *x = r * phi.sin();
-        }
-    }
-    let norm = dot(v, v).sqrt();
-    v.iter_mut().for_each(|x| *x /= norm);
-}
-
-/// The Lanczos tridiagonal `T_m`: its diagonal `alpha` (length m), off-diagonal `beta`
-/// (length m − 1) and the norm `beta_last` of the residual vector after step m.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Tridiagonal {
-    pub alpha: Vec<f64>,
-    pub beta: Vec<f64>,
-    pub beta_last: f64,
-    pub breakdown: bool,
-}
-
-/// The eigenvalues of `T_m` ascending, with the first and last components of their unit
-/// eigenvectors.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct RitzValues {
-    pub values: Vec<f64>,
-    pub first: Vec<f64>,
-    pub last: Vec<f64>,
-}
-
-impl Tridiagonal {
-    /// The eigendecomposition of `T_m` (faer's self-adjoint eigensolver).
-    pub fn eigen(&self) -> Result<RitzValues, FlatnessError> {
-        let m = self.alpha.len();
-        let t = Mat::<f64>::from_fn(m, m, |i, j| match i.abs_diff(j) {
-            0 => self.alpha[i],
-            1 => self.beta[i.min(j)],
-            _ => 0.0,
-        });
-        let evd = t.self_adjoint_eigen(Side::Lower).map_err(|e| {
-            FlatnessError::NonFinite(format!(
-                "the eigensolver of the {m}×{m} Lanczos tridiagonal failed ({e:?})"
-            ))
-        })?;
-        let (s, u) = (evd.S(), evd.U());
-        Ok(RitzValues {
-            values: (0..m).map(|i| s[i]).collect(),
-            first: (0..m).map(|i| u[(0, i)]).collect(),
-            last: (0..m).map(|i| u[(m - 1, i)]).collect(),
-        })
     }
 }

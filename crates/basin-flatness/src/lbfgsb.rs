@@ -25,7 +25,9 @@ use faer::linalg::solvers::DenseSolveCore;
 use serde::Serialize;
 
 use crate::FlatnessError;
-use crate::keskar::{Sharpness, check_theta, keskar_box};
+use crate::checks::check_theta;
+use crate::error::NonFiniteAt;
+use crate::keskar::{Sharpness, keskar_box};
 
 /// The settings of [`minimize`]. Defaults are SciPy's, except `max_iter`.
 #[derive(Debug, Clone, PartialEq)]
@@ -425,25 +427,29 @@ fn check_problem(
     hi: &[f64],
     cfg: &LbfgsbConfig,
 ) -> Result<(), FlatnessError> {
-    let invalid = |m: String| Err(FlatnessError::Invalid(m));
     if lo.len() != x.len() || hi.len() != x.len() {
-        return invalid(format!(
-            "{} variables but {} lower and {} upper bounds",
-            x.len(),
-            lo.len(),
-            hi.len()
-        ));
+        return Err(FlatnessError::BoundCount {
+            n: x.len(),
+            lo: lo.len(),
+            hi: hi.len(),
+        });
     }
     if let Some(i) = (0..x.len())
         .find(|&i| lo[i].partial_cmp(&hi[i]).is_none_or(|o| o.is_gt()) || !x[i].is_finite())
     {
-        return invalid(format!(
-            "variable {i}: start {} with bounds [{}, {}] (need a finite start and lo ≤ hi)",
-            x[i], lo[i], hi[i]
-        ));
+        return Err(FlatnessError::BadVariable {
+            index: i,
+            start: x[i],
+            lo: lo[i],
+            hi: hi[i],
+        });
     }
-    if cfg.memory == 0 || cfg.max_evals == 0 {
-        return invalid("L-BFGS-B needs memory ≥ 1 and max_evals ≥ 1".into());
+    let fix = "L-BFGS-B needs memory ≥ 1 and max_evals ≥ 1";
+    if cfg.memory == 0 {
+        return Err(FlatnessError::setting("memory", cfg.memory, fix));
+    }
+    if cfg.max_evals == 0 {
+        return Err(FlatnessError::setting("max_evals", cfg.max_evals, fix));
     }
     Ok(())
 }
@@ -458,9 +464,10 @@ fn evaluate(
     if fx.is_finite() && g.iter().all(|v| v.is_finite()) {
         Ok(fx)
     } else {
-        Err(FlatnessError::NonFinite(format!(
-            "L-BFGS-B evaluation {eval}: f = {fx} or a non-finite gradient entry"
-        )))
+        Err(FlatnessError::non_finite(NonFiniteAt::Evaluation {
+            eval,
+            f: fx,
+        }))
     }
 }
 
@@ -536,9 +543,11 @@ pub fn sharpness_lbfgsb<T: Real>(
 ) -> Result<(Sharpness, LbfgsbReport), FlatnessError> {
     check_theta(obj, theta)?;
     if !(epsilon.is_finite() && epsilon > 0.0) {
-        return Err(FlatnessError::Invalid(format!(
-            "epsilon must be > 0, got {epsilon}"
-        )));
+        return Err(FlatnessError::setting(
+            "epsilon",
+            epsilon,
+            "epsilon must be > 0 (the paper uses 1e-4)",
+        ));
     }
     let start = Instant::now();
     let all = all_examples(obj.n_examples());

@@ -5,6 +5,7 @@
 //! stochastic Lanczos quadrature and the dense Hessian spectrum of small nets (see
 //! `ARCHITECTURE.md`).
 
+mod checks;
 pub mod dense;
 pub mod error;
 mod gram;
@@ -14,9 +15,10 @@ mod krylov;
 pub mod lanczos;
 pub mod lbfgsb;
 pub mod slq;
+mod tridiagonal;
 
 pub use dense::{DenseSpectrum, dense_spectrum};
-pub use error::FlatnessError;
+pub use error::{FlatnessError, NonFiniteAt};
 pub use hutchinson::{TraceEstimate, hutchinson};
 pub use lanczos::{LanczosConfig, RitzEnd, Spectrum, lanczos};
 pub use slq::{SlqConfig, SpectralDensity, spectral_density};

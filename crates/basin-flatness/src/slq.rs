@@ -17,9 +17,9 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::FlatnessError;
+use crate::checks::check_measured;
 use crate::hutchinson::rademacher;
 use crate::krylov::Krylov;
-use crate::lanczos::check_theta;
 
 /// The settings of [`spectral_density`].
 #[derive(Debug, Clone, PartialEq)]
@@ -52,21 +52,26 @@ impl Default for SlqConfig {
 impl SlqConfig {
     /// Checks the settings.
     pub fn validate(&self) -> Result<(), FlatnessError> {
-        let invalid = |m: String| Err(FlatnessError::Invalid(m));
-        if self.probes == 0 || self.steps == 0 {
-            return invalid(format!(
-                "SLQ needs at least 1 probe and 1 step, got {} probes and {} steps",
-                self.probes, self.steps
-            ));
+        let fix = "SLQ needs at least 1 probe and 1 step";
+        if self.probes == 0 {
+            return Err(FlatnessError::setting("probes", self.probes, fix));
+        }
+        if self.steps == 0 {
+            return Err(FlatnessError::setting("steps", self.steps, fix));
         }
         if !(self.sigma_rel.is_finite() && self.sigma_rel > 0.0) {
-            return invalid(format!(
-                "the relative broadening must be > 0, got {}",
-                self.sigma_rel
+            return Err(FlatnessError::setting(
+                "sigma_rel",
+                self.sigma_rel,
+                "the relative broadening must be > 0",
             ));
         }
         if self.grid_points < 2 {
-            return invalid("the density grid needs at least 2 points".into());
+            return Err(FlatnessError::setting(
+                "grid_points",
+                self.grid_points,
+                "the density grid needs at least 2 points",
+            ));
         }
         Ok(())
     }
@@ -107,7 +112,7 @@ pub fn spectral_density<O: Objective<f64> + ?Sized>(
     cfg: &SlqConfig,
 ) -> Result<SpectralDensity, FlatnessError> {
     cfg.validate()?;
-    check_theta(obj, theta)?;
+    check_measured(obj, theta)?;
     let start = Instant::now();
     let n = theta.len();
     let batch = all_examples(obj.n_examples());

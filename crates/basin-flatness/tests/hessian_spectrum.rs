@@ -276,20 +276,20 @@ fn bad_input_is_an_error() {
             ..LanczosConfig::default()
         },
     ] {
-        assert!(matches!(bad(cfg), Err(FlatnessError::Invalid(_))));
+        assert!(matches!(bad(cfg), Err(FlatnessError::Setting { .. })));
     }
     let cfg = LanczosConfig::default();
     assert!(matches!(
         lanczos(&mut obj, &[0.0; 2], &cfg),
-        Err(FlatnessError::Invalid(_))
+        Err(FlatnessError::ParamCount { .. })
     ));
     assert!(matches!(
         lanczos(&mut obj, &[0.0, f64::NAN, 0.0], &cfg),
-        Err(FlatnessError::NonFinite(_))
+        Err(FlatnessError::NonFinite { .. })
     ));
     assert!(matches!(
         hutchinson(&mut obj, &theta, 1, 0),
-        Err(FlatnessError::Invalid(_))
+        Err(FlatnessError::Setting { .. })
     ));
     let slq = SlqConfig {
         grid_points: 1,
@@ -297,11 +297,11 @@ fn bad_input_is_an_error() {
     };
     assert!(matches!(
         spectral_density(&mut obj, &theta, &slq),
-        Err(FlatnessError::Invalid(_))
+        Err(FlatnessError::Setting { .. })
     ));
     assert!(matches!(
         dense_spectrum(&mut obj, &theta, 2),
-        Err(FlatnessError::TooLarge(_))
+        Err(FlatnessError::TooLarge { .. })
     ));
 
     let mut nan = Diagonal {
@@ -309,18 +309,18 @@ fn bad_input_is_an_error() {
         nan: true,
     };
     let err = lanczos(&mut nan, &theta, &cfg).unwrap_err();
-    assert!(matches!(err, FlatnessError::NonFinite(_)), "{err}");
+    assert!(matches!(err, FlatnessError::NonFinite { .. }), "{err}");
     assert!(err.to_string().contains("step 1"), "{err}");
     assert!(matches!(
         hutchinson(&mut nan, &theta, 4, 0),
-        Err(FlatnessError::NonFinite(_))
+        Err(FlatnessError::NonFinite { .. })
     ));
     assert!(matches!(
         spectral_density(&mut nan, &theta, &SlqConfig::default()),
-        Err(FlatnessError::NonFinite(_))
+        Err(FlatnessError::NonFinite { .. })
     ));
     assert!(matches!(
         dense_spectrum(&mut nan, &theta, 10),
-        Err(FlatnessError::NonFinite(_))
+        Err(FlatnessError::NonFinite { .. })
     ));
 }

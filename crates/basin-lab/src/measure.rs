@@ -9,7 +9,7 @@ use std::time::Instant;
 use basin_flatness::FlatnessError;
 use basin_flatness::keskar::{AscentOrder, KeskarConfig, sharpness_sgd};
 use basin_flatness::lanczos::{DEFAULT_STEPS, LanczosConfig, lanczos};
-use basin_nn::{FcnObjective, Objective, Real, all_examples, derive_seed};
+use basin_nn::{FcnObjective, Kernels, Objective, all_examples, derive_seed};
 use basin_prior::bounds::{marginal_likelihood_bound, occam_bound};
 use basin_prior::ep::{EpConfig, EpSchedule, Sites, UNDAMPED_SWEEPS, ep_to_fixed_point};
 use basin_prior::estimate::{Method, log_prior};
@@ -23,7 +23,7 @@ use crate::spec::{LikelihoodSpec, PrecisionSpec, PriorMethodSpec, RunKey, Sharpn
 
 /// The record of one run, trained for `train_s` seconds to the parameters `theta`: its errors
 /// and function, then every measure of the spec.
-pub fn measure_run<T: Real>(
+pub fn measure_run<T: Kernels>(
     prep: &Prepared,
     key: &RunKey,
     report: &basin_nn::TrainReport,
@@ -59,7 +59,7 @@ pub fn measure_run<T: Real>(
 }
 
 /// Errors on S, A (the run's prefix, against its flipped labels) and T.
-pub fn errors_of<T: Real>(prep: &Prepared, theta: &[T], a: usize) -> Result<[f64; 3], LabError> {
+pub fn errors_of<T: Kernels>(prep: &Prepared, theta: &[T], a: usize) -> Result<[f64; 3], LabError> {
     let attack = prep
         .split
         .attack
@@ -80,7 +80,7 @@ pub fn errors_of<T: Real>(prep: &Prepared, theta: &[T], a: usize) -> Result<[f64
 }
 
 /// The predicted labels on S then T.
-pub fn predicted_function<T: Real>(prep: &Prepared, theta: &[T]) -> Result<Vec<u8>, LabError> {
+pub fn predicted_function<T: Kernels>(prep: &Prepared, theta: &[T]) -> Result<Vec<u8>, LabError> {
     let n = prep.s_and_t.len();
     let mut obj =
         FcnObjective::<T>::from_dataset(&prep.fcn, &prep.s_and_t).map_err(|e| prep.setup_err(e))?;
@@ -98,7 +98,7 @@ pub fn function_hash(f: &[u8]) -> String {
 }
 
 /// Keskar sharpness on S, in the spec's precision; a failure is a note, not an error.
-fn measure_sharpness<T: Real>(
+fn measure_sharpness<T: Kernels>(
     prep: &Prepared,
     theta: &[T],
     record: &mut RunRecord,
@@ -125,7 +125,7 @@ fn measure_sharpness<T: Real>(
 
 /// Keskar sharpness on S in the precision of `s` (fixed batch order, as the paper's code);
 /// the inner `Err` says why the ascent failed (a note on the run, not an error).
-pub fn sharpness_of<T: Real>(
+pub fn sharpness_of<T: Kernels>(
     prep: &Prepared,
     theta: &[T],
     s: &SharpnessSpec,
@@ -143,7 +143,7 @@ pub fn sharpness_of<T: Real>(
     }
 }
 
-fn sharpness_on<T: Real>(
+fn sharpness_on<T: Kernels>(
     prep: &Prepared,
     theta: &[T],
     cfg: &KeskarConfig,

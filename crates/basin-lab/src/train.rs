@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use basin_nn::{FcnObjective, Real, TrainConfig, derive_seed};
+use basin_nn::{FcnObjective, Kernels, TrainConfig, derive_seed};
 
 use crate::error::LabError;
 use crate::exec::jobs::Job;
@@ -26,7 +26,7 @@ struct Snapshot<T> {
     train_s: f64,
 }
 
-fn train_and_measure_typed<T: Real>(
+fn train_and_measure_typed<T: Kernels>(
     prep: &Prepared,
     job: &Job,
 ) -> Result<Vec<RunRecord>, LabError> {

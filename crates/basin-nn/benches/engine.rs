@@ -8,11 +8,12 @@
 
 use basin_data::{ClassMap, embedded};
 use basin_nn::optim::{Sgd, SgdConfig};
+use basin_nn::simd::Kernels;
 use basin_nn::train::run_epoch;
-use basin_nn::{FcnObjective, FcnSpec, Objective, Real, all_examples};
+use basin_nn::{FcnObjective, FcnSpec, Objective, all_examples};
 use criterion::{Criterion, criterion_group, criterion_main};
 
-fn objective<T: Real>() -> (FcnSpec, FcnObjective<T>, Vec<T>) {
+fn objective<T: Kernels>() -> (FcnSpec, FcnObjective<T>, Vec<T>) {
     let data = ClassMap::mnist_low_high()
         .apply(&embedded::mnist().unwrap())
         .unwrap();
@@ -33,7 +34,7 @@ fn epoch(c: &mut Criterion) {
     });
 }
 
-fn derivatives<T: Real>(c: &mut Criterion) {
+fn derivatives<T: Kernels>(c: &mut Criterion) {
     let (spec, mut obj, theta) = objective::<T>();
     let n = spec.n_params();
     let batch = all_examples(500);

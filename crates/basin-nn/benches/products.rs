@@ -2,9 +2,11 @@
 //! examples: `Z = X Wᵀ` (nt), `ΔW = Δᵀ X` (tn) and `dA = Δ W` (nn), in f64 and f32.
 
 use basin_nn::Real;
+use basin_nn::csr::SparseRows;
 use basin_nn::gemm::{Mode, nn, nt, portable, tn};
 use basin_nn::real::convert;
-use basin_nn::sparse::{self, SparseRows};
+use basin_nn::simd::Kernels;
+use basin_nn::sparse;
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn data<T: Real>(len: usize) -> Vec<T> {
@@ -13,7 +15,7 @@ fn data<T: Real>(len: usize) -> Vec<T> {
         .collect()
 }
 
-fn products<T: Real>(c: &mut Criterion) {
+fn products<T: Kernels>(c: &mut Criterion) {
     let (b, fi, fo) = (500, 784, 40);
     let (x, w, d) = (data::<T>(b * fi), data::<T>(fo * fi), data::<T>(b * fo));
     let (mut z, mut gw, mut da) = (
@@ -73,7 +75,7 @@ fn products<T: Real>(c: &mut Criterion) {
 
 /// The first layer's products on the first 500 embedded MNIST digits (19% nonzero), dense
 /// and sparse (see `basin_nn::sparse`).
-fn sparse_products<T: Real>(c: &mut Criterion) {
+fn sparse_products<T: Kernels>(c: &mut Criterion) {
     let (b, fi, fo) = (500, 784, 40);
     let mnist = basin_data::embedded::mnist().expect("embedded MNIST");
     let x: Vec<T> = convert(&mnist.features()[..b * fi]);

@@ -17,34 +17,15 @@
 
 use basin_data::Dataset;
 
+use crate::activation::{Activation, per_activation};
+use crate::csr::SparseRows;
 use crate::gemm::{Mode, nn, nt, nt_indexed, tn, tn_indexed};
 use crate::loss::{bce, bce_dz, bce_dz2, predict};
 use crate::objective::Objective;
 use crate::real::{Real, convert};
-use crate::sparse::{self, SparseRows};
-use crate::spec::{Activation, FcnSpec, Layer};
-
-/// Runs `$body` with `$act` rebound to the constant of its variant, so that each elementwise
-/// loop over a layer is compiled once per activation with the `match` outside it (a match
-/// inside the loop keeps it scalar).
-macro_rules! per_activation {
-    ($act:ident, $body:block) => {
-        match $act {
-            Activation::Relu => {
-                let $act = Activation::Relu;
-                $body
-            }
-            Activation::Tanh => {
-                let $act = Activation::Tanh;
-                $body
-            }
-            Activation::Erf => {
-                let $act = Activation::Erf;
-                $body
-            }
-        }
-    };
-}
+use crate::simd::Kernels;
+use crate::sparse;
+use crate::spec::{FcnSpec, Layer, SpecError};
 
 /// The most examples processed at once; larger batches are split into chunks of this size.
 pub const CHUNK: usize = 512;
@@ -60,7 +41,7 @@ struct LayerBufs<T> {
     rdelta: Vec<T>,
 }
 
-impl<T: Real> LayerBufs<T> {
+impl<T: Kernels> LayerBufs<T> {
     fn new(width: usize) -> Self {
         let v = || vec![T::ZERO; CHUNK * width];
         Self {
@@ -120,7 +101,7 @@ struct ForwardCache<T> {
     batch: Vec<usize>,
 }
 
-impl<T: Real> ForwardCache<T> {
+impl<T: Kernels> ForwardCache<T> {
     fn new(n_params: usize) -> Self {
         Self {
             valid: false,
@@ -149,7 +130,7 @@ impl<T: Real> ForwardCache<T> {
 pub enum FcnError {
     /// The spec is invalid.
     #[error("invalid network spec: {0}")]
-    Spec(String),
+    Spec(#[from] SpecError),
     /// The data do not fit the network.
     #[error("data set {name:?}: {problem}")]
     Data {
@@ -160,7 +141,7 @@ pub enum FcnError {
     },
 }
 
-impl<T: Real> FcnObjective<T> {
+impl<T: Kernels> FcnObjective<T> {
     /// Builds the objective of `spec` on features `x` (`n × input_dim`, row-major, f32 or f64,
     /// converted to `T`) with 0/1 labels `y`.
     pub fn new<X: Real>(spec: &FcnSpec, x: &[X], y: &[u8]) -> Result<Self, FcnError> {
@@ -265,7 +246,7 @@ fn first_or_add(chunk: &[usize], batch: &[usize]) -> Mode {
 }
 
 /// The summed loss of a chunk whose forward pass gave the logits `z`.
-fn chunk_loss<T: Real>(z: &[T], y: &[T], chunk: &[usize]) -> T {
+fn chunk_loss<T: Kernels>(z: &[T], y: &[T], chunk: &[usize]) -> T {
     chunk.iter().zip(z).map(|(&i, &z)| bce(z, y[i])).sum()
 }
 
@@ -279,7 +260,7 @@ struct Input<'a, T> {
     sparse: Option<(&'a SparseRows<T>, Option<usize>)>,
 }
 
-impl<'a, T: Real> Input<'a, T> {
+impl<'a, T: Kernels> Input<'a, T> {
     fn block(data: &'a [T]) -> Self {
         Self {
             data,
@@ -337,7 +318,7 @@ impl<'a, T: Real> Input<'a, T> {
     }
 }
 
-impl<T: Real> Inputs<T> {
+impl<T: Kernels> Inputs<T> {
     /// The input rows of a chunk: a slice of `x` if the indices are consecutive, the rows of
     /// `x` in place where the AVX-512 kernels can read them so, and a gathered copy otherwise;
     /// for a chunk of at least [`sparse::MIN_ROWS`] mostly-zero rows read in place, also their
@@ -348,13 +329,13 @@ impl<T: Real> Inputs<T> {
         let sparse = self
             .sparse
             .as_ref()
-            .filter(|_| chunk.len() >= sparse::MIN_ROWS && crate::simd::available());
+            .filter(|_| chunk.len() >= sparse::MIN_ROWS && crate::simd::has_avx512());
         let first = chunk[0];
         let consecutive = chunk.iter().enumerate().all(|(k, &i)| i == first + k);
         if consecutive && sparse.is_none() {
             return Input::block(&x[first * dim..(first + chunk.len()) * dim]);
         }
-        if crate::simd::available() {
+        if crate::simd::has_avx512() {
             return Input {
                 data: x,
                 rows: Some(chunk),
@@ -368,7 +349,7 @@ impl<T: Real> Inputs<T> {
     }
 }
 
-impl<T: Real> Engine<T> {
+impl<T: Kernels> Engine<T> {
     fn output(&self, b: usize) -> &[T] {
         &self.bufs.last().expect("at least one layer").z[..b]
     }
@@ -519,7 +500,7 @@ impl<T: Real> Engine<T> {
 }
 
 /// `Δ = dA ⊙ φ'(Z)` and `RΔ = RdA ⊙ φ'(Z) + dA ⊙ φ''(Z) ⊙ RZ` for the layer below.
-fn propagate_r_delta<T: Real>(
+fn propagate_r_delta<T: Kernels>(
     act: Activation,
     da: &[T],
     rda: &[T],
@@ -544,7 +525,7 @@ fn propagate_r_delta<T: Real>(
 }
 
 /// `∇W (+)= Δᵀ A` and `∇b (+)= Σ_rows Δ` for one layer (`Replace` for a batch's first chunk).
-fn accumulate_weight_grad<T: Real>(
+fn accumulate_weight_grad<T: Kernels>(
     grad: &mut [T],
     layer: &Layer,
     (delta, prev): (&[T], Input<'_, T>),
@@ -571,7 +552,7 @@ fn accumulate_weight_grad<T: Real>(
     }
 }
 
-impl<T: Real> Objective<T> for FcnObjective<T> {
+impl<T: Kernels> Objective<T> for FcnObjective<T> {
     fn n_params(&self) -> usize {
         self.n_params
     }

@@ -5,7 +5,7 @@ use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 
 use crate::real::Real;
-use crate::simd::RowMap;
+use crate::simd::{Kernels, RowMap};
 
 /// How a product combines with the destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,15 +39,15 @@ pub fn gemm<T: Real>(dst: MatMut<'_, T>, mode: Mode, a: MatRef<'_, T>, b: MatRef
 }
 
 /// `C (m × n) (+)= A (m × k) · Bᵀ`, `B` stored `n × k` row-major.
-pub fn nt<T: Real>(c: &mut [T], a: &[T], b: &[T], dims: (usize, usize, usize), mode: Mode) {
-    if !T::simd_nt(c, (a, RowMap(None)), b, dims, mode == Mode::Add) {
+pub fn nt<T: Kernels>(c: &mut [T], a: &[T], b: &[T], dims: (usize, usize, usize), mode: Mode) {
+    if !T::nt(c, (a, RowMap(None)), b, dims, mode == Mode::Add) {
         portable::nt(c, a, b, dims, mode);
     }
 }
 
 /// `C (m × n) (+)= A (m × k) · B (k × n)`.
-pub fn nn<T: Real>(c: &mut [T], a: &[T], b: &[T], dims: (usize, usize, usize), mode: Mode) {
-    if !T::simd_rows(
+pub fn nn<T: Kernels>(c: &mut [T], a: &[T], b: &[T], dims: (usize, usize, usize), mode: Mode) {
+    if !T::rows(
         c,
         a,
         (dims.2, 1),
@@ -60,8 +60,8 @@ pub fn nn<T: Real>(c: &mut [T], a: &[T], b: &[T], dims: (usize, usize, usize), m
 }
 
 /// `C (m × n) (+)= Aᵀ · B`, `A` stored `k × m`, `B` stored `k × n`.
-pub fn tn<T: Real>(c: &mut [T], a: &[T], b: &[T], dims: (usize, usize, usize), mode: Mode) {
-    if !T::simd_rows(
+pub fn tn<T: Kernels>(c: &mut [T], a: &[T], b: &[T], dims: (usize, usize, usize), mode: Mode) {
+    if !T::rows(
         c,
         a,
         (1, dims.0),
@@ -76,27 +76,27 @@ pub fn tn<T: Real>(c: &mut [T], a: &[T], b: &[T], dims: (usize, usize, usize), m
 /// [`nt`] with row `i` of `A` read from stored row `rows[i]` (a minibatch in place). Returns
 /// false, doing nothing, where the AVX-512 kernels are unavailable: gather the rows then.
 #[must_use]
-pub fn nt_indexed<T: Real>(
+pub fn nt_indexed<T: Kernels>(
     c: &mut [T],
     (a, rows): (&[T], &[usize]),
     b: &[T],
     dims: (usize, usize, usize),
     mode: Mode,
 ) -> bool {
-    T::simd_nt(c, (a, RowMap(Some(rows))), b, dims, mode == Mode::Add)
+    T::nt(c, (a, RowMap(Some(rows))), b, dims, mode == Mode::Add)
 }
 
 /// [`tn`] with row `j` of `B` read from stored row `rows[j]`. Returns false, doing nothing,
 /// where the AVX-512 kernels are unavailable.
 #[must_use]
-pub fn tn_indexed<T: Real>(
+pub fn tn_indexed<T: Kernels>(
     c: &mut [T],
     a: &[T],
     (b, rows): (&[T], &[usize]),
     dims: (usize, usize, usize),
     mode: Mode,
 ) -> bool {
-    T::simd_rows(
+    T::rows(
         c,
         a,
         (1, dims.0),
@@ -225,7 +225,7 @@ mod tests {
 
     #[test]
     fn indexed_rows_equal_gathered_rows() {
-        if !crate::simd::available() {
+        if !crate::simd::has_avx512() {
             return;
         }
         let (m, n, k, stored) = (37, 40, 100, 90);
@@ -254,7 +254,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "shapes")]
     fn out_of_range_indices_are_refused() {
-        if !crate::simd::available() {
+        if !crate::simd::has_avx512() {
             panic!("shapes (no AVX-512 here: nothing to check)");
         }
         let x = data(10 * 4, 1);

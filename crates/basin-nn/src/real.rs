@@ -57,46 +57,10 @@ pub trait Real:
     fn min(self, other: Self) -> Self;
     /// True unless NaN or infinite.
     fn is_finite(self) -> bool;
-    /// `C (m × n) (+)= A · Bᵀ` by the AVX-512 kernel, reading `A`'s rows through its row map;
-    /// false (nothing done) where the CPU lacks AVX-512.
-    fn simd_nt(
-        c: &mut [Self],
-        a: (&[Self], crate::simd::RowMap<'_>),
-        b: &[Self],
-        dims: (usize, usize, usize),
-        acc: bool,
-    ) -> bool;
-    /// `C (m × n) (+)= coef · B` by the AVX-512 kernel, reading `B`'s rows through its row map;
-    /// false (nothing done) where unavailable.
-    fn simd_rows(
-        c: &mut [Self],
-        a: &[Self],
-        strides: (usize, usize),
-        b: (&[Self], crate::simd::RowMap<'_>),
-        dims: (usize, usize, usize),
-        acc: bool,
-    ) -> bool;
-    /// `C (+)= X[rows] · wt` for sparse rows by the AVX-512 kernel (see
-    /// [`crate::sparse::times_wt`]); false (nothing done) where unavailable.
-    fn simd_csr_times(
-        c: &mut [Self],
-        x: (&crate::sparse::SparseRows<Self>, &[usize]),
-        wt: (&[Self], usize),
-        n: usize,
-        acc: bool,
-    ) -> bool;
-    /// `gt[j] += Σ_r x_rj Δ_r` over consecutive sparse rows by the AVX-512 kernel (see
-    /// [`crate::sparse::delta_t_times`]); false (nothing done) where unavailable.
-    fn simd_csc_delta_t(
-        gt: &mut [Self],
-        x: (&crate::sparse::SparseRows<Self>, std::ops::Range<usize>),
-        delta: &[Self],
-        dims: (usize, usize),
-    ) -> bool;
 }
 
 macro_rules! impl_real {
-    ($t:ty, $erf:path, $simd:ident) => {
+    ($t:ty, $erf:path) => {
         impl Real for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -145,76 +109,12 @@ macro_rules! impl_real {
             fn is_finite(self) -> bool {
                 <$t>::is_finite(self)
             }
-            #[inline]
-            fn simd_nt(
-                c: &mut [Self],
-                a: (&[Self], crate::simd::RowMap<'_>),
-                b: &[Self],
-                dims: (usize, usize, usize),
-                acc: bool,
-            ) -> bool {
-                #[cfg(target_arch = "x86_64")]
-                if crate::simd::available() {
-                    crate::simd::$simd::nt(c, a, b, dims, acc);
-                    return true;
-                }
-                let _ = (c, a, b, dims, acc);
-                false
-            }
-            #[inline]
-            fn simd_rows(
-                c: &mut [Self],
-                a: &[Self],
-                strides: (usize, usize),
-                b: (&[Self], crate::simd::RowMap<'_>),
-                dims: (usize, usize, usize),
-                acc: bool,
-            ) -> bool {
-                #[cfg(target_arch = "x86_64")]
-                if crate::simd::available() {
-                    crate::simd::$simd::rows(c, a, strides, b, dims, acc);
-                    return true;
-                }
-                let _ = (c, a, strides, b, dims, acc);
-                false
-            }
-            #[inline]
-            fn simd_csr_times(
-                c: &mut [Self],
-                x: (&crate::sparse::SparseRows<Self>, &[usize]),
-                wt: (&[Self], usize),
-                n: usize,
-                acc: bool,
-            ) -> bool {
-                #[cfg(target_arch = "x86_64")]
-                if crate::simd::available() {
-                    crate::simd::$simd::csr_times(c, x, wt, n, acc);
-                    return true;
-                }
-                let _ = (c, x, wt, n, acc);
-                false
-            }
-            #[inline]
-            fn simd_csc_delta_t(
-                gt: &mut [Self],
-                x: (&crate::sparse::SparseRows<Self>, std::ops::Range<usize>),
-                delta: &[Self],
-                dims: (usize, usize),
-            ) -> bool {
-                #[cfg(target_arch = "x86_64")]
-                if crate::simd::available() {
-                    crate::simd::$simd::csc_delta_t(gt, x, delta, dims);
-                    return true;
-                }
-                let _ = (gt, x, delta, dims);
-                false
-            }
         }
     };
 }
 
-impl_real!(f32, libm::erff, f32x16);
-impl_real!(f64, libm::erf, f64x8);
+impl_real!(f32, libm::erff);
+impl_real!(f64, libm::erf);
 
 /// Converts a slice elementwise between real types.
 pub fn convert<A: Real, B: Real>(xs: &[A]) -> Vec<B> {

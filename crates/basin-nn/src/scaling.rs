@@ -2,8 +2,39 @@
 //! weight by 1/α. For a ReLU network and α > 0 the function is unchanged (ReLU is positively
 //! homogeneous), while flatness measures change.
 
+use crate::activation::Activation;
 use crate::real::Real;
-use crate::spec::{Activation, FcnSpec};
+use crate::spec::FcnSpec;
+
+/// Why α-scaling refused a network.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ScaleError {
+    /// α is not finite and positive.
+    #[error("alpha = {0}; it must be finite and positive")]
+    BadAlpha(f64),
+    /// The network's activation is not positively homogeneous.
+    #[error("alpha-scaling preserves the function only for ReLU networks; this one uses {0}")]
+    NotRelu(Activation),
+    /// The layer is the readout, which has no next layer to divide.
+    #[error(
+        "layer {layer} has no next layer; choose 0..={} (the network has {n_layers} layers)",
+        n_layers.saturating_sub(2)
+    )]
+    LastLayer {
+        /// The layer asked for.
+        layer: usize,
+        /// The number of linear layers.
+        n_layers: usize,
+    },
+    /// θ does not fit the spec.
+    #[error("{given} parameters for a network of {expected}: give the spec's parameters")]
+    ParamCount {
+        /// The length of θ.
+        given: usize,
+        /// The spec's number of parameters.
+        expected: usize,
+    },
+}
 
 /// Rescales `theta` in place at hidden layer `layer` (0-based; the last layer has no next one).
 ///
@@ -14,30 +45,25 @@ pub fn alpha_scale<T: Real>(
     theta: &mut [T],
     layer: usize,
     alpha: f64,
-) -> Result<(), String> {
+) -> Result<(), ScaleError> {
     if !(alpha.is_finite() && alpha > 0.0) {
-        return Err(format!("alpha = {alpha}; it must be finite and positive"));
+        return Err(ScaleError::BadAlpha(alpha));
     }
     if spec.activation != Activation::Relu {
-        return Err(format!(
-            "alpha-scaling preserves the function only for ReLU networks; this one uses {}",
-            spec.activation
-        ));
+        return Err(ScaleError::NotRelu(spec.activation));
     }
     let layers = spec.layers();
     if layer + 1 >= layers.len() {
-        return Err(format!(
-            "layer {layer} has no next layer; choose 0..={} (the network has {} layers)",
-            layers.len().saturating_sub(2),
-            layers.len()
-        ));
+        return Err(ScaleError::LastLayer {
+            layer,
+            n_layers: layers.len(),
+        });
     }
     if theta.len() != spec.n_params() {
-        return Err(format!(
-            "{} parameters for a network of {}",
-            theta.len(),
-            spec.n_params()
-        ));
+        return Err(ScaleError::ParamCount {
+            given: theta.len(),
+            expected: spec.n_params(),
+        });
     }
     let (a, inv) = (T::from_f64(alpha), T::from_f64(1.0 / alpha));
     let l = layers[layer];

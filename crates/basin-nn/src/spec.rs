@@ -3,103 +3,36 @@
 //! One `FcnSpec` value builds the network (its layout and random init here, the engine in
 //! [`crate::fcn`]) and, in `basin-prior`, its NNGP kernel.
 
-use std::fmt;
-use std::str::FromStr;
-
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
+use crate::activation::Activation;
 use crate::real::Real;
 
-/// The nonlinearity of the hidden layers (the output layer is linear).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Activation {
-    /// max(0, x), the paper's choice. Its derivative at 0 is taken as 0 (JAX and PyTorch).
-    #[default]
-    Relu,
-    /// tanh x: smooth, for derivative checks and kernels.
-    Tanh,
-    /// erf x: smooth, with a closed-form NNGP kernel (Williams 1997).
-    Erf,
-}
-
-impl Activation {
-    /// φ(x).
-    #[inline(always)]
-    pub fn apply<T: Real>(self, x: T) -> T {
-        match self {
-            Self::Relu => x.max(T::ZERO),
-            Self::Tanh => x.tanh(),
-            Self::Erf => x.erf(),
-        }
-    }
-
-    /// φ'(x).
-    #[inline(always)]
-    pub fn derivative<T: Real>(self, x: T) -> T {
-        match self {
-            Self::Relu => {
-                if x > T::ZERO {
-                    T::ONE
-                } else {
-                    T::ZERO
-                }
-            }
-            Self::Tanh => {
-                let t = x.tanh();
-                T::ONE - t * t
-            }
-            Self::Erf => T::from_f64(std::f64::consts::FRAC_2_SQRT_PI) * (-(x * x)).exp(),
-        }
-    }
-
-    /// φ''(x) (0 for ReLU away from its kink, where it is taken as 0 too).
-    #[inline(always)]
-    pub fn second_derivative<T: Real>(self, x: T) -> T {
-        match self {
-            Self::Relu => T::ZERO,
-            Self::Tanh => {
-                let t = x.tanh();
-                -(t + t) * (T::ONE - t * t)
-            }
-            Self::Erf => {
-                -(x + x) * T::from_f64(std::f64::consts::FRAC_2_SQRT_PI) * (-(x * x)).exp()
-            }
-        }
-    }
-
-    /// True when φ'' is zero everywhere it is defined (the Hessian pass can skip that term).
-    pub fn is_piecewise_linear(self) -> bool {
-        self == Self::Relu
-    }
-}
-
-impl fmt::Display for Activation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Relu => "relu",
-            Self::Tanh => "tanh",
-            Self::Erf => "erf",
-        })
-    }
-}
-
-impl FromStr for Activation {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "relu" => Ok(Self::Relu),
-            "tanh" => Ok(Self::Tanh),
-            "erf" => Ok(Self::Erf),
-            _ => Err(format!(
-                "unknown activation {s:?}; expected relu, tanh or erf"
-            )),
-        }
-    }
+/// What is wrong with an [`FcnSpec`].
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SpecError {
+    /// The input or a hidden layer has no units.
+    #[error(
+        "widths must be positive: input {input_dim} hidden {hidden:?}; give every layer at least \
+         one unit"
+    )]
+    ZeroWidth {
+        /// The input dimension.
+        input_dim: usize,
+        /// The hidden widths.
+        hidden: Vec<usize>,
+    },
+    /// σ_w or σ_b is negative or not finite.
+    #[error("{field} = {value}; it must be finite and >= 0")]
+    BadScale {
+        /// `sigma_w` or `sigma_b`.
+        field: &'static str,
+        /// The value given.
+        value: f64,
+    },
 }
 
 /// Where one layer's parameters sit in the flat vector.
@@ -172,16 +105,16 @@ impl FcnSpec {
     }
 
     /// Checks that every width is positive and the scales are finite and non-negative.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), SpecError> {
         if self.input_dim == 0 || self.hidden.contains(&0) {
-            return Err(format!(
-                "widths must be positive: input {} hidden {:?}",
-                self.input_dim, self.hidden
-            ));
+            return Err(SpecError::ZeroWidth {
+                input_dim: self.input_dim,
+                hidden: self.hidden.clone(),
+            });
         }
-        for (name, v) in [("sigma_w", self.sigma_w), ("sigma_b", self.sigma_b)] {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(format!("{name} = {v}; it must be finite and >= 0"));
+        for (field, value) in [("sigma_w", self.sigma_w), ("sigma_b", self.sigma_b)] {
+            if !(value.is_finite() && value >= 0.0) {
+                return Err(SpecError::BadScale { field, value });
             }
         }
         Ok(())
@@ -274,17 +207,5 @@ mod tests {
         let var = w1.iter().map(|x| x * x).sum::<f64>() / w1.len() as f64;
         // 31,360 draws: the sample variance of N(0, 2/784) is within 2% at 5 sigma.
         assert!((var / (2.0 / 784.0) - 1.0).abs() < 0.04, "{var}");
-    }
-
-    #[test]
-    fn activation_derivatives_match_closed_forms() {
-        let x = 0.3f64;
-        assert_eq!(Activation::Relu.derivative(-1.0f64), 0.0);
-        assert_eq!(Activation::Relu.derivative(0.0f64), 0.0);
-        let t = x.tanh();
-        assert!((Activation::Tanh.second_derivative(x) + 2.0 * t * (1.0 - t * t)).abs() < 1e-15);
-        let h = 1e-6;
-        let fd = (Activation::Erf.apply(x + h) - Activation::Erf.apply(x - h)) / (2.0 * h);
-        assert!((fd - Activation::Erf.derivative(x)).abs() < 1e-9);
     }
 }

@@ -36,6 +36,7 @@ pub enum BatchOrder {
 
 /// Which examples must all be classified correctly for training to stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum StopOn {
     /// 100% accuracy on the training set S (the default, as in the paper).

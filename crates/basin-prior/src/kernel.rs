@@ -7,26 +7,16 @@
 //! * `K⁰(x, x′) = σ_b,0² + σ_w,0² · x·x′ / d`;
 //! * `Kˡ(x, x′) = σ_b,l² + σ_w,l² · E[φ(u) φ(u′)]`, `(u, u′) ~ N(0, Kˡ⁻¹ on {x, x′})`.
 //!
-//! The expectation has a closed form for three activations, with `c = K_ij / √(K_ii K_jj)`:
-//!
-//! * ReLU (arc-cosine kernel, Cho & Saul 2009): `E = √(K_ii K_jj) / (2π) · (sin θ + (π − θ)
-//!   cos θ)`, `θ = arccos(clamp(c, −1, 1))`; on the diagonal this is exactly `K_ii / 2`, which
-//!   is what the diagonal is set to (as the golden kernel does);
-//! * erf (Williams 1997): `E = (2/π) · arcsin(2 K_ij / √((1 + 2 K_ii)(1 + 2 K_jj)))`;
-//! * linear (identity): `E = K_ij`.
-//!
-//! tanh has none: use the Monte Carlo kernel of [`crate::mc_kernel`] for it.
+//! The expectation is the activation's NNGP map ([`basin_nn::activation::NngpMap`]): it has a
+//! closed form for ReLU (arc-cosine), erf (arcsine) and linear; on the diagonal ReLU's is
+//! exactly `K_ii / 2`, which is what the diagonal is set to (as the golden kernel does). tanh
+//! has none: use the Monte Carlo kernel of [`crate::mc_kernel`] for it.
 //!
 //! The result is `K^L`, the kernel of the output logit. It is computed in f64: the Gram
 //! matrix `X Xᵀ` by faer, then the layer recursion fused per column, in blocks of columns in
-//! parallel (rayon), on the lower triangle only, which is then mirrored. The recursion needs
-//! only `arccos`, in a branch-free form that vectorises (`sin θ = √((1 − c)(1 + c))`,
-//! `π − θ = arccos(−c)`), accurate to a few ulps.
+//! parallel (rayon), on the lower triangle only, which is then mirrored.
 
-use std::f64::consts::{FRAC_PI_2, PI};
-use std::fmt;
-use std::str::FromStr;
-
+use basin_nn::activation::NngpMap;
 use basin_nn::{Activation, FcnSpec};
 use faer::linalg::matmul::matmul;
 use faer::linalg::matmul::triangular::{self, BlockStructure};
@@ -42,57 +32,6 @@ const BLOCK: usize = 256;
 
 /// Rows of the upper triangle per parallel task when mirroring.
 const MIRROR_ROWS: usize = 512;
-
-/// The hidden nonlinearity, as the kernel sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum KernelActivation {
-    /// The identity: a deep linear network (the kernel is affine in `x·x′`).
-    Linear,
-    /// max(0, x): the arc-cosine recursion.
-    #[default]
-    Relu,
-    /// erf x: Williams' arcsine formula.
-    Erf,
-    /// tanh x: no closed form; only the Monte Carlo kernel computes it.
-    Tanh,
-}
-
-impl From<Activation> for KernelActivation {
-    fn from(a: Activation) -> Self {
-        match a {
-            Activation::Relu => Self::Relu,
-            Activation::Erf => Self::Erf,
-            Activation::Tanh => Self::Tanh,
-        }
-    }
-}
-
-impl fmt::Display for KernelActivation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Linear => "linear",
-            Self::Relu => "relu",
-            Self::Erf => "erf",
-            Self::Tanh => "tanh",
-        })
-    }
-}
-
-impl FromStr for KernelActivation {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "linear" => Ok(Self::Linear),
-            "relu" => Ok(Self::Relu),
-            "erf" => Ok(Self::Erf),
-            "tanh" => Ok(Self::Tanh),
-            _ => Err(format!(
-                "unknown activation {s:?}; expected linear, relu, erf or tanh"
-            )),
-        }
-    }
-}
 
 /// The prior scales of one linear layer: `W ~ N(0, σ_w² / fan_in)`, `b ~ N(0, σ_b²)`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -110,7 +49,7 @@ pub struct KernelSpec {
     /// The input dimension `d`.
     pub input_dim: usize,
     /// The nonlinearity of every hidden layer.
-    pub activation: KernelActivation,
+    pub activation: Activation,
     /// The scales of each linear layer, input to readout: `layers[0]` maps the input to the
     /// first hidden layer, `layers[l]` the hidden layer `l` to the next (the last one is the
     /// readout to the logit). One entry means no hidden layer (the linear kernel of `x`).
@@ -122,7 +61,7 @@ impl From<&FcnSpec> for KernelSpec {
         Self::uniform(
             spec.input_dim,
             spec.hidden.len(),
-            spec.activation.into(),
+            spec.activation,
             spec.sigma_w,
             spec.sigma_b,
         )
@@ -134,7 +73,7 @@ impl KernelSpec {
     pub fn uniform(
         input_dim: usize,
         depth: usize,
-        activation: KernelActivation,
+        activation: Activation,
         sigma_w: f64,
         sigma_b: f64,
     ) -> Self {
@@ -180,12 +119,8 @@ impl KernelSpec {
                 )));
             }
         }
-        if self.activation == KernelActivation::Tanh && self.depth() > 0 {
-            return Err(PriorError::Unsupported(
-                "the tanh NNGP kernel has no closed form: use the Monte Carlo kernel \
-                 (basin_prior::mc_kernel, or `basin kernel --method mc`), or relu, erf or linear"
-                    .into(),
-            ));
+        if !self.activation.has_closed_form_kernel() && self.depth() > 0 {
+            return Err(no_closed_form(self.activation));
         }
         Ok(())
     }
@@ -289,6 +224,14 @@ fn column_ref(m: MatRef<'_, f64>, j: usize) -> &[f64] {
         .as_slice()
 }
 
+/// The error for an activation whose NNGP map has no closed form (tanh).
+fn no_closed_form(activation: Activation) -> PriorError {
+    PriorError::Unsupported(format!(
+        "the {activation} NNGP kernel has no closed form: use the Monte Carlo kernel \
+         (basin_prior::mc_kernel, or `basin kernel --method mc`), or relu, erf or linear"
+    ))
+}
+
 /// The widths and scales of an `FcnSpec`, as an error that says how to fix them.
 fn check_fcn(spec: &FcnSpec) -> Result<(), PriorError> {
     spec.validate()
@@ -299,150 +242,6 @@ fn widen(x: &[f32]) -> Vec<f64> {
     x.iter().map(|&v| f64::from(v)).collect()
 }
 
-/// One hidden layer followed by its linear map: `K ← σ_b² + σ_w² E[φ(u) φ(u′)]`.
-#[derive(Debug, Clone, Copy)]
-struct LayerMap {
-    activation: KernelActivation,
-    sw2: f64,
-    sb2: f64,
-    /// The factor in front of the closed form: σ_w²/(2π) (ReLU), 2σ_w²/π (erf), σ_w² (linear).
-    coef: f64,
-}
-
-impl LayerMap {
-    fn new(activation: KernelActivation, scale: LayerScale) -> Self {
-        let sw2 = scale.sigma_w * scale.sigma_w;
-        let coef = match activation {
-            KernelActivation::Relu => sw2 / (2.0 * PI),
-            KernelActivation::Erf => sw2 * (2.0 / PI),
-            KernelActivation::Linear | KernelActivation::Tanh => sw2,
-        };
-        Self {
-            activation,
-            sw2,
-            sb2: scale.sigma_b * scale.sigma_b,
-            coef,
-        }
-    }
-
-    /// The new variance of a point of variance `q`.
-    fn diag(&self, q: f64) -> f64 {
-        match self.activation {
-            KernelActivation::Relu => self.sb2 + 0.5 * self.sw2 * q,
-            KernelActivation::Erf => {
-                let t = 2.0 * q;
-                self.sb2 + self.coef * asin_fast(t / (1.0 + t))
-            }
-            KernelActivation::Linear | KernelActivation::Tanh => self.sb2 + self.sw2 * q,
-        }
-    }
-
-    /// The per-point factor of the off-diagonal map: √q (ReLU), 1/√(1 + 2q) (erf), 1 (linear).
-    fn factor(&self, q: f64) -> f64 {
-        match self.activation {
-            KernelActivation::Relu => q.sqrt(),
-            KernelActivation::Erf => 1.0 / (1.0 + 2.0 * q).sqrt(),
-            KernelActivation::Linear | KernelActivation::Tanh => 1.0,
-        }
-    }
-
-    /// Applies the map to a column segment `k[i] = K(x_i, x_j)`, with the row points'
-    /// factors `rows` and the column point's factor `fc`. Uses AVX-512 where the CPU has it
-    /// (the same arithmetic, wider registers: the results are bit-identical).
-    fn apply(&self, k: &mut [f64], rows: &[f64], fc: f64) {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F, checked just above.
-            unsafe { self.apply_avx512(k, rows, fc) };
-            return;
-        }
-        self.apply_portable(k, rows, fc);
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    fn apply_avx512(&self, k: &mut [f64], rows: &[f64], fc: f64) {
-        self.apply_portable(k, rows, fc);
-    }
-
-    #[inline(always)]
-    fn apply_portable(&self, k: &mut [f64], rows: &[f64], fc: f64) {
-        let (sb2, coef) = (self.sb2, self.coef);
-        let pairs = k.iter_mut().zip(rows);
-        match self.activation {
-            KernelActivation::Relu => pairs.for_each(|(k, &fr)| *k = relu(*k, fr * fc, sb2, coef)),
-            KernelActivation::Erf => pairs.for_each(|(k, &fr)| *k = erf(*k, fr * fc, sb2, coef)),
-            KernelActivation::Linear | KernelActivation::Tanh => {
-                pairs.for_each(|(k, _)| *k = sb2 + coef * *k)
-            }
-        }
-    }
-}
-
-/// The arc-cosine map of one entry: `norm = √(K_ii K_jj)`.
-#[inline(always)]
-fn relu(k: f64, norm: f64, sb2: f64, coef: f64) -> f64 {
-    let c = if norm > 0.0 { k / norm } else { 0.0 };
-    let c = c.clamp(-1.0, 1.0);
-    // sin θ + (π − θ) cos θ with cos θ = c, sin θ = √((1 − c)(1 + c)), π − θ = arccos(−c).
-    let j = ((1.0 - c) * (1.0 + c)).sqrt() + acos_fast(-c) * c;
-    sb2 + coef * norm * j
-}
-
-/// Williams' erf map of one entry: `scale = 1/√((1 + 2K_ii)(1 + 2K_jj))`.
-#[inline(always)]
-fn erf(k: f64, scale: f64, sb2: f64, coef: f64) -> f64 {
-    let s = (2.0 * k * scale).clamp(-1.0, 1.0);
-    sb2 + coef * asin_fast(s)
-}
-
-/// `(asin s, s)` for `s = |x|` folded into [0, 1/2]: `s = |x|` when `|x| ≤ 1/2`, else
-/// `s = √((1 − |x|)/2)`. fdlibm's rational approximation (error < 2^−58.75 on [0, 1/2]).
-#[inline(always)]
-fn asin_folded(a: f64, big: bool) -> f64 {
-    // fdlibm's coefficients, bit for bit (pS0..pS5, qS1..qS4 of e_asin.c).
-    const P: [f64; 6] = [
-        f64::from_bits(0x3FC5_5555_5555_5555),
-        f64::from_bits(0xBFD4_D612_03EB_6F7D),
-        f64::from_bits(0x3FC9_C155_0E88_4455),
-        f64::from_bits(0xBFA4_8228_B568_8F3B),
-        f64::from_bits(0x3F49_EFE0_7501_B288),
-        f64::from_bits(0x3F02_3DE1_0DFD_F709),
-    ];
-    const Q: [f64; 4] = [
-        f64::from_bits(0xC003_3A27_1C8A_2D4B),
-        f64::from_bits(0x4000_2AE5_9C59_8AC8),
-        f64::from_bits(0xBFE6_066C_1B8D_0159),
-        f64::from_bits(0x3FB3_B8C5_B12E_9282),
-    ];
-    let z = if big { 0.5 * (1.0 - a) } else { a * a };
-    let s = if big { z.sqrt() } else { a };
-    let p = z * (P[0] + z * (P[1] + z * (P[2] + z * (P[3] + z * (P[4] + z * P[5])))));
-    let q = 1.0 + z * (Q[0] + z * (Q[1] + z * (Q[2] + z * Q[3])));
-    s + s * (p / q)
-}
-
-/// arccos x for x in [−1, 1], branch-free (it vectorises), within a few ulps.
-#[inline(always)]
-pub(crate) fn acos_fast(x: f64) -> f64 {
-    let a = x.abs();
-    let big = a > 0.5;
-    let t = asin_folded(a, big);
-    // arccos|x| = 2 asin √((1 − |x|)/2) when |x| > 1/2, else π/2 − asin|x|.
-    let acos_a = if big { 2.0 * t } else { FRAC_PI_2 - t };
-    if x < 0.0 { PI - acos_a } else { acos_a }
-}
-
-/// arcsin x for x in [−1, 1], branch-free, within a few ulps.
-#[inline(always)]
-pub(crate) fn asin_fast(x: f64) -> f64 {
-    let a = x.abs();
-    let big = a > 0.5;
-    let t = asin_folded(a, big);
-    let asin_a = if big { FRAC_PI_2 - 2.0 * t } else { t };
-    asin_a.copysign(x)
-}
-
 /// A validated spec, ready to compute.
 struct Plan {
     input_dim: usize,
@@ -450,7 +249,7 @@ struct Plan {
     alpha: f64,
     sb0: f64,
     /// One map per hidden layer.
-    maps: Vec<LayerMap>,
+    maps: Vec<NngpMap>,
 }
 
 /// The per-point quantities of one input set.
@@ -474,8 +273,11 @@ impl Plan {
             sb0: first.sigma_b * first.sigma_b,
             maps: spec.layers[1..]
                 .iter()
-                .map(|&s| LayerMap::new(spec.activation, s))
-                .collect(),
+                .map(|s| {
+                    (spec.activation.nngp(s.sigma_w, s.sigma_b))
+                        .ok_or_else(|| no_closed_form(spec.activation))
+                })
+                .collect::<Result<_, _>>()?,
         })
     }
 
@@ -672,51 +474,4 @@ pub(crate) fn check_inputs(x: &[f64], n: usize, d: usize, name: &str) -> Result<
         )));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fast_arc_functions_match_std_to_a_few_ulps() {
-        let n = 200_001;
-        let (mut worst_acos, mut worst_asin) = (0.0f64, 0.0f64);
-        for i in 0..n {
-            let x = -1.0 + 2.0 * i as f64 / (n - 1) as f64;
-            worst_acos = worst_acos.max((acos_fast(x) - x.acos()).abs());
-            let rel = (asin_fast(x) - x.asin()).abs() / x.asin().abs().max(f64::MIN_POSITIVE);
-            worst_asin = worst_asin.max(if x == 0.0 { 0.0 } else { rel });
-        }
-        // Absolute 4 ulps of π for arccos; relative 4 ulps for arcsin (odd, near 0 too).
-        assert!(worst_acos <= 4.0 * f64::EPSILON * PI, "{worst_acos:e}");
-        assert!(worst_asin <= 4.0 * f64::EPSILON, "{worst_asin:e}");
-        for x in [1.0, -1.0, 0.0, 0.5, -0.5, 1.0 - f64::EPSILON, 1e-300] {
-            assert!(
-                (acos_fast(x) - x.acos()).abs() <= 2.0 * f64::EPSILON * PI,
-                "{x}"
-            );
-        }
-        assert_eq!(acos_fast(1.0), 0.0);
-        assert_eq!(asin_fast(-0.0).to_bits(), (-0.0f64).to_bits());
-    }
-
-    #[test]
-    fn avx512_and_portable_paths_agree_bit_for_bit() {
-        let k: Vec<f64> = (0..257).map(|i| -3.0 + 0.025 * i as f64).collect();
-        let rows: Vec<f64> = (0..257).map(|i| 1.0 + 0.01 * i as f64).collect();
-        for act in [KernelActivation::Relu, KernelActivation::Erf] {
-            let map = LayerMap::new(
-                act,
-                LayerScale {
-                    sigma_w: 1.3,
-                    sigma_b: 0.4,
-                },
-            );
-            let (mut a, mut b) = (k.clone(), k.clone());
-            map.apply(&mut a, &rows, 2.5);
-            map.apply_portable(&mut b, &rows, 2.5);
-            assert_eq!(a, b, "{act}");
-        }
-    }
 }

@@ -5,8 +5,8 @@
 use std::path::PathBuf;
 
 use basin_data::npy::{self, NpyData};
-use basin_nn::FcnSpec;
-use basin_prior::kernel::{KernelActivation, KernelSpec, nngp, nngp_f64};
+use basin_nn::{Activation, FcnSpec};
+use basin_prior::kernel::{KernelSpec, nngp, nngp_f64};
 use faer::Mat;
 
 fn fixture(name: &str) -> PathBuf {
@@ -111,7 +111,7 @@ fn cross_kernel_blocks_match_the_full_kernel() {
             assert!((cross[(i, j)] - want).abs() <= 1e-13 * want, "({i}, {j})");
         }
     }
-    assert_eq!(spec.activation, KernelActivation::Relu);
+    assert_eq!(spec.activation, Activation::Relu);
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use basin_data::{ClassMap, Corpus, DataSource, Dataset, Split, SplitMode, SplitSpec};
-use basin_nn::{Activation, safetensors_io, safetensors_io::Model};
+use basin_nn::{Activation, safetensors, safetensors::Model};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -194,7 +194,7 @@ impl MeasureArgs {
     /// Loads the model and the chosen set of examples. A seeded split without --split-seed
     /// uses seed 1, the default --seed of `basin train`.
     pub fn load(&self) -> Result<(Model, Dataset)> {
-        let model = safetensors_io::load(&self.model, self.activation)?;
+        let model = safetensors::load(&self.model, self.activation)?;
         let corpus = self.data.load()?;
         let set = match self.set {
             MeasureSet::Whole => corpus.pool,

@@ -1,9 +1,7 @@
 //! `basin data …`: inspect data sets.
 
-use std::collections::BTreeMap;
-
 use anyhow::{Context, Result};
-use basin_data::{ClassMap, DataSource, Dataset};
+use basin_data::{ClassMap, DataSource, DataSummary, Dataset};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
@@ -41,45 +39,30 @@ fn parse_source(s: &str) -> std::result::Result<DataSource, String> {
     s.parse().map_err(|e| format!("{e}"))
 }
 
-/// Summary statistics of one data set.
+/// What `basin data info --json` prints: the summary of the pool and, where the source has
+/// one, of its separate test set.
 #[derive(Debug, Serialize)]
 struct Summary {
-    n: usize,
-    dim: usize,
-    class_counts: Option<BTreeMap<u8, usize>>,
-    min: Option<f32>,
-    max: Option<f32>,
+    #[serde(flatten)]
+    pool: DataSummary,
     #[serde(skip_serializing_if = "Option::is_none")]
-    test: Option<Box<Summary>>,
+    test: Option<DataSummary>,
 }
 
-impl Summary {
-    fn of(data: &Dataset) -> Self {
-        let range = data.value_range();
-        Self {
-            n: data.len(),
-            dim: data.dim(),
-            class_counts: data.labels().map(|_| data.class_counts()),
-            min: range.map(|r| r.0),
-            max: range.map(|r| r.1),
-            test: None,
+/// Prints a summary as an aligned table under `title`.
+fn print_table(s: &DataSummary, title: &str) {
+    println!("{title}");
+    println!("  examples     {}", s.n);
+    println!("  dimension    {}", s.dim);
+    match &s.class_counts {
+        Some(counts) => {
+            let list: Vec<String> = counts.iter().map(|(c, n)| format!("{c}: {n}")).collect();
+            println!("  classes      {}", list.join(", "));
         }
+        None => println!("  classes      (unlabelled)"),
     }
-
-    fn print_table(&self, title: &str) {
-        println!("{title}");
-        println!("  examples     {}", self.n);
-        println!("  dimension    {}", self.dim);
-        match &self.class_counts {
-            Some(counts) => {
-                let list: Vec<String> = counts.iter().map(|(c, n)| format!("{c}: {n}")).collect();
-                println!("  classes      {}", list.join(", "));
-            }
-            None => println!("  classes      (unlabelled)"),
-        }
-        if let (Some(lo), Some(hi)) = (self.min, self.max) {
-            println!("  value range  [{lo}, {hi}]");
-        }
+    if let (Some(lo), Some(hi)) = (s.min, s.max) {
+        println!("  value range  [{lo}, {hi}]");
     }
 }
 
@@ -115,18 +98,16 @@ fn info(args: InfoArgs) -> Result<()> {
             None => d,
         })
     };
-    let mut summary = Summary::of(&prepare(corpus.pool)?);
-    summary.test = corpus
-        .test
-        .map(prepare)
-        .transpose()?
-        .map(|t| Box::new(Summary::of(&t)));
+    let summary = Summary {
+        pool: prepare(corpus.pool)?.summary(),
+        test: corpus.test.map(prepare).transpose()?.map(|t| t.summary()),
+    };
     if args.json {
         println!("{}", serde_json::to_string(&summary)?);
     } else {
-        summary.print_table(&args.source.to_string());
+        print_table(&summary.pool, &args.source.to_string());
         if let Some(test) = &summary.test {
-            test.print_table("separate test set");
+            print_table(test, "separate test set");
         }
     }
     Ok(())

@@ -71,80 +71,30 @@ pub struct HessianArgs {
     seed: u64,
     /// Print one JSON object: lambda_max, lambda_min, spectral_norm, top_eigenvalues
     /// (descending), residuals, converged (one flag per eigenvalue), n_converged,
-    /// log_product_top_k, n_positive_top_k, lanczos_steps, breakdown, tol, seed, n, n_params,
-    /// lanczos_wall_s, wall_s; trace, trace_std_err and trace_probes with --trace; density_csv and
-    /// density_mean with --density.
+    /// bottom_eigenvalues (ascending), bottom_residuals, bottom_converged, log_product_top_k,
+    /// n_positive_top_k, lanczos_steps, breakdown, tol, seed, n, n_params, lanczos_wall_s,
+    /// wall_s; trace, trace_std_err, trace_probes, trace_seed and trace_wall_s with --trace;
+    /// density_csv and density_mean with --density.
     #[arg(long)]
     json: bool,
 }
 
-/// What `basin hessian --json` prints.
+/// What `basin hessian --json` prints: the library's spectrum and trace, flattened, beside
+/// the density file and the command's own counts.
 #[derive(Debug, Serialize)]
 struct HessianOutput {
-    lambda_max: f64,
-    lambda_min: f64,
-    spectral_norm: f64,
-    top_eigenvalues: Vec<f64>,
-    residuals: Vec<f64>,
-    converged: Vec<bool>,
-    n_converged: usize,
-    log_product_top_k: f64,
-    n_positive_top_k: usize,
-    lanczos_steps: usize,
-    breakdown: bool,
-    tol: f64,
-    seed: u64,
-    n: usize,
-    n_params: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    trace: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    trace_std_err: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    trace_probes: Option<usize>,
+    #[serde(flatten)]
+    spectrum: Spectrum,
+    #[serde(flatten)]
+    trace: Option<TraceEstimate>,
     #[serde(skip_serializing_if = "Option::is_none")]
     density_csv: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     density_mean: Option<f64>,
-    /// Seconds of the Lanczos run alone (HVPs, reorthogonalisation, tridiagonal eigensolve).
-    lanczos_wall_s: f64,
+    n: usize,
+    n_params: usize,
     /// Seconds of the whole command, loading the model and the data included.
     wall_s: f64,
-}
-
-impl HessianOutput {
-    fn new(s: Spectrum, n: usize, n_params: usize) -> Self {
-        Self {
-            lambda_max: s.lambda_max,
-            lambda_min: s.lambda_min,
-            spectral_norm: s.spectral_norm,
-            n_converged: s.top.n_converged(),
-            top_eigenvalues: s.top.eigenvalues,
-            residuals: s.top.residuals,
-            converged: s.top.converged,
-            log_product_top_k: s.log_product_top_k,
-            n_positive_top_k: s.n_positive_top_k,
-            lanczos_steps: s.steps,
-            breakdown: s.breakdown,
-            tol: s.tol,
-            seed: s.seed,
-            n,
-            n_params,
-            trace: None,
-            trace_std_err: None,
-            trace_probes: None,
-            density_csv: None,
-            density_mean: None,
-            lanczos_wall_s: s.wall_s,
-            wall_s: 0.0,
-        }
-    }
-
-    fn set_trace(&mut self, t: &TraceEstimate) {
-        self.trace = Some(t.trace);
-        self.trace_std_err = Some(t.std_err);
-        self.trace_probes = Some(t.probes);
-    }
 }
 
 /// Runs `basin hessian`.
@@ -166,12 +116,19 @@ pub fn run_hessian(args: HessianArgs, quiet: bool) -> Result<()> {
         seed: args.seed,
         tol: args.tol,
     };
-    let spectrum = lanczos(&mut obj, &theta, &cfg)?;
-    let mut out = HessianOutput::new(spectrum, data.len(), theta.len());
+    let mut out = HessianOutput {
+        spectrum: lanczos(&mut obj, &theta, &cfg)?,
+        trace: None,
+        density_csv: None,
+        density_mean: None,
+        n: data.len(),
+        n_params: theta.len(),
+        wall_s: 0.0,
+    };
     if args.trace {
         bar.set_message(format!("Hutchinson trace, {} probes", args.probes));
         let t = hutchinson(&mut obj, &theta, args.probes, args.seed.wrapping_add(1))?;
-        out.set_trace(&t);
+        out.trace = Some(t);
     }
     if let Some(path) = &args.density {
         bar.set_message(format!("spectral density, {} probes", args.density_probes));
@@ -207,28 +164,30 @@ fn print_hessian(out: &HessianOutput, json: bool) -> Result<()> {
         println!("{}", serde_json::to_string(out)?);
         return Ok(());
     }
+    let s = &out.spectrum;
     println!(
         "λmax {:.6}  λmin {:.6}  spectral norm {:.6}  ({} examples, {} parameters)",
-        out.lambda_max, out.lambda_min, out.spectral_norm, out.n, out.n_params
+        s.lambda_max, s.lambda_min, s.spectral_norm, out.n, out.n_params
     );
     println!(
         "top {} eigenvalues ({} Lanczos steps{}, {}/{} converged at relative tolerance {:e}):",
-        out.top_eigenvalues.len(),
-        out.lanczos_steps,
-        if out.breakdown {
+        s.top.eigenvalues.len(),
+        s.steps,
+        if s.breakdown {
             ", invariant subspace"
         } else {
             ""
         },
-        out.n_converged,
-        out.top_eigenvalues.len(),
-        out.tol
+        s.top.n_converged(),
+        s.top.eigenvalues.len(),
+        s.tol
     );
-    for (i, ((v, r), c)) in out
-        .top_eigenvalues
+    for (i, ((v, r), c)) in s
+        .top
+        .eigenvalues
         .iter()
-        .zip(&out.residuals)
-        .zip(&out.converged)
+        .zip(&s.top.residuals)
+        .zip(&s.top.converged)
         .enumerate()
     {
         let flag = if *c { "" } else { "  (not converged)" };
@@ -236,12 +195,15 @@ fn print_hessian(out: &HessianOutput, json: bool) -> Result<()> {
     }
     println!(
         "log product of the {} positive eigenvalues among the top {}: {:.6}",
-        out.n_positive_top_k,
-        out.top_eigenvalues.len(),
-        out.log_product_top_k
+        s.n_positive_top_k,
+        s.top.eigenvalues.len(),
+        s.log_product_top_k
     );
-    if let (Some(t), Some(se), Some(p)) = (out.trace, out.trace_std_err, out.trace_probes) {
-        println!("trace {t:.6} ± {se:.6} (Hutchinson, {p} probes)");
+    if let Some(t) = &out.trace {
+        println!(
+            "trace {:.6} ± {:.6} (Hutchinson, {} probes)",
+            t.trace, t.std_err, t.probes
+        );
     }
     if let (Some(path), Some(m)) = (&out.density_csv, out.density_mean) {
         println!(

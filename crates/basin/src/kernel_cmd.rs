@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail, ensure};
 use basin_data::DataSource;
 use basin_data::npy::{self, NpyArray, NpyData};
 use basin_nn::{Activation, FcnSpec};
-use basin_prior::kernel::{KernelActivation, KernelSpec, LayerScale, into_row_major};
+use basin_prior::kernel::{KernelSpec, LayerScale, into_row_major};
 use basin_prior::mc_kernel::{FcnFeatures, McConfig, mc_kernel_with_progress};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
@@ -76,7 +76,7 @@ pub struct KernelArgs {
     hidden: Widths,
     /// Hidden nonlinearity: relu, erf or linear (closed forms), or tanh (--method mc only).
     #[arg(long, value_name = "NAME", default_value = "relu")]
-    activation: KernelActivation,
+    activation: Activation,
     /// Weight scale σ_w (W ~ N(0, σ_w²/fan_in)): one value for every layer, or one per
     /// linear layer, input layer first (depth + 1 values; analytic only). The paper's is √2.
     #[arg(
@@ -267,14 +267,10 @@ fn per_layer(flag: &str, values: &[f64], depth: usize) -> Result<Vec<f64>> {
 
 /// The Monte Carlo kernel's network from the flags.
 fn fcn_spec(args: &KernelArgs, d: usize) -> Result<FcnSpec> {
-    let activation = match args.activation {
-        KernelActivation::Relu => Activation::Relu,
-        KernelActivation::Erf => Activation::Erf,
-        KernelActivation::Tanh => Activation::Tanh,
-        KernelActivation::Linear => {
-            bail!("--method mc draws relu, erf or tanh networks; use --method analytic for linear")
-        }
-    };
+    let activation = args.activation;
+    if activation == Activation::Linear {
+        bail!("--method mc draws relu, erf or tanh networks; use --method analytic for linear")
+    }
     let (sigma_w, sigma_b) = match (args.sigma_w.as_slice(), args.sigma_b.as_slice()) {
         ([w], [b]) => (*w, *b),
         _ => bail!("--method mc takes one --sigma-w and one --sigma-b for every layer"),

@@ -6,12 +6,12 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use basin_data::{Dataset, Split};
 use basin_nn::optim::OptimizerConfig;
-use basin_nn::safetensors_io::{self, StoredDtype};
+use basin_nn::safetensors::{self, StoredDtype};
 use basin_nn::{
-    Activation, BatchOrder, FcnObjective, FcnSpec, HookAction, Objective, Real, StopOn,
+    Activation, BatchOrder, FcnObjective, FcnSpec, HookAction, Kernels, Objective, StopOn,
     TrainConfig, TrainReport, all_examples, alpha_scale, derive_seed, train,
 };
-use clap::{Args, ValueEnum};
+use clap::Args;
 use serde::Serialize;
 
 use crate::common::{DataArgs, OrderArg, Precision, SplitArgs, error_rate, spinner, train_set};
@@ -26,7 +26,7 @@ pub struct TrainArgs {
     /// Hidden widths, input to output, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "40,40")]
     hidden: Vec<usize>,
-    /// Hidden nonlinearity: relu (the paper's), tanh or erf.
+    /// Hidden nonlinearity: relu (the paper's), tanh, erf or linear.
     #[arg(long, default_value = "relu")]
     activation: Activation,
     /// Weight init scale: W ~ N(0, σ_w²/fan_in). Default √2 (the paper's code).
@@ -56,8 +56,8 @@ pub struct TrainArgs {
     #[arg(long, value_enum, default_value_t = OrderArg::Shuffled)]
     order: OrderArg,
     /// Stop at the first epoch with 100% accuracy on S (train) or on S ∪ A (train-and-attack).
-    #[arg(long, value_enum, default_value_t = StopArg::Train)]
-    stop_on: StopArg,
+    #[arg(long, value_enum, default_value_t = StopOn::Train)]
+    stop_on: StopOn,
     /// Give up after this many epochs (status not_converged).
     #[arg(long, default_value_t = 50_000)]
     max_epochs: usize,
@@ -76,24 +76,15 @@ pub struct TrainArgs {
     json: bool,
 }
 
-/// Stopping criterion flag values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum StopArg {
-    Train,
-    TrainAndAttack,
-}
-
-/// What `basin train` reports.
+/// What `basin train` reports: the library's training report, flattened, and the error rates
+/// of the trained network.
 #[derive(Debug, Serialize)]
 struct TrainOutput {
-    status: basin_nn::TrainStatus,
-    epochs: usize,
-    total_epochs: usize,
+    #[serde(flatten)]
+    report: TrainReport,
     train_error: f64,
     attack_error: f64,
     test_error: f64,
-    wall_s: f64,
-    seconds_per_epoch: f64,
 }
 
 impl TrainArgs {
@@ -105,7 +96,7 @@ impl TrainArgs {
             sigma_w: self.sigma_w,
             sigma_b: self.sigma_b,
         };
-        spec.validate().map_err(anyhow::Error::msg)?;
+        spec.validate()?;
         Ok(spec)
     }
 
@@ -126,9 +117,7 @@ impl TrainArgs {
         if let Some(lr) = self.lr {
             cfg = cfg.with_lr(lr);
         }
-        cfg.validate()
-            .map_err(anyhow::Error::msg)
-            .context("optimizer hyper-parameters")?;
+        cfg.validate().context("optimizer hyper-parameters")?;
         Ok(cfg)
     }
 
@@ -139,10 +128,7 @@ impl TrainArgs {
                 OrderArg::Shuffled => BatchOrder::Shuffled,
                 OrderArg::Fixed => BatchOrder::Fixed,
             },
-            stop_on: match self.stop_on {
-                StopArg::Train => StopOn::Train,
-                StopArg::TrainAndAttack => StopOn::TrainAndAttack,
-            },
+            stop_on: self.stop_on,
             max_epochs: self.max_epochs,
             overtrain_epochs: self.overtrain_epochs,
             seed: derive_seed(self.seed, 1),
@@ -165,7 +151,7 @@ pub fn run_train(args: TrainArgs, quiet: bool) -> Result<()> {
     print_train(&output, &args)
 }
 
-fn train_and_save<T: Real>(
+fn train_and_save<T: Kernels>(
     args: &TrainArgs,
     spec: &FcnSpec,
     split: &Split,
@@ -196,7 +182,7 @@ fn train_and_save<T: Real>(
         &mut hook,
     );
     bar.finish_and_clear();
-    safetensors_io::save(&args.out, spec, &theta)?;
+    safetensors::save(&args.out, spec, &theta)?;
     let errors = |data: &Dataset| -> Result<f64> {
         if data.is_empty() {
             return Ok(0.0);
@@ -207,25 +193,12 @@ fn train_and_save<T: Real>(
             data.len(),
         ))
     };
-    Ok(output(
-        &report,
-        errors(&split.train)?,
-        errors(&split.attack)?,
-        errors(&split.test)?,
-    ))
-}
-
-fn output(r: &TrainReport, train_error: f64, attack_error: f64, test_error: f64) -> TrainOutput {
-    TrainOutput {
-        status: r.status,
-        epochs: r.epochs,
-        total_epochs: r.total_epochs,
-        train_error,
-        attack_error,
-        test_error,
-        wall_s: r.wall_s,
-        seconds_per_epoch: r.seconds_per_epoch,
-    }
+    Ok(TrainOutput {
+        report,
+        train_error: errors(&split.train)?,
+        attack_error: errors(&split.attack)?,
+        test_error: errors(&split.test)?,
+    })
 }
 
 fn print_train(o: &TrainOutput, args: &TrainArgs) -> Result<()> {
@@ -233,14 +206,15 @@ fn print_train(o: &TrainOutput, args: &TrainArgs) -> Result<()> {
         println!("{}", serde_json::to_string(o)?);
         return Ok(());
     }
-    let status = serde_json::to_value(o.status)?;
+    let r = &o.report;
+    let status = serde_json::to_value(r.status)?;
     println!(
         "{} after {} epochs ({} in all; {:.2} s, {:.2} ms/epoch)",
         status.as_str().unwrap_or("?"),
-        o.epochs,
-        o.total_epochs,
-        o.wall_s,
-        1e3 * o.seconds_per_epoch
+        r.epochs,
+        r.total_epochs,
+        r.wall_s,
+        1e3 * r.seconds_per_epoch
     );
     println!(
         "errors: S {:.4}  A {:.4} (against its flipped labels)  T {:.4}",
@@ -276,7 +250,7 @@ struct EvalOutput {
 
 /// Runs `basin eval`: the mean loss and the error of the model on every example of the data.
 pub fn run_eval(args: EvalArgs) -> Result<()> {
-    let model = safetensors_io::load(&args.model, args.activation)?;
+    let model = safetensors::load(&args.model, args.activation)?;
     let data = args.data.load()?.pool;
     let mut obj = FcnObjective::<f64>::from_dataset(&model.spec, &data)?;
     let all = all_examples(data.len());
@@ -313,12 +287,11 @@ pub struct ScaleArgs {
 
 /// Runs `basin scale`.
 pub fn run_scale(args: ScaleArgs) -> Result<()> {
-    let mut model = safetensors_io::load(&args.model, None)?;
-    alpha_scale(&model.spec, &mut model.theta, args.layer, args.alpha)
-        .map_err(anyhow::Error::msg)?;
+    let mut model = safetensors::load(&args.model, None)?;
+    alpha_scale(&model.spec, &mut model.theta, args.layer, args.alpha)?;
     match model.dtype {
-        StoredDtype::F32 => safetensors_io::save(&args.out, &model.spec, &model.theta_as::<f32>())?,
-        StoredDtype::F64 => safetensors_io::save(&args.out, &model.spec, &model.theta)?,
+        StoredDtype::F32 => safetensors::save(&args.out, &model.spec, &model.theta_as::<f32>())?,
+        StoredDtype::F64 => safetensors::save(&args.out, &model.spec, &model.theta)?,
     }
     println!(
         "wrote {} (layer {} scaled by {})",

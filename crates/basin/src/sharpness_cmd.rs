@@ -4,8 +4,8 @@ use anyhow::Result;
 use basin_data::Dataset;
 use basin_flatness::keskar::{AscentOrder, KeskarConfig, Sharpness, sharpness_sgd};
 use basin_flatness::lbfgsb::{LbfgsbConfig, LbfgsbStatus, sharpness_lbfgsb};
-use basin_nn::safetensors_io::Model;
-use basin_nn::{FcnObjective, Real};
+use basin_nn::safetensors::Model;
+use basin_nn::{FcnObjective, Kernels};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 
@@ -85,7 +85,7 @@ pub fn run_sharpness(args: SharpnessArgs, quiet: bool) -> Result<()> {
     print_sharpness(&out, args.json)
 }
 
-fn measure<T: Real>(
+fn measure<T: Kernels>(
     args: &SharpnessArgs,
     model: &Model,
     data: &Dataset,

@@ -8,7 +8,7 @@ use std::path::Path;
 use basin_data::DataSource;
 use basin_flatness::dense::{DEFAULT_MAX_PARAMS, DenseSpectrum};
 use basin_flatness::dense_spectrum;
-use basin_nn::{FcnObjective, FcnSpec, safetensors_io};
+use basin_nn::{FcnObjective, FcnSpec, safetensors};
 use common::{basin, json};
 
 const DATA: &str = "boolean:7:majority";
@@ -17,7 +17,7 @@ const DATA: &str = "boolean:7:majority";
 fn boolean_net(path: &Path) -> DenseSpectrum {
     let spec = FcnSpec::paper(7);
     let theta = spec.init::<f64>(5);
-    safetensors_io::save(path, &spec, &theta).unwrap();
+    safetensors::save(path, &spec, &theta).unwrap();
     let data = DATA.parse::<DataSource>().unwrap().load().unwrap().pool;
     let mut obj = FcnObjective::<f64>::from_dataset(&spec, &data).unwrap();
     dense_spectrum(&mut obj, &theta, DEFAULT_MAX_PARAMS).unwrap()

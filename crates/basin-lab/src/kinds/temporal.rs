@@ -17,7 +17,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use basin_nn::train::run_epoch;
-use basin_nn::{FcnObjective, Objective, Real, TrainStatus, all_examples, derive_seed};
+use basin_nn::{FcnObjective, Kernels, Objective, TrainStatus, all_examples, derive_seed};
 use basin_prior::ep::{EpConfig, EpSchedule, Sites, ep_to_fixed_point};
 use basin_prior::likelihood::Likelihood;
 use rand::SeedableRng;
@@ -200,7 +200,7 @@ struct PriorCache {
 }
 
 /// Trains one temporal run (the key's α) and records its trajectory.
-fn run_temporal<T: Real>(
+fn run_temporal<T: Kernels>(
     prep: &Prepared,
     t: &TemporalSpec,
     key: &RunKey,
@@ -299,7 +299,7 @@ fn end_epoch(t: &TemporalSpec, max_epochs: usize, converged_at: Option<usize>) -
 }
 
 /// The loss and errors, the sharpness and the prior at one epoch.
-fn measure_point<T: Real>(
+fn measure_point<T: Kernels>(
     prep: &Prepared,
     obj: &mut FcnObjective<T>,
     theta: &[T],

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::config::{non_negative, positive};
+use super::config::{ConfigError, non_negative, positive};
 use super::{Optimizer, check_lengths};
 use crate::real::Real;
 
@@ -35,7 +35,7 @@ impl Default for AdagradConfig {
 impl AdagradConfig {
     /// Checks `lr` > 0, `initial_accumulator` ≥ 0 and `epsilon` > 0 (all finite); the error
     /// names the bad field.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         positive("adagrad.lr", self.lr)?;
         non_negative("adagrad.initial_accumulator", self.initial_accumulator)?;
         positive("adagrad.epsilon", self.epsilon)

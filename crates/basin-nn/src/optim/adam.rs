@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::config::{decay, positive};
+use super::config::{ConfigError, decay, positive};
 use super::{Optimizer, check_lengths};
 use crate::real::Real;
 
@@ -37,7 +37,7 @@ impl Default for AdamConfig {
 impl AdamConfig {
     /// Checks `lr` > 0, 0 ≤ `beta1`, `beta2` < 1 and `epsilon` > 0 (all finite); the error
     /// names the bad field.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         positive("adam.lr", self.lr)?;
         decay("adam.beta1", self.beta1)?;
         decay("adam.beta2", self.beta2)?;

@@ -12,30 +12,72 @@ use super::{
 };
 use crate::real::Real;
 
+/// A hyper-parameter out of range, or an unknown optimizer name. The messages name the field
+/// as `kind.field` (as `adam.beta1`).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    /// A learning rate or ε that is not finite and positive.
+    #[error("{field} must be positive and finite, got {value}")]
+    NotPositive {
+        /// The field, as `kind.field`.
+        field: &'static str,
+        /// The value given.
+        value: f64,
+    },
+    /// A noise level or coupling that is negative or not finite.
+    #[error("{field} must be non-negative and finite, got {value}")]
+    Negative {
+        /// The field, as `kind.field`.
+        field: &'static str,
+        /// The value given.
+        value: f64,
+    },
+    /// A decay rate or momentum outside [0, 1).
+    #[error("{field} must be in [0, 1), got {value}")]
+    NotADecay {
+        /// The field, as `kind.field`.
+        field: &'static str,
+        /// The value given.
+        value: f64,
+    },
+    /// A count that must be at least 1.
+    #[error("{field} must be at least 1, got 0")]
+    Zero {
+        /// The field, as `kind.field`.
+        field: &'static str,
+    },
+    /// A name that is no optimizer.
+    #[error("unknown optimizer {name:?}; expected one of {}", OptimizerConfig::KINDS.join(", "))]
+    UnknownKind {
+        /// The name given.
+        name: String,
+    },
+}
+
 /// Checks that `x` is finite and positive.
-pub(crate) fn positive(field: &str, x: f64) -> Result<(), String> {
-    if x.is_finite() && x > 0.0 {
+pub(crate) fn positive(field: &'static str, value: f64) -> Result<(), ConfigError> {
+    if value.is_finite() && value > 0.0 {
         Ok(())
     } else {
-        Err(format!("{field} must be positive and finite, got {x}"))
+        Err(ConfigError::NotPositive { field, value })
     }
 }
 
 /// Checks that `x` is finite and non-negative.
-pub(crate) fn non_negative(field: &str, x: f64) -> Result<(), String> {
-    if x.is_finite() && x >= 0.0 {
+pub(crate) fn non_negative(field: &'static str, value: f64) -> Result<(), ConfigError> {
+    if value.is_finite() && value >= 0.0 {
         Ok(())
     } else {
-        Err(format!("{field} must be non-negative and finite, got {x}"))
+        Err(ConfigError::Negative { field, value })
     }
 }
 
 /// Checks that `x` (a decay rate or momentum) is in [0, 1).
-pub(crate) fn decay(field: &str, x: f64) -> Result<(), String> {
-    if (0.0..1.0).contains(&x) {
+pub(crate) fn decay(field: &'static str, value: f64) -> Result<(), ConfigError> {
+    if (0.0..1.0).contains(&value) {
         Ok(())
     } else {
-        Err(format!("{field} must be in [0, 1), got {x}"))
+        Err(ConfigError::NotADecay { field, value })
     }
 }
 
@@ -124,7 +166,7 @@ impl OptimizerConfig {
     /// Checks the hyper-parameters (learning rates positive and finite, decay rates and
     /// momenta in [0, 1), ε positive, L ≥ 1, …). The error names the bad field, as
     /// `adam.beta1 must be in [0, 1), got 1`.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         match self {
             Self::Sgd(c) => c.validate(),
             Self::Momentum(c) => c.validate(),
@@ -166,9 +208,9 @@ impl fmt::Display for OptimizerConfig {
 
 /// Parses a kind name into that optimizer with its default hyper-parameters.
 impl FromStr for OptimizerConfig {
-    type Err = String;
+    type Err = ConfigError;
 
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
         Ok(match s {
             "sgd" => Self::Sgd(SgdConfig::default()),
             "momentum" => Self::Momentum(MomentumConfig::default()),
@@ -177,10 +219,7 @@ impl FromStr for OptimizerConfig {
             "rmsprop" => Self::RmsProp(RmsPropConfig::default()),
             "gd" => Self::Gd(GdConfig::default()),
             "entropy_sgd" => Self::EntropySgd(EntropySgdConfig::default()),
-            _ => {
-                let kinds = Self::KINDS.join(", ");
-                return Err(format!("unknown optimizer {s:?}; expected one of {kinds}"));
-            }
+            _ => return Err(ConfigError::UnknownKind { name: s.to_owned() }),
         })
     }
 }
@@ -205,7 +244,7 @@ mod tests {
             assert_eq!(cfg.full_batch(), kind == "gd");
             cfg.validate().unwrap();
         }
-        let err = "adamw".parse::<OptimizerConfig>().unwrap_err();
+        let err = "adamw".parse::<OptimizerConfig>().unwrap_err().to_string();
         assert!(
             err.contains("adamw") && err.contains("entropy_sgd"),
             "{err}"
@@ -359,7 +398,7 @@ mod tests {
             ),
         ];
         for (cfg, field) in cases {
-            let err = cfg.validate().unwrap_err();
+            let err = cfg.validate().unwrap_err().to_string();
             assert!(err.starts_with(&format!("{field} ")), "{field}: {err}");
         }
     }

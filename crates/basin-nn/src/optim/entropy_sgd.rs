@@ -9,7 +9,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
-use super::config::{decay, non_negative, positive};
+use super::config::{ConfigError, decay, non_negative, positive};
 use super::{Optimizer, check_lengths};
 use crate::objective::Objective;
 use crate::real::Real;
@@ -78,11 +78,13 @@ impl EntropySgdConfig {
     /// Checks `lr`, `langevin_lr` > 0; `momentum`, `langevin_momentum`, `alpha` in [0, 1);
     /// `noise`, `gamma0`, `gamma1` ≥ 0 (all finite); `langevin_steps` ≥ 1. The error names
     /// the bad field.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         positive("entropy_sgd.lr", self.lr)?;
         decay("entropy_sgd.momentum", self.momentum)?;
         if self.langevin_steps == 0 {
-            return Err("entropy_sgd.langevin_steps must be at least 1, got 0".into());
+            return Err(ConfigError::Zero {
+                field: "entropy_sgd.langevin_steps",
+            });
         }
         positive("entropy_sgd.langevin_lr", self.langevin_lr)?;
         non_negative("entropy_sgd.noise", self.noise)?;

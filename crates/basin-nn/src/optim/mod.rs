@@ -23,7 +23,7 @@ mod testing;
 
 pub use adagrad::{Adagrad, AdagradConfig};
 pub use adam::{Adam, AdamConfig};
-pub use config::OptimizerConfig;
+pub use config::{ConfigError, OptimizerConfig};
 pub use entropy_sgd::{EntropySgd, EntropySgdConfig};
 pub use momentum::{Momentum, MomentumConfig};
 pub use rmsprop::{RmsProp, RmsPropConfig};

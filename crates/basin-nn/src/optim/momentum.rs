@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::config::{decay, positive};
+use super::config::{ConfigError, decay, positive};
 use super::{Optimizer, check_lengths};
 use crate::real::Real;
 
@@ -35,7 +35,7 @@ impl Default for MomentumConfig {
 
 impl MomentumConfig {
     /// Checks `lr` > 0 finite and 0 ≤ `momentum` < 1; the error names the bad field.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         positive("momentum.lr", self.lr)?;
         decay("momentum.momentum", self.momentum)
     }

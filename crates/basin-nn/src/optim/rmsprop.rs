@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::config::{decay, positive};
+use super::config::{ConfigError, decay, positive};
 use super::{Optimizer, check_lengths};
 use crate::real::Real;
 
@@ -32,7 +32,7 @@ impl Default for RmsPropConfig {
 impl RmsPropConfig {
     /// Checks `lr` > 0, 0 ≤ `rho` < 1 and `epsilon` > 0 (all finite); the error names the bad
     /// field.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         positive("rmsprop.lr", self.lr)?;
         decay("rmsprop.rho", self.rho)?;
         positive("rmsprop.epsilon", self.epsilon)

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::config::positive;
+use super::config::{ConfigError, positive};
 use super::{Optimizer, check_lengths};
 use crate::real::Real;
 
@@ -24,7 +24,7 @@ impl Default for SgdConfig {
 
 impl SgdConfig {
     /// Checks that `lr` is finite and positive; the error names the bad field.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         positive("sgd.lr", self.lr)
     }
 }
@@ -46,7 +46,7 @@ impl Default for GdConfig {
 
 impl GdConfig {
     /// Checks that `lr` is finite and positive; the error names the bad field.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         positive("gd.lr", self.lr)
     }
 }

@@ -1,61 +1,24 @@
-//! AVX-512 kernels for the engine's three matrix products on row-major slices, chosen at run
-//! time; other CPUs use faer (see [`crate::gemm`]). All loads and stores are bounds-checked
-//! against the shapes on entry, and tails are handled with masked loads and stores.
+//! The AVX-512 kernels of the engine's products, one module per element type (`f32x16`,
+//! `f64x8`), on row-major slices. All loads and stores are bounds-checked against the shapes
+//! on entry, and tails are handled with masked loads and stores.
 //!
 //! * `nt`: `C (m × n) ⟵ A (m × k) · Bᵀ`, `B` stored `n × k`: blocks of 4 × 4 dot products,
 //!   each accumulated in one vector register along `k`, then reduced.
-//! * `nn` / `tn`: `C (m × n) ⟵ coef · B`, `B` stored `k × n`, where `coef(r, j)` is `A[r, j]`
-//!   (`A` stored `m × k`) or `A[j, r]` (`A` stored `k × m`): blocks of 4 rows × 4 vectors of
-//!   columns, one broadcast coefficient times one row of `B` per step.
+//! * `rows` (`nn` / `tn`): `C (m × n) ⟵ coef · B`, `B` stored `k × n`, where `coef(r, j)` is
+//!   `A[r, j]` (`A` stored `m × k`) or `A[j, r]` (`A` stored `k × m`): blocks of 4 rows × 4
+//!   vectors of columns, one broadcast coefficient times one row of `B` per step.
+//! * `csr_times` / `csc_delta_t`: the sparse first-layer products of [`crate::sparse`].
 
-#[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
-#[cfg(target_arch = "x86_64")]
-use crate::sparse::SparseRows;
-
-/// True when the AVX-512 kernels can run on this CPU.
-pub fn available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
-
-/// Which rows of a row-major operand a product reads: all in order, or those at the given
-/// indices (so a minibatch is read in place instead of being gathered first).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RowMap<'a>(pub Option<&'a [usize]>);
-
-impl RowMap<'_> {
-    /// The stored row of logical row `i`.
-    #[inline(always)]
-    fn get(self, i: usize) -> usize {
-        match self.0 {
-            None => i,
-            Some(ix) => ix[i],
-        }
-    }
-
-    /// Checks that logical rows `0..rows` map into a matrix of `stored` rows.
-    fn check(self, rows: usize, stored: usize) -> bool {
-        match self.0 {
-            None => rows <= stored,
-            Some(ix) => ix.len() >= rows && ix[..rows].iter().all(|&i| i < stored),
-        }
-    }
-}
+use super::RowMap;
+use crate::csr::{COL_BLOCK, SparseRows};
 
 macro_rules! kernels {
     ($modname:ident, $t:ty, $v:ty, $lanes:expr, $mask:ty,
      $loadu:ident, $maskz_loadu:ident, $mask_storeu:ident,
      $fmadd:ident, $add:ident, $set1:ident, $setzero:ident, $reduce:ident, $reduce16:ident) => {
         /// AVX-512 kernels for this element type.
-        #[cfg(target_arch = "x86_64")]
         pub mod $modname {
             use super::*;
 
@@ -321,7 +284,7 @@ macro_rules! kernels {
             /// rows of the transposed weights (`stride` entries each) fit in 32 KiB of L1.
             fn blocks_per_group(stride: usize) -> usize {
                 let cols = (32 * 1024 / (stride * std::mem::size_of::<$t>())).max(1);
-                (cols / crate::sparse::COL_BLOCK).max(1)
+                (cols / COL_BLOCK).max(1)
             }
 
             #[target_feature(enable = "avx512f")]
@@ -375,7 +338,7 @@ macro_rules! kernels {
                 );
                 assert!(rows.iter().all(|&r| r < x.n_rows()), "csr rows");
                 assert!(
-                    super::available(),
+                    crate::simd::has_avx512(),
                     "AVX-512 kernels on a CPU without AVX-512"
                 );
                 // SAFETY: AVX-512F is present; every column index of `x` is below its `dim`, so
@@ -479,7 +442,7 @@ macro_rules! kernels {
                     "csc shapes"
                 );
                 assert!(
-                    super::available(),
+                    crate::simd::has_avx512(),
                     "AVX-512 kernels on a CPU without AVX-512"
                 );
                 // SAFETY: AVX-512F is present; `column` returns rows within `rows`, so every Δ
@@ -501,7 +464,7 @@ macro_rules! kernels {
                 let a_ok = k == 0 || arows.check(m, a.len() / k);
                 assert!(c.len() >= m * n && a_ok && b.len() >= n * k, "nt shapes");
                 assert!(
-                    super::available(),
+                    crate::simd::has_avx512(),
                     "AVX-512 kernels on a CPU without AVX-512"
                 );
                 // SAFETY: AVX-512F is present (asserted) and every access is within the
@@ -528,7 +491,7 @@ macro_rules! kernels {
                     "rows coefficient shape"
                 );
                 assert!(
-                    super::available(),
+                    crate::simd::has_avx512(),
                     "AVX-512 kernels on a CPU without AVX-512"
                 );
                 // SAFETY: as for `nt`.
@@ -540,7 +503,6 @@ macro_rules! kernels {
 
 /// The lane sums of sixteen f32 vectors, in order, by a transpose-and-add network (three
 /// shuffle levels) instead of sixteen separate horizontal reductions.
-#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 unsafe fn reduce16_ps(v: [__m512; 16]) -> [f32; 16] {
     // Within 128-bit lanes: pairs, then quadruples (positions 0..4 hold four vectors' sums).
@@ -580,7 +542,6 @@ unsafe fn reduce16_ps(v: [__m512; 16]) -> [f32; 16] {
 }
 
 /// The lane sums of sixteen f64 vectors, in order (two halves of eight).
-#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 unsafe fn reduce16_pd(v: [__m512d; 16]) -> [f64; 16] {
     macro_rules! pair {
