@@ -3,7 +3,7 @@
 //! gradient and Hessian-vector product over all 500 examples in f64 and f32 (repeated at one
 //! point, as in Lanczos, where the forward pass is reused; and at a new point each time).
 //!
-//! Peers (`shared/peers/nn`, same machine, single-threaded): JAX jit 1.5 ms/epoch idle
+//! Peers (`bench/peers/nn`, same machine, single-threaded): JAX jit 1.5 ms/epoch idle
 //! (2.2 ms with a busy neighbour); JAX jvp∘grad HVP 2.7 ms f64, 1.2 ms f32; gradient 2.1 / 1.0 ms.
 
 use basin_data::{ClassMap, embedded};
