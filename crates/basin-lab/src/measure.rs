@@ -19,7 +19,8 @@ use sha2::{Digest, Sha256};
 use crate::error::LabError;
 use crate::prepare::Prepared;
 use crate::record::RunRecord;
-use crate::spec::{LikelihoodSpec, PrecisionSpec, PriorMethodSpec, RunKey, SharpnessSpec};
+use crate::spec::{LikelihoodSpec, PriorMethodSpec, RunKey, SharpnessSpec};
+use basin_nn::Precision;
 
 /// The record of one run, trained for `train_s` seconds to the parameters `theta`: its errors
 /// and function, then every measure of the spec.
@@ -138,8 +139,8 @@ pub fn sharpness_of<T: Kernels>(
         order: AscentOrder::Fixed,
     };
     match s.precision {
-        PrecisionSpec::F32 => sharpness_on::<f32>(prep, &basin_nn::real::convert(theta), &cfg),
-        PrecisionSpec::F64 => sharpness_on::<f64>(prep, &basin_nn::real::convert(theta), &cfg),
+        Precision::F32 => sharpness_on::<f32>(prep, &basin_nn::real::convert(theta), &cfg),
+        Precision::F64 => sharpness_on::<f64>(prep, &basin_nn::real::convert(theta), &cfg),
     }
 }
 

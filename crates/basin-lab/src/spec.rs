@@ -12,8 +12,8 @@
 use std::path::Path;
 
 use basin_data::DataSource;
-use basin_nn::Activation;
 use basin_nn::optim::{OptimizerConfig, SgdConfig};
+use basin_nn::{Activation, Precision};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -471,7 +471,7 @@ pub struct TrainingSpec {
     pub batch_size: usize,
     /// `f32` (the paper's) or `f64`.
     #[serde(default)]
-    pub precision: PrecisionSpec,
+    pub precision: Precision,
     /// `shuffled` every epoch, or `fixed`.
     #[serde(default)]
     pub order: basin_nn::BatchOrder,
@@ -567,24 +567,13 @@ impl Default for TrainingSpec {
             optimizer: None,
             optimizers: Vec::new(),
             batch_size: batch32(),
-            precision: PrecisionSpec::F32,
+            precision: Precision::F32,
             order: basin_nn::BatchOrder::Shuffled,
             max_epochs: max_epochs(),
             overtrain_epochs: 0,
             measure_at: Vec::new(),
         }
     }
-}
-
-/// Floating-point precision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum PrecisionSpec {
-    /// 32-bit.
-    #[default]
-    F32,
-    /// 64-bit.
-    F64,
 }
 
 /// The measures; a section left out is not measured.
@@ -623,7 +612,7 @@ pub struct SharpnessSpec {
     pub batch_size: usize,
     /// Arithmetic of the ascent.
     #[serde(default)]
-    pub precision: PrecisionSpec,
+    pub precision: Precision,
 }
 
 fn eps() -> f64 {

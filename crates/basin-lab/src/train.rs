@@ -10,13 +10,13 @@ use crate::exec::jobs::Job;
 use crate::measure::measure_run;
 use crate::prepare::Prepared;
 use crate::record::RunRecord;
-use crate::spec::PrecisionSpec;
+use basin_nn::Precision;
 
 /// Trains one network and measures it at each of the job's checkpoints.
 pub fn train_and_measure(prep: &Prepared, job: &Job) -> Result<Vec<RunRecord>, LabError> {
     match prep.spec.training.precision {
-        PrecisionSpec::F32 => train_and_measure_typed::<f32>(prep, job),
-        PrecisionSpec::F64 => train_and_measure_typed::<f64>(prep, job),
+        Precision::F32 => train_and_measure_typed::<f32>(prep, job),
+        Precision::F64 => train_and_measure_typed::<f64>(prep, job),
     }
 }
 

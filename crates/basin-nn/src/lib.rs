@@ -27,7 +27,7 @@ pub use activation::Activation;
 pub use fcn::{FcnError, FcnObjective};
 pub use objective::{Objective, all_examples, dense_hessian};
 pub use optim::Optimizer;
-pub use real::Real;
+pub use real::{Precision, Real};
 pub use scaling::{ScaleError, alpha_scale};
 pub use simd::Kernels;
 pub use spec::{FcnSpec, Layer, SpecError};

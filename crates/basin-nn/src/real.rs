@@ -4,6 +4,19 @@ use std::fmt::{Debug, Display};
 use std::iter::Sum;
 use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
 
+/// Which [`Real`] a computation runs in: `f32` or `f64` (`"f32"`/`"f64"` in specs and on the
+/// command line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum Precision {
+    /// 32-bit floats (what the paper's TensorFlow code trained in).
+    #[default]
+    F32,
+    /// 64-bit floats.
+    F64,
+}
+
 /// A real floating-point scalar: `f32` or `f64`.
 ///
 /// It carries what the engine needs: arithmetic, the elementary functions of the activations

@@ -25,6 +25,7 @@ pub fn derive_seed(seed: u64, stream: u64) -> u64 {
 /// The order of the minibatches within an epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum BatchOrder {
     /// A fresh permutation every epoch, from the run's seed (the default).
     #[default]

@@ -63,24 +63,6 @@ pub enum SplitKind {
     Ordered,
 }
 
-/// Batch order flag values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OrderArg {
-    /// A fresh permutation every epoch, from the seed.
-    Shuffled,
-    /// Sequential batches in stored order every epoch.
-    Fixed,
-}
-
-/// Floating-point precision flag values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Precision {
-    /// 32-bit floats (what the paper's TensorFlow code used).
-    F32,
-    /// 64-bit floats.
-    F64,
-}
-
 /// The S/A/T split.
 #[derive(Debug, Args)]
 pub struct SplitArgs {

@@ -8,13 +8,13 @@ use basin_data::{Dataset, Split};
 use basin_nn::optim::OptimizerConfig;
 use basin_nn::safetensors::{self, StoredDtype};
 use basin_nn::{
-    Activation, BatchOrder, FcnObjective, FcnSpec, HookAction, Kernels, Objective, StopOn,
-    TrainConfig, TrainReport, all_examples, alpha_scale, derive_seed, train,
+    Activation, BatchOrder, FcnObjective, FcnSpec, HookAction, Kernels, Objective, Precision,
+    StopOn, TrainConfig, TrainReport, all_examples, alpha_scale, derive_seed, train,
 };
 use clap::Args;
 use serde::Serialize;
 
-use crate::common::{DataArgs, OrderArg, Precision, SplitArgs, error_rate, spinner, train_set};
+use crate::common::{DataArgs, SplitArgs, error_rate, spinner, train_set};
 
 /// Arguments of `basin train`.
 #[derive(Debug, Args)]
@@ -53,8 +53,8 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Batch order: shuffled every epoch from the seed, or fixed (the paper's code, effectively).
-    #[arg(long, value_enum, default_value_t = OrderArg::Shuffled)]
-    order: OrderArg,
+    #[arg(long, value_enum, default_value_t = BatchOrder::Shuffled)]
+    order: BatchOrder,
     /// Stop at the first epoch with 100% accuracy on S (train) or on S ∪ A (train-and-attack).
     #[arg(long, value_enum, default_value_t = StopOn::Train)]
     stop_on: StopOn,
@@ -124,10 +124,7 @@ impl TrainArgs {
     fn train_config(&self) -> TrainConfig {
         TrainConfig {
             batch_size: self.batch,
-            order: match self.order {
-                OrderArg::Shuffled => BatchOrder::Shuffled,
-                OrderArg::Fixed => BatchOrder::Fixed,
-            },
+            order: self.order,
             stop_on: self.stop_on,
             max_epochs: self.max_epochs,
             overtrain_epochs: self.overtrain_epochs,

@@ -5,11 +5,11 @@ use basin_data::Dataset;
 use basin_flatness::keskar::{AscentOrder, KeskarConfig, Sharpness, sharpness_sgd};
 use basin_flatness::lbfgsb::{LbfgsbConfig, LbfgsbStatus, sharpness_lbfgsb};
 use basin_nn::safetensors::Model;
-use basin_nn::{FcnObjective, Kernels};
+use basin_nn::{BatchOrder, FcnObjective, Kernels, Precision};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 
-use crate::common::{MeasureArgs, OrderArg, Precision, spinner};
+use crate::common::{MeasureArgs, spinner};
 
 /// How the box maximum is searched for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -39,8 +39,8 @@ pub struct SharpnessArgs {
     batch: usize,
     /// Batch order (sgd): fixed sequential batches (the paper's code, effectively) or shuffled
     /// every epoch from --seed.
-    #[arg(long, value_enum, default_value_t = OrderArg::Fixed)]
-    order: OrderArg,
+    #[arg(long, value_enum, default_value_t = BatchOrder::Fixed)]
+    order: BatchOrder,
     /// Seed of the shuffled order.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -100,8 +100,8 @@ fn measure<T: Kernels>(
                 epochs: args.epochs,
                 batch_size: args.batch,
                 order: match args.order {
-                    OrderArg::Fixed => AscentOrder::Fixed,
-                    OrderArg::Shuffled => AscentOrder::Shuffled { seed: args.seed },
+                    BatchOrder::Fixed => AscentOrder::Fixed,
+                    BatchOrder::Shuffled => AscentOrder::Shuffled { seed: args.seed },
                 },
             };
             let run = sharpness_sgd(&mut obj, &theta, &cfg)?;

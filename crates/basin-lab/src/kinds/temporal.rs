@@ -33,7 +33,8 @@ use crate::plot::{ScatterPlot, Series};
 use crate::prepare::Prepared;
 use crate::record::{RunRecord, TrajectoryPoint};
 use crate::report::{ReportError, Summary, heading, spec_section, write_figure, write_markdown};
-use crate::spec::{ExperimentSpec, Kind, PrecisionSpec, RunKey, TemporalSpec};
+use crate::spec::{ExperimentSpec, Kind, RunKey, TemporalSpec};
+use basin_nn::Precision;
 
 /// The temporal experiment of a spec with a `[temporal]` table.
 #[derive(Debug, Clone, Copy)]
@@ -87,8 +88,8 @@ impl Experiment for Temporal<'_> {
 
     fn compute(&self, data: &Prepared, job: &Job) -> Result<Vec<RunRecord>, LabError> {
         match data.spec.training.precision {
-            PrecisionSpec::F32 => run_temporal::<f32>(data, self.t, job.first()),
-            PrecisionSpec::F64 => run_temporal::<f64>(data, self.t, job.first()),
+            Precision::F32 => run_temporal::<f32>(data, self.t, job.first()),
+            Precision::F64 => run_temporal::<f64>(data, self.t, job.first()),
         }
         .map(|r| vec![r])
     }
