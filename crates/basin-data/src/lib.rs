@@ -24,7 +24,7 @@ pub use dataset::{DataSummary, Dataset};
 pub use error::{DataError, Result};
 pub use npy::{NpyArray, NpyData};
 pub use source::{Corpus, DataSource};
-pub use split::{Split, SplitIndices, SplitMode, SplitSpec, TestSource};
+pub use split::{Split, SplitIndices, SplitMode, SplitOrder, SplitSpec, TestSource};
 
 /// The examples of the crate's README.md, compiled and run as doctests.
 #[cfg(doctest)]

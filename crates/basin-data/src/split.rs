@@ -13,6 +13,29 @@ use crate::error::{DataError, Result};
 /// pool's permutation of the same seed.
 const SEPARATE_TEST_STREAM: u64 = 0x7e57_7e57_7e57_7e57;
 
+/// How a split chooses its examples, before the seed and the test offset are known: the
+/// `split` field of a spec and the `--split` flag. [`SplitOrder::mode`] completes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum SplitOrder {
+    /// S, A and T in stored order, T from the test offset (the paper's code).
+    #[default]
+    Ordered,
+    /// Random disjoint draws from a seed, nested across attack sizes.
+    Seeded,
+}
+
+impl SplitOrder {
+    /// The split mode: a seeded split draws from `seed`; an ordered one takes T from
+    /// `test_offset`.
+    pub fn mode(self, seed: u64, test_offset: Option<usize>) -> SplitMode {
+        match self {
+            SplitOrder::Ordered => SplitMode::Ordered { test_offset },
+            SplitOrder::Seeded => SplitMode::Seeded { seed },
+        }
+    }
+}
 /// How the examples of S, A and T are chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "mode", rename_all = "snake_case", deny_unknown_fields)]

@@ -1,13 +1,13 @@
 //! An experiment's data, loaded and split once: S, A and T, the network, S ∪ T and the NNGP
 //! kernel on it (when the prior is measured).
 
-use basin_data::{ChannelNorm, ClassMap, Corpus, DataSource, Dataset, Split, SplitMode, SplitSpec};
+use basin_data::{ChannelNorm, ClassMap, Corpus, DataSource, Dataset, Split, SplitSpec};
 use basin_nn::{FcnSpec, all_examples, derive_seed};
 use basin_prior::estimate::checked_kernel;
 use basin_prior::faer::Mat;
 
 use crate::error::LabError;
-use crate::spec::{ExperimentSpec, SplitKindSpec};
+use crate::spec::ExperimentSpec;
 
 /// The data of an experiment, loaded and split once: S, the largest A (smaller attack sets
 /// are its prefixes) and T.
@@ -34,17 +34,12 @@ impl Prepared {
         };
         let source: DataSource = spec.data.source.parse().map_err(data_err)?;
         let corpus = binarised(spec, &source).map_err(data_err)?;
-        let mode = match spec.data.split {
-            SplitKindSpec::Ordered => SplitMode::Ordered {
-                test_offset: spec
-                    .data
-                    .test_offset
-                    .or_else(|| source.default_test_offset()),
-            },
-            SplitKindSpec::Seeded => SplitMode::Seeded {
-                seed: derive_seed(spec.seed, 0),
-            },
-        };
+        let mode = spec.data.split.mode(
+            derive_seed(spec.seed, 0),
+            spec.data
+                .test_offset
+                .or_else(|| source.default_test_offset()),
+        );
         let split = SplitSpec {
             train: spec.data.train_size,
             attack: *spec.data.attack_sizes.last().expect("validated non-empty"),

@@ -11,7 +11,7 @@
 
 use std::path::Path;
 
-use basin_data::DataSource;
+use basin_data::{DataSource, SplitOrder};
 use basin_nn::optim::{OptimizerConfig, SgdConfig};
 use basin_nn::{Activation, Precision};
 use serde::{Deserialize, Serialize};
@@ -385,7 +385,7 @@ pub struct DataSpec {
     pub networks_per_size: usize,
     /// `ordered` (the paper's code) or `seeded`.
     #[serde(default)]
-    pub split: SplitKindSpec,
+    pub split: SplitOrder,
     /// First test example of an ordered split (the source's default when absent).
     #[serde(default)]
     pub test_offset: Option<usize>,
@@ -400,17 +400,6 @@ fn default_class_map() -> String {
 
 fn five() -> usize {
     5
-}
-
-/// How the split chooses its examples.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum SplitKindSpec {
-    /// S, A, T in stored order (the paper's code).
-    #[default]
-    Ordered,
-    /// A seeded permutation (from the experiment seed), nested across attack sizes.
-    Seeded,
 }
 
 /// The fully-connected network.

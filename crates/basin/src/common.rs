@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use basin_data::{ClassMap, Corpus, DataSource, Dataset, Split, SplitMode, SplitSpec};
+use basin_data::{ClassMap, Corpus, DataSource, Dataset, Split, SplitOrder, SplitSpec};
 use basin_nn::{Activation, safetensors, safetensors::Model};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -53,16 +53,6 @@ impl DataArgs {
     }
 }
 
-/// How the split chooses its examples.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SplitKind {
-    /// Random disjoint draws from --split-seed, nested across attack sizes.
-    Seeded,
-    /// S = the first --train-size examples, A = the next --attack-size, T from --test-offset
-    /// (the paper's code).
-    Ordered,
-}
-
 /// The S/A/T split.
 #[derive(Debug, Args)]
 pub struct SplitArgs {
@@ -76,8 +66,8 @@ pub struct SplitArgs {
     #[arg(long, default_value_t = 1000)]
     pub test_size: usize,
     /// How examples are chosen.
-    #[arg(long, value_enum, default_value_t = SplitKind::Ordered)]
-    pub split: SplitKind,
+    #[arg(long, value_enum, default_value_t = SplitOrder::Ordered)]
+    pub split: SplitOrder,
     /// First test example of an ordered split (default: 1000 for the embedded MNIST, 0 for a
     /// source with its own test set such as CIFAR-10).
     #[arg(long)]
@@ -90,14 +80,10 @@ pub struct SplitArgs {
 impl SplitArgs {
     /// Splits a loaded corpus.
     pub fn split(&self, source: &DataSource, corpus: &Corpus, run_seed: u64) -> Result<Split> {
-        let mode = match self.split {
-            SplitKind::Seeded => SplitMode::Seeded {
-                seed: self.split_seed.unwrap_or(run_seed),
-            },
-            SplitKind::Ordered => SplitMode::Ordered {
-                test_offset: self.test_offset.or_else(|| source.default_test_offset()),
-            },
-        };
+        let mode = self.split.mode(
+            self.split_seed.unwrap_or(run_seed),
+            self.test_offset.or_else(|| source.default_test_offset()),
+        );
         let spec = SplitSpec {
             train: self.train_size,
             attack: self.attack_size,
