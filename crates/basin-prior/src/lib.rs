@@ -1,11 +1,10 @@
 //! `basin-prior` owns the Bayesian prior log P(f) of the function a network expresses: NNGP
 //! kernels (analytic for FCNs, Monte Carlo empirical), the step and probit likelihoods, the
 //! estimators of log P(f) (Expectation Propagation, Laplace, Botev's minimax-tilted importance
-//! sampler and annealed sequential Monte Carlo, both with error bars), exact references (the equicorrelated closed form),
-//! generalization bounds, and the direct-sampling prior of the Boolean system {0,1}^7
-//! ([`boolean`]: random networks drawn and their functions counted) (see `ARCHITECTURE.md`).
+//! sampler and annealed sequential Monte Carlo, both with error bars), exact references (the
+//! equicorrelated closed form) and generalization bounds (see `ARCHITECTURE.md`). The
+//! direct-sampling prior of the Boolean system {0,1}^7 is the crate `basin-boolean`.
 
-pub mod boolean;
 pub mod bounds;
 pub mod ep;
 pub mod ep_accuracy;

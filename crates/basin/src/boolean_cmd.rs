@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, ensure};
 use basin_lab::plot::{LegendCorner, ScatterPlot, Series};
 use basin_nn::FcnSpec;
-use basin_prior::boolean::{BooleanSampler, FunctionCounts, FunctionRow, function_hex};
+use basin_boolean::{BooleanSampler, FunctionCounts, FunctionRow, function_hex};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;

@@ -12,9 +12,9 @@
 //! CPU-second.
 
 use basin_nn::FcnSpec;
-use basin_prior::boolean::BooleanSampler;
-use basin_prior::boolean::chacha::ChaChaStream;
-use basin_prior::boolean::ziggurat::Ziggurat;
+use basin_boolean::BooleanSampler;
+use basin_boolean::chacha::ChaChaStream;
+use basin_boolean::ziggurat::Ziggurat;
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use faer::linalg::matmul::matmul;

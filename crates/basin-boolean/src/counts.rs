@@ -10,7 +10,7 @@ use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use rayon::prelude::*;
 
-use super::lz::lz_complexity;
+use crate::lz::lz_complexity;
 
 /// The z value of a two-sided 95% interval, Φ⁻¹(0.975).
 pub const Z95: f64 = 1.959_963_984_540_054;
@@ -95,7 +95,7 @@ pub struct FunctionRow {
     pub ci_high: f64,
     /// The number of inputs mapped to 1.
     pub ones: u32,
-    /// Lempel–Ziv complexity `K_LZ` of the 128-character string (see [`super::lz`]).
+    /// Lempel–Ziv complexity `K_LZ` of the 128-character string (see [`crate::lz`]).
     pub lz_complexity: f64,
 }
 
