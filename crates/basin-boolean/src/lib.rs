@@ -20,8 +20,8 @@ pub mod lz;
 pub mod sampler;
 pub mod ziggurat;
 
-pub use error::BooleanError;
 pub use counts::{FunctionCounts, FunctionRow, Z95, function_hex, wilson_interval};
+pub use error::BooleanError;
 pub use forward::{CubeNet, N_INPUTS, Scratch};
 pub use lz::lz_complexity;
 pub use sampler::{BooleanSampler, NETS_PER_BLOCK};

@@ -25,9 +25,9 @@ use rayon::prelude::*;
 
 use crate::chacha::{BATCH_WORDS, ChaChaStream, LANES};
 use crate::counts::FunctionCounts;
+use crate::error::BooleanError;
 use crate::forward::{CubeNet, Scratch};
 use crate::ziggurat::Ziggurat;
-use crate::error::BooleanError;
 
 /// Networks per block of samples (each block has its own random streams).
 pub const NETS_PER_BLOCK: u64 = 1024;

@@ -5,10 +5,10 @@
 
 use std::path::PathBuf;
 
-use basin_nn::{FcnObjective, FcnSpec};
 use basin_boolean::chacha::ChaChaStream;
 use basin_boolean::ziggurat::Ziggurat;
 use basin_boolean::{BooleanSampler, CubeNet, N_INPUTS, wilson_interval};
+use basin_nn::{FcnObjective, FcnSpec};
 use basin_prior::normal;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;

@@ -6,12 +6,15 @@
 //! direct-sampling prior of the Boolean system {0,1}^7 is the crate `basin-boolean`.
 
 pub mod bounds;
+pub mod dispatch;
 pub mod ep;
 pub mod ep_accuracy;
 pub mod equicorr;
 pub mod error;
 pub mod estimate;
+pub mod estimator;
 pub mod kernel;
+pub mod kernel_check;
 pub mod laplace;
 pub mod likelihood;
 pub mod mc_kernel;

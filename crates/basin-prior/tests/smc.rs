@@ -5,15 +5,28 @@
 //! bar over seeds; determinism across thread counts; its errors.
 
 use basin_prior::PriorError;
+use basin_prior::dispatch::Estimators;
 use basin_prior::ep::{EpConfig, ep};
 use basin_prior::equicorr::{equicorr_kernel, log_orthant_equicorr};
-use basin_prior::estimate::{Method, log_prior};
+use basin_prior::estimate::{Estimate, Method};
 use basin_prior::likelihood::Likelihood;
 use basin_prior::smc::{SmcConfig, SmcMover, combine, smc};
 use basin_prior::tilting::{TiltingConfig, tilting};
 
 mod common;
 use common::{T99_7, golden_kernel, golden_labels, pm_labels};
+
+/// log P(f) by `method` with every estimator's default settings (the dispatch).
+fn log_prior(
+    k: faer::MatRef<'_, f64>,
+    y: &[f64],
+    lik: Likelihood,
+    method: Method,
+) -> Result<Estimate, PriorError> {
+    Estimators::default()
+        .estimate(method, k, y, lik)
+        .map(|o| o.estimate)
+}
 
 fn cfg(particles: usize, replicates: usize, seed: u64) -> SmcConfig {
     SmcConfig {
@@ -146,7 +159,7 @@ fn bad_input_is_a_typed_error() {
         },
     ] {
         let e = smc(k.as_ref(), &y, Likelihood::Step, &bad).unwrap_err();
-        assert!(matches!(e, PriorError::InvalidInput(_)), "{e}");
+        assert!(matches!(e, PriorError::Setting { .. }), "{e}");
     }
     let e = smc(
         k.as_ref(),
@@ -155,11 +168,11 @@ fn bad_input_is_a_typed_error() {
         &SmcConfig::default(),
     )
     .unwrap_err();
-    assert!(matches!(e, PriorError::Shape(_)), "{e}");
+    assert!(matches!(e, PriorError::KernelShape { .. }), "{e}");
     let mut nan = k.clone();
     nan[(3, 4)] = f64::NAN;
     let e = smc(nan.as_ref(), &y, Likelihood::Step, &SmcConfig::default()).unwrap_err();
-    assert!(matches!(e, PriorError::InvalidKernel(_)), "{e}");
+    assert!(matches!(e, PriorError::KernelNotFinite { .. }), "{e}");
     let e = smc(
         k.as_ref(),
         &vec![0.5; 64],
@@ -167,7 +180,7 @@ fn bad_input_is_a_typed_error() {
         &SmcConfig::default(),
     )
     .unwrap_err();
-    assert!(matches!(e, PriorError::InvalidInput(_)), "{e}");
+    assert!(matches!(e, PriorError::BadLabel { .. }), "{e}");
     let combined = combine([-1.0, -1.0].into_iter());
     assert_eq!((combined.log_mean, combined.std_err), (-1.0, 0.0));
 }

@@ -220,6 +220,6 @@ fn bad_hmc_settings_are_typed_errors() {
         },
     ] {
         let e = smc(k.as_ref(), &y, Likelihood::Step, &bad).unwrap_err();
-        assert!(matches!(e, PriorError::InvalidInput(_)), "{e}");
+        assert!(matches!(e, PriorError::Setting { .. }), "{e}");
     }
 }
