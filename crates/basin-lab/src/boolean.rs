@@ -21,10 +21,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
+use basin_boolean::{BooleanSampler, FunctionCounts, function_hex};
 use basin_data::boolean::{BoolTarget, cube};
 use basin_data::{Split, SplitIndices, TestSource};
 use basin_nn::{FcnSpec, derive_seed};
-use basin_boolean::{BooleanSampler, FunctionCounts, function_hex};
 use serde::{Deserialize, Serialize};
 
 use crate::plot::{ScatterPlot, Series, write_png_panels, write_svg_panels};

@@ -23,6 +23,7 @@ use std::path::Path;
 use basin_nn::derive_seed;
 use basin_prior::ep::{EpConfig, EpSchedule};
 use basin_prior::ep_accuracy::{ComparisonConfig, ep_vs_smc, ep_vs_tilting};
+use basin_prior::estimate::issues_note;
 use basin_prior::likelihood::Likelihood;
 use basin_prior::tilting::TiltingConfig;
 use rand::SeedableRng;
@@ -36,7 +37,7 @@ use crate::report::{ReportError, Summary};
 use crate::runner::{
     LabError, Prepared, RunOptions, RunOutcome, TrainJob, function_hash, run_jobs,
 };
-use crate::spec::{EpAccuracySpec, ExperimentSpec, LikelihoodSpec, RunKey};
+use crate::spec::{EpAccuracySpec, ExperimentSpec, RunKey};
 
 /// One cell of the study.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -123,13 +124,6 @@ fn flipped_labels(
     Ok((labels, m))
 }
 
-fn likelihood_of(l: LikelihoodSpec) -> (Likelihood, &'static str) {
-    match l {
-        LikelihoodSpec::Probit => (Likelihood::Probit, "probit"),
-        LikelihoodSpec::Step => (Likelihood::Step, "step"),
-    }
-}
-
 /// EP against tilting on one cell, for each likelihood of the spec.
 fn compare(
     prep: &Prepared,
@@ -189,7 +183,7 @@ fn compare(
         .as_ref()
         .map_or(Vec::new(), |p| p.likelihoods.clone());
     for lik in likelihoods {
-        let (likelihood, name) = likelihood_of(lik);
+        let (likelihood, name) = (lik, lik.name());
         match ep_vs_tilting(k, &labels, likelihood, &cfg) {
             Ok(c) => {
                 let m = &mut record.measures;
@@ -204,7 +198,7 @@ fn compare(
                     Some(f64::from(u8::from(c.reliable))),
                 );
                 if !c.issues.is_empty() {
-                    record.notes.insert(name.into(), c.issues.join("; "));
+                    record.notes.insert(name.into(), issues_note(&c.issues));
                 }
                 record.stage_s.insert(format!("ep_{name}"), c.ep_wall_s);
                 record
@@ -256,7 +250,9 @@ fn compare_smc(
             m.insert("smc_step_spread".into(), Some(d.log_z_spread));
             m.insert("smc_step_levels".into(), Some(d.mean_temperatures));
             if !c.issues.is_empty() {
-                record.notes.insert("smc_step".into(), c.issues.join("; "));
+                record
+                    .notes
+                    .insert("smc_step".into(), issues_note(&c.issues));
             }
             record.stage_s.insert("smc_step".into(), c.reference_wall_s);
         }

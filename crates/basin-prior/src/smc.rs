@@ -102,17 +102,18 @@ pub const CHECKPOINT_SLACK: f64 = 0.05;
 /// How the particles move at each level. The default is exact HMC: at N = 1500 on the MNIST
 /// NNGP kernel it runs a replicate 2.5–3× faster than the slice moves with the same or a
 /// smaller spread, and its probit checkpoint agrees with EP (README, Benchmarks).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum SmcMover {
-    /// Elliptical slice sampling of z on the ellipses of the level's EP approximation (module
-    /// docs).
+    /// Elliptical slice sampling of z on the ellipses of each level's EP approximation.
     #[serde(alias = "slice")]
+    #[value(name = "slice")]
     EllipticalSlice,
-    /// Exact HMC of u = z + sε, a Gaussian truncated to the orthant, with exact u | z and
-    /// z | u draws (module docs).
+    /// Exact HMC of the augmented u = z + sε, a Gaussian truncated to the orthant
+    /// (Pakman–Paninski): no rejections however sharp the constraints.
     #[default]
     #[serde(alias = "hmc")]
+    #[value(name = "hmc")]
     ExactHmc,
 }
 

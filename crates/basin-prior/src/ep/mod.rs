@@ -102,7 +102,7 @@ pub enum EpSchedule {
 }
 
 /// The arithmetic of the parallel schedule's factorisations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum EpPrecision {
     /// All in f64: GPy's arithmetic.
     F64,
