@@ -1,6 +1,6 @@
 //! The checks every estimator runs on a kernel before it uses it: n × n, finite, symmetric,
 //! a positive diagonal and, where asked, a Cholesky factor, with the jitter ladder
-//! ([`JITTERS`]) tried when it has none.
+//! (`JITTERS`) tried when it has none.
 
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::cholesky::llt::factor::{

@@ -4,6 +4,13 @@
 //! sampler and annealed sequential Monte Carlo, both with error bars), exact references (the
 //! equicorrelated closed form) and generalization bounds (see `ARCHITECTURE.md`). The
 //! direct-sampling prior of the Boolean system {0,1}^7 is the crate `basin-boolean`.
+//!
+//! Every estimator implements [`estimator::Estimator`]: (kernel, labels, likelihood) in, an
+//! [`estimate::Outcome`] out (the estimate, the method's diagnostics and its
+//! [`estimate::Issue`]s). [`dispatch::Estimators`] runs the one a [`estimate::Method`] names.
+//! The modules depend downward only: `estimate` (result types) and `kernel_check` at the
+//! bottom, then `estimator`, the estimators (`ep`, `laplace`, `tilting`, `smc`), and
+//! `dispatch` and `ep_accuracy` on top.
 
 pub mod bounds;
 pub mod dispatch;

@@ -4,24 +4,14 @@
 use std::path::PathBuf;
 
 use basin_prior::PriorError;
-use basin_prior::dispatch::Estimators;
 use basin_prior::ep::{EpConfig, EpPrecision, ep};
-use basin_prior::estimate::{Estimate, Method};
+use basin_prior::estimate::Method;
 use basin_prior::laplace::{LaplaceConfig, laplace};
 use basin_prior::likelihood::{Likelihood, labels_pm1};
 use faer::Mat;
 
-/// log P(f) by `method` with every estimator's default settings (the dispatch).
-fn log_prior(
-    k: faer::MatRef<'_, f64>,
-    y: &[f64],
-    lik: Likelihood,
-    method: Method,
-) -> Result<Estimate, PriorError> {
-    Estimators::default()
-        .estimate(method, k, y, lik)
-        .map(|o| o.estimate)
-}
+mod common;
+use common::log_prior;
 
 fn gp_fixture(name: &str) -> Vec<f64> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

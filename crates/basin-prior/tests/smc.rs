@@ -5,28 +5,15 @@
 //! bar over seeds; determinism across thread counts; its errors.
 
 use basin_prior::PriorError;
-use basin_prior::dispatch::Estimators;
 use basin_prior::ep::{EpConfig, ep};
 use basin_prior::equicorr::{equicorr_kernel, log_orthant_equicorr};
-use basin_prior::estimate::{Estimate, Method};
+use basin_prior::estimate::Method;
 use basin_prior::likelihood::Likelihood;
 use basin_prior::smc::{SmcConfig, SmcMover, combine, smc};
 use basin_prior::tilting::{TiltingConfig, tilting};
 
 mod common;
-use common::{T99_7, golden_kernel, golden_labels, pm_labels};
-
-/// log P(f) by `method` with every estimator's default settings (the dispatch).
-fn log_prior(
-    k: faer::MatRef<'_, f64>,
-    y: &[f64],
-    lik: Likelihood,
-    method: Method,
-) -> Result<Estimate, PriorError> {
-    Estimators::default()
-        .estimate(method, k, y, lik)
-        .map(|o| o.estimate)
-}
+use common::{T99_7, golden_kernel, golden_labels, log_prior, pm_labels};
 
 fn cfg(particles: usize, replicates: usize, seed: u64) -> SmcConfig {
     SmcConfig {

@@ -4,28 +4,15 @@
 //! bivariate boxes; its determinism, its status flags and its errors.
 
 use basin_prior::PriorError;
-use basin_prior::dispatch::Estimators;
 use basin_prior::ep::{EpConfig, ep};
 use basin_prior::equicorr::{equicorr_kernel, log_orthant_equicorr};
-use basin_prior::estimate::{Estimate, Method};
+use basin_prior::estimate::Method;
 use basin_prior::likelihood::Likelihood;
 use basin_prior::tilting::{SAMPLE_BLOCK, TiltingConfig, log_orthant, log_probability, tilting};
 use faer::Mat;
 
 mod common;
-use common::{golden_kernel, golden_labels, pm_labels};
-
-/// log P(f) by `method` with every estimator's default settings (the dispatch).
-fn log_prior(
-    k: faer::MatRef<'_, f64>,
-    y: &[f64],
-    lik: Likelihood,
-    method: Method,
-) -> Result<Estimate, PriorError> {
-    Estimators::default()
-        .estimate(method, k, y, lik)
-        .map(|o| o.estimate)
-}
+use common::{golden_kernel, golden_labels, log_prior, pm_labels};
 
 fn cfg(samples: usize, seed: u64) -> TiltingConfig {
     TiltingConfig {

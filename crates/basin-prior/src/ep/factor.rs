@@ -12,7 +12,7 @@ use faer::linalg::triangular_solve::{
 };
 use faer::{Accum, Mat, MatRef, Par};
 
-use super::MIN_SITE_PRECISION;
+use super::config::MIN_SITE_PRECISION;
 
 /// A real type faer factorises in: f32 or f64.
 pub(super) trait Float: faer::traits::RealField + Copy {

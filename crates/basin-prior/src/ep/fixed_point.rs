@@ -3,7 +3,10 @@
 
 use faer::MatRef;
 
-use super::{EpConfig, EpResult, Sites, ep_unwarned, warn_unconverged};
+use super::config::EpConfig;
+use super::result::EpResult;
+use super::run::{ep_unwarned, warn_unconverged};
+use super::site::Sites;
 use crate::PriorError;
 use crate::likelihood::Likelihood;
 

@@ -3,10 +3,11 @@
 
 use faer::{Mat, MatRef, Par};
 
+use super::config::{EpConfig, EpPrecision, FIRST_SWEEP_JITTER};
 use super::factor::{Factor, matvec};
 use super::log_z::log_z_ep;
+use super::result::{EpDiagnostics, EpResult, finish};
 use super::site::{Sites, SweepRecord, mean_sq_change, update_site};
-use super::{EpConfig, EpDiagnostics, EpPrecision, EpResult, FIRST_SWEEP_JITTER, finish};
 use crate::PriorError;
 use crate::estimate::Method;
 use crate::likelihood::Likelihood;

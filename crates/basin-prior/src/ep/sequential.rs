@@ -12,10 +12,11 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
+use super::config::{EpConfig, FIRST_SWEEP_JITTER, SEQ_BLOCK};
 use super::factor::matvec;
 use super::log_z::log_z_ep;
+use super::result::{EpDiagnostics, EpResult, finish};
 use super::site::{Sites, SweepRecord, mean_sq_change, update_site};
-use super::{EpConfig, EpDiagnostics, EpResult, FIRST_SWEEP_JITTER, SEQ_BLOCK, finish};
 use crate::PriorError;
 use crate::estimate::Method;
 use crate::likelihood::Likelihood;

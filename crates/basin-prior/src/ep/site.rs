@@ -1,6 +1,6 @@
 //! The EP sites, the record of a sweep, and one site update from a marginal.
 
-use super::MIN_SITE_PRECISION;
+use super::config::MIN_SITE_PRECISION;
 use crate::likelihood::Likelihood;
 
 /// Site (or cavity) natural parameters: precisions τ and natural means ν.

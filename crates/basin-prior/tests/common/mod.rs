@@ -5,7 +5,11 @@
 
 use std::path::PathBuf;
 
-use faer::Mat;
+use basin_prior::PriorError;
+use basin_prior::dispatch::Estimators;
+use basin_prior::estimate::{Estimate, Method};
+use basin_prior::likelihood::Likelihood;
+use faer::{Mat, MatRef};
 
 /// The two-sided 99% quantile of Student's t with 7 degrees of freedom. An error bar from 8
 /// replicates is itself uncertain, so an estimate's z-score against it has t₇ tails: checks
@@ -98,4 +102,16 @@ pub fn assert_smc_deterministic_across_threads(
         b.diagnostics.log_z_replicates
     );
     assert_ne!(run(2, 10).estimate.log_p, a.estimate.log_p);
+}
+
+/// log P(f) by `method` with every estimator's default settings (the dispatch).
+pub fn log_prior(
+    k: MatRef<'_, f64>,
+    y: &[f64],
+    lik: Likelihood,
+    method: Method,
+) -> Result<Estimate, PriorError> {
+    Estimators::default()
+        .estimate(method, k, y, lik)
+        .map(|o| o.estimate)
 }
