@@ -20,12 +20,11 @@ pub enum Method {
     /// An exact value (closed form or quadrature).
     #[value(skip)]
     Exact,
-    /// Botev's minimax-tilted importance sampler: an unbiased estimate with a standard error
-    /// ([`crate::tilting`]).
+    /// Botev's minimax-tilted importance sampler: an unbiased estimate with a standard error.
     Tilting,
     /// Annealed sequential Monte Carlo over the noise level: an unbiased estimate with a
     /// standard error from independent replicates, for the step likelihood where tilting
-    /// fails ([`crate::smc`]).
+    /// fails.
     Smc,
 }
 

@@ -25,11 +25,10 @@ pub enum EpSchedule {
 pub enum EpPrecision {
     /// All in f64: GPy's arithmetic.
     F64,
-    /// The posteriors of the early sweeps in f32 (twice as fast), while the next sweep's change
-    /// is predicted to exceed both ε and the f32 noise ten times over; the others, every sweep
-    /// whose stopping decision f32 could change, and log Z in f64 (module docs). Same sweeps
-    /// as [`EpPrecision::F64`]; log Z within 1e-12 nats of it on probit problems and 3e-10 on
-    /// step ones in the tests.
+    /// The posteriors of the early sweeps in f32 (twice as fast) while the next sweep's change
+    /// is predicted to exceed ε and the f32 noise tenfold; the sweeps whose stopping decision
+    /// f32 could change, and log Z, in f64: the same sweeps as f64, and log Z within 1e-12
+    /// nats of it on probit problems and 3e-10 on step ones in the tests.
     Mixed,
 }
 
