@@ -15,6 +15,7 @@ use basin_prior::bounds::{marginal_likelihood_bound, occam_bound};
 use basin_prior::dispatch::Estimators;
 use basin_prior::ep::{EpConfig, EpSchedule, Sites, UNDAMPED_SWEEPS, ep_to_fixed_point};
 use basin_prior::estimate::{Method, issues_note};
+use basin_prior::estimator::Estimator;
 use basin_prior::faer::Mat;
 use basin_prior::kernel_check::checked_kernel;
 use basin_prior::likelihood::Likelihood;
@@ -672,7 +673,7 @@ fn measure_smc_reference(
     let start = Instant::now();
     let key = "log_prior_step_smc";
     let cfg = r.config(basin_nn::derive_seed(record.seed, 0x5AC));
-    match basin_prior::smc::smc(kernel, labels, Likelihood::Step, &cfg) {
+    match cfg.estimate(kernel, labels, Likelihood::Step) {
         Ok(res) => {
             record.measures.insert(key.into(), Some(res.estimate.log_p));
             record.measures.insert(

@@ -8,7 +8,7 @@
 //! skew of the posterior).
 //!
 //! **The step likelihood has no Laplace approximation**: its log-likelihood is 0 or −∞, with
-//! no finite mode and no curvature, so [`laplace`] returns [`PriorError::LaplaceStep`] for
+//! no finite mode and no curvature, so the estimator returns [`PriorError::LaplaceStep`] for
 //! it (the step probability is the limit of the probit one on K/s² as s → 0, where Laplace
 //! degrades without bound). Use EP for the step likelihood.
 
@@ -22,7 +22,7 @@ use crate::kernel_check::checked_kernel;
 use crate::likelihood::{Likelihood, labels_pm1};
 use crate::normal::{inv_mills, log_cdf};
 
-/// Settings of [`laplace`].
+/// Settings of the Laplace approximation.
 #[derive(Debug, Clone, Copy)]
 pub struct LaplaceConfig {
     /// Stop when the objective Ψ(f) = log p(y | f) − ½fᵀK⁻¹f rises by less than this.
@@ -50,8 +50,9 @@ struct NewtonState {
     psi: f64,
 }
 
-/// The Laplace approximation of log P(f) for ±1 or 0/1 labels (probit likelihood only).
-pub fn laplace(
+/// The Laplace approximation of log P(f) for ±1 or 0/1 labels (probit likelihood only):
+/// [`LaplaceConfig`]'s [`Estimator`] impl.
+fn laplace(
     kernel: MatRef<'_, f64>,
     labels: &[f64],
     likelihood: Likelihood,
@@ -98,8 +99,8 @@ impl Estimator for LaplaceConfig {
     /// The Laplace approximation reports nothing beyond its estimate.
     type Diagnostics = ();
 
-    /// [`laplace`] with these settings; Newton's method stopped at `max_iter` has the issue
-    /// [`Issue::LaplaceNotConverged`].
+    /// The Laplace approximation with these settings (module docs); Newton's method stopped
+    /// at `max_iter` has the issue [`Issue::LaplaceNotConverged`].
     fn estimate(
         &self,
         kernel: MatRef<'_, f64>,

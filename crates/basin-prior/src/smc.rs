@@ -459,8 +459,8 @@ fn pilot_levels(pilot: &ReplicateRun) -> Vec<f64> {
 }
 
 /// log P(f) of ±1 or 0/1 `labels` under N(0, K) with the step or probit likelihood, by
-/// annealed SMC over the noise level (module docs).
-pub fn smc(
+/// annealed SMC over the noise level (module docs): [`SmcConfig`]'s [`Estimator`] impl.
+fn smc(
     kernel: MatRef<'_, f64>,
     labels: &[f64],
     likelihood: Likelihood,
@@ -570,7 +570,8 @@ pub fn smc(
 impl Estimator for SmcConfig {
     type Diagnostics = SmcDiagnostics;
 
-    /// [`smc`] with these settings.
+    /// log P(f) of ±1 or 0/1 `labels` under N(0, K) with the step or probit likelihood, by
+    /// annealed SMC over the noise level with these settings (module docs).
     fn estimate(
         &self,
         kernel: MatRef<'_, f64>,

@@ -198,52 +198,42 @@ pub struct LogProbability {
     pub diagnostics: TiltingDiagnostics,
 }
 
-/// log P(f) of ±1 or 0/1 `labels` under N(0, K) with the step or probit likelihood, by
-/// minimax tilting (module docs).
-pub fn tilting(
-    kernel: MatRef<'_, f64>,
-    labels: &[f64],
-    likelihood: Likelihood,
-    cfg: &TiltingConfig,
-) -> Result<Outcome<TiltingDiagnostics>, PriorError> {
-    let y = labels_pm1(labels)?;
-    let n = y.len();
-    let (k, _) = checked_kernel(kernel, n, false)?;
-    let noise = if likelihood == Likelihood::Probit {
-        1.0
-    } else {
-        0.0
-    };
-    let sigma = Mat::from_fn(n, n, |i, j| {
-        y[i] * y[j] * k[(i, j)] + if i == j { noise } else { 0.0 }
-    });
-    let r = log_orthant(sigma.as_ref(), cfg)?;
-    Ok(Outcome {
-        estimate: Estimate {
-            log_p: r.log_p,
-            std_err: Some(r.std_err),
-            converged: r.issues.is_empty(),
-            iterations: r.diagnostics.newton_iterations,
-            method: Method::Tilting,
-            likelihood,
-            jitter: r.diagnostics.jitter,
-        },
-        diagnostics: r.diagnostics,
-        issues: r.issues,
-    })
-}
-
 impl Estimator for TiltingConfig {
     type Diagnostics = TiltingDiagnostics;
 
-    /// [`tilting`] with these settings.
+    /// log P(f) of ±1 or 0/1 `labels` under N(0, K) with the step or probit likelihood, by
+    /// minimax tilting with these settings (module docs).
     fn estimate(
         &self,
         kernel: MatRef<'_, f64>,
         labels: &[f64],
         likelihood: Likelihood,
     ) -> Result<Outcome<TiltingDiagnostics>, PriorError> {
-        tilting(kernel, labels, likelihood, self)
+        let y = labels_pm1(labels)?;
+        let n = y.len();
+        let (k, _) = checked_kernel(kernel, n, false)?;
+        let noise = if likelihood == Likelihood::Probit {
+            1.0
+        } else {
+            0.0
+        };
+        let sigma = Mat::from_fn(n, n, |i, j| {
+            y[i] * y[j] * k[(i, j)] + if i == j { noise } else { 0.0 }
+        });
+        let r = log_orthant(sigma.as_ref(), self)?;
+        Ok(Outcome {
+            estimate: Estimate {
+                log_p: r.log_p,
+                std_err: Some(r.std_err),
+                converged: r.issues.is_empty(),
+                iterations: r.diagnostics.newton_iterations,
+                method: Method::Tilting,
+                likelihood,
+                jitter: r.diagnostics.jitter,
+            },
+            diagnostics: r.diagnostics,
+            issues: r.issues,
+        })
     }
 }
 

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use basin_prior::PriorError;
 use basin_prior::ep::{EpConfig, EpPrecision, ep};
 use basin_prior::estimate::Method;
-use basin_prior::laplace::{LaplaceConfig, laplace};
+use basin_prior::estimator::Estimator;
+use basin_prior::laplace::LaplaceConfig;
 use basin_prior::likelihood::{Likelihood, labels_pm1};
 use faer::Mat;
 
@@ -28,13 +29,10 @@ fn k64() -> Mat<f64> {
 #[test]
 fn laplace_probit_is_below_ep_and_close_on_mnist_kernel() {
     let (k, y) = (k64(), gp_fixture("y_64.npy"));
-    let lap = laplace(
-        k.as_ref(),
-        &y,
-        Likelihood::Probit,
-        &LaplaceConfig::default(),
-    )
-    .unwrap();
+    let lap = LaplaceConfig::default()
+        .estimate(k.as_ref(), &y, Likelihood::Probit)
+        .map(|o| o.estimate)
+        .unwrap();
     let ep_v = log_prior(k.as_ref(), &y, Likelihood::Probit, Method::Ep).unwrap();
     eprintln!(
         "Laplace {} EP {} ({} Newton steps)",
@@ -48,25 +46,19 @@ fn laplace_probit_is_below_ep_and_close_on_mnist_kernel() {
 fn laplace_is_exact_for_one_point_in_the_gaussian_limit() {
     // N = 1, K = k → 0: P = Φ(0) = ½ and Laplace → ½ too (log 2 error vanishes with k).
     let k = Mat::from_fn(1, 1, |_, _| 1e-8);
-    let lap = laplace(
-        k.as_ref(),
-        &[1.0],
-        Likelihood::Probit,
-        &LaplaceConfig::default(),
-    )
-    .unwrap();
+    let lap = LaplaceConfig::default()
+        .estimate(k.as_ref(), &[1.0], Likelihood::Probit)
+        .map(|o| o.estimate)
+        .unwrap();
     assert!((lap.log_p - 0.5f64.ln()).abs() < 1e-7, "{}", lap.log_p);
 }
 
 #[test]
 fn laplace_step_is_unsupported() {
     let k = k64();
-    let e = laplace(
-        k.as_ref(),
-        &gp_fixture("y_64.npy"),
-        Likelihood::Step,
-        &LaplaceConfig::default(),
-    );
+    let e = LaplaceConfig::default()
+        .estimate(k.as_ref(), &gp_fixture("y_64.npy"), Likelihood::Step)
+        .map(|o| o.estimate);
     assert!(matches!(e, Err(PriorError::LaplaceStep)));
 }
 
@@ -111,13 +103,10 @@ fn bad_kernels_are_clear_errors() {
     let e = ep(indef.as_ref(), &y, Likelihood::Probit, &cfg, None);
     assert!(matches!(e, Err(PriorError::NotPsd { .. })), "{e:?}");
     assert!(
-        laplace(
-            indef.as_ref(),
-            &y,
-            Likelihood::Probit,
-            &LaplaceConfig::default()
-        )
-        .is_err()
+        LaplaceConfig::default()
+            .estimate(indef.as_ref(), &y, Likelihood::Probit)
+            .map(|o| o.estimate)
+            .is_err()
     );
 }
 

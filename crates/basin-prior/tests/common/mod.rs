@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use basin_prior::PriorError;
 use basin_prior::dispatch::Estimators;
 use basin_prior::estimate::{Estimate, Method};
+use basin_prior::estimator::Estimator;
 use basin_prior::likelihood::Likelihood;
 use faer::{Mat, MatRef};
 
@@ -56,13 +57,9 @@ pub fn smc_calibration(
     let y = pm_labels(14, 10);
     let z: Vec<f64> = (100..140)
         .map(|seed| {
-            let r = basin_prior::smc::smc(
-                k.as_ref(),
-                &y,
-                basin_prior::likelihood::Likelihood::Step,
-                &cfg(seed),
-            )
-            .unwrap();
+            let r = cfg(seed)
+                .estimate(k.as_ref(), &y, Likelihood::Step)
+                .unwrap();
             (r.estimate.log_p - truth) / r.estimate.std_err.unwrap()
         })
         .collect();
@@ -86,13 +83,9 @@ pub fn assert_smc_deterministic_across_threads(
             .build()
             .unwrap()
             .install(|| {
-                basin_prior::smc::smc(
-                    k.as_ref(),
-                    &y,
-                    basin_prior::likelihood::Likelihood::Step,
-                    &cfg(seed),
-                )
-                .unwrap()
+                cfg(seed)
+                    .estimate(k.as_ref(), &y, Likelihood::Step)
+                    .unwrap()
             })
     };
     let (a, b) = (run(1, 9), run(2, 9));
