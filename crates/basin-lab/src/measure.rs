@@ -11,15 +11,17 @@ use basin_flatness::keskar::{AscentOrder, KeskarConfig, sharpness_sgd};
 use basin_flatness::lanczos::{DEFAULT_STEPS, LanczosConfig, lanczos};
 use basin_nn::{FcnObjective, Kernels, Objective, all_examples, derive_seed};
 use basin_prior::bounds::{marginal_likelihood_bound, occam_bound};
+use basin_prior::dispatch::Estimators;
 use basin_prior::ep::{EpConfig, EpSchedule, Sites, UNDAMPED_SWEEPS, ep_to_fixed_point};
-use basin_prior::estimate::{Method, log_prior};
+use basin_prior::estimate::{Method, issues_note};
+use basin_prior::estimator::Estimator;
 use basin_prior::likelihood::Likelihood;
 use sha2::{Digest, Sha256};
 
 use crate::error::LabError;
 use crate::prepare::Prepared;
 use crate::record::RunRecord;
-use crate::spec::{LikelihoodSpec, PriorMethodSpec, RunKey, SharpnessSpec};
+use crate::spec::{RunKey, SharpnessSpec};
 use basin_nn::Precision;
 
 /// The record of one run, trained for `train_s` seconds to the parameters `theta`: its errors
@@ -221,17 +223,13 @@ pub fn measure_prior(prep: &Prepared, function: &[u8], record: &mut RunRecord) {
         .iter()
         .map(|&b| if b == 1 { 1.0 } else { -1.0 })
         .collect();
-    let method = match p.method {
-        PriorMethodSpec::Ep => Method::Ep,
-        PriorMethodSpec::EpSequential => Method::EpSequential,
-        PriorMethodSpec::Laplace => Method::Laplace,
-    };
+    let method = p.method;
     // With parallel EP, each likelihood after the first starts from the previous one's
     // sites: a nearby fixed point, so fewer sweeps; the order is fixed, so runs stay
     // reproducible.
     let mut warm: Option<Sites> = None;
     for lik in &p.likelihoods {
-        let (likelihood, key) = likelihood_key(*lik);
+        let (likelihood, key) = (*lik, prior_key(*lik));
         let value = if method == Method::Ep {
             let (value, sites) = ep_estimate(
                 kernel.as_ref(),
@@ -253,7 +251,7 @@ pub fn measure_prior(prep: &Prepared, function: &[u8], record: &mut RunRecord) {
     }
     if let Some(b) = &prep.spec.measures.bounds {
         let m = prep.split.train.len();
-        let first = likelihood_key(p.likelihoods[0]);
+        let first = (p.likelihoods[0], prior_key(p.likelihoods[0]));
         let occam = record
             .measure(first.1)
             .and_then(|lp| occam_bound(lp, m, b.delta).ok());
@@ -281,7 +279,7 @@ fn measure_smc_reference(
     let start = Instant::now();
     let key = "log_prior_step_smc";
     let cfg = r.config(basin_nn::derive_seed(record.seed, 0x5AC));
-    match basin_prior::smc::smc(kernel, labels, Likelihood::Step, &cfg) {
+    match cfg.estimate(kernel, labels, Likelihood::Step) {
         Ok(res) => {
             record.measures.insert(key.into(), Some(res.estimate.log_p));
             record.measures.insert(
@@ -289,7 +287,7 @@ fn measure_smc_reference(
                 Some(res.estimate.std_err.unwrap_or(f64::INFINITY)),
             );
             if !res.issues.is_empty() {
-                record.notes.insert(key.into(), res.issues.join("; "));
+                record.notes.insert(key.into(), issues_note(&res.issues));
             }
         }
         Err(e) => {
@@ -302,10 +300,11 @@ fn measure_smc_reference(
         .insert("prior_smc".into(), start.elapsed().as_secs_f64());
 }
 
-fn likelihood_key(lik: LikelihoodSpec) -> (Likelihood, &'static str) {
+/// The measure of log P(f) with likelihood `lik`.
+fn prior_key(lik: Likelihood) -> &'static str {
     match lik {
-        LikelihoodSpec::Probit => (Likelihood::Probit, "log_prior_probit"),
-        LikelihoodSpec::Step => (Likelihood::Step, "log_prior_step"),
+        Likelihood::Probit => "log_prior_probit",
+        Likelihood::Step => "log_prior_step",
     }
 }
 
@@ -366,10 +365,10 @@ fn estimate(
     key: &str,
     record: &mut RunRecord,
 ) -> Option<f64> {
-    match log_prior(kernel, labels, likelihood, method) {
-        Ok(est) => {
-            note_unconverged(&est, key, record);
-            Some(est.log_p)
+    match Estimators::default().estimate(method, kernel, labels, likelihood) {
+        Ok(outcome) => {
+            note_unconverged(&outcome.estimate, key, record);
+            Some(outcome.estimate.log_p)
         }
         Err(e) => {
             record.notes.insert(key.into(), e.to_string());

@@ -3,8 +3,8 @@
 
 use basin_data::{ChannelNorm, ClassMap, Corpus, DataSource, Dataset, Split, SplitSpec};
 use basin_nn::{FcnSpec, all_examples, derive_seed};
-use basin_prior::estimate::checked_kernel;
 use basin_prior::faer::Mat;
+use basin_prior::kernel_check::checked_kernel;
 
 use crate::error::LabError;
 use crate::spec::ExperimentSpec;

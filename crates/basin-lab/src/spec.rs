@@ -14,6 +14,8 @@ use std::path::Path;
 use basin_data::{DataSource, SplitOrder};
 use basin_nn::optim::{OptimizerConfig, SgdConfig};
 use basin_nn::{Activation, Precision};
+use basin_prior::estimate::Method;
+use basin_prior::likelihood::Likelihood;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -638,10 +640,11 @@ fn top50() -> usize {
 pub struct PriorSpec {
     /// `probit` (the paper's code) and/or `step` (the paper's text).
     #[serde(default = "both_likelihoods")]
-    pub likelihoods: Vec<LikelihoodSpec>,
-    /// The estimator.
-    #[serde(default)]
-    pub method: PriorMethodSpec,
+    pub likelihoods: Vec<Likelihood>,
+    /// The estimator: `ep` (the default), `ep-sequential`, `laplace`, `tilting` or `smc`,
+    /// each with its default settings.
+    #[serde(default = "ep_method")]
+    pub method: Method,
     /// A reference estimator with an error bar, run besides `method` on each function (the
     /// step likelihood's log P(f) by annealed SMC: measures `log_prior_step_smc` and
     /// `log_prior_step_smc_std_err`). Absent: none (and the runs' ids do not change).
@@ -762,31 +765,12 @@ impl SmcSpec {
     }
 }
 
-fn both_likelihoods() -> Vec<LikelihoodSpec> {
-    vec![LikelihoodSpec::Probit, LikelihoodSpec::Step]
+fn both_likelihoods() -> Vec<Likelihood> {
+    vec![Likelihood::Probit, Likelihood::Step]
 }
 
-/// A likelihood of the labels given the latent function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LikelihoodSpec {
-    /// Φ(y·z): the step likelihood on K + I.
-    Probit,
-    /// P(sign z = y), noise-free.
-    Step,
-}
-
-/// An estimator of log P(f).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum PriorMethodSpec {
-    /// Expectation Propagation, parallel updates.
-    #[default]
-    Ep,
-    /// Expectation Propagation, sequential updates.
-    EpSequential,
-    /// The Laplace approximation.
-    Laplace,
+fn ep_method() -> Method {
+    Method::Ep
 }
 
 /// Bound settings.
@@ -978,6 +962,12 @@ impl MeasuresSpec {
                 return Err(FieldError::new(
                     "measures.prior.likelihoods",
                     "name probit and/or step",
+                ));
+            }
+            if p.method == Method::Exact {
+                return Err(FieldError::new(
+                    "measures.prior.method",
+                    "exact has no general kernel; use ep, ep-sequential, laplace, tilting or smc",
                 ));
             }
             if let Some(r) = &p.reference {

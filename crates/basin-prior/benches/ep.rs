@@ -60,7 +60,10 @@ fn bench(c: &mut Criterion) {
         let r = ep(k.as_ref(), &y, Likelihood::Probit, &cfg, None).expect("EP");
         eprintln!(
             "{name}: log Z = {:.12} ({} sweeps, {} posteriors in f32, {} redone)",
-            r.estimate.log_p, r.estimate.iterations, r.f32_factorisations, r.redone_sweeps
+            r.estimate.log_p,
+            r.estimate.iterations,
+            r.diagnostics.f32_factorisations,
+            r.diagnostics.redone_sweeps
         );
         g.bench_function(name, |b| {
             b.iter(|| ep(black_box(k.as_ref()), &y, Likelihood::Probit, &cfg, None).expect("EP"))

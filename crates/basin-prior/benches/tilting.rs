@@ -10,9 +10,10 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use basin_prior::ep::{EpConfig, ep};
+use basin_prior::estimator::Estimator;
 use basin_prior::faer::Mat;
 use basin_prior::likelihood::Likelihood;
-use basin_prior::tilting::{TiltingConfig, tilting};
+use basin_prior::tilting::TiltingConfig;
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn problem(n: usize) -> (Mat<f64>, Vec<f64>) {
@@ -44,7 +45,7 @@ fn sweep() {
                     ..TiltingConfig::default()
                 };
                 let t = Instant::now();
-                let r = tilting(k.as_ref(), &y, lik, &cfg).expect("tilting");
+                let r = cfg.estimate(k.as_ref(), &y, lik).expect("tilting");
                 let d = &r.diagnostics;
                 eprintln!(
                     "N={n} {lik:?} samples={samples}: {:.4} ± {:.4} (EP {ep_v:.4}), ESS {:.0}, \
@@ -80,7 +81,7 @@ fn bench(c: &mut Criterion) {
         g.bench_function(format!("n{n}"), |b| {
             b.iter(|| {
                 black_box(
-                    tilting(k.as_ref(), &y, Likelihood::Probit, &cfg)
+                    cfg.estimate(k.as_ref(), &y, Likelihood::Probit)
                         .expect("tilting")
                         .estimate
                         .log_p,

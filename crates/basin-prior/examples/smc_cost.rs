@@ -6,8 +6,9 @@
 //! to print EP's step value first. Prints the estimate, each replicate's log Ẑ, levels, sweeps,
 //! EP-refit seconds and wall time.
 
+use basin_prior::estimator::Estimator;
 use basin_prior::likelihood::Likelihood;
-use basin_prior::smc::{SmcConfig, smc};
+use basin_prior::smc::SmcConfig;
 fn main() {
     let a: Vec<String> = std::env::args().collect();
     let n: usize = a[1].parse().unwrap();
@@ -50,7 +51,7 @@ fn main() {
         seed: 1,
         ..SmcConfig::default()
     };
-    let r = smc(k.as_ref(), &y, Likelihood::Step, &c).unwrap();
+    let r = c.estimate(k.as_ref(), &y, Likelihood::Step).unwrap();
     println!(
         "est {:.4} ± {:.4} probit {:?} spread {:.3} wall {:.2}",
         r.estimate.log_p,

@@ -12,8 +12,9 @@
 use std::collections::HashMap;
 
 use basin_prior::equicorr::{equicorr_kernel, log_orthant_equicorr};
+use basin_prior::estimator::Estimator;
 use basin_prior::likelihood::Likelihood;
-use basin_prior::smc::{SmcConfig, SmcMover, smc};
+use basin_prior::smc::{SmcConfig, SmcMover};
 
 fn main() {
     let args: HashMap<String, String> = std::env::args()
@@ -78,7 +79,7 @@ fn main() {
         },
         ..d
     };
-    let r = smc(k.as_ref(), &y, lik, &c).unwrap();
+    let r = c.estimate(k.as_ref(), &y, lik).unwrap();
     let dg = &r.diagnostics;
     println!(
         "est {:.4} ± {:.4} probit {:?} spread {:.3} levels {:.1} bounces {:.1} caps {} viol {} \

@@ -21,19 +21,18 @@ use crate::PriorError;
 
 fn check(log_p: f64, m: usize, min_m: usize, delta: f64) -> Result<(), PriorError> {
     if log_p.is_nan() || log_p > 0.0 {
-        return Err(PriorError::InvalidInput(format!(
-            "log-probability {log_p} must be a number ≤ 0 (natural log of a probability)"
-        )));
+        return Err(PriorError::LogProbability { log_p });
     }
     if m < min_m {
-        return Err(PriorError::InvalidInput(format!(
-            "the bound needs at least {min_m} training examples, got {m}"
-        )));
+        return Err(PriorError::TooFewExamples { m, min: min_m });
     }
     if !(delta > 0.0 && delta < 1.0) {
-        return Err(PriorError::InvalidInput(format!(
-            "confidence parameter δ = {delta} must be in (0, 1)"
-        )));
+        return Err(PriorError::Setting {
+            owner: "the bound",
+            setting: "the confidence parameter δ",
+            need: "in (0, 1)",
+            value: delta,
+        });
     }
     Ok(())
 }

@@ -17,10 +17,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::PriorError;
 use crate::ep::{EpConfig, ep};
-use crate::estimate::Estimate;
+use crate::estimate::{Estimate, Issue, Outcome};
+use crate::estimator::Estimator;
 use crate::likelihood::Likelihood;
-use crate::smc::{SmcConfig, SmcDiagnostics, smc};
-use crate::tilting::{TiltingConfig, TiltingDiagnostics, tilting};
+use crate::smc::{SmcConfig, SmcDiagnostics};
+use crate::tilting::{TiltingConfig, TiltingDiagnostics};
 
 /// Settings of both estimators.
 #[derive(Debug, Clone, Copy, Default)]
@@ -55,7 +56,7 @@ pub struct EpVsReference<D> {
     /// EP converged and the reference reported no issue.
     pub reliable: bool,
     /// The reference's issues and EP's non-convergence (empty when reliable).
-    pub issues: Vec<String>,
+    pub issues: Vec<Issue>,
     /// Seconds for EP.
     pub ep_wall_s: f64,
     /// Seconds for the reference.
@@ -76,12 +77,7 @@ pub fn ep_vs_tilting(
     likelihood: Likelihood,
     cfg: &ComparisonConfig,
 ) -> Result<EpVsTilting, PriorError> {
-    compare(kernel, labels, likelihood, &cfg.ep, || {
-        let r = tilting(kernel, labels, likelihood, &cfg.tilting)?;
-        let se = r.estimate.std_err.unwrap_or(f64::INFINITY);
-        let issues = r.diagnostics.issues(r.estimate.log_p, se);
-        Ok((r.estimate, r.diagnostics, issues))
-    })
+    compare(kernel, labels, likelihood, &cfg.ep, &cfg.tilting)
 }
 
 /// EP and annealed SMC on the same kernel, ±1 or 0/1 labels and likelihood, and EP's error
@@ -93,32 +89,32 @@ pub fn ep_vs_smc(
     ep_cfg: &EpConfig,
     smc_cfg: &SmcConfig,
 ) -> Result<EpVsSmc, PriorError> {
-    compare(kernel, labels, likelihood, ep_cfg, || {
-        let r = smc(kernel, labels, likelihood, smc_cfg)?;
-        Ok((r.estimate, r.diagnostics, r.issues))
-    })
+    compare(kernel, labels, likelihood, ep_cfg, smc_cfg)
 }
 
-/// EP, then the `reference` (its estimate, diagnostics and issues), each timed.
-fn compare<D>(
+/// EP, then the `reference` estimator, each timed.
+fn compare<R: Estimator>(
     kernel: MatRef<'_, f64>,
     labels: &[f64],
     likelihood: Likelihood,
     ep_cfg: &EpConfig,
-    reference: impl FnOnce() -> Result<(Estimate, D, Vec<String>), PriorError>,
-) -> Result<EpVsReference<D>, PriorError> {
+    reference: &R,
+) -> Result<EpVsReference<R::Diagnostics>, PriorError> {
     let t0 = Instant::now();
     let ep_est = ep(kernel, labels, likelihood, ep_cfg, None)?.estimate;
     let ep_wall_s = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
-    let (estimate, diagnostics, mut issues) = reference()?;
+    let Outcome {
+        estimate,
+        diagnostics,
+        mut issues,
+    } = reference.estimate(kernel, labels, likelihood)?;
     let reference_wall_s = t1.elapsed().as_secs_f64();
     let se = estimate.std_err.unwrap_or(f64::INFINITY);
     if !ep_est.converged {
-        issues.push(format!(
-            "EP did not converge in {} sweeps",
-            ep_est.iterations
-        ));
+        issues.push(Issue::EpNotConverged {
+            sweeps: ep_est.iterations,
+        });
     }
     let bias = ep_est.log_p - estimate.log_p;
     Ok(EpVsReference {

@@ -94,9 +94,12 @@ impl Integrand {
 /// (module docs). ρ must be in [0, 1).
 pub fn log_orthant_equicorr(rho: f64, n_pos: usize, n_neg: usize) -> Result<f64, PriorError> {
     if !(0.0..1.0).contains(&rho) {
-        return Err(PriorError::InvalidInput(format!(
-            "ρ = {rho}: the equicorrelated reference needs 0 ≤ ρ < 1"
-        )));
+        return Err(PriorError::Setting {
+            owner: "the equicorrelated reference",
+            setting: "ρ",
+            need: "in [0, 1)",
+            value: rho,
+        });
     }
     let n = (n_pos + n_neg) as f64;
     if rho == 0.0 {

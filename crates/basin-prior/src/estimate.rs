@@ -1,37 +1,30 @@
-//! The result of an estimator of log P(f), and the dispatch from (kernel, labels, likelihood,
-//! method) to the estimator.
+//! What an estimator of log P(f) returns: the [`Estimate`], the [`Issue`]s that make it
+//! doubtful, and both with the method's own diagnostics as an [`Outcome`]. This module holds
+//! result types only; the estimators and the dispatch from a [`Method`] to one of them import
+//! it, never the other way round.
 
-use faer::dyn_stack::{MemBuffer, MemStack};
-use faer::linalg::cholesky::llt::factor::{
-    LltRegularization, cholesky_in_place, cholesky_in_place_scratch,
-};
-use faer::{MatRef, Par};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 
-use crate::PriorError;
-use crate::ep::{EpConfig, EpSchedule, ep};
-use crate::laplace::{LaplaceConfig, laplace};
 use crate::likelihood::Likelihood;
-use crate::smc::{SmcConfig, smc};
-use crate::tilting::{TiltingConfig, tilting};
 
 /// How log P(f) was estimated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Method {
     /// Expectation Propagation with parallel updates (GPy's `EP(parallel_updates=True)`).
     Ep,
-    /// Expectation Propagation with sequential rank-1 updates.
+    /// Expectation Propagation with sequential rank-1 updates in a seeded random order.
     EpSequential,
     /// The Laplace approximation (probit only).
     Laplace,
     /// An exact value (closed form or quadrature).
+    #[value(skip)]
     Exact,
-    /// Botev's minimax-tilted importance sampler, with a standard error
-    /// ([`crate::tilting`]).
+    /// Botev's minimax-tilted importance sampler: an unbiased estimate with a standard error.
     Tilting,
-    /// Annealed sequential Monte Carlo over the noise level, with a standard error from
-    /// independent replicates ([`crate::smc`]).
+    /// Annealed sequential Monte Carlo over the noise level: an unbiased estimate with a
+    /// standard error from independent replicates, for the step likelihood where tilting
+    /// fails.
     Smc,
 }
 
@@ -53,12 +46,15 @@ impl Method {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Estimate {
     /// The estimate of log P(f), natural log.
+    #[serde(rename = "log_prior")]
     pub log_p: f64,
     /// Its standard error in nats, for methods that have one (tilting, smc); `None` otherwise.
     pub std_err: Option<f64>,
-    /// Whether the method's stopping rule was met (false: the value is the last iterate).
+    /// Whether the method's stopping rule was met and (tilting, smc) no issue was found
+    /// (false: the value is the last iterate, or doubtful).
     pub converged: bool,
-    /// Iterations used (EP: sweeps over the sites; Laplace: Newton steps).
+    /// Iterations used (EP: sweeps over the sites; Laplace: Newton steps; tilting: Newton
+    /// steps of the tilting problem; smc: levels of the first replicate).
     pub iterations: usize,
     /// The estimator.
     pub method: Method,
@@ -69,215 +65,224 @@ pub struct Estimate {
     pub jitter: f64,
 }
 
-/// log P(f) of ±1 or 0/1 `labels` under the Gaussian prior N(0, K) with the given likelihood
-/// and method, with default settings ([`EpConfig::default`], GPy's, for EP;
-/// [`LaplaceConfig::default`] for Laplace; [`TiltingConfig::default`], seed 0, for tilting; [`SmcConfig::default`], seed 0, for SMC). `Method::Exact` is an error here: exact values
-/// exist only for special kernels ([`crate::equicorr`]).
-pub fn log_prior(
-    kernel: MatRef<'_, f64>,
-    labels: &[f64],
-    likelihood: Likelihood,
-    method: Method,
-) -> Result<Estimate, PriorError> {
-    match method {
-        Method::Ep | Method::EpSequential => {
-            let schedule = if method == Method::Ep {
-                EpSchedule::Parallel
-            } else {
-                EpSchedule::Sequential
-            };
-            let cfg = EpConfig {
-                schedule,
-                ..EpConfig::default()
-            };
-            Ok(ep(kernel, labels, likelihood, &cfg, None)?.estimate)
+/// What makes an estimate or its error bar doubtful. Its `Display` is one sentence that says
+/// what was seen and what to do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[serde(rename_all = "snake_case")]
+pub enum Issue {
+    /// EP stopped at its sweep limit before its stopping rule was met.
+    #[error("EP did not converge in {sweeps} sweeps")]
+    EpNotConverged {
+        /// The sweeps run.
+        sweeps: usize,
+    },
+    /// Newton's method of the Laplace approximation stopped at its step limit.
+    #[error("the Laplace approximation did not converge in {steps} Newton steps")]
+    LaplaceNotConverged {
+        /// The Newton steps run.
+        steps: usize,
+    },
+    /// Tilting: the Newton solve of the tilting problem stopped short of its tolerance.
+    #[error(
+        "the tilting problem's Newton solve stopped at ‖∇ψ‖∞ = {residual:e} after {steps} steps: \
+         the estimate is still unbiased but its variance may be large"
+    )]
+    NewtonNotConverged {
+        /// ‖∇ψ‖∞ where it stopped.
+        residual: f64,
+        /// The Newton steps run.
+        steps: usize,
+    },
+    /// Tilting: the standard error did not shrink from half the samples to all of them.
+    #[error(
+        "the standard error did not shrink from the first half of the samples ({half:.3e}) to \
+         all {samples} ({std_err:.3e}): the weights are heavy-tailed and the error bar is not \
+         trustworthy; draw more samples"
+    )]
+    StdErrNotShrinking {
+        /// The standard error from the first half of the samples.
+        half: f64,
+        /// The samples drawn.
+        samples: usize,
+        /// The standard error from all of them.
+        std_err: f64,
+    },
+    /// Tilting: a few importance weights dominate.
+    #[error(
+        "the effective sample size is {ess:.1} (< {min_ess}): a few weights dominate and the \
+         error bar is not trustworthy"
+    )]
+    LowEss {
+        /// The effective sample size (Σw)²/Σw².
+        ess: f64,
+        /// The smallest one trusted.
+        min_ess: f64,
+    },
+    /// Tilting: the estimate lies above Botev's upper bound ψ* by more than 3 standard errors.
+    #[error(
+        "the estimate {log_p} exceeds the upper bound ψ* = {upper_bound} by more than 3 \
+         standard errors"
+    )]
+    AboveUpperBound {
+        /// The estimate (nats).
+        log_p: f64,
+        /// ψ* (nats).
+        upper_bound: f64,
+    },
+    /// Tilting: the target standard error was not reached within the sample limit.
+    #[error(
+        "the standard error {std_err:.3e} did not reach the target {target:.3e} within the \
+         sample limit"
+    )]
+    SampleTargetMissed {
+        /// The standard error reached (nats).
+        std_err: f64,
+        /// The target (nats).
+        target: f64,
+    },
+    /// SMC: elliptical slice updates hit their proposal cap.
+    #[error(
+        "{hits} elliptical slice updates reached the cap of {max_tries} proposals and left their \
+         particle in place: the moves mix poorly; raise max_tries or the particles"
+    )]
+    SliceCapHits {
+        /// Updates that hit the cap, summed over replicates.
+        hits: u64,
+        /// The cap.
+        max_tries: usize,
+    },
+    /// SMC: HMC trajectories hit their bounce cap.
+    #[error(
+        "{hits} HMC trajectories reached the cap of {max_bounces} wall bounces and left their \
+         particle in place: raise max_bounces"
+    )]
+    BounceCapHits {
+        /// Trajectories that hit the cap, summed over replicates.
+        hits: u64,
+        /// The cap.
+        max_bounces: usize,
+    },
+    /// SMC: HMC positions left the orthant beyond round-off.
+    #[error(
+        "{count} HMC positions left the orthant by more than round-off and were put back on \
+         the wall: the kernel's columns or eigenvectors are inaccurate; add jitter"
+    )]
+    OrthantViolations {
+        /// Positions put back, summed over replicates.
+        count: u64,
+    },
+    /// SMC: the pilot replicate did not reach the final level, so the levels are not fixed.
+    #[error(
+        "the pilot replicate did not reach the final level in {max_levels} levels, so the \
+         replicates chose their own levels, which biases log Ẑ (pilot seed {seed})"
+    )]
+    PilotIncomplete {
+        /// The level limit.
+        max_levels: usize,
+        /// The pilot's seed.
+        seed: u64,
+    },
+    /// SMC: a replicate did not reach the final level.
+    #[error(
+        "replicate {seed} did not reach the final level in {max_levels} levels: its value is \
+         not an estimate of P(f)"
+    )]
+    ReplicateIncomplete {
+        /// The replicate's seed.
+        seed: u64,
+        /// The level limit.
+        max_levels: usize,
+    },
+    /// SMC: one replicate dominates the mean.
+    #[error(
+        "the replicates disagree beyond their error bar (log Ẑ_r spread {spread:.3} nats, \
+         effective replicates {ess:.1} of {replicates}): one replicate dominates the mean and \
+         the standard error is not trustworthy; use more particles or replicates"
+    )]
+    ReplicatesDisagree {
+        /// The sample standard deviation of the replicates' log Ẑ_r (nats).
+        spread: f64,
+        /// The effective number of replicates.
+        ess: f64,
+        /// The replicates run.
+        replicates: usize,
+    },
+    /// SMC: the path's probit checkpoint disagrees with EP's probit value.
+    #[error(
+        "the path's probit checkpoint {probit:.3} ± {std_err:.3} disagrees with EP's probit \
+         value {ep:.3}, which is accurate for probit: the particles lag behind the targets and \
+         the estimate is likely biased low beyond its error bar; use more particles or sweeps"
+    )]
+    CheckpointDisagrees {
+        /// The checkpoint's log P(f) (nats).
+        probit: f64,
+        /// Its standard error (nats).
+        std_err: f64,
+        /// EP's probit log P(f) (nats).
+        ep: f64,
+    },
+    /// The standard error is NaN or infinite.
+    #[error("the standard error is not finite")]
+    StdErrNotFinite,
+    /// SMC: the target standard error was not reached within the replicate limit.
+    #[error(
+        "the standard error {std_err:.3e} did not reach the target {target:.3e} within \
+         {max_replicates} replicates"
+    )]
+    ReplicateTargetMissed {
+        /// The standard error reached (nats).
+        std_err: f64,
+        /// The target (nats).
+        target: f64,
+        /// The replicate limit.
+        max_replicates: usize,
+    },
+}
+
+/// Issues as one note: their messages joined by `; `.
+pub fn issues_note(issues: &[Issue]) -> String {
+    issues
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Logs each issue as a `tracing` warning, prefixed with the estimator's name.
+pub(crate) fn warn_issues(estimator: &str, issues: &[Issue]) {
+    for issue in issues {
+        tracing::warn!("{estimator}: {issue}");
+    }
+}
+
+/// What an estimator returns: the estimate, the method's diagnostics `D` and the issues found
+/// (empty when the estimate can be trusted). It serialises as one flat object: the estimate's
+/// fields, the diagnostics' fields and `issues`, each issue as its message.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Outcome<D> {
+    /// log P(f), with its standard error and status.
+    #[serde(flatten)]
+    pub estimate: Estimate,
+    /// How the method got it (per method: sweeps, samples, replicates, timings).
+    #[serde(flatten)]
+    pub diagnostics: D,
+    /// What makes the estimate doubtful (empty: nothing).
+    #[serde(serialize_with = "messages")]
+    pub issues: Vec<Issue>,
+}
+
+impl<D> Outcome<D> {
+    /// The same outcome with its diagnostics mapped by `f`.
+    pub fn map<E>(self, f: impl FnOnce(D) -> E) -> Outcome<E> {
+        Outcome {
+            estimate: self.estimate,
+            diagnostics: f(self.diagnostics),
+            issues: self.issues,
         }
-        Method::Laplace => laplace(kernel, labels, likelihood, &LaplaceConfig::default()),
-        Method::Tilting => {
-            Ok(tilting(kernel, labels, likelihood, &TiltingConfig::default())?.estimate)
-        }
-        Method::Smc => Ok(smc(kernel, labels, likelihood, &SmcConfig::default())?.estimate),
-        Method::Exact => Err(PriorError::Unsupported(
-            "no exact method for a general kernel: use ep, ep-sequential, laplace, tilting or smc"
-                .to_string(),
-        )),
     }
 }
 
-/// The relative jitters (times the mean diagonal) tried in turn when a kernel's Cholesky
-/// factorisation fails.
-pub(crate) const JITTERS: [f64; 8] = [0.0, 1e-12, 1e-11, 1e-10, 1e-9, 1e-8, 1e-7, 1e-6];
-
-/// Checks a kernel for use with `n` labels and returns an owned copy: it must be n × n,
-/// finite, symmetric (to 1e-9 of its largest diagonal entry) with a positive diagonal. With
-/// `check_psd`, it must also have a Cholesky factor; when it has none, jitters of 1e-12 up to
-/// 1e-6 times the mean diagonal are tried in turn, and the first that works is added to the
-/// diagonal, named in a `tracing` warning and returned (0 when none was needed). The
-/// factorisation is single-threaded ([`Par::Seq`]).
-pub fn checked_kernel(
-    kernel: MatRef<'_, f64>,
-    n: usize,
-    check_psd: bool,
-) -> Result<(faer::Mat<f64>, f64), PriorError> {
-    check_kernel(kernel, n)?;
-    if !check_psd {
-        return Ok((kernel.to_owned(), 0.0));
-    }
-    let (jitter, _) = cholesky_jitter(kernel)?;
-    Ok((with_jitter(kernel, jitter), jitter))
-}
-
-/// The checks of [`checked_kernel`] without the Cholesky factorisation and without a copy:
-/// n × n, finite, symmetric, with a positive diagonal. Returns whether it is exactly
-/// symmetric (then a row-major kernel can be read as its column-major transpose).
-pub(crate) fn check_kernel(kernel: MatRef<'_, f64>, n: usize) -> Result<bool, PriorError> {
-    if kernel.nrows() != kernel.ncols() || kernel.nrows() != n {
-        return Err(PriorError::Shape(format!(
-            "the kernel is {}×{} but there are {n} labels: give an n×n kernel for n labels",
-            kernel.nrows(),
-            kernel.ncols()
-        )));
-    }
-    check_entries(kernel)
-}
-
-/// `k` + `jitter`·I, owned.
-pub(crate) fn with_jitter(k: MatRef<'_, f64>, jitter: f64) -> faer::Mat<f64> {
-    let mut out = k.to_owned();
-    for i in 0..out.nrows() {
-        out[(i, i)] += jitter;
-    }
-    out
-}
-
-/// The smallest of [`JITTERS`] (times the mean diagonal) with which `k` has a Cholesky
-/// factor, named in a `tracing` warning when it is not 0, and the buffer that holds the
-/// factor; an error when even the largest fails. Single-threaded.
-pub(crate) fn cholesky_jitter(k: MatRef<'_, f64>) -> Result<(f64, faer::Mat<f64>), PriorError> {
-    let n = k.nrows();
-    let mean_diag = (0..n).map(|i| k[(i, i)]).sum::<f64>() / n as f64;
-    let mut trial = faer::Mat::<f64>::zeros(n, n);
-    let mut mem = MemBuffer::new(cholesky_in_place_scratch::<f64>(
-        n,
-        Par::Seq,
-        Default::default(),
-    ));
-    for rel in JITTERS {
-        let jitter = rel * mean_diag;
-        trial.copy_from_triangular_lower(k);
-        for i in 0..n {
-            trial[(i, i)] += jitter;
-        }
-        let factored = cholesky_in_place(
-            trial.as_mut(),
-            LltRegularization::default(),
-            Par::Seq,
-            MemStack::new(&mut mem),
-            Default::default(),
-        );
-        if factored.is_ok() {
-            if jitter > 0.0 {
-                tracing::warn!(
-                    "the kernel has no Cholesky factor; added jitter {jitter:e} \
-                     ({rel:e} × mean diagonal) to its diagonal"
-                );
-            }
-            return Ok((jitter, trial));
-        }
-    }
-    Err(PriorError::NotPsd {
-        jitter: JITTERS[JITTERS.len() - 1] * mean_diag,
-    })
-}
-
-/// Rows and columns of the tiles in which [`check_entries`] compares K with Kᵀ.
-const SYMMETRY_TILE: usize = 64;
-
-/// Entries (i, j) and (j, i) finite and equal to `tol`; returns whether they are exactly equal.
-fn check_pair(k: MatRef<'_, f64>, i: usize, j: usize, tol: f64) -> Result<bool, PriorError> {
-    let (a, b) = (k[(i, j)], k[(j, i)]);
-    if !(a.is_finite() && b.is_finite()) {
-        return Err(PriorError::InvalidKernel(format!(
-            "entry ({i}, {j}) is not finite: the kernel must have no NaN or infinity"
-        )));
-    }
-    if (a - b).abs() > tol {
-        return Err(PriorError::InvalidKernel(format!(
-            "entries ({i}, {j}) = {a} and ({j}, {i}) = {b} differ: the kernel must be symmetric"
-        )));
-    }
-    Ok(a == b)
-}
-
-/// Finite entries, a positive diagonal and symmetry; returns whether the symmetry is exact.
-fn check_entries(k: MatRef<'_, f64>) -> Result<bool, PriorError> {
-    let n = k.nrows();
-    let mut max_diag = 0.0f64;
-    for i in 0..n {
-        let d = k[(i, i)];
-        if !(d.is_finite() && d > 0.0) {
-            return Err(PriorError::InvalidKernel(format!(
-                "diagonal entry {i} is {d}: a kernel's diagonal must be finite and positive"
-            )));
-        }
-        max_diag = max_diag.max(d);
-    }
-    let tol = 1e-9 * max_diag;
-    let contiguous = if k.row_stride() == 1 {
-        Some(k)
-    } else if k.col_stride() == 1 {
-        Some(k.transpose())
-    } else {
-        None
-    };
-    if let Some(cols) = contiguous
-        && let Some(exact) = symmetry_of_columns(cols, tol)
-    {
-        return Ok(exact);
-    }
-    let mut exact = true;
-    // Tile by tile, so that the transposed reads stay in cache.
-    for (i0, j0) in lower_tiles(n) {
-        for j in j0..(j0 + SYMMETRY_TILE).min(n) {
-            for i in i0.max(j)..(i0 + SYMMETRY_TILE).min(n) {
-                exact &= check_pair(k, i, j, tol)?;
-            }
-        }
-    }
-    Ok(exact)
-}
-
-/// The tiles (first row, first column) of [`SYMMETRY_TILE`] rows and columns that cover the
-/// lower triangle of an n × n matrix.
-fn lower_tiles(n: usize) -> impl Iterator<Item = (usize, usize)> {
-    (0..n)
-        .step_by(SYMMETRY_TILE)
-        .flat_map(move |j0| (j0..n).step_by(SYMMETRY_TILE).map(move |i0| (i0, j0)))
-}
-
-/// The fast path of [`check_entries`] for a matrix with contiguous columns (K or, as the
-/// check is the same for Kᵀ, its transpose): `Some(exactly symmetric)` when every entry is
-/// finite and symmetric to `tol`, `None` when some pair is not (the caller then finds it and
-/// names it).
-fn symmetry_of_columns(k: MatRef<'_, f64>, tol: f64) -> Option<bool> {
-    let n = k.nrows();
-    let col = |j: usize| {
-        k.col(j)
-            .try_as_col_major()
-            .map(|c| c.as_slice())
-            .expect("the columns are contiguous")
-    };
-    let (mut exact, mut fine) = (true, true);
-    for (i0, j0) in lower_tiles(n) {
-        for j in j0..(j0 + SYMMETRY_TILE).min(n) {
-            let (lo, hi) = (i0.max(j), (i0 + SYMMETRY_TILE).min(n));
-            for (i, &a) in (lo..hi).zip(&col(j)[lo..hi]) {
-                let b = col(i)[j];
-                exact &= a == b;
-                fine &= (a - b).abs() <= tol;
-            }
-        }
-    }
-    // A NaN or infinity fails `|a − b| ≤ tol` (its difference is NaN or infinite).
-    fine.then_some(exact)
+/// Serialises issues as their messages.
+fn messages<S: Serializer>(issues: &[Issue], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(issues.iter().map(ToString::to_string))
 }

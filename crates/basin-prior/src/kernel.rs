@@ -93,34 +93,29 @@ impl KernelSpec {
     /// layer, finite σ_w > 0 and σ_b ≥ 0, and an activation other than tanh.
     pub fn validate(&self) -> Result<(), PriorError> {
         if self.input_dim == 0 {
-            return Err(PriorError::InvalidInput(
-                "the input dimension is 0: give inputs with at least one feature".into(),
-            ));
+            return Err(PriorError::NoInputDim);
         }
         if self.layers.is_empty() {
-            return Err(PriorError::InvalidInput(
-                "a kernel spec needs at least one layer (the readout): use depth 0 for the \
-                 linear kernel of the inputs"
-                    .into(),
-            ));
+            return Err(PriorError::NoLayers);
         }
         for (l, s) in self.layers.iter().enumerate() {
             if !(s.sigma_w.is_finite() && s.sigma_w > 0.0) {
-                return Err(PriorError::InvalidInput(format!(
-                    "sigma_w of layer {l} is {}: it must be finite and > 0 (the paper uses √2)",
-                    s.sigma_w
-                )));
+                return Err(PriorError::SigmaW {
+                    layer: l,
+                    value: s.sigma_w,
+                });
             }
             if !(s.sigma_b.is_finite() && s.sigma_b >= 0.0) {
-                return Err(PriorError::InvalidInput(format!(
-                    "sigma_b of layer {l} is {}: it must be finite and >= 0 (0 means no bias; \
-                     the paper uses 1)",
-                    s.sigma_b
-                )));
+                return Err(PriorError::SigmaB {
+                    layer: l,
+                    value: s.sigma_b,
+                });
             }
         }
         if !self.activation.has_closed_form_kernel() && self.depth() > 0 {
-            return Err(no_closed_form(self.activation));
+            return Err(PriorError::NoClosedForm {
+                activation: self.activation,
+            });
         }
         Ok(())
     }
@@ -224,18 +219,9 @@ fn column_ref(m: MatRef<'_, f64>, j: usize) -> &[f64] {
         .as_slice()
 }
 
-/// The error for an activation whose NNGP map has no closed form (tanh).
-fn no_closed_form(activation: Activation) -> PriorError {
-    PriorError::Unsupported(format!(
-        "the {activation} NNGP kernel has no closed form: use the Monte Carlo kernel \
-         (basin_prior::mc_kernel, or `basin kernel --method mc`), or relu, erf or linear"
-    ))
-}
-
 /// The widths and scales of an `FcnSpec`, as an error that says how to fix them.
 fn check_fcn(spec: &FcnSpec) -> Result<(), PriorError> {
-    spec.validate()
-        .map_err(|e| PriorError::InvalidInput(format!("invalid network spec: {e}")))
+    spec.validate().map_err(PriorError::InvalidNetwork)
 }
 
 fn widen(x: &[f32]) -> Vec<f64> {
@@ -274,8 +260,9 @@ impl Plan {
             maps: spec.layers[1..]
                 .iter()
                 .map(|s| {
-                    (spec.activation.nngp(s.sigma_w, s.sigma_b))
-                        .ok_or_else(|| no_closed_form(spec.activation))
+                    (spec.activation.nngp(s.sigma_w, s.sigma_b)).ok_or(PriorError::NoClosedForm {
+                        activation: spec.activation,
+                    })
                 })
                 .collect::<Result<_, _>>()?,
         })
@@ -296,9 +283,10 @@ impl Plan {
             .map(|row| row.iter().map(|v| v * v).sum::<f64>() * self.alpha + self.sb0)
             .collect();
         if let Some(i) = q.iter().position(|v| !v.is_finite()) {
-            return Err(PriorError::InvalidInput(format!(
-                "{name}: the squared norm of point {i} overflows f64: rescale the inputs"
-            )));
+            return Err(PriorError::NormOverflow {
+                name: name.to_string(),
+                point: i,
+            });
         }
         let mut factors = Vec::with_capacity(self.maps.len());
         for map in &self.maps {
@@ -452,26 +440,26 @@ fn used_features(d: usize, sets: &[&[f64]]) -> Vec<usize> {
 /// Shape and finiteness of a row-major input set.
 pub(crate) fn check_inputs(x: &[f64], n: usize, d: usize, name: &str) -> Result<(), PriorError> {
     if n == 0 {
-        return Err(PriorError::InvalidInput(format!(
-            "{name} has no points: give at least one row"
-        )));
+        return Err(PriorError::NoPoints {
+            name: name.to_string(),
+        });
     }
     if n.checked_mul(d) != Some(x.len()) {
-        return Err(PriorError::Shape(format!(
-            "{name} has {} values but {n} points × {d} features need {}: give the points \
-             row-major, {d} values each (input_dim = {d})",
-            x.len(),
-            n.saturating_mul(d)
-        )));
+        return Err(PriorError::InputShape {
+            name: name.to_string(),
+            values: x.len(),
+            n,
+            d,
+            need: n.saturating_mul(d),
+        });
     }
     if let Some(p) = x.iter().position(|v| !v.is_finite()) {
-        return Err(PriorError::InvalidInput(format!(
-            "{name}: feature {} of point {} is {}: the kernel needs finite inputs; remove or \
-             impute NaN and infinite values",
-            p % d,
-            p / d,
-            x[p]
-        )));
+        return Err(PriorError::InputNotFinite {
+            name: name.to_string(),
+            point: p / d,
+            feature: p % d,
+            value: x[p],
+        });
     }
     Ok(())
 }

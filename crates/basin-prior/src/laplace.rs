@@ -8,7 +8,7 @@
 //! skew of the posterior).
 //!
 //! **The step likelihood has no Laplace approximation**: its log-likelihood is 0 or −∞, with
-//! no finite mode and no curvature, so [`laplace`] returns [`PriorError::Unsupported`] for
+//! no finite mode and no curvature, so the estimator returns [`PriorError::LaplaceStep`] for
 //! it (the step probability is the limit of the probit one on K/s² as s → 0, where Laplace
 //! degrades without bound). Use EP for the step likelihood.
 
@@ -16,11 +16,13 @@ use faer::linalg::solvers::Solve;
 use faer::{Mat, MatRef, Side};
 
 use crate::PriorError;
-use crate::estimate::{Estimate, Method, checked_kernel};
+use crate::estimate::{Estimate, Issue, Method, Outcome};
+use crate::estimator::Estimator;
+use crate::kernel_check::checked_kernel;
 use crate::likelihood::{Likelihood, labels_pm1};
 use crate::normal::{inv_mills, log_cdf};
 
-/// Settings of [`laplace`].
+/// Settings of the Laplace approximation.
 #[derive(Debug, Clone, Copy)]
 pub struct LaplaceConfig {
     /// Stop when the objective Ψ(f) = log p(y | f) − ½fᵀK⁻¹f rises by less than this.
@@ -48,20 +50,16 @@ struct NewtonState {
     psi: f64,
 }
 
-/// The Laplace approximation of log P(f) for ±1 or 0/1 labels (probit likelihood only).
-pub fn laplace(
+/// The Laplace approximation of log P(f) for ±1 or 0/1 labels (probit likelihood only):
+/// [`LaplaceConfig`]'s [`Estimator`] impl.
+fn laplace(
     kernel: MatRef<'_, f64>,
     labels: &[f64],
     likelihood: Likelihood,
     cfg: &LaplaceConfig,
 ) -> Result<Estimate, PriorError> {
     if likelihood == Likelihood::Step {
-        return Err(PriorError::Unsupported(
-            "the Laplace approximation is not defined for the step likelihood (its \
-             log-likelihood is 0 or −∞, with no mode or curvature): use --likelihood probit or \
-             --method ep"
-                .to_string(),
-        ));
+        return Err(PriorError::LaplaceStep);
     }
     let y = labels_pm1(labels)?;
     let n = y.len();
@@ -95,6 +93,34 @@ pub fn laplace(
         likelihood,
         jitter,
     })
+}
+
+impl Estimator for LaplaceConfig {
+    /// The Laplace approximation reports nothing beyond its estimate.
+    type Diagnostics = ();
+
+    /// The Laplace approximation with these settings (module docs); Newton's method stopped
+    /// at `max_iter` has the issue [`Issue::LaplaceNotConverged`].
+    fn estimate(
+        &self,
+        kernel: MatRef<'_, f64>,
+        labels: &[f64],
+        likelihood: Likelihood,
+    ) -> Result<Outcome<()>, PriorError> {
+        let estimate = laplace(kernel, labels, likelihood, self)?;
+        let issues = if estimate.converged {
+            Vec::new()
+        } else {
+            vec![Issue::LaplaceNotConverged {
+                steps: estimate.iterations,
+            }]
+        };
+        Ok(Outcome {
+            estimate,
+            diagnostics: (),
+            issues,
+        })
+    }
 }
 
 /// W = −∇∇ log Φ(y f) and ∇ log Φ(y f), elementwise.

@@ -15,7 +15,7 @@ use crate::PriorError;
 use crate::normal::{inv_mills, log_cdf};
 
 /// Which likelihood links the latent Gaussian vector to the labels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Likelihood {
     /// Noise-free step (Heaviside) likelihood: P(sign z = y), z ~ N(0, K). GPy's Bernoulli
@@ -83,35 +83,17 @@ impl Likelihood {
     }
 }
 
-impl std::str::FromStr for Likelihood {
-    type Err = PriorError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "step" | "heaviside" => Ok(Likelihood::Step),
-            "probit" => Ok(Likelihood::Probit),
-            other => Err(PriorError::InvalidInput(format!(
-                "unknown likelihood `{other}`: use step or probit"
-            ))),
-        }
-    }
-}
-
 /// Labels as ±1: accepts a vector of ±1 values or of 0/1 values (0 → −1). Anything else
 /// (NaN, 0.5, a mix of −1, 0 and 1, an empty vector) is an error that names the first bad
 /// entry.
 pub fn labels_pm1(labels: &[f64]) -> Result<Vec<f64>, PriorError> {
     if labels.is_empty() {
-        return Err(PriorError::InvalidInput(
-            "the label vector is empty".to_string(),
-        ));
+        return Err(PriorError::NoLabels);
     }
     let has_neg = labels.contains(&-1.0);
     let has_zero = labels.contains(&0.0);
     if has_neg && has_zero {
-        return Err(PriorError::InvalidInput(
-            "labels mix −1 and 0: give ±1 or 0/1 labels, not both".to_string(),
-        ));
+        return Err(PriorError::MixedLabels);
     }
     labels
         .iter()
@@ -119,9 +101,7 @@ pub fn labels_pm1(labels: &[f64]) -> Result<Vec<f64>, PriorError> {
         .map(|(i, &v)| match v {
             1.0 => Ok(1.0),
             -1.0 | 0.0 => Ok(-1.0),
-            _ => Err(PriorError::InvalidInput(format!(
-                "label {i} is {v}: labels must be ±1 or 0/1"
-            ))),
+            _ => Err(PriorError::BadLabel { index: i, value: v }),
         })
         .collect()
 }

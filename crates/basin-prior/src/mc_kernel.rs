@@ -82,14 +82,10 @@ pub fn mc_kernel_with_progress<F: FeatureExtractor>(
 ) -> Result<Mat<f64>, PriorError> {
     let (n, width) = (features.n_points(), features.width());
     if config.samples == 0 {
-        return Err(PriorError::InvalidInput(
-            "the Monte Carlo kernel needs at least one sample: set samples (--samples) >= 1".into(),
-        ));
+        return Err(PriorError::NoKernelSamples);
     }
     if n == 0 || width == 0 {
-        return Err(PriorError::InvalidInput(format!(
-            "the feature map has {n} points and width {width}: both must be positive"
-        )));
+        return Err(PriorError::EmptyFeatures { n, width });
     }
     let readout = features.readout();
     let alpha = readout.sigma_w * readout.sigma_w / (width as f64 * config.samples as f64);
@@ -98,10 +94,11 @@ pub fn mc_kernel_with_progress<F: FeatureExtractor>(
     for m in 0..config.samples {
         features.features(sample_seed(config.seed, m), phi.as_mut())?;
         if let Some((i, j)) = first_non_finite(phi.as_ref()) {
-            return Err(PriorError::InvalidInput(format!(
-                "feature {j} of point {i} is not finite under network {m}: rescale the inputs \
-                 or the weight scale"
-            )));
+            return Err(PriorError::FeatureNotFinite {
+                point: i,
+                feature: j,
+                network: m,
+            });
         }
         triangular::matmul(
             k.as_mut(),
@@ -147,8 +144,7 @@ pub struct FcnFeatures {
 impl FcnFeatures {
     /// The feature map of `spec` on `n` points, `x` row-major `n × spec.input_dim`.
     pub fn new(spec: &FcnSpec, x: &[f64], n: usize) -> Result<Self, PriorError> {
-        spec.validate()
-            .map_err(|e| PriorError::InvalidInput(format!("invalid network spec: {e}")))?;
+        spec.validate().map_err(PriorError::InvalidNetwork)?;
         check_inputs(x, n, spec.input_dim, "x")?;
         Ok(Self {
             spec: spec.clone(),
@@ -191,11 +187,12 @@ impl FeatureExtractor for FcnFeatures {
     fn features(&self, seed: u64, mut out: MatMut<'_, f64>) -> Result<(), PriorError> {
         let (n, width) = (self.n_points(), self.width());
         if (out.nrows(), out.ncols()) != (n, width) {
-            return Err(PriorError::Shape(format!(
-                "the feature buffer is {}×{} but the features are {n}×{width}",
-                out.nrows(),
-                out.ncols()
-            )));
+            return Err(PriorError::FeatureBuffer {
+                rows: out.nrows(),
+                cols: out.ncols(),
+                n,
+                width,
+            });
         }
         let theta: Vec<f64> = self.spec.init(seed);
         let layers = self.spec.layers();

@@ -80,7 +80,10 @@ use faer::MatRef;
 use serde::{Deserialize, Serialize};
 
 use crate::PriorError;
-use crate::estimate::{Estimate, Method, check_kernel, cholesky_jitter, with_jitter};
+use crate::error::require;
+use crate::estimate::{Estimate, Issue, Method, Outcome, warn_issues};
+use crate::estimator::Estimator;
+use crate::kernel_check::{check_kernel, cholesky_jitter, with_jitter};
 use crate::likelihood::{Likelihood, labels_pm1};
 
 pub use path::ReplicateRun;
@@ -99,17 +102,18 @@ pub const CHECKPOINT_SLACK: f64 = 0.05;
 /// How the particles move at each level. The default is exact HMC: at N = 1500 on the MNIST
 /// NNGP kernel it runs a replicate 2.5–3× faster than the slice moves with the same or a
 /// smaller spread, and its probit checkpoint agrees with EP (README, Benchmarks).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum SmcMover {
-    /// Elliptical slice sampling of z on the ellipses of the level's EP approximation (module
-    /// docs).
+    /// Elliptical slice sampling of z on the ellipses of each level's EP approximation.
     #[serde(alias = "slice")]
+    #[value(name = "slice")]
     EllipticalSlice,
-    /// Exact HMC of u = z + sε, a Gaussian truncated to the orthant, with exact u | z and
-    /// z | u draws (module docs).
+    /// Exact HMC of the augmented u = z + sε, a Gaussian truncated to the orthant
+    /// (Pakman–Paninski): no rejections however sharp the constraints.
     #[default]
     #[serde(alias = "hmc")]
+    #[value(name = "hmc")]
     ExactHmc,
 }
 
@@ -302,88 +306,144 @@ pub struct SmcDiagnostics {
 }
 
 impl SmcDiagnostics {
-    /// What makes the estimate or its error bar doubtful, one sentence each (empty: none).
-    pub fn issues(&self, std_err: f64) -> Vec<String> {
+    /// What makes the estimate or its error bar `std_err` doubtful (empty: none).
+    pub fn issues(&self, std_err: f64) -> Vec<Issue> {
         let mut out = Vec::new();
-        let r = self.replicates.len();
-        if self.cap_hits > 0 {
-            out.push(match self.config.mover {
-                SmcMover::EllipticalSlice => format!(
-                    "{} elliptical slice updates reached the cap of {} proposals and left their \
-                     particle in place: the moves mix poorly; raise max_tries or the particles",
-                    self.cap_hits, self.config.max_tries
-                ),
-                SmcMover::ExactHmc => format!(
-                    "{} HMC trajectories reached the cap of {} wall bounces and left their \
-                     particle in place: raise max_bounces",
-                    self.cap_hits, self.config.max_bounces
-                ),
+        out.extend(self.cap_issue());
+        if self.violations > 0 {
+            out.push(Issue::OrthantViolations {
+                count: self.violations,
             });
         }
-        if self.violations > 0 {
-            out.push(format!(
-                "{} HMC positions left the orthant by more than round-off and were put back on \
-                 the wall: the kernel's columns or eigenvectors are inaccurate; add jitter",
-                self.violations
-            ));
-        }
+        let max_levels = self.config.max_temperatures;
         if let Some(pilot) = self.pilot.as_ref().filter(|p| !p.reached_end) {
-            out.push(format!(
-                "the pilot replicate did not reach the final level in {} levels, so the \
-                 replicates chose their own levels, which biases log Ẑ (pilot seed {})",
-                self.config.max_temperatures, pilot.seed
-            ));
+            out.push(Issue::PilotIncomplete {
+                max_levels,
+                seed: pilot.seed,
+            });
         }
         if let Some(run) = self.replicates.iter().find(|run| !run.reached_end) {
-            out.push(format!(
-                "replicate {} did not reach the final level in {} levels: its value is not \
-                 an estimate of P(f)",
-                run.seed, self.config.max_temperatures
-            ));
+            out.push(Issue::ReplicateIncomplete {
+                seed: run.seed,
+                max_levels,
+            });
         }
+        let r = self.replicates.len();
         if self.replicate_ess < MIN_REPLICATE_ESS_FRACTION * r as f64 {
-            out.push(format!(
-                "the replicates disagree beyond their error bar (log Ẑ_r spread {:.3} nats, \
-                 effective replicates {:.1} of {r}): one replicate dominates the mean and the \
-                 standard error is not trustworthy; use more particles or replicates",
-                self.log_z_spread, self.replicate_ess
-            ));
+            out.push(Issue::ReplicatesDisagree {
+                spread: self.log_z_spread,
+                ess: self.replicate_ess,
+                replicates: r,
+            });
         }
-        if let (Some((p, se)), Some(ep)) = (self.probit, self.ep_probit)
-            && (p - ep).abs() > 3.0 * se + CHECKPOINT_SLACK
+        if let (Some((probit, se)), Some(ep)) = (self.probit, self.ep_probit)
+            && (probit - ep).abs() > 3.0 * se + CHECKPOINT_SLACK
         {
-            out.push(format!(
-                "the path's probit checkpoint {p:.3} ± {se:.3} disagrees with EP's probit value \
-                 {ep:.3}, which is accurate for probit: the particles lag behind the targets and \
-                 the estimate is likely biased low beyond its error bar; use more particles or \
-                 sweeps"
-            ));
+            out.push(Issue::CheckpointDisagrees {
+                probit,
+                std_err: se,
+                ep,
+            });
         }
         if !std_err.is_finite() {
-            out.push("the standard error is not finite".to_string());
+            out.push(Issue::StdErrNotFinite);
         }
         if self.target_met == Some(false) {
-            out.push(format!(
-                "the standard error {std_err:.3e} did not reach the target {:.3e} within {} \
-                 replicates",
-                self.config.target_std_err.unwrap_or(f64::NAN),
-                self.config.max_replicates
-            ));
+            out.push(Issue::ReplicateTargetMissed {
+                std_err,
+                target: self.config.target_std_err.unwrap_or(f64::NAN),
+                max_replicates: self.config.max_replicates,
+            });
         }
         out
     }
+
+    /// The moves that hit their cap, if any: slice updates at `max_tries` proposals or HMC
+    /// trajectories at `max_bounces` bounces.
+    fn cap_issue(&self) -> Option<Issue> {
+        let hits = self.cap_hits;
+        (hits > 0).then_some(match self.config.mover {
+            SmcMover::EllipticalSlice => Issue::SliceCapHits {
+                hits,
+                max_tries: self.config.max_tries,
+            },
+            SmcMover::ExactHmc => Issue::BounceCapHits {
+                hits,
+                max_bounces: self.config.max_bounces,
+            },
+        })
+    }
 }
 
-/// What [`smc`] returns: the estimate in the crate's convention and the diagnostics.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SmcResult {
-    /// log P(f) with `std_err`, `converged` (no issue found) and `iterations` (levels of the
-    /// first replicate).
-    pub estimate: Estimate,
-    /// Replicates, levels, slice statistics, the probit cross-check, timings.
-    pub diagnostics: SmcDiagnostics,
-    /// The issues found (empty when converged).
-    pub issues: Vec<String>,
+/// The diagnostics a reader checks first: what [`SmcDiagnostics::summary`] gives and an
+/// outcome of SMC serialises.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SmcSummary {
+    /// The mover's name ([`SmcMover::name`]).
+    pub mover: &'static str,
+    /// Particles per replicate.
+    pub particles: usize,
+    /// Replicates run.
+    pub replicates: usize,
+    /// The seed.
+    pub seed: u64,
+    /// log Ẑ_r of each replicate.
+    pub log_z_replicates: Vec<f64>,
+    /// The sample standard deviation of the log Ẑ_r (nats).
+    pub log_z_spread: f64,
+    /// Levels per replicate, averaged.
+    pub temperatures: f64,
+    /// The noise levels s of the first replicate (ending at 0 for the step likelihood).
+    pub noise_levels: Vec<f64>,
+    /// Whether a pilot replicate fixed the levels.
+    pub pilot_schedule: bool,
+    /// Sweeps per level over all replicates.
+    pub sweeps_per_level: f64,
+    /// Slice proposals per update, averaged over replicates.
+    pub mean_slice_tries: f64,
+    /// HMC wall bounces per trajectory, averaged over replicates.
+    pub mean_bounces: f64,
+    /// Moves that hit their cap, summed over replicates.
+    pub cap_hits: u64,
+    /// HMC positions put back in the orthant, summed over replicates.
+    pub violations: u64,
+    /// The probit checkpoint's log P(f), if any.
+    pub log_prior_probit: Option<f64>,
+    /// Its standard error.
+    pub std_err_probit: Option<f64>,
+}
+
+impl SmcDiagnostics {
+    /// The mover, replicates, levels, move statistics and the probit checkpoint.
+    pub fn summary(&self) -> SmcSummary {
+        let levels: usize = self.replicates.iter().map(|r| r.sweeps.len()).sum();
+        let sweeps: usize = self
+            .replicates
+            .iter()
+            .map(|r| r.sweeps.iter().sum::<usize>())
+            .sum();
+        SmcSummary {
+            mover: self.config.mover.name(),
+            particles: self.config.particles,
+            replicates: self.replicates.len(),
+            seed: self.config.seed,
+            log_z_replicates: self.log_z_replicates.clone(),
+            log_z_spread: self.log_z_spread,
+            temperatures: self.mean_temperatures,
+            noise_levels: self
+                .replicates
+                .first()
+                .map_or_else(Vec::new, |r| r.noise_levels.clone()),
+            pilot_schedule: self.pilot.as_ref().is_some_and(|p| p.reached_end),
+            sweeps_per_level: sweeps as f64 / levels.max(1) as f64,
+            mean_slice_tries: self.mean_tries,
+            mean_bounces: self.mean_bounces,
+            cap_hits: self.cap_hits,
+            violations: self.violations,
+            log_prior_probit: self.probit.map(|p| p.0),
+            std_err_probit: self.probit.map(|p| p.1),
+        }
+    }
 }
 
 /// The seed stream of the pilot replicate (replicate r uses stream r).
@@ -399,13 +459,13 @@ fn pilot_levels(pilot: &ReplicateRun) -> Vec<f64> {
 }
 
 /// log P(f) of ±1 or 0/1 `labels` under N(0, K) with the step or probit likelihood, by
-/// annealed SMC over the noise level (module docs).
-pub fn smc(
+/// annealed SMC over the noise level (module docs): [`SmcConfig`]'s [`Estimator`] impl.
+fn smc(
     kernel: MatRef<'_, f64>,
     labels: &[f64],
     likelihood: Likelihood,
     cfg: &SmcConfig,
-) -> Result<SmcResult, PriorError> {
+) -> Result<Outcome<SmcDiagnostics>, PriorError> {
     validate(cfg)?;
     let y = labels_pm1(labels)?;
     let start = Instant::now();
@@ -488,10 +548,8 @@ pub fn smc(
     let mut diagnostics = diagnostics;
     diagnostics.wall_s = start.elapsed().as_secs_f64();
     let issues = diagnostics.issues(combined.std_err);
-    for issue in &issues {
-        tracing::warn!("smc: {issue}");
-    }
-    Ok(SmcResult {
+    warn_issues("smc", &issues);
+    Ok(Outcome {
         estimate: Estimate {
             log_p: combined.log_mean,
             std_err: Some(combined.std_err),
@@ -509,6 +567,21 @@ pub fn smc(
     })
 }
 
+impl Estimator for SmcConfig {
+    type Diagnostics = SmcDiagnostics;
+
+    /// log P(f) of ±1 or 0/1 `labels` under N(0, K) with the step or probit likelihood, by
+    /// annealed SMC over the noise level with these settings (module docs).
+    fn estimate(
+        &self,
+        kernel: MatRef<'_, f64>,
+        labels: &[f64],
+        likelihood: Likelihood,
+    ) -> Result<Outcome<SmcDiagnostics>, PriorError> {
+        smc(kernel, labels, likelihood, self)
+    }
+}
+
 /// EP's probit log P(f) (GPy's parallel EP; `None` if it fails or does not converge).
 fn ep_probit_value(k: MatRef<'_, f64>, y: &[f64]) -> Option<f64> {
     let cfg = crate::ep::EpConfig {
@@ -522,43 +595,75 @@ fn ep_probit_value(k: MatRef<'_, f64>, y: &[f64]) -> Option<f64> {
 }
 
 fn validate(cfg: &SmcConfig) -> Result<(), PriorError> {
-    let bad_frac = !(cfg.ess_fraction > 0.0 && cfg.ess_fraction < 1.0);
-    if cfg.particles < 2
-        || cfg.moves == 0
-        || cfg.max_moves < cfg.moves
-        || cfg.replicates < MIN_REPLICATES
-        || cfg.max_replicates < cfg.replicates
-        || cfg.max_tries == 0
-        || cfg.max_temperatures == 0
-        || bad_frac
-        || cfg.refit_ratio.is_nan()
-        || cfg.refit_ratio < 1.0
-        || cfg.max_bounces == 0
-        || !(cfg.trajectory_time > 0.0 && cfg.trajectory_time <= std::f64::consts::PI)
-    {
-        return Err(PriorError::InvalidInput(format!(
-            "smc needs particles ≥ 2 (got {}), moves ≥ 1 (got {}), replicates ≥ {MIN_REPLICATES} \
-             (got {}), max_replicates ≥ replicates (got {}), max_tries ≥ 1 (got {}), \
-             max_temperatures ≥ 1 (got {}), 0 < ess_fraction < 1 (got {}), refit_ratio ≥ 1 \
-             (got {}), max_bounces ≥ 1 (got {}) and 0 < trajectory_time ≤ π (got {})",
-            cfg.particles,
-            cfg.moves,
-            cfg.replicates,
-            cfg.max_replicates,
-            cfg.max_tries,
-            cfg.max_temperatures,
-            cfg.ess_fraction,
-            cfg.refit_ratio,
-            cfg.max_bounces,
-            cfg.trajectory_time
-        )));
-    }
-    if cfg.target_std_err.is_some_and(|t| t.is_nan() || t <= 0.0) {
-        return Err(PriorError::InvalidInput(
-            "smc needs a target standard error > 0".to_string(),
-        ));
-    }
-    Ok(())
+    let s = "smc";
+    let count = |v: usize| v as f64;
+    require(
+        cfg.particles >= 2,
+        s,
+        "particles",
+        "≥ 2",
+        count(cfg.particles),
+    )?;
+    require(cfg.moves >= 1, s, "moves", "≥ 1", count(cfg.moves))?;
+    require(
+        cfg.max_moves >= cfg.moves,
+        s,
+        "max_moves",
+        "≥ moves",
+        count(cfg.max_moves),
+    )?;
+    let replicates = count(cfg.replicates);
+    require(
+        cfg.replicates >= MIN_REPLICATES,
+        s,
+        "replicates",
+        "≥ 2",
+        replicates,
+    )?;
+    let max = count(cfg.max_replicates);
+    require(
+        cfg.max_replicates >= cfg.replicates,
+        s,
+        "max_replicates",
+        "≥ replicates",
+        max,
+    )?;
+    require(
+        cfg.max_tries >= 1,
+        s,
+        "max_tries",
+        "≥ 1",
+        count(cfg.max_tries),
+    )?;
+    let levels = count(cfg.max_temperatures);
+    require(
+        cfg.max_temperatures >= 1,
+        s,
+        "max_temperatures",
+        "≥ 1",
+        levels,
+    )?;
+    let ess = cfg.ess_fraction;
+    require(ess > 0.0 && ess < 1.0, s, "ess_fraction", "in (0, 1)", ess)?;
+    require(
+        cfg.refit_ratio >= 1.0,
+        s,
+        "refit_ratio",
+        "≥ 1",
+        cfg.refit_ratio,
+    )?;
+    require(
+        cfg.max_bounces >= 1,
+        s,
+        "max_bounces",
+        "≥ 1",
+        count(cfg.max_bounces),
+    )?;
+    let time = cfg.trajectory_time;
+    let in_range = time > 0.0 && time <= std::f64::consts::PI;
+    require(in_range, s, "trajectory_time", "in (0, π]", time)?;
+    let target = cfg.target_std_err.unwrap_or(1.0);
+    require(target > 0.0, s, "the target standard error", "> 0", target)
 }
 
 /// The replicates combined: log mean Ẑ, its delta-method standard error, the spread of the

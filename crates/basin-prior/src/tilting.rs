@@ -10,7 +10,7 @@
 //! 1. `cholperm`: the Cholesky factor of Σ with the variables in Gibson–Glasbey–Elston order
 //!    (most constrained first). A factorisation that meets a non-positive pivot is retried
 //!    with a jitter of 10⁻¹² … 10⁻⁶ × the mean diagonal on Σ's diagonal, named in a warning
-//!    and returned (as [`crate::estimate::checked_kernel`] does for EP).
+//!    and returned (as [`crate::kernel_check::checked_kernel`] does for EP).
 //! 2. `saddle`: the tilting parameter μ* from the saddle point of Botev's convex–concave ψ,
 //!    by damped Newton with the exact Jacobian, μ eliminated through a Schur complement (one
 //!    d − 1 Cholesky per step). ψ(x*, μ*) is an upper bound on log P.
@@ -39,7 +39,10 @@ use faer::{Mat, MatRef};
 use serde::{Deserialize, Serialize};
 
 use crate::PriorError;
-use crate::estimate::{Estimate, JITTERS, Method, checked_kernel};
+use crate::error::require;
+use crate::estimate::{Estimate, Issue, Method, Outcome, warn_issues};
+use crate::estimator::Estimator;
+use crate::kernel_check::{JITTERS, checked_kernel};
 use crate::likelihood::{Likelihood, labels_pm1};
 use crate::truncnorm::log_prob_between;
 
@@ -118,46 +121,67 @@ pub struct TiltingDiagnostics {
 }
 
 impl TiltingDiagnostics {
-    /// What makes the estimate or its error bar doubtful, one sentence each (empty: none).
-    pub fn issues(&self, log_p: f64, std_err: f64) -> Vec<String> {
+    /// What makes the estimate `log_p` ± `std_err` or its error bar doubtful (empty: none).
+    pub fn issues(&self, log_p: f64, std_err: f64) -> Vec<Issue> {
         let mut out = Vec::new();
         if !self.newton_converged {
-            out.push(format!(
-                "the tilting problem's Newton solve stopped at ‖∇ψ‖∞ = {:e} after {} steps: \
-                 the estimate is still unbiased but its variance may be large",
-                self.newton_residual, self.newton_iterations
-            ));
+            out.push(Issue::NewtonNotConverged {
+                residual: self.newton_residual,
+                steps: self.newton_iterations,
+            });
         }
         if self.samples > 0 && std_err >= self.std_err_half {
-            out.push(format!(
-                "the standard error did not shrink from the first half of the samples ({:.3e}) \
-                 to all {} ({:.3e}): the weights are heavy-tailed and the error bar is not \
-                 trustworthy; draw more samples",
-                self.std_err_half, self.samples, std_err
-            ));
+            out.push(Issue::StdErrNotShrinking {
+                half: self.std_err_half,
+                samples: self.samples,
+                std_err,
+            });
         }
         if self.samples > 0 && self.ess < MIN_ESS {
-            out.push(format!(
-                "the effective sample size is {:.1} (< {MIN_ESS}): a few weights dominate and the \
-                 error bar is not trustworthy",
-                self.ess
-            ));
+            out.push(Issue::LowEss {
+                ess: self.ess,
+                min_ess: MIN_ESS,
+            });
         }
         if self.newton_converged && log_p > self.log_upper_bound + 3.0 * std_err + 1e-9 {
-            out.push(format!(
-                "the estimate {log_p} exceeds the upper bound ψ* = {} by more than 3 standard \
-                 errors",
-                self.log_upper_bound
-            ));
+            out.push(Issue::AboveUpperBound {
+                log_p,
+                upper_bound: self.log_upper_bound,
+            });
         }
         if self.target_met == Some(false) {
-            out.push(format!(
-                "the standard error {std_err:.3e} did not reach the target {:.3e} within the \
-                 sample limit",
-                self.target_std_err.unwrap_or(f64::NAN)
-            ));
+            out.push(Issue::SampleTargetMissed {
+                std_err,
+                target: self.target_std_err.unwrap_or(f64::NAN),
+            });
         }
         out
+    }
+}
+
+/// The diagnostics a reader checks first: what [`TiltingDiagnostics::summary`] gives and an
+/// outcome of tilting serialises.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct TiltingSummary {
+    /// Importance samples drawn.
+    pub samples: usize,
+    /// The seed used.
+    pub seed: u64,
+    /// Effective sample size (Σw)²/Σw².
+    pub ess: f64,
+    /// ψ*, Botev's upper bound on log P.
+    pub log_upper_bound: f64,
+}
+
+impl TiltingDiagnostics {
+    /// The samples, seed, effective sample size and upper bound.
+    pub fn summary(&self) -> TiltingSummary {
+        TiltingSummary {
+            samples: self.samples,
+            seed: self.seed,
+            ess: self.ess,
+            log_upper_bound: self.log_upper_bound,
+        }
     }
 }
 
@@ -168,53 +192,49 @@ pub struct LogProbability {
     pub log_p: f64,
     /// Its standard error in nats (delta method).
     pub std_err: f64,
-    /// No issue was found ([`TiltingDiagnostics::issues`]).
-    pub converged: bool,
+    /// What makes it doubtful ([`TiltingDiagnostics::issues`]; empty: nothing).
+    pub issues: Vec<Issue>,
     /// How it was obtained.
     pub diagnostics: TiltingDiagnostics,
 }
 
-/// What [`tilting`] returns: the estimate in the crate's convention and the diagnostics.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TiltingResult {
-    /// log P(f) with `std_err`, `converged` (no issue found) and `iterations` (Newton steps).
-    pub estimate: Estimate,
-    /// Samples, effective sample size, upper bound, timings.
-    pub diagnostics: TiltingDiagnostics,
-}
+impl Estimator for TiltingConfig {
+    type Diagnostics = TiltingDiagnostics;
 
-/// log P(f) of ±1 or 0/1 `labels` under N(0, K) with the step or probit likelihood, by
-/// minimax tilting (module docs).
-pub fn tilting(
-    kernel: MatRef<'_, f64>,
-    labels: &[f64],
-    likelihood: Likelihood,
-    cfg: &TiltingConfig,
-) -> Result<TiltingResult, PriorError> {
-    let y = labels_pm1(labels)?;
-    let n = y.len();
-    let (k, _) = checked_kernel(kernel, n, false)?;
-    let noise = if likelihood == Likelihood::Probit {
-        1.0
-    } else {
-        0.0
-    };
-    let sigma = Mat::from_fn(n, n, |i, j| {
-        y[i] * y[j] * k[(i, j)] + if i == j { noise } else { 0.0 }
-    });
-    let r = log_orthant(sigma.as_ref(), cfg)?;
-    Ok(TiltingResult {
-        estimate: Estimate {
-            log_p: r.log_p,
-            std_err: Some(r.std_err),
-            converged: r.converged,
-            iterations: r.diagnostics.newton_iterations,
-            method: Method::Tilting,
-            likelihood,
-            jitter: r.diagnostics.jitter,
-        },
-        diagnostics: r.diagnostics,
-    })
+    /// log P(f) of ±1 or 0/1 `labels` under N(0, K) with the step or probit likelihood, by
+    /// minimax tilting with these settings (module docs).
+    fn estimate(
+        &self,
+        kernel: MatRef<'_, f64>,
+        labels: &[f64],
+        likelihood: Likelihood,
+    ) -> Result<Outcome<TiltingDiagnostics>, PriorError> {
+        let y = labels_pm1(labels)?;
+        let n = y.len();
+        let (k, _) = checked_kernel(kernel, n, false)?;
+        let noise = if likelihood == Likelihood::Probit {
+            1.0
+        } else {
+            0.0
+        };
+        let sigma = Mat::from_fn(n, n, |i, j| {
+            y[i] * y[j] * k[(i, j)] + if i == j { noise } else { 0.0 }
+        });
+        let r = log_orthant(sigma.as_ref(), self)?;
+        Ok(Outcome {
+            estimate: Estimate {
+                log_p: r.log_p,
+                std_err: Some(r.std_err),
+                converged: r.issues.is_empty(),
+                iterations: r.diagnostics.newton_iterations,
+                method: Method::Tilting,
+                likelihood,
+                jitter: r.diagnostics.jitter,
+            },
+            diagnostics: r.diagnostics,
+            issues: r.issues,
+        })
+    }
 }
 
 /// log P(X > 0) for X ~ N(0, Σ).
@@ -280,13 +300,11 @@ pub fn log_probability(
 /// The result with its status; each issue is logged as a warning.
 fn finish(log_p: f64, std_err: f64, diagnostics: TiltingDiagnostics) -> LogProbability {
     let issues = diagnostics.issues(log_p, std_err);
-    for issue in &issues {
-        tracing::warn!("tilting: {issue}");
-    }
+    warn_issues("tilting", &issues);
     LogProbability {
         log_p,
         std_err,
-        converged: issues.is_empty(),
+        issues,
         diagnostics,
     }
 }
@@ -317,33 +335,40 @@ fn univariate(sigma: &Mat<f64>, lower: f64, upper: f64, cfg: &TiltingConfig) -> 
 
 fn validate(d: usize, upper: &[f64], lower: &[f64], cfg: &TiltingConfig) -> Result<(), PriorError> {
     if d == 0 || upper.len() != d {
-        return Err(PriorError::Shape(format!(
-            "{d} lower and {} upper bounds: give one of each per variable (at least one)",
-            upper.len()
-        )));
+        return Err(PriorError::BoundCount {
+            lower: d,
+            upper: upper.len(),
+        });
     }
     if let Some(i) =
         (0..d).find(|&i| lower[i].is_nan() || upper[i].is_nan() || lower[i] >= upper[i])
     {
-        return Err(PriorError::InvalidInput(format!(
-            "bounds of variable {i} are ({}, {}): each lower bound must be below its upper bound",
-            lower[i], upper[i]
-        )));
+        return Err(PriorError::BoundOrder {
+            index: i,
+            lower: lower[i],
+            upper: upper[i],
+        });
     }
-    if cfg.samples < 2 || cfg.max_samples < cfg.samples || cfg.max_newton == 0 {
-        return Err(PriorError::InvalidInput(format!(
-            "tilting needs samples ≥ 2 (got {}), max_samples ≥ samples (got {}) and \
-             max_newton ≥ 1 (got {})",
-            cfg.samples, cfg.max_samples, cfg.max_newton
-        )));
-    }
-    let bad = |v: f64| v.is_nan() || v <= 0.0;
-    if bad(cfg.newton_tol) || cfg.target_std_err.is_some_and(bad) {
-        return Err(PriorError::InvalidInput(
-            "tilting needs newton_tol > 0 and a target standard error > 0".to_string(),
-        ));
-    }
-    Ok(())
+    let t = "tilting";
+    require(cfg.samples >= 2, t, "samples", "≥ 2", cfg.samples as f64)?;
+    let max = cfg.max_samples as f64;
+    require(
+        cfg.max_samples >= cfg.samples,
+        t,
+        "max_samples",
+        "≥ samples",
+        max,
+    )?;
+    require(
+        cfg.max_newton >= 1,
+        t,
+        "max_newton",
+        "≥ 1",
+        cfg.max_newton as f64,
+    )?;
+    require(cfg.newton_tol > 0.0, t, "newton_tol", "> 0", cfg.newton_tol)?;
+    let target = cfg.target_std_err.unwrap_or(1.0);
+    require(target > 0.0, t, "the target standard error", "> 0", target)
 }
 
 /// The GGE-ordered factor of Σ, with the first jitter of [`JITTERS`] that lets it through.

@@ -87,11 +87,16 @@ fn mixed_precision_takes_the_same_sweeps_and_value_as_f64() {
                 eprintln!(
                     "N={n} flip={flip} {lik:?} δ={damping} ε={epsilon:e}: |Δ| = {err:e}, \
                      {} sweeps, {} in f32, {} redone",
-                    mixed.estimate.iterations, mixed.f32_factorisations, mixed.redone_sweeps
+                    mixed.estimate.iterations,
+                    mixed.diagnostics.f32_factorisations,
+                    mixed.diagnostics.redone_sweeps
                 );
                 assert_eq!(mixed.estimate.iterations, exact.estimate.iterations);
                 assert!(err < tol, "N={n} flip={flip} {lik:?}: |Δ| = {err:e}");
-                assert!(mixed.f32_factorisations >= 1 && exact.f32_factorisations == 0);
+                assert!(
+                    mixed.diagnostics.f32_factorisations >= 1
+                        && exact.diagnostics.f32_factorisations == 0
+                );
             }
         }
     }

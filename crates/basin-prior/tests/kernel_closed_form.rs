@@ -298,7 +298,7 @@ fn bad_inputs_are_errors_that_say_what_to_fix() {
     assert!(e.to_string().contains("widths must be positive"), "{e}");
     assert!(matches!(
         err_of(relu.kernel(&[1.0, 2.0, 3.0], 2)),
-        PriorError::Shape(_)
+        PriorError::InputShape { .. }
     ));
     // tanh without hidden layers never reaches a tanh: the linear kernel of the inputs.
     let k = spec(2, Activation::Tanh, &[(1.0, 0.0)])

@@ -224,7 +224,7 @@ fn bad_inputs_are_errors() {
     let e = FcnFeatures::new(&spec, &[1.0, f64::NAN], 1).unwrap_err();
     assert!(e.to_string().contains("finite"), "{e}");
     let e = FcnFeatures::new(&spec, &[1.0, 2.0, 3.0], 1).unwrap_err();
-    assert!(matches!(e, PriorError::Shape(_)), "{e}");
+    assert!(matches!(e, PriorError::InputShape { .. }), "{e}");
     let bad = FcnSpec {
         sigma_b: -1.0,
         ..spec.clone()
@@ -233,6 +233,6 @@ fn bad_inputs_are_errors() {
     let mut wrong = Mat::<f64>::zeros(1, 3);
     assert!(matches!(
         f.features(0, wrong.as_mut()).unwrap_err(),
-        PriorError::Shape(_)
+        PriorError::FeatureBuffer { .. }
     ));
 }

@@ -7,13 +7,14 @@
 use basin_prior::PriorError;
 use basin_prior::ep::{EpConfig, ep};
 use basin_prior::equicorr::{equicorr_kernel, log_orthant_equicorr};
-use basin_prior::estimate::{Method, log_prior};
+use basin_prior::estimate::Method;
+use basin_prior::estimator::Estimator;
 use basin_prior::likelihood::Likelihood;
-use basin_prior::smc::{SmcConfig, SmcMover, combine, smc};
-use basin_prior::tilting::{TiltingConfig, tilting};
+use basin_prior::smc::{SmcConfig, SmcMover, combine};
+use basin_prior::tilting::TiltingConfig;
 
 mod common;
-use common::{T99_7, golden_kernel, golden_labels, pm_labels};
+use common::{T99_7, golden_kernel, golden_labels, log_prior, pm_labels};
 
 fn cfg(particles: usize, replicates: usize, seed: u64) -> SmcConfig {
     SmcConfig {
@@ -30,7 +31,9 @@ fn check_equicorr(rho: f64, np: usize, nn: usize, c: &SmcConfig, max_se: f64) {
     let n = np + nn;
     let truth = log_orthant_equicorr(rho, np, nn).unwrap();
     let k = equicorr_kernel(n, rho, 1.0, 0.0);
-    let r = smc(k.as_ref(), &pm_labels(np, nn), Likelihood::Step, c).unwrap();
+    let r = c
+        .estimate(k.as_ref(), &pm_labels(np, nn), Likelihood::Step)
+        .unwrap();
     let (est, se) = (r.estimate.log_p, r.estimate.std_err.unwrap());
     eprintln!(
         "ρ={rho} N={n} step: smc {est:.4} ± {se:.4}, exact {truth:.4} ({:+.2} s.e.), spread \
@@ -96,13 +99,9 @@ fn probit_path_and_dispatch() {
     let (rho, np, nn) = (0.5, 40, 24);
     let truth = log_orthant_equicorr(rho, np, nn).unwrap();
     let k = equicorr_kernel(64, rho, 1.0 / (0.5 * (1.0 - rho)), -1.0);
-    let r = smc(
-        k.as_ref(),
-        &pm_labels(np, nn),
-        Likelihood::Probit,
-        &cfg(128, 4, 11),
-    )
-    .unwrap();
+    let r = cfg(128, 4, 11)
+        .estimate(k.as_ref(), &pm_labels(np, nn), Likelihood::Probit)
+        .unwrap();
     let (est, se) = (r.estimate.log_p, r.estimate.std_err.unwrap());
     eprintln!("probit N=64: smc {est:.4} ± {se:.4}, exact {truth:.4}");
     assert!((est - truth).abs() < 3.0 * se && se < 0.3);
@@ -145,29 +144,23 @@ fn bad_input_is_a_typed_error() {
             ..SmcConfig::default()
         },
     ] {
-        let e = smc(k.as_ref(), &y, Likelihood::Step, &bad).unwrap_err();
-        assert!(matches!(e, PriorError::InvalidInput(_)), "{e}");
+        let e = bad.estimate(k.as_ref(), &y, Likelihood::Step).unwrap_err();
+        assert!(matches!(e, PriorError::Setting { .. }), "{e}");
     }
-    let e = smc(
-        k.as_ref(),
-        &y[..10],
-        Likelihood::Step,
-        &SmcConfig::default(),
-    )
-    .unwrap_err();
-    assert!(matches!(e, PriorError::Shape(_)), "{e}");
+    let e = SmcConfig::default()
+        .estimate(k.as_ref(), &y[..10], Likelihood::Step)
+        .unwrap_err();
+    assert!(matches!(e, PriorError::KernelShape { .. }), "{e}");
     let mut nan = k.clone();
     nan[(3, 4)] = f64::NAN;
-    let e = smc(nan.as_ref(), &y, Likelihood::Step, &SmcConfig::default()).unwrap_err();
-    assert!(matches!(e, PriorError::InvalidKernel(_)), "{e}");
-    let e = smc(
-        k.as_ref(),
-        &vec![0.5; 64],
-        Likelihood::Step,
-        &SmcConfig::default(),
-    )
-    .unwrap_err();
-    assert!(matches!(e, PriorError::InvalidInput(_)), "{e}");
+    let e = SmcConfig::default()
+        .estimate(nan.as_ref(), &y, Likelihood::Step)
+        .unwrap_err();
+    assert!(matches!(e, PriorError::KernelNotFinite { .. }), "{e}");
+    let e = SmcConfig::default()
+        .estimate(k.as_ref(), &vec![0.5; 64], Likelihood::Step)
+        .unwrap_err();
+    assert!(matches!(e, PriorError::BadLabel { .. }), "{e}");
     let combined = combine([-1.0, -1.0].into_iter());
     assert_eq!((combined.log_mean, combined.std_err), (-1.0, 0.0));
 }
@@ -183,13 +176,9 @@ fn genz_values_for_n_64() {
     ];
     let k = golden_kernel(64);
     for (flip, genz, genz_3se) in cases {
-        let r = smc(
-            k.as_ref(),
-            &golden_labels(64, flip),
-            Likelihood::Step,
-            &cfg(256, 4, 6),
-        )
-        .unwrap();
+        let r = cfg(256, 4, 6)
+            .estimate(k.as_ref(), &golden_labels(64, flip), Likelihood::Step)
+            .unwrap();
         let (est, se) = (r.estimate.log_p, r.estimate.std_err.unwrap());
         let combined = (se * se + (genz_3se / 3.0).powi(2)).sqrt();
         eprintln!(
@@ -225,18 +214,16 @@ fn check_against_tilting(n: usize, flip: bool, particles: usize) {
     {
         let k = golden_kernel(n);
         let y = golden_labels(n, flip);
-        let r = smc(k.as_ref(), &y, Likelihood::Step, &cfg(particles, 8, 7)).unwrap();
+        let r = cfg(particles, 8, 7)
+            .estimate(k.as_ref(), &y, Likelihood::Step)
+            .unwrap();
         let (est, se) = (r.estimate.log_p, r.estimate.std_err.unwrap());
-        let t = tilting(
-            k.as_ref(),
-            &y,
-            Likelihood::Step,
-            &TiltingConfig {
-                samples: 20_480,
-                seed: 8,
-                ..TiltingConfig::default()
-            },
-        )
+        let t = (TiltingConfig {
+            samples: 20_480,
+            seed: 8,
+            ..TiltingConfig::default()
+        })
+        .estimate(k.as_ref(), &y, Likelihood::Step)
         .unwrap();
         let (t_est, t_se) = (t.estimate.log_p, t.estimate.std_err.unwrap());
         let both = (se * se + t_se * t_se).sqrt();

@@ -8,8 +8,9 @@
 use basin_prior::PriorError;
 use basin_prior::ep::{EpConfig, ep};
 use basin_prior::equicorr::{equicorr_kernel, log_orthant_equicorr};
+use basin_prior::estimator::Estimator;
 use basin_prior::likelihood::Likelihood;
-use basin_prior::smc::{CHECKPOINT_SLACK, SmcConfig, SmcMover, smc};
+use basin_prior::smc::{CHECKPOINT_SLACK, SmcConfig, SmcMover};
 
 mod common;
 use common::{T99_7, golden_kernel, golden_labels, pm_labels};
@@ -30,7 +31,9 @@ fn check_equicorr(rho: f64, np: usize, nn: usize, c: &SmcConfig, max_se: f64) {
     let n = np + nn;
     let truth = log_orthant_equicorr(rho, np, nn).unwrap();
     let k = equicorr_kernel(n, rho, 1.0, 0.0);
-    let r = smc(k.as_ref(), &pm_labels(np, nn), Likelihood::Step, c).unwrap();
+    let r = c
+        .estimate(k.as_ref(), &pm_labels(np, nn), Likelihood::Step)
+        .unwrap();
     let (est, se) = (r.estimate.log_p, r.estimate.std_err.unwrap());
     let d = &r.diagnostics;
     eprintln!(
@@ -82,7 +85,9 @@ fn genz_values_for_n_64_and_ep_at_the_checkpoint() {
     let k = golden_kernel(64);
     for (flip, genz, genz_3se) in cases {
         let y = golden_labels(64, flip);
-        let r = smc(k.as_ref(), &y, Likelihood::Step, &cfg(256, 4, 6)).unwrap();
+        let r = cfg(256, 4, 6)
+            .estimate(k.as_ref(), &y, Likelihood::Step)
+            .unwrap();
         let (est, se) = (r.estimate.log_p, r.estimate.std_err.unwrap());
         let combined = (se * se + (genz_3se / 3.0).powi(2)).sqrt();
         let ep_probit = ep(
@@ -118,7 +123,9 @@ fn genz_values_for_n_64_and_ep_at_the_checkpoint() {
 fn probit_path_against_ep_and_the_closed_form() {
     let k = golden_kernel(64);
     let y = golden_labels(64, true);
-    let r = smc(k.as_ref(), &y, Likelihood::Probit, &cfg(128, 8, 11)).unwrap();
+    let r = cfg(128, 8, 11)
+        .estimate(k.as_ref(), &y, Likelihood::Probit)
+        .unwrap();
     let (est, se) = (r.estimate.log_p, r.estimate.std_err.unwrap());
     let ep_probit = ep(
         k.as_ref(),
@@ -135,13 +142,9 @@ fn probit_path_against_ep_and_the_closed_form() {
     let (rho, np, nn) = (0.5, 40, 24);
     let truth = log_orthant_equicorr(rho, np, nn).unwrap();
     let k = equicorr_kernel(64, rho, 1.0 / (0.5 * (1.0 - rho)), -1.0);
-    let r = smc(
-        k.as_ref(),
-        &pm_labels(np, nn),
-        Likelihood::Probit,
-        &cfg(128, 8, 12),
-    )
-    .unwrap();
+    let r = cfg(128, 8, 12)
+        .estimate(k.as_ref(), &pm_labels(np, nn), Likelihood::Probit)
+        .unwrap();
     let (est, se) = (r.estimate.log_p, r.estimate.std_err.unwrap());
     eprintln!("probit equicorrelated N=64: hmc {est:.4} ± {se:.4}, exact {truth:.4}");
     assert!((est - truth).abs() < 3.0 * se && se < 0.3);
@@ -170,7 +173,9 @@ fn standard_error_is_calibrated_over_seeds() {
 fn replicates_follow_the_pilots_levels() {
     let k = golden_kernel(64);
     let y = golden_labels(64, false);
-    let r = smc(k.as_ref(), &y, Likelihood::Step, &cfg(64, 3, 5)).unwrap();
+    let r = cfg(64, 3, 5)
+        .estimate(k.as_ref(), &y, Likelihood::Step)
+        .unwrap();
     let pilot = r.diagnostics.pilot.as_ref().expect("a pilot by default");
     assert!(pilot.reached_end && r.estimate.converged, "{:?}", r.issues);
     for run in &r.diagnostics.replicates {
@@ -185,7 +190,7 @@ fn replicates_follow_the_pilots_levels() {
         pilot_schedule: false,
         ..cfg(64, 3, 5)
     };
-    let r = smc(k.as_ref(), &y, Likelihood::Step, &own).unwrap();
+    let r = own.estimate(k.as_ref(), &y, Likelihood::Step).unwrap();
     assert!(r.diagnostics.pilot.is_none());
     let runs = &r.diagnostics.replicates;
     assert!(
@@ -219,7 +224,7 @@ fn bad_hmc_settings_are_typed_errors() {
             ..cfg(64, 2, 0)
         },
     ] {
-        let e = smc(k.as_ref(), &y, Likelihood::Step, &bad).unwrap_err();
-        assert!(matches!(e, PriorError::InvalidInput(_)), "{e}");
+        let e = bad.estimate(k.as_ref(), &y, Likelihood::Step).unwrap_err();
+        assert!(matches!(e, PriorError::Setting { .. }), "{e}");
     }
 }

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, ensure};
+use basin_boolean::{BooleanSampler, FunctionCounts, FunctionRow, function_hex};
 use basin_lab::plot::{LegendCorner, ScatterPlot, Series};
 use basin_nn::FcnSpec;
-use basin_prior::boolean::{BooleanSampler, FunctionCounts, FunctionRow, function_hex};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
@@ -100,35 +100,7 @@ struct SampleOutput {
     peak_rss_bytes: Option<u64>,
     csv: Option<String>,
     plots: Option<String>,
-    top: Vec<TopRow>,
-}
-
-/// One function of the top list.
-#[derive(Debug, Serialize)]
-struct TopRow {
-    rank: u64,
-    function: String,
-    count: u64,
-    probability: f64,
-    ci_low: f64,
-    ci_high: f64,
-    ones: u32,
-    lz_complexity: f64,
-}
-
-impl From<&FunctionRow> for TopRow {
-    fn from(r: &FunctionRow) -> Self {
-        Self {
-            rank: r.rank,
-            function: function_hex(r.function),
-            count: r.count,
-            probability: r.probability,
-            ci_low: r.ci_low,
-            ci_high: r.ci_high,
-            ones: r.ones,
-            lz_complexity: r.lz_complexity,
-        }
-    }
+    top: Vec<FunctionRow>,
 }
 
 /// Runs a `basin boolean` command.
@@ -199,7 +171,7 @@ fn run_sample(args: SampleArgs, quiet: bool) -> Result<()> {
         peak_rss_bytes: peak_rss_bytes(),
         csv: args.out.as_ref().map(|p| p.display().to_string()),
         plots: args.plots.as_ref().map(|p| p.display().to_string()),
-        top: top_rows.iter().map(TopRow::from).collect(),
+        top: top_rows,
     };
     print_output(&output, &spec, args.json)
 }

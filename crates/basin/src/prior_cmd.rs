@@ -9,83 +9,18 @@ use anyhow::{Context, Result};
 use basin_data::npy::NpyData;
 use basin_nn::FcnObjective;
 use basin_nn::loss::predict;
-use basin_prior::ep::{EpConfig, EpPrecision, EpSchedule, ep};
-use basin_prior::estimate::Estimate;
+use basin_prior::dispatch::{Diagnostics, Estimators};
+use basin_prior::ep::{EpConfig, EpPrecision};
+use basin_prior::estimate::{Method, Outcome};
 use basin_prior::faer::{Mat, MatRef, Par};
-use basin_prior::laplace::{LaplaceConfig, laplace};
+use basin_prior::laplace::LaplaceConfig;
 use basin_prior::likelihood::Likelihood;
-use basin_prior::smc::{SmcConfig, SmcMover, smc};
-use basin_prior::tilting::{TiltingConfig, tilting};
-use clap::{Args, ValueEnum};
+use basin_prior::smc::{SmcConfig, SmcMover, SmcSummary};
+use basin_prior::tilting::{TiltingConfig, TiltingSummary};
+use clap::Args;
 use serde::Serialize;
 
 use crate::common::{MeasureArgs, spinner};
-
-/// The likelihood flag.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LikelihoodArg {
-    /// Noise-free step: P(sign z = y), z ~ N(0, K) (the paper's text).
-    Step,
-    /// Probit Φ(y·z) = the step likelihood on K + I (the paper's code, through GPy).
-    Probit,
-}
-
-/// The estimator flag.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum MethodArg {
-    /// EP with parallel updates (GPy's loop: same start, stopping rule and log Z).
-    Ep,
-    /// EP with sequential rank-1 updates in a seeded random order.
-    EpSequential,
-    /// The Laplace approximation (probit only).
-    Laplace,
-    /// Botev's minimax-tilted importance sampler: an unbiased estimate with a standard error.
-    Tilting,
-    /// Annealed sequential Monte Carlo over the noise level: an unbiased estimate with a
-    /// standard error from independent replicates, for the step likelihood where tilting fails.
-    /// About 1.5 minutes per replicate of 128 particles at N = 1500 (exact HMC moves, plus one
-    /// pilot replicate that fixes the levels), where a replicate's log Ẑ spreads by about 0.3
-    /// nats, so s.e. ≈ 0.3/√R nats: 0.1 with 8 replicates in about 14 minutes on 2 cores
-    /// (README, Benchmarks).
-    Smc,
-}
-
-/// The smc mover flag.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum MoverArg {
-    /// Exact HMC of the augmented u = z + sε, a Gaussian truncated to the orthant
-    /// (Pakman–Paninski): no rejections however sharp the constraints.
-    Hmc,
-    /// Elliptical slice sampling of z on the ellipses of each level's EP approximation.
-    Slice,
-}
-
-impl MoverArg {
-    /// The flag of a library mover.
-    const fn of(m: SmcMover) -> Self {
-        match m {
-            SmcMover::ExactHmc => MoverArg::Hmc,
-            SmcMover::EllipticalSlice => MoverArg::Slice,
-        }
-    }
-
-    /// The library's mover.
-    fn mover(self) -> SmcMover {
-        match self {
-            MoverArg::Hmc => SmcMover::ExactHmc,
-            MoverArg::Slice => SmcMover::EllipticalSlice,
-        }
-    }
-}
-
-/// The EP arithmetic flag.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum PrecisionArg {
-    /// f32 early posteriors, f64 near convergence and for log Z.
-    Mixed,
-    /// f64 throughout.
-    F64,
-}
 
 /// Arguments of `basin prior`. Give either --kernel with --labels, or --model with its data.
 #[derive(Debug, Args)]
@@ -108,12 +43,12 @@ pub struct PriorArgs {
     #[command(flatten)]
     measure: ModelMode,
     /// step (noise-free, P(sign z = y)) or probit (Φ(y·z), GPy's default Bernoulli).
-    #[arg(long, value_enum, default_value_t = LikelihoodArg::Probit)]
-    likelihood: LikelihoodArg,
+    #[arg(long, value_enum, default_value_t = Likelihood::Probit)]
+    likelihood: Likelihood,
     /// ep (parallel EP), ep-sequential, laplace (probit only), tilting (importance
     /// sampling with a standard error) or smc (annealed SMC with a standard error).
-    #[arg(long, value_enum, default_value_t = MethodArg::Ep)]
-    method: MethodArg,
+    #[arg(long, value_enum, default_value_t = Method::Ep)]
+    method: Method,
     /// EP stops when the mean squared changes of the site precisions and natural means in a
     /// sweep are both below this (GPy's epsilon).
     #[arg(long, default_value_t = 1e-6)]
@@ -155,14 +90,14 @@ pub struct PriorArgs {
     #[arg(long)]
     moves: Option<usize>,
     /// How smc moves its particles: hmc (exact HMC on the augmented space, the default) or
-    /// slice (elliptical slice on EP's ellipses; 2.5–3× slower at N = 1500).
-    #[arg(long, value_enum, default_value_t = MoverArg::of(SmcConfig::default().mover))]
-    mover: MoverArg,
+    /// slice (elliptical slice on EP's ellipses).
+    #[arg(long, value_enum, default_value_t = SmcConfig::default().mover)]
+    mover: SmcMover,
     /// EP's arithmetic: mixed (the early posteriors in f32, twice as fast; the sweeps near
     /// the stopping rule and log Z in f64; the same sweeps as f64 and log Z within ~1e-10
     /// nats) or f64 (GPy's arithmetic throughout).
-    #[arg(long, value_enum, default_value_t = PrecisionArg::Mixed)]
-    precision: PrecisionArg,
+    #[arg(long, value_enum, default_value_t = EpPrecision::Mixed)]
+    precision: EpPrecision,
     /// Threads for EP's dense algebra (default: all CPUs). With two or more, EP's parallel
     /// schedule also checks the kernel's Cholesky factor on one thread while it starts on
     /// another. The value is the same for every thread count up to round-off (about 1e-14
@@ -170,12 +105,13 @@ pub struct PriorArgs {
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
     /// Print one JSON object: log_prior (natural log), log10_prior, likelihood, method,
-    /// converged, iterations, std_err (null where the method has none), jitter, wall_s,
-    /// estimate_wall_s (the estimator alone, without reading the inputs),
-    /// n_points in --model mode, for tilting samples, seed, ess, log_upper_bound and
-    /// issues, and for smc mover, particles, replicates, seed, log_z_replicates,
-    /// log_z_spread, temperatures, noise_levels, sweeps_per_level, mean_slice_tries,
-    /// mean_bounces, cap_hits, violations, log_prior_probit, std_err_probit and issues.
+    /// converged, iterations, std_err (null where the method has none), jitter, issues,
+    /// wall_s, estimate_wall_s (the estimator alone, without reading the inputs), n_points
+    /// in --model mode; for ep f32_factorisations and redone_sweeps; for tilting samples,
+    /// seed, ess and log_upper_bound; for smc mover, particles, replicates, seed,
+    /// log_z_replicates, log_z_spread, temperatures, noise_levels, pilot_schedule,
+    /// sweeps_per_level, mean_slice_tries, mean_bounces, cap_hits, violations,
+    /// log_prior_probit and std_err_probit.
     #[arg(long)]
     json: bool,
 }
@@ -215,64 +151,16 @@ impl Args for ModelMode {
     }
 }
 
-/// What `basin prior` prints.
+/// What `basin prior` prints: the estimator's outcome and the command's own keys.
 #[derive(Debug, Serialize)]
-struct PriorOutput {
-    log_prior: f64,
+struct PriorReport {
+    #[serde(flatten)]
+    outcome: Outcome<Diagnostics>,
     log10_prior: f64,
-    likelihood: &'static str,
-    method: &'static str,
-    converged: bool,
-    iterations: usize,
-    std_err: Option<f64>,
-    jitter: f64,
     wall_s: f64,
     estimate_wall_s: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     n_points: Option<usize>,
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    tilting: Option<TiltingOutput>,
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    smc: Option<SmcOutput>,
-}
-
-/// The extra keys of `--method smc`.
-#[derive(Debug, Serialize)]
-struct SmcOutput {
-    mover: &'static str,
-    particles: usize,
-    replicates: usize,
-    seed: u64,
-    log_z_replicates: Vec<f64>,
-    log_z_spread: f64,
-    temperatures: f64,
-    noise_levels: Vec<f64>,
-    pilot_schedule: bool,
-    sweeps_per_level: f64,
-    mean_slice_tries: f64,
-    mean_bounces: f64,
-    cap_hits: u64,
-    violations: u64,
-    log_prior_probit: Option<f64>,
-    std_err_probit: Option<f64>,
-    issues: Vec<String>,
-}
-
-/// What an estimator adds to the output.
-#[derive(Default)]
-struct Extras {
-    tilting: Option<TiltingOutput>,
-    smc: Option<SmcOutput>,
-}
-
-/// The extra keys of `--method tilting`.
-#[derive(Debug, Serialize)]
-struct TiltingOutput {
-    samples: usize,
-    seed: u64,
-    ess: f64,
-    log_upper_bound: f64,
-    issues: Vec<String>,
 }
 
 /// Runs `basin prior`.
@@ -293,114 +181,62 @@ pub fn run_prior(args: PriorArgs, quiet: bool) -> Result<()> {
     let bar = spinner(quiet);
     bar.set_message(format!("log P(f) on {} points", y.len()));
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    let estimators = estimators(&args)?;
     let estimate_start = Instant::now();
-    let (est, extras) = estimate(&args, k.as_ref(), &y)?;
+    let outcome = estimators.estimate(args.method, k.as_ref(), &y, args.likelihood)?;
     let estimate_wall_s = estimate_start.elapsed().as_secs_f64();
     bar.finish_and_clear();
-    let out = PriorOutput {
-        log_prior: est.log_p,
-        log10_prior: est.log_p / std::f64::consts::LN_10,
-        likelihood: est.likelihood.name(),
-        method: est.method.name(),
-        converged: est.converged,
-        iterations: est.iterations,
-        std_err: est.std_err,
-        jitter: est.jitter,
+    let report = PriorReport {
+        log10_prior: outcome.estimate.log_p / std::f64::consts::LN_10,
+        outcome,
         wall_s: start.elapsed().as_secs_f64(),
         estimate_wall_s,
         n_points,
-        tilting: extras.tilting,
-        smc: extras.smc,
     };
-    print_output(&out, args.json)
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(());
+    }
+    print_report(&report);
+    Ok(())
 }
 
-fn estimate(args: &PriorArgs, k: MatRef<'_, f64>, y: &[f64]) -> Result<(Estimate, Extras)> {
-    let lik = match args.likelihood {
-        LikelihoodArg::Step => Likelihood::Step,
-        LikelihoodArg::Probit => Likelihood::Probit,
-    };
-    let schedule = match args.method {
-        MethodArg::Laplace => {
-            let cfg = LaplaceConfig {
-                max_iter: args.max_sweeps,
-                ..LaplaceConfig::default()
-            };
-            return Ok((laplace(k, y, lik, &cfg)?, Extras::default()));
-        }
-        MethodArg::Tilting => return estimate_tilting(args, k, y, lik),
-        MethodArg::Smc => return estimate_smc(args, k, y, lik),
-        MethodArg::Ep => EpSchedule::Parallel,
-        MethodArg::EpSequential => EpSchedule::Sequential,
-    };
-    let cfg = EpConfig {
-        schedule,
-        epsilon: args.epsilon,
-        damping: args.damping,
-        max_sweeps: args.max_sweeps,
-        seed: args.seed,
-        precision: match args.precision {
-            PrecisionArg::Mixed => EpPrecision::Mixed,
-            PrecisionArg::F64 => EpPrecision::F64,
-        },
-        par: ep_parallelism(args.threads)?,
-        ..EpConfig::default()
-    };
-    Ok((ep(k, y, lik, &cfg, None)?.estimate, Extras::default()))
-}
-
-fn estimate_smc(
-    args: &PriorArgs,
-    k: MatRef<'_, f64>,
-    y: &[f64],
-    lik: Likelihood,
-) -> Result<(Estimate, Extras)> {
-    let tuned = SmcConfig::for_mover(args.mover.mover());
+/// Every estimator's settings from the flags.
+fn estimators(args: &PriorArgs) -> Result<Estimators> {
+    let tuned = SmcConfig::for_mover(args.mover);
     let moves = args.moves.unwrap_or(tuned.moves);
-    let cfg = SmcConfig {
-        particles: args.particles,
-        replicates: args.replicates,
-        max_replicates: args.max_replicates.max(args.replicates),
-        moves,
-        max_moves: tuned.max_moves.max(moves),
-        target_std_err: args.target_std_err,
-        seed: args.seed,
-        ..tuned
-    };
-    let r = smc(k, y, lik, &cfg)?;
-    let d = &r.diagnostics;
-    let levels: usize = d.replicates.iter().map(|r| r.sweeps.len()).sum();
-    let sweeps: usize = d
-        .replicates
-        .iter()
-        .map(|r| r.sweeps.iter().sum::<usize>())
-        .sum();
-    let out = SmcOutput {
-        mover: cfg.mover.name(),
-        particles: cfg.particles,
-        replicates: d.replicates.len(),
-        seed: cfg.seed,
-        log_z_replicates: d.log_z_replicates.clone(),
-        log_z_spread: d.log_z_spread,
-        temperatures: d.mean_temperatures,
-        noise_levels: d.replicates[0].noise_levels.clone(),
-        pilot_schedule: d.pilot.as_ref().is_some_and(|p| p.reached_end),
-        sweeps_per_level: sweeps as f64 / levels.max(1) as f64,
-        mean_slice_tries: d.mean_tries,
-        mean_bounces: d.mean_bounces,
-        cap_hits: d.cap_hits,
-        violations: d.violations,
-        log_prior_probit: d.probit.map(|p| p.0),
-        std_err_probit: d.probit.map(|p| p.1),
-        issues: r.issues.clone(),
-    };
-    Ok((
-        r.estimate,
-        Extras {
-            smc: Some(out),
-            ..Extras::default()
+    Ok(Estimators {
+        ep: EpConfig {
+            epsilon: args.epsilon,
+            damping: args.damping,
+            max_sweeps: args.max_sweeps,
+            seed: args.seed,
+            precision: args.precision,
+            par: ep_parallelism(args.threads)?,
+            ..EpConfig::default()
         },
-    ))
+        laplace: LaplaceConfig {
+            max_iter: args.max_sweeps,
+            ..LaplaceConfig::default()
+        },
+        tilting: TiltingConfig {
+            samples: args.samples,
+            target_std_err: args.target_std_err,
+            max_samples: args.max_samples.max(args.samples),
+            seed: args.seed,
+            ..TiltingConfig::default()
+        },
+        smc: SmcConfig {
+            particles: args.particles,
+            replicates: args.replicates,
+            max_replicates: args.max_replicates.max(args.replicates),
+            moves,
+            max_moves: tuned.max_moves.max(moves),
+            target_std_err: args.target_std_err,
+            seed: args.seed,
+            ..tuned
+        },
+    })
 }
 
 /// faer's parallelism for `--threads` (default: all CPUs).
@@ -413,37 +249,6 @@ fn ep_parallelism(threads: Option<usize>) -> Result<Par> {
     } else {
         Par::rayon(threads)
     })
-}
-
-fn estimate_tilting(
-    args: &PriorArgs,
-    k: MatRef<'_, f64>,
-    y: &[f64],
-    lik: Likelihood,
-) -> Result<(Estimate, Extras)> {
-    let cfg = TiltingConfig {
-        samples: args.samples,
-        target_std_err: args.target_std_err,
-        max_samples: args.max_samples.max(args.samples),
-        seed: args.seed,
-        ..TiltingConfig::default()
-    };
-    let r = tilting(k, y, lik, &cfg)?;
-    let d = &r.diagnostics;
-    let out = TiltingOutput {
-        samples: d.samples,
-        seed: d.seed,
-        ess: d.ess,
-        log_upper_bound: d.log_upper_bound,
-        issues: d.issues(r.estimate.log_p, r.estimate.std_err.unwrap_or(f64::NAN)),
-    };
-    Ok((
-        r.estimate,
-        Extras {
-            tilting: Some(out),
-            ..Extras::default()
-        },
-    ))
 }
 
 /// The kernel (row-major, as `.npy` stores it) and the labels. The kernel stays in its file's
@@ -501,73 +306,74 @@ fn model_function(m: &MeasureArgs) -> Result<(Mat<f64>, Vec<f64>)> {
     Ok((k, y))
 }
 
-fn print_output(out: &PriorOutput, json: bool) -> Result<()> {
-    if json {
-        println!("{}", serde_json::to_string(out)?);
-        return Ok(());
-    }
-    match out.std_err {
+/// The report as text, one quantity per line.
+fn print_report(r: &PriorReport) {
+    let est = &r.outcome.estimate;
+    match est.std_err {
         Some(se) => println!(
             "log P(f)    {:.6} ± {:.6} nats (log10 {:.6})",
-            out.log_prior, se, out.log10_prior
+            est.log_p, se, r.log10_prior
         ),
         None => println!(
             "log P(f)    {:.6} nats (log10 {:.6})",
-            out.log_prior, out.log10_prior
+            est.log_p, r.log10_prior
         ),
     }
-    println!("likelihood  {}", out.likelihood);
-    println!("method      {}", out.method);
+    println!("likelihood  {}", est.likelihood.name());
+    println!("method      {}", est.method.name());
     println!(
         "converged   {} after {} iterations",
-        out.converged, out.iterations
+        est.converged, est.iterations
     );
-    if out.jitter > 0.0 {
+    if est.jitter > 0.0 {
         println!(
             "jitter      {:e} added to the kernel's diagonal",
-            out.jitter
+            est.jitter
         );
     }
-    if let Some(n) = out.n_points {
+    if let Some(n) = r.n_points {
         println!("points      {n}");
     }
-    if let Some(t) = &out.tilting {
-        println!(
-            "samples     {} (seed {}, effective {:.0}); upper bound {:.6}",
-            t.samples, t.seed, t.ess, t.log_upper_bound
-        );
-        for issue in &t.issues {
-            println!("issue       {issue}");
-        }
+    match &r.outcome.diagnostics {
+        Diagnostics::Tilting(d) => print_tilting(&d.summary()),
+        Diagnostics::Smc(d) => print_smc(&d.summary()),
+        Diagnostics::Ep(_) | Diagnostics::Laplace => {}
     }
-    if let Some(m) = &out.smc {
-        println!(
-            "smc         {} mover, {} particles × {} replicates (seed {}); {:.1} levels, {:.1} \
-             sweeps per level; log Ẑ_r spread {:.3}",
-            m.mover,
-            m.particles,
-            m.replicates,
-            m.seed,
-            m.temperatures,
-            m.sweeps_per_level,
-            m.log_z_spread
-        );
-        if m.mover == "hmc" {
-            println!(
-                "hmc         {:.1} bounces per trajectory, {} capped, {} violations",
-                m.mean_bounces, m.cap_hits, m.violations
-            );
-        }
-        if let (Some(p), Some(se)) = (m.log_prior_probit, m.std_err_probit) {
-            println!("probit      {p:.6} ± {se:.6} nats (the same paths at s = 1)");
-        }
-        for issue in &m.issues {
-            println!("issue       {issue}");
-        }
+    for issue in &r.outcome.issues {
+        println!("issue       {issue}");
     }
     println!(
         "wall        {:.3} s (estimator {:.3} s)",
-        out.wall_s, out.estimate_wall_s
+        r.wall_s, r.estimate_wall_s
     );
-    Ok(())
+}
+
+fn print_tilting(t: &TiltingSummary) {
+    println!(
+        "samples     {} (seed {}, effective {:.0}); upper bound {:.6}",
+        t.samples, t.seed, t.ess, t.log_upper_bound
+    );
+}
+
+fn print_smc(m: &SmcSummary) {
+    println!(
+        "smc         {} mover, {} particles × {} replicates (seed {}); {:.1} levels, {:.1} \
+         sweeps per level; log Ẑ_r spread {:.3}",
+        m.mover,
+        m.particles,
+        m.replicates,
+        m.seed,
+        m.temperatures,
+        m.sweeps_per_level,
+        m.log_z_spread
+    );
+    if m.mover == SmcMover::ExactHmc.name() {
+        println!(
+            "hmc         {:.1} bounces per trajectory, {} capped, {} violations",
+            m.mean_bounces, m.cap_hits, m.violations
+        );
+    }
+    if let (Some(p), Some(se)) = (m.log_prior_probit, m.std_err_probit) {
+        println!("probit      {p:.6} ± {se:.6} nats (the same paths at s = 1)");
+    }
 }

@@ -2,7 +2,7 @@
 //! {0,1}^7 measured directly by sampling random networks, then flatness against that prior.
 //!
 //! 1. Draw `samples` random networks of the spec's architecture and count the functions they
-//!    compute on the 128 inputs ([`basin_prior::boolean::BooleanSampler`]); keep the `top_k`
+//!    compute on the 128 inputs ([`basin_boolean::BooleanSampler`]); keep the `top_k`
 //!    most frequent. The table is stored as `functions.json` and reused by a rerun with the same
 //!    settings.
 //! 2. For each kept function f, train a network from a fresh initialisation with the spec's
@@ -21,10 +21,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
+use basin_boolean::{BooleanSampler, FunctionCounts, function_hex};
 use basin_data::boolean::{BoolTarget, cube};
 use basin_data::{Split, SplitIndices, TestSource};
 use basin_nn::{FcnSpec, derive_seed};
-use basin_prior::boolean::{BooleanSampler, FunctionCounts, function_hex};
 use serde::{Deserialize, Serialize};
 
 use crate::error::LabError;
@@ -217,7 +217,7 @@ pub struct SampledFunction {
     pub count: u64,
     /// Inputs mapped to 1.
     pub ones: u32,
-    /// Lempel–Ziv complexity (see `basin_prior::boolean::lz`).
+    /// Lempel–Ziv complexity (see `basin_boolean::lz`).
     pub lz_complexity: f64,
 }
 

@@ -23,6 +23,7 @@ use std::path::Path;
 use basin_nn::derive_seed;
 use basin_prior::ep::{EpConfig, EpSchedule};
 use basin_prior::ep_accuracy::{ComparisonConfig, ep_vs_smc, ep_vs_tilting};
+use basin_prior::estimate::issues_note;
 use basin_prior::likelihood::Likelihood;
 use basin_prior::tilting::TiltingConfig;
 use rand::SeedableRng;
@@ -38,7 +39,7 @@ use crate::plot::{ScatterPlot, Series};
 use crate::prepare::Prepared;
 use crate::record::RunRecord;
 use crate::report::{ReportError, Summary, heading, spec_section, write_figure, write_markdown};
-use crate::spec::{EpAccuracySpec, ExperimentSpec, Kind, LikelihoodSpec, RunKey};
+use crate::spec::{EpAccuracySpec, ExperimentSpec, Kind, RunKey};
 
 /// The EP-accuracy study of a spec with an `[ep_accuracy]` table.
 #[derive(Debug, Clone, Copy)]
@@ -216,13 +217,6 @@ fn flipped_labels(
     Ok((labels, m))
 }
 
-fn likelihood_of(l: LikelihoodSpec) -> (Likelihood, &'static str) {
-    match l {
-        LikelihoodSpec::Probit => (Likelihood::Probit, "probit"),
-        LikelihoodSpec::Step => (Likelihood::Step, "step"),
-    }
-}
-
 /// EP against tilting on one cell, for each likelihood of the spec.
 fn compare(
     prep: &Prepared,
@@ -279,7 +273,7 @@ fn compare(
         .as_ref()
         .map_or(Vec::new(), |p| p.likelihoods.clone());
     for lik in likelihoods {
-        let (likelihood, name) = likelihood_of(lik);
+        let (likelihood, name) = (lik, lik.name());
         match ep_vs_tilting(k, &labels, likelihood, &cfg) {
             Ok(c) => {
                 let m = &mut record.measures;
@@ -294,7 +288,7 @@ fn compare(
                     Some(f64::from(u8::from(c.reliable))),
                 );
                 if !c.issues.is_empty() {
-                    record.notes.insert(name.into(), c.issues.join("; "));
+                    record.notes.insert(name.into(), issues_note(&c.issues));
                 }
                 record.stage_s.insert(format!("ep_{name}"), c.ep_wall_s);
                 record
@@ -346,7 +340,9 @@ fn compare_smc(
             m.insert("smc_step_spread".into(), Some(d.log_z_spread));
             m.insert("smc_step_levels".into(), Some(d.mean_temperatures));
             if !c.issues.is_empty() {
-                record.notes.insert("smc_step".into(), c.issues.join("; "));
+                record
+                    .notes
+                    .insert("smc_step".into(), issues_note(&c.issues));
             }
             record.stage_s.insert("smc_step".into(), c.reference_wall_s);
         }

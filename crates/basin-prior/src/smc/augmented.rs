@@ -44,7 +44,7 @@ use super::hmc::{Flight, FlightScratch, Walls, fly};
 use super::path::{Level, ReplicateRun, correlation};
 use super::slice::{CHUNK, log_liks, systematic_resample};
 use crate::PriorError;
-use crate::estimate::JITTERS;
+use crate::kernel_check::JITTERS;
 use crate::truncnorm;
 
 /// The eigendecomposition K = QΛQᵀ that every level shares, with the labels folded in.
@@ -85,11 +85,9 @@ impl Spectrum {
             MemStack::new(&mut mem),
             Default::default(),
         )
-        .map_err(|e| {
-            PriorError::InvalidKernel(format!(
-                "the eigendecomposition of the {n}×{n} kernel failed ({e:?}): check it for \
-                 extreme entries"
-            ))
+        .map_err(|e| PriorError::Eigendecomposition {
+            n,
+            reason: format!("{e:?}"),
         })?;
         let mut lambda: Vec<f64> = (0..n).map(|i| lambda[i]).collect();
         let mean_diag = (0..n).map(|i| k[(i, i)]).sum::<f64>() / n as f64;

@@ -5,7 +5,12 @@
 
 use std::path::PathBuf;
 
-use faer::Mat;
+use basin_prior::PriorError;
+use basin_prior::dispatch::Estimators;
+use basin_prior::estimate::{Estimate, Method};
+use basin_prior::estimator::Estimator;
+use basin_prior::likelihood::Likelihood;
+use faer::{Mat, MatRef};
 
 /// The two-sided 99% quantile of Student's t with 7 degrees of freedom. An error bar from 8
 /// replicates is itself uncertain, so an estimate's z-score against it has t₇ tails: checks
@@ -52,13 +57,9 @@ pub fn smc_calibration(
     let y = pm_labels(14, 10);
     let z: Vec<f64> = (100..140)
         .map(|seed| {
-            let r = basin_prior::smc::smc(
-                k.as_ref(),
-                &y,
-                basin_prior::likelihood::Likelihood::Step,
-                &cfg(seed),
-            )
-            .unwrap();
+            let r = cfg(seed)
+                .estimate(k.as_ref(), &y, Likelihood::Step)
+                .unwrap();
             (r.estimate.log_p - truth) / r.estimate.std_err.unwrap()
         })
         .collect();
@@ -82,13 +83,9 @@ pub fn assert_smc_deterministic_across_threads(
             .build()
             .unwrap()
             .install(|| {
-                basin_prior::smc::smc(
-                    k.as_ref(),
-                    &y,
-                    basin_prior::likelihood::Likelihood::Step,
-                    &cfg(seed),
-                )
-                .unwrap()
+                cfg(seed)
+                    .estimate(k.as_ref(), &y, Likelihood::Step)
+                    .unwrap()
             })
     };
     let (a, b) = (run(1, 9), run(2, 9));
@@ -98,4 +95,16 @@ pub fn assert_smc_deterministic_across_threads(
         b.diagnostics.log_z_replicates
     );
     assert_ne!(run(2, 10).estimate.log_p, a.estimate.log_p);
+}
+
+/// log P(f) by `method` with every estimator's default settings (the dispatch).
+pub fn log_prior(
+    k: MatRef<'_, f64>,
+    y: &[f64],
+    lik: Likelihood,
+    method: Method,
+) -> Result<Estimate, PriorError> {
+    Estimators::default()
+        .estimate(method, k, y, lik)
+        .map(|o| o.estimate)
 }

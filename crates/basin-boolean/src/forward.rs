@@ -23,7 +23,7 @@ use std::arch::x86_64::*;
 
 use basin_nn::{FcnSpec, Layer};
 
-use crate::error::PriorError;
+use crate::error::BooleanError;
 
 /// Input bits of the Boolean cube.
 pub const INPUT_BITS: usize = 7;
@@ -48,26 +48,20 @@ pub struct Scratch {
 
 impl CubeNet {
     /// The network of `spec`, which must have 7 inputs, at least one hidden layer and ReLU.
-    pub fn new(spec: &FcnSpec) -> Result<Self, PriorError> {
-        spec.validate()
-            .map_err(|e| PriorError::InvalidInput(format!("invalid network spec: {e}")))?;
+    pub fn new(spec: &FcnSpec) -> Result<Self, BooleanError> {
+        spec.validate().map_err(BooleanError::InvalidNetwork)?;
         if spec.input_dim != INPUT_BITS {
-            return Err(PriorError::InvalidInput(format!(
-                "the Boolean sampler works on {{0,1}}^7: the network has {} inputs; set input_dim to 7",
-                spec.input_dim
-            )));
+            return Err(BooleanError::InputDim {
+                input_dim: spec.input_dim,
+            });
         }
         if spec.hidden.is_empty() {
-            return Err(PriorError::InvalidInput(
-                "the Boolean sampler needs at least one hidden layer (give --hidden such as 40,40)"
-                    .into(),
-            ));
+            return Err(BooleanError::NoHiddenLayer);
         }
         if spec.activation != basin_nn::Activation::Relu {
-            return Err(PriorError::Unsupported(format!(
-                "the Boolean sampler's kernels are for ReLU networks, not {}",
-                spec.activation
-            )));
+            return Err(BooleanError::NotRelu {
+                activation: spec.activation,
+            });
         }
         Ok(Self {
             layers: spec.layers(),
@@ -106,7 +100,7 @@ impl CubeNet {
     pub fn function(&self, theta: &[f32], scratch: &mut Scratch) -> u128 {
         self.check(theta);
         #[cfg(target_arch = "x86_64")]
-        if super::simd_available() {
+        if crate::simd_available() {
             // SAFETY: AVX-512F is present; the shapes were checked.
             return unsafe { self.function_avx512(theta, scratch) };
         }

@@ -11,10 +11,10 @@
 //! disturbs much less; on several threads the CPU time is their sum, so its throughput is per
 //! CPU-second.
 
+use basin_boolean::BooleanSampler;
+use basin_boolean::chacha::ChaChaStream;
+use basin_boolean::ziggurat::Ziggurat;
 use basin_nn::FcnSpec;
-use basin_prior::boolean::BooleanSampler;
-use basin_prior::boolean::chacha::ChaChaStream;
-use basin_prior::boolean::ziggurat::Ziggurat;
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use faer::linalg::matmul::matmul;

@@ -5,10 +5,10 @@
 
 use std::path::PathBuf;
 
+use basin_boolean::chacha::ChaChaStream;
+use basin_boolean::ziggurat::Ziggurat;
+use basin_boolean::{BooleanSampler, CubeNet, N_INPUTS, wilson_interval};
 use basin_nn::{FcnObjective, FcnSpec};
-use basin_prior::boolean::chacha::ChaChaStream;
-use basin_prior::boolean::ziggurat::Ziggurat;
-use basin_prior::boolean::{BooleanSampler, CubeNet, N_INPUTS, wilson_interval};
 use basin_prior::normal;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -187,7 +187,7 @@ fn normal_draws_are_standard_normal() {
         (kurt - 3.0).abs() < 5.0 * (24.0 / nf).sqrt(),
         "kurtosis {kurt}"
     );
-    let r = basin_prior::boolean::ziggurat::R;
+    let r = basin_boolean::ziggurat::R;
     let p_tail = 2.0 * normal::cdf(-r);
     let tail = x.iter().filter(|v| v.abs() > r).count() as f64 / nf;
     assert!(
@@ -222,7 +222,7 @@ fn counts_do_not_depend_on_the_thread_count_and_extend_by_prefix() {
     let (one, two) = (run(1), run(2));
     assert_eq!(one.sorted(), two.sorted());
     assert_eq!(one.total(), n);
-    let mut sequential = basin_prior::boolean::FunctionCounts::new();
+    let mut sequential = basin_boolean::FunctionCounts::new();
     for f in sampler.functions(77, 0..n) {
         sequential.add(f);
     }

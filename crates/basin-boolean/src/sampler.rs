@@ -23,11 +23,11 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use super::chacha::{BATCH_WORDS, ChaChaStream, LANES};
-use super::counts::FunctionCounts;
-use super::forward::{CubeNet, Scratch};
-use super::ziggurat::Ziggurat;
-use crate::error::PriorError;
+use crate::chacha::{BATCH_WORDS, ChaChaStream, LANES};
+use crate::counts::FunctionCounts;
+use crate::error::BooleanError;
+use crate::forward::{CubeNet, Scratch};
+use crate::ziggurat::Ziggurat;
 
 /// Networks per block of samples (each block has its own random streams).
 pub const NETS_PER_BLOCK: u64 = 1024;
@@ -49,7 +49,7 @@ pub struct BooleanSampler {
 impl BooleanSampler {
     /// A sampler for `spec` (7 inputs, ReLU, at least one hidden layer; any widths and
     /// scales).
-    pub fn new(spec: &FcnSpec) -> Result<Self, PriorError> {
+    pub fn new(spec: &FcnSpec) -> Result<Self, BooleanError> {
         let net = CubeNet::new(spec)?;
         let scales = net
             .layers()
@@ -89,7 +89,7 @@ impl BooleanSampler {
 
     /// Draws `samples` networks from `seed` and counts their functions, on all threads of
     /// the current rayon pool.
-    pub fn sample(&self, samples: u64, seed: u64) -> Result<FunctionCounts, PriorError> {
+    pub fn sample(&self, samples: u64, seed: u64) -> Result<FunctionCounts, BooleanError> {
         self.sample_with_progress(samples, seed, &|_| {})
     }
 
@@ -99,11 +99,9 @@ impl BooleanSampler {
         samples: u64,
         seed: u64,
         progress: &(dyn Fn(u64) + Sync),
-    ) -> Result<FunctionCounts, PriorError> {
+    ) -> Result<FunctionCounts, BooleanError> {
         if samples == 0 {
-            return Err(PriorError::InvalidInput(
-                "the sampler needs at least one sample: set samples (--samples) >= 1".into(),
-            ));
+            return Err(BooleanError::NoSamples);
         }
         let key = Self::key(seed);
         let blocks = samples.div_ceil(NETS_PER_BLOCK);

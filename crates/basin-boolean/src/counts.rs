@@ -9,8 +9,9 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use rayon::prelude::*;
+use serde::Serialize;
 
-use super::lz::lz_complexity;
+use crate::lz::lz_complexity;
 
 /// The z value of a two-sided 95% interval, Φ⁻¹(0.975).
 pub const Z95: f64 = 1.959_963_984_540_054;
@@ -78,12 +79,14 @@ pub struct FunctionCounts {
     total: u64,
 }
 
-/// One row of the frequency table.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// One row of the frequency table. It serialises with the function as its 32 hex digits
+/// ([`function_hex`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct FunctionRow {
     /// Rank by count, 1 for the most frequent (ties broken by the function's value).
     pub rank: u64,
     /// The function: bit `i` is `f(x_i)`.
+    #[serde(serialize_with = "serialize_hex")]
     pub function: u128,
     /// Times sampled.
     pub count: u64,
@@ -95,7 +98,7 @@ pub struct FunctionRow {
     pub ci_high: f64,
     /// The number of inputs mapped to 1.
     pub ones: u32,
-    /// Lempel–Ziv complexity `K_LZ` of the 128-character string (see [`super::lz`]).
+    /// Lempel–Ziv complexity `K_LZ` of the 128-character string (see [`crate::lz`]).
     pub lz_complexity: f64,
 }
 
@@ -208,6 +211,11 @@ pub fn wilson_interval(k: u64, n: u64, z: f64) -> (f64, f64) {
 /// whose bit `i` is `f(x_i)`, as `basin_data::BoolTarget` parses `0x…`.
 pub fn function_hex(f: u128) -> String {
     format!("{f:032x}")
+}
+
+/// Serialises a function as [`function_hex`] does.
+fn serialize_hex<S: serde::Serializer>(f: &u128, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&format_args!("{f:032x}"))
 }
 
 #[cfg(test)]
