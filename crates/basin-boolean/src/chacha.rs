@@ -44,7 +44,7 @@ impl ChaChaStream {
     /// of block `counter + lane`. Uses AVX-512 when the CPU has it.
     pub fn batch(&self, counter: u64, out: &mut [u32; BATCH_WORDS]) {
         #[cfg(target_arch = "x86_64")]
-        if crate::simd_available() {
+        if basin_nn::simd::has_avx512() {
             // SAFETY: AVX-512F is present (checked above).
             unsafe { self.batch_avx512(counter, out) };
             return;

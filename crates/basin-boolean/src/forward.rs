@@ -100,7 +100,7 @@ impl CubeNet {
     pub fn function(&self, theta: &[f32], scratch: &mut Scratch) -> u128 {
         self.check(theta);
         #[cfg(target_arch = "x86_64")]
-        if crate::simd_available() {
+        if basin_nn::simd::has_avx512() {
             // SAFETY: AVX-512F is present; the shapes were checked.
             return unsafe { self.function_avx512(theta, scratch) };
         }
@@ -111,7 +111,7 @@ impl CubeNet {
     pub fn function_portable(&self, theta: &[f32], scratch: &mut Scratch) -> u128 {
         self.check(theta);
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("fma") {
+        if basin_nn::simd::Isa::detect().fma {
             // SAFETY: FMA is present; the same code, compiled to use it for mul_add.
             return unsafe { self.portable_fma(theta, scratch) };
         }

@@ -26,15 +26,7 @@ pub use forward::{CubeNet, N_INPUTS, Scratch};
 pub use lz::lz_complexity;
 pub use sampler::{BooleanSampler, NETS_PER_BLOCK};
 
-/// True when the AVX-512 kernels can run on this CPU.
-#[inline]
-pub fn simd_available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
+/// The examples of the crate's README.md, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -252,7 +252,7 @@ mod simd {
         step: Step,
     ) -> u64 {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512f") {
+        if basin_nn::simd::has_avx512() {
             // SAFETY: the CPU supports AVX-512F, checked just above.
             return unsafe { bounce_pass_avx512(a, b, col, floor, ratio, step) };
         }
@@ -262,7 +262,7 @@ mod simd {
     /// The smallest entry (NaN entries ignored; +∞ when none).
     pub(super) fn min(x: &[f64]) -> f64 {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512f") {
+        if basin_nn::simd::has_avx512() {
             // SAFETY: the CPU supports AVX-512F, checked just above.
             return unsafe { min_avx512(x) };
         }
