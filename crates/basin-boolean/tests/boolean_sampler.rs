@@ -1,4 +1,4 @@
-//! The Boolean direct-sampling prior: the golden packings of `shared/golden/nn`
+//! The Boolean direct-sampling prior: the golden packings written by `bench/peers/nn/golden.py`
 //! (`fixtures/boolean`), the kernels against the f64 engine of `basin-nn`, the AVX-512 paths
 //! against the portable ones bit for bit, the normal draws against N(0, 1), reproducibility
 //! across thread counts, and the constant functions' frequencies against the numpy peer.
@@ -231,7 +231,7 @@ fn counts_do_not_depend_on_the_thread_count_and_extend_by_prefix() {
     assert_ne!(other_seed.sorted(), one.sorted());
 }
 
-/// The constant functions' frequencies against the numpy peer's (`peers/nn/boolean_sampling.py`,
+/// The constant functions' frequencies against the numpy peer's (`bench/peers/nn/boolean_sampling.py`,
 /// 10,002,432 samples: 2,512,054 all-zeros and 2,509,022 all-ones). Each of basin's
 /// frequencies over 400,000 samples must lie within 3.29 combined standard errors (99.9%) of
 /// the peer's; by the symmetry f ↔ ¬f (negate the output layer) the two constants must also

@@ -1,7 +1,7 @@
 //! EP at N = 1500 (500 train + 1000 test, the paper's size) on the NNGP kernel of the paper's
 //! FCN (two hidden ReLU layers, σ_w² = 2, σ_b² = 1) over the first 1500 embedded MNIST digits,
 //! labels digit ≥ 5. With `BASIN_EP_BENCH_K=K.npy BASIN_EP_BENCH_Y=y.npy` it uses that kernel
-//! and labels instead (e.g. the ones `peers/gp/common.py` builds, for a same-value check
+//! and labels instead (e.g. the ones `bench/peers/gp/common.py` builds, for a same-value check
 //! against GPy). Variants: mixed f32/f64 (the default), GPy's all-f64 arithmetic, and faer's
 //! rayon parallelism.
 

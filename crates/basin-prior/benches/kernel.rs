@@ -1,6 +1,6 @@
 //! The analytic NNGP kernel of the paper's network (two hidden ReLU layers, σ_w = √2, σ_b = 1)
 //! on the first N digits of the embedded MNIST, N = 1500 (the paper's 500 + 1000) and 5000:
-//! the same computation as the numpy peer `shared/peers/gp/nngp.py` times.
+//! the same computation as the numpy peer `bench/peers/gp/nngp.py` times.
 
 use basin_data::embedded;
 use basin_nn::FcnSpec;

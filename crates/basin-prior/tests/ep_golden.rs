@@ -1,6 +1,6 @@
-//! EP against GPy 1.15 (`fixtures/gp`, copied from `shared/golden/gp`, produced by
-//! `peers/gp/golden.py`): the probit values to 1e-6 nats, the Heaviside (step) values to 1e-4
-//! nats, GPy's converged sites, and the Genz-Bretz QMC values of the exact probabilities.
+//! EP against GPy 1.15 (`fixtures/gp`, produced by `bench/peers/gp/golden.py`): the probit
+//! values to 1e-6 nats, the Heaviside (step) values to 1e-4 nats, GPy's converged sites, and
+//! the Genz-Bretz QMC values of the exact probabilities.
 
 use std::path::PathBuf;
 

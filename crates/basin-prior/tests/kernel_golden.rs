@@ -1,6 +1,7 @@
-//! The analytic NNGP kernel against the golden kernels of `shared/golden/gp` (numpy, checked
-//! against neural_tangents to 2.7e-15): two hidden ReLU layers, σ_w² = 2, σ_b² = 1, on the
-//! first 64 and 300 MNIST digits, with X = milli / 1000 in f64.
+//! The analytic NNGP kernel against the golden kernels of `fixtures/gp`, written by
+//! `bench/peers/gp/golden.py` (numpy, checked against neural_tangents to 2.7e-15): two hidden
+//! ReLU layers, σ_w² = 2, σ_b² = 1, on the first 64 and 300 MNIST digits, with X = milli / 1000
+//! in f64.
 
 use std::path::PathBuf;
 

@@ -1,5 +1,6 @@
-//! Helpers shared by the estimator tests: the golden GP fixtures (`fixtures/gp`, copied from
-//! `shared/golden/gp`: NNGP kernels of MNIST digits and their labels) and label patterns.
+//! Helpers shared by the estimator tests: the golden GP fixtures (`fixtures/gp`, written by
+//! `bench/peers/gp/golden.py`: NNGP kernels of MNIST digits and their labels) and label
+//! patterns.
 // Each test binary uses its own subset of these helpers.
 #![allow(dead_code)]
 
