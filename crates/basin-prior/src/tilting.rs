@@ -46,9 +46,7 @@ use crate::kernel_check::{JITTERS, checked_kernel};
 use crate::likelihood::{Likelihood, labels_pm1};
 use crate::truncnorm::log_prob_between;
 
-/// Samples are drawn in blocks of this many (each with its own seeded stream); the sample
-/// count is rounded up to a multiple of it.
-pub const SAMPLE_BLOCK: usize = 128;
+pub use sampler::SAMPLE_BLOCK;
 
 /// Below this effective sample size (Σw)²/Σw² the error bar is flagged as unreliable.
 pub const MIN_ESS: f64 = 30.0;

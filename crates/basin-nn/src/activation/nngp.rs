@@ -12,7 +12,7 @@
 
 use std::f64::consts::{FRAC_PI_2, PI};
 
-use super::Activation;
+use super::function::Activation;
 
 /// The kernel recursion step through one hidden layer and the linear layer after it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -156,6 +156,15 @@ fn asin_fast(x: f64) -> f64 {
     let t = asin_folded(a, big);
     let asin_a = if big { FRAC_PI_2 - 2.0 * t } else { t };
     asin_a.copysign(x)
+}
+
+impl Activation {
+    /// The NNGP map of a hidden layer of this activation followed by a linear layer of scales
+    /// σ_w, σ_b; `None` where it has no closed form (tanh).
+    pub fn nngp(self, sigma_w: f64, sigma_b: f64) -> Option<NngpMap> {
+        self.has_closed_form_kernel()
+            .then(|| NngpMap::new(self, sigma_w, sigma_b))
+    }
 }
 
 #[cfg(test)]

@@ -158,7 +158,7 @@ pub enum ModelError {
         /// The value.
         value: f64,
     },
-    /// The parameter vector given to [`save`] does not have the spec's length.
+    /// The parameter vector given to [`save`](super::save) does not have the spec's length.
     #[error(
         "{path}: theta has {len} values but the spec (widths {widths:?}) has {n_params} \
          parameters; pass the parameter vector of this spec"
@@ -173,7 +173,7 @@ pub enum ModelError {
         /// The spec's widths, input to output.
         widths: Vec<usize>,
     },
-    /// The spec given to [`save`] is invalid.
+    /// The spec given to [`save`](super::save) is invalid.
     #[error("{path}: invalid network spec: {problem}")]
     InvalidSpec {
         /// The file to be written.

@@ -3,7 +3,7 @@
 //! # The format
 //!
 //! A basin model file is an ordinary [safetensors](https://github.com/huggingface/safetensors)
-//! file holding a fully-connected network ([`FcnSpec`]) with one output logit:
+//! file holding a fully-connected network ([`FcnSpec`](crate::FcnSpec)) with one output logit:
 //!
 //! * for each layer `i = 0, 1, …, k` (numbered from 0 without gaps, input to output), the
 //!   tensor `layers.{i}.weight` of shape `[out, in]`, row-major (the layout of
@@ -13,7 +13,7 @@
 //!   of the two, are rejected with a message saying how to convert them);
 //! * no other tensors;
 //! * in the header's `__metadata__`, when basin wrote the file, `"basin.format"` =
-//!   `"basin-fcn/1"` ([`FORMAT`]) and `"basin.spec"` = the [`FcnSpec`] as JSON (widths,
+//!   `"basin-fcn/1"` ([`FORMAT`]) and `"basin.spec"` = the [`FcnSpec`](crate::FcnSpec) as JSON (widths,
 //!   activation, σ_w, σ_b). Other metadata keys (PyTorch's `"format": "pt"`, say) are ignored.
 //!
 //! Basin writes the tensors' data in the order of its flat parameter vector (per layer, the

@@ -11,7 +11,7 @@
 
 use std::arch::x86_64::*;
 
-use super::RowMap;
+use super::rows::RowMap;
 use crate::csr::{COL_BLOCK, SparseRows};
 
 macro_rules! kernels {
@@ -338,7 +338,7 @@ macro_rules! kernels {
                 );
                 assert!(rows.iter().all(|&r| r < x.n_rows()), "csr rows");
                 assert!(
-                    crate::simd::has_avx512(),
+                    crate::simd::isa::has_avx512(),
                     "AVX-512 kernels on a CPU without AVX-512"
                 );
                 // SAFETY: AVX-512F is present; every column index of `x` is below its `dim`, so
@@ -442,7 +442,7 @@ macro_rules! kernels {
                     "csc shapes"
                 );
                 assert!(
-                    crate::simd::has_avx512(),
+                    crate::simd::isa::has_avx512(),
                     "AVX-512 kernels on a CPU without AVX-512"
                 );
                 // SAFETY: AVX-512F is present; `column` returns rows within `rows`, so every Δ
@@ -464,7 +464,7 @@ macro_rules! kernels {
                 let a_ok = k == 0 || arows.check(m, a.len() / k);
                 assert!(c.len() >= m * n && a_ok && b.len() >= n * k, "nt shapes");
                 assert!(
-                    crate::simd::has_avx512(),
+                    crate::simd::isa::has_avx512(),
                     "AVX-512 kernels on a CPU without AVX-512"
                 );
                 // SAFETY: AVX-512F is present (asserted) and every access is within the
@@ -491,7 +491,7 @@ macro_rules! kernels {
                     "rows coefficient shape"
                 );
                 assert!(
-                    crate::simd::has_avx512(),
+                    crate::simd::isa::has_avx512(),
                     "AVX-512 kernels on a CPU without AVX-512"
                 );
                 // SAFETY: as for `nt`.

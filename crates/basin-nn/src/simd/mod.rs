@@ -8,80 +8,16 @@
 
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+mod isa;
+mod rows;
+
+pub use isa::{Isa, has_avx512};
+pub use rows::RowMap;
 
 use std::ops::Range;
-use std::sync::OnceLock;
 
 use crate::csr::SparseRows;
 use crate::real::Real;
-
-/// The SIMD instruction sets of this CPU that basin's kernels use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Isa {
-    /// AVX-512 Foundation: every AVX-512 kernel needs it.
-    pub avx512f: bool,
-    /// AVX-512 VBMI (byte permutes): the Boolean prior's vectorised ziggurat sampler.
-    pub avx512vbmi: bool,
-    /// Fused multiply-add: the portable Boolean forward pass compiled for it.
-    pub fma: bool,
-}
-
-impl Isa {
-    /// The CPU's support, detected on the first call and cached for the process.
-    #[inline]
-    pub fn detect() -> Isa {
-        static ISA: OnceLock<Isa> = OnceLock::new();
-        *ISA.get_or_init(Isa::probe)
-    }
-
-    /// Asks the CPU (x86-64), or reports nothing (other architectures).
-    fn probe() -> Isa {
-        #[cfg(target_arch = "x86_64")]
-        {
-            Isa {
-                avx512f: std::arch::is_x86_feature_detected!("avx512f"),
-                avx512vbmi: std::arch::is_x86_feature_detected!("avx512vbmi"),
-                fma: std::arch::is_x86_feature_detected!("fma"),
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            Isa::default()
-        }
-    }
-}
-
-/// True when the AVX-512 (Foundation) kernels can run on this CPU: [`Isa::detect`]`().avx512f`.
-#[inline]
-pub fn has_avx512() -> bool {
-    Isa::detect().avx512f
-}
-
-/// Which rows of a row-major operand a product reads: all in order, or those at the given
-/// indices (so a minibatch is read in place instead of being gathered first).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RowMap<'a>(pub Option<&'a [usize]>);
-
-impl RowMap<'_> {
-    /// The stored row of logical row `i`.
-    #[inline(always)]
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-    fn get(self, i: usize) -> usize {
-        match self.0 {
-            None => i,
-            Some(ix) => ix[i],
-        }
-    }
-
-    /// Checks that logical rows `0..rows` map into a matrix of `stored` rows.
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-    fn check(self, rows: usize, stored: usize) -> bool {
-        match self.0 {
-            None => rows <= stored,
-            Some(ix) => ix.len() >= rows && ix[..rows].iter().all(|&i| i < stored),
-        }
-    }
-}
 
 /// A real type with AVX-512 forms of the engine's products. Each method runs its kernel and
 /// returns true where the CPU has AVX-512, and does nothing and returns false elsewhere (the

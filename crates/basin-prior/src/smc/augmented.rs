@@ -39,7 +39,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use rayon::prelude::*;
 
-use super::SmcConfig;
+use super::config::SmcConfig;
 use super::hmc::{Flight, FlightScratch, Walls, fly};
 use super::path::{Level, ReplicateRun, correlation};
 use super::slice::{CHUNK, log_liks, systematic_resample};

@@ -11,7 +11,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::SmcConfig;
+use super::config::SmcConfig;
 use super::gauss::Gaussian;
 use super::slice::{
     MoveSetting, SliceStats, draw_particles, log_liks, move_particles, systematic_resample,

@@ -20,7 +20,10 @@ use super::saddle::Scaled;
 use crate::truncnorm::{log_prob_between, sample};
 
 /// Samples per block (each block has its own random stream).
-const BLOCK: usize = super::SAMPLE_BLOCK;
+/// Samples are drawn in blocks of this many (each with its own seeded stream); the sample
+/// count is rounded up to a multiple of it.
+pub const SAMPLE_BLOCK: usize = 128;
+const BLOCK: usize = SAMPLE_BLOCK;
 /// Variables per panel of the blocked sums.
 const PANEL: usize = 64;
 
