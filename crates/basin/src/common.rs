@@ -23,7 +23,8 @@ pub struct DataArgs {
     pub class_map: String,
 }
 
-fn parse_source(s: &str) -> std::result::Result<DataSource, String> {
+/// Parses a `--data` or `SOURCE` argument (clap shows the error with the flag's name).
+pub fn parse_source(s: &str) -> std::result::Result<DataSource, String> {
     s.parse().map_err(|e| format!("{e}"))
 }
 

@@ -5,6 +5,8 @@ use basin_data::{ClassMap, DataSource, DataSummary, Dataset};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
+use crate::common::parse_source;
+
 /// The `data` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum DataCommand {
@@ -33,10 +35,6 @@ pub struct InfoArgs {
     /// separate test set.
     #[arg(long)]
     json: bool,
-}
-
-fn parse_source(s: &str) -> std::result::Result<DataSource, String> {
-    s.parse().map_err(|e| format!("{e}"))
 }
 
 /// What `basin data info --json` prints: the summary of the pool and, where the source has
