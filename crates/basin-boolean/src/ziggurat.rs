@@ -122,10 +122,13 @@ impl Ziggurat {
     pub fn fill<G: Rng + ?Sized>(&self, words: &[u32], out: &mut [f32], rng: &mut G) {
         assert_eq!(words.len(), out.len(), "one word per draw");
         #[cfg(target_arch = "x86_64")]
-        if basin_nn::simd::Isa::detect().avx512f && basin_nn::simd::Isa::detect().avx512vbmi {
-            // SAFETY: AVX-512F and VBMI are present (checked above).
-            unsafe { self.fill_avx512(words, out, rng) };
-            return;
+        {
+            let isa = basin_nn::simd::Isa::detect();
+            if isa.avx512f && isa.avx512vbmi {
+                // SAFETY: AVX-512F and VBMI are present (checked above).
+                unsafe { self.fill_avx512(words, out, rng) };
+                return;
+            }
         }
         self.fill_portable(words, out, rng);
     }

@@ -78,7 +78,7 @@ fn converges_to_the_analytic_kernel_like_one_over_sqrt_m() {
 fn deep_nets_converge_up_to_the_finite_width_bias() {
     let (n, d) = (8, 5);
     let x = points(n, d, 12);
-    for act in [Activation::Relu, Activation::Erf] {
+    for act in [Activation::Relu, Activation::Erf, Activation::Linear] {
         let spec = fcn(d, vec![500, 500], act);
         let exact = nngp_f64(&spec, &x, n).unwrap();
         let err = rel_frobenius(&mc(&spec, &x, n, 128, 7), &exact);

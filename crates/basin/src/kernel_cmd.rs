@@ -268,9 +268,6 @@ fn per_layer(flag: &str, values: &[f64], depth: usize) -> Result<Vec<f64>> {
 /// The Monte Carlo kernel's network from the flags.
 fn fcn_spec(args: &KernelArgs, d: usize) -> Result<FcnSpec> {
     let activation = args.activation;
-    if activation == Activation::Linear {
-        bail!("--method mc draws relu, erf or tanh networks; use --method analytic for linear")
-    }
     let (sigma_w, sigma_b) = match (args.sigma_w.as_slice(), args.sigma_b.as_slice()) {
         ([w], [b]) => (*w, *b),
         _ => bail!("--method mc takes one --sigma-w and one --sigma-b for every layer"),
