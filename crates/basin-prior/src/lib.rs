@@ -26,6 +26,7 @@ pub mod laplace;
 pub mod likelihood;
 pub mod mc_kernel;
 pub mod normal;
+pub mod scale;
 pub mod smc;
 pub mod tilting;
 pub mod truncnorm;

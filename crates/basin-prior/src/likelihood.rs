@@ -48,28 +48,18 @@ impl Likelihood {
 
     /// The moments of the tilted distribution for label `y` (±1) and the cavity with natural
     /// parameters τ₋ = 1/v (`tau`, > 0) and ν₋ = m/v (`nu`), exactly as GPy's
-    /// `Bernoulli.moments_match_ep` computes them (probit and Heaviside links):
-    ///
-    /// * probit: c = √(τ₋² + τ₋), z = y·ν₋/c, r = φ(z)/Φ(z), log Ẑ = log Φ(z),
-    ///   mean = ν₋/τ₋ + y·r/c, var = 1/τ₋ − r(z + r)/c²;
-    /// * step: c = √τ₋, z = y·ν₋/c, mean = ν₋/τ₋ + y·r/c, var = (1 − z·r − r²)/τ₋.
+    /// `Bernoulli.moments_match_ep` computes them (probit and Heaviside links): those of
+    /// [`Scaled::tilted_moments`] with noise variance 1 (probit) or 0 (step).
     pub fn tilted_moments(self, y: f64, tau: f64, nu: f64) -> TiltedMoments {
-        let c2 = match self {
-            Likelihood::Probit => tau * tau + tau,
-            Likelihood::Step => tau,
-        };
-        let c = c2.sqrt();
-        let z = y * nu / c;
-        let r = inv_mills(z);
-        let mean = nu / tau + y * r / c;
-        let var = match self {
-            Likelihood::Probit => 1.0 / tau - r * (z + r) / c2,
-            Likelihood::Step => (1.0 - z * r - r * r) / tau,
-        };
-        TiltedMoments {
-            log_z: log_cdf(z),
-            mean,
-            var,
+        Scaled::unit(self).tilted_moments(y, tau, nu)
+    }
+
+    /// The variance of the Gaussian noise ε in P(y | z) = P(sign(z + ε) = y): 1 (probit) or
+    /// 0 (step).
+    pub fn noise_variance(self) -> f64 {
+        match self {
+            Likelihood::Probit => 1.0,
+            Likelihood::Step => 0.0,
         }
     }
 
@@ -79,6 +69,57 @@ impl Likelihood {
             Likelihood::Probit => log_cdf(y * f),
             Likelihood::Step if y * f > 0.0 => 0.0,
             Likelihood::Step => f64::NEG_INFINITY,
+        }
+    }
+}
+
+/// A likelihood on a kernel divided by a scale s: with z = √s·g, P(sign(z + ε) = y) =
+/// P(sign(g + ε/√s) = y), the step likelihood on g with Gaussian noise of variance
+/// `noise` = v/s, where v is the likelihood's own [`Likelihood::noise_variance`]. The
+/// estimators run on K/s ([`crate::scale::KernelScale`]) with this, so that their arithmetic
+/// is of unit order whatever the kernel's scale.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scaled {
+    /// The likelihood the user asked for (reported in the estimate).
+    pub likelihood: Likelihood,
+    /// The noise variance on the scaled latent g: 0 for the step likelihood, 1/s for probit.
+    pub noise: f64,
+}
+
+impl Scaled {
+    /// `likelihood` on an unscaled kernel (s = 1).
+    pub fn unit(likelihood: Likelihood) -> Self {
+        Scaled {
+            likelihood,
+            noise: likelihood.noise_variance(),
+        }
+    }
+
+    /// The moments of the tilted distribution for label `y` (±1) and the cavity with natural
+    /// parameters τ₋ = 1/v (`tau`, > 0) and ν₋ = m/v (`nu`). With noise variance w (> 0):
+    /// c² = wτ₋² + τ₋, z = y·ν₋/c, r = φ(z)/Φ(z), log Ẑ = log Φ(z), mean = ν₋/τ₋ + y·r/c,
+    /// var = 1/τ₋ − r(z + r)/c² (GPy's probit formulas at w = 1); with w = 0 (step):
+    /// c = √τ₋ and var = (1 − z·r − r²)/τ₋.
+    pub fn tilted_moments(self, y: f64, tau: f64, nu: f64) -> TiltedMoments {
+        let noisy = self.noise > 0.0;
+        let c2 = if noisy {
+            tau * tau * self.noise + tau
+        } else {
+            tau
+        };
+        let c = c2.sqrt();
+        let z = y * nu / c;
+        let r = inv_mills(z);
+        let mean = nu / tau + y * r / c;
+        let var = if noisy {
+            1.0 / tau - r * (z + r) / c2
+        } else {
+            (1.0 - z * r - r * r) / tau
+        };
+        TiltedMoments {
+            log_z: log_cdf(z),
+            mean,
+            var,
         }
     }
 }

@@ -198,18 +198,5 @@ impl MeasureArgs {
 
 /// The peak resident memory of this process (`VmHWM`), in bytes, on Linux.
 pub fn peak_rss_bytes() -> Option<u64> {
-    proc_kb("/proc/self/status", "VmHWM:")
-}
-
-/// A `kB` field of a `/proc` status file, in bytes.
-pub fn proc_kb(path: &str, key: &str) -> Option<u64> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let line = text.lines().find(|l| l.starts_with(key))?;
-    let kb: u64 = line[key.len()..]
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kb * 1024)
+    basin_data::memory::proc_kb("/proc/self/status", "VmHWM:")
 }

@@ -15,7 +15,7 @@ use basin_prior::mc_kernel::{FcnFeatures, McConfig, mc_kernel_with_progress};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 
-use crate::common::{DataArgs, peak_rss_bytes, proc_kb, spinner};
+use crate::common::{DataArgs, peak_rss_bytes, spinner};
 
 /// How the kernel is computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -286,28 +286,15 @@ fn kernel_bytes(n: usize) -> u64 {
 }
 
 /// Refuses a kernel whose computation and writing (about three copies of N² f64) would not
-/// fit in the available memory, where Linux reports it.
+/// fit in the memory available to the process (its cgroup limit counts).
 fn check_memory(n: usize) -> Result<()> {
     let need = kernel_bytes(n).saturating_mul(3);
-    let Some(available) = meminfo_bytes("MemAvailable:") else {
-        return Ok(());
-    };
-    let gib = |b: u64| b as f64 / f64::from(1u32 << 30);
-    ensure!(
-        need <= available,
-        "a kernel of {n} points needs about {:.1} GiB ({:.1} GiB for the matrix, three times \
-         over to compute and write it) but {:.1} GiB is available: use --take to keep fewer \
-         examples",
-        gib(need),
-        gib(kernel_bytes(n)),
-        gib(available)
-    );
+    basin_data::memory::check(
+        need,
+        || format!("a kernel of {n} points (three N × N float64 copies, to compute and write it)"),
+        "use --take to keep fewer examples",
+    )?;
     Ok(())
-}
-
-/// A `kB` line of `/proc/meminfo`, in bytes.
-fn meminfo_bytes(key: &str) -> Option<u64> {
-    proc_kb("/proc/meminfo", key)
 }
 
 /// Writes the kernel, `n × n`, as a float64 `.npy`.
