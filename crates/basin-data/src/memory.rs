@@ -108,7 +108,10 @@ fn cgroup_room_in(root: &Path, membership: &str) -> Option<(u64, &'static str)> 
 }
 
 /// The smaller of two rooms.
-fn tighter(a: Option<(u64, &'static str)>, b: Option<(u64, &'static str)>) -> Option<(u64, &'static str)> {
+fn tighter(
+    a: Option<(u64, &'static str)>,
+    b: Option<(u64, &'static str)>,
+) -> Option<(u64, &'static str)> {
     match (a, b) {
         (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
         (a, b) => a.or(b),
@@ -125,7 +128,10 @@ fn v2_room(root: &Path, rel: &str) -> Option<(u64, &'static str)> {
         ) else {
             continue;
         };
-        best = tighter(best, Some((max.saturating_sub(current), "cgroup memory.max")));
+        best = tighter(
+            best,
+            Some((max.saturating_sub(current), "cgroup memory.max")),
+        );
     }
     best
 }

@@ -10,7 +10,7 @@ use super::result::{EpDiagnostics, EpResult, finish};
 use super::site::{Sites, SweepRecord, mean_sq_change, update_site};
 use crate::PriorError;
 use crate::estimate::Method;
-use crate::likelihood::Likelihood;
+use crate::likelihood::Scaled;
 
 /// An n × n f64 buffer one thread may leave for another: the kernel check's, for the f64
 /// factor. Taking never waits: a run that needs the buffer before the check has finished
@@ -248,7 +248,7 @@ impl SweepState {
 
     /// One parallel sweep: every site from the current marginals. Returns the change (the
     /// larger of the mean squared changes of τ̃ and ν̃).
-    fn sweep(&mut self, post: &Posterior, y: &[f64], lik: Likelihood, damping: f64) -> f64 {
+    fn sweep(&mut self, post: &Posterior, y: &[f64], lik: Scaled, damping: f64) -> f64 {
         self.before.0.clone_from(&self.sites);
         self.before.1.clone_from(&self.rec);
         for (i, &yi) in y.iter().enumerate() {
@@ -288,7 +288,7 @@ pub(super) fn parallel(
     k: MatRef<'_, f64>,
     spare: &Spare,
     y: &[f64],
-    lik: Likelihood,
+    lik: Scaled,
     cfg: &EpConfig,
     warm: Option<&Sites>,
 ) -> Result<EpResult, PriorError> {
@@ -346,7 +346,7 @@ pub(super) fn parallel(
         converged,
         sweeps,
         Method::Ep,
-        lik,
+        lik.likelihood,
         st.sites,
         st.rec,
         diagnostics,

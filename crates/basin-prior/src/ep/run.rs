@@ -15,7 +15,8 @@ use crate::error::require;
 use crate::estimate::{Issue, Outcome};
 use crate::estimator::Estimator;
 use crate::kernel_check::{check_kernel, cholesky_jitter, with_jitter};
-use crate::likelihood::{Likelihood, labels_pm1};
+use crate::likelihood::{Likelihood, Scaled, labels_pm1};
+use crate::scale::KernelScale;
 
 impl Estimator for EpConfig {
     type Diagnostics = EpDiagnostics;
@@ -70,6 +71,10 @@ pub(super) fn ep_unwarned(
     let n = y.len();
     validate_config(cfg, warm, n)?;
     let exactly_symmetric = check_kernel(kernel, n)?;
+    let scale = KernelScale::of(kernel)?;
+    if !scale.is_unit() {
+        return ep_scaled(kernel, &y, likelihood, cfg, warm, scale);
+    }
     let contiguous;
     let k = if kernel.row_stride() == 1 {
         kernel
@@ -81,12 +86,42 @@ pub(super) fn ep_unwarned(
         contiguous.as_ref()
     };
     let overlap = cfg.check_psd && cfg.schedule == EpSchedule::Parallel && threads(cfg.par) > 1;
+    let lik = Scaled::unit(likelihood);
     let (mut run, jitter) = if overlap {
-        parallel_checking_alongside(k, &y, likelihood, cfg, warm)?
+        parallel_checking_alongside(k, &y, lik, cfg, warm)?
     } else {
-        checking_first(k, &y, likelihood, cfg, warm)?
+        checking_first(k, &y, lik, cfg, warm)?
     };
     run.estimate.jitter = jitter;
+    Ok(run)
+}
+
+/// EP on K/s with the likelihood of the scaled latent g = z/√s ([`KernelScale`]), for a
+/// kernel far from unit scale: the same log Z (a change of variables), with EP's absolute
+/// constants (the first sweep's jitter, the smallest site precision, the stopping rule on
+/// the sites' changes) acting at unit order. The sites and cavities come back in z's units
+/// (τ/s, ν/√s), the jitter in K's; warm sites go in as τ·s, ν·√s.
+fn ep_scaled(
+    kernel: MatRef<'_, f64>,
+    y: &[f64],
+    likelihood: Likelihood,
+    cfg: &EpConfig,
+    warm: Option<&Sites>,
+    scale: KernelScale,
+) -> Result<EpResult, PriorError> {
+    let (s, root) = (scale.factor(), scale.root());
+    let k = scale.scaled_kernel(kernel);
+    let warm = warm.map(|w| w.rescaled(s, root));
+    let lik = scale.likelihood(likelihood);
+    let overlap = cfg.check_psd && cfg.schedule == EpSchedule::Parallel && threads(cfg.par) > 1;
+    let (mut run, jitter) = if overlap {
+        parallel_checking_alongside(k.as_ref(), y, lik, cfg, warm.as_ref())?
+    } else {
+        checking_first(k.as_ref(), y, lik, cfg, warm.as_ref())?
+    };
+    run.estimate.jitter = jitter * s;
+    run.sites = run.sites.rescaled(1.0 / s, 1.0 / root);
+    run.cavities = run.cavities.rescaled(1.0 / s, 1.0 / root);
     Ok(run)
 }
 
@@ -106,7 +141,7 @@ pub(super) fn warn_unconverged(run: &EpResult) {
 fn checking_first(
     k: MatRef<'_, f64>,
     y: &[f64],
-    lik: Likelihood,
+    lik: Scaled,
     cfg: &EpConfig,
     warm: Option<&Sites>,
 ) -> Result<(EpResult, f64), PriorError> {
@@ -138,7 +173,7 @@ fn checking_first(
 fn parallel_checking_alongside(
     k: MatRef<'_, f64>,
     y: &[f64],
-    lik: Likelihood,
+    lik: Scaled,
     cfg: &EpConfig,
     warm: Option<&Sites>,
 ) -> Result<(EpResult, f64), PriorError> {

@@ -19,7 +19,7 @@ use super::result::{EpDiagnostics, EpResult, finish};
 use super::site::{Sites, SweepRecord, mean_sq_change, update_site};
 use crate::PriorError;
 use crate::estimate::Method;
-use crate::likelihood::Likelihood;
+use crate::likelihood::Scaled;
 
 /// The full posterior of the sites: Σ = K − VᵀV with V = L⁻¹S½K, μ = Σν̃; returns
 /// (log|B|, ν̃ᵀμ).
@@ -65,7 +65,7 @@ pub(super) fn full_posterior(
 pub(super) fn sequential(
     k: MatRef<'_, f64>,
     y: &[f64],
-    lik: Likelihood,
+    lik: Scaled,
     cfg: &EpConfig,
     warm: Option<&Sites>,
 ) -> Result<EpResult, PriorError> {
@@ -114,7 +114,7 @@ pub(super) fn sequential(
         converged,
         sweeps,
         Method::EpSequential,
-        lik,
+        lik.likelihood,
         sites,
         rec,
         EpDiagnostics::default(),
@@ -145,7 +145,7 @@ impl RankOneBlock {
     fn visit(
         &mut self,
         i: usize,
-        lik: Likelihood,
+        lik: Scaled,
         y: f64,
         sigma: &mut Mat<f64>,
         mu: &mut [f64],

@@ -1,7 +1,7 @@
 //! The EP sites, the record of a sweep, and one site update from a marginal.
 
 use super::config::MIN_SITE_PRECISION;
-use crate::likelihood::Likelihood;
+use crate::likelihood::Scaled;
 
 /// Site (or cavity) natural parameters: precisions τ and natural means ν.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,6 +18,15 @@ impl Sites {
         Sites {
             tau: vec![0.0; n],
             nu: vec![0.0; n],
+        }
+    }
+
+    /// The sites with precisions times `tau_factor` and natural means times `nu_factor`: in
+    /// the units of a kernel divided by s, τ·s and ν·√s.
+    pub fn rescaled(&self, tau_factor: f64, nu_factor: f64) -> Sites {
+        Sites {
+            tau: self.tau.iter().map(|t| t * tau_factor).collect(),
+            nu: self.nu.iter().map(|v| v * nu_factor).collect(),
         }
     }
 }
@@ -44,7 +53,7 @@ impl SweepRecord {
 /// is not a proper Gaussian (then the site is left as it is).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn update_site(
-    lik: Likelihood,
+    lik: Scaled,
     y: f64,
     sigma_ii: f64,
     mu_i: f64,
