@@ -6,6 +6,7 @@
 
 use std::time::Instant;
 
+use basin_nn::real::{nearest_pow2_exponent, pow2};
 use basin_nn::{Objective, all_examples};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -72,7 +73,7 @@ pub fn hutchinson<O: Objective<f64> + ?Sized>(
     let batch = all_examples(obj.n_examples());
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let (mut z, mut hz) = (vec![0.0; n], vec![0.0; n]);
-    let (mut sum, mut sum_sq) = (0.0, 0.0);
+    let mut quads = Vec::with_capacity(probes);
     for p in 0..probes {
         rademacher(&mut rng, &mut z);
         obj.hvp(theta, &batch, &z, &mut hz);
@@ -83,17 +84,28 @@ pub fn hutchinson<O: Objective<f64> + ?Sized>(
                 value: q,
             }));
         }
-        sum += q;
-        sum_sq += q * q;
+        quads.push(q);
     }
-    let pf = probes as f64;
-    let mean = sum / pf;
-    let var = ((sum_sq - pf * mean * mean) / (pf - 1.0)).max(0.0);
+    let (mean, std_err) = mean_and_std_err(&quads);
     Ok(TraceEstimate {
         trace: mean,
-        std_err: (var / pf).sqrt(),
+        std_err,
         probes,
         seed,
         wall_s: start.elapsed().as_secs_f64(),
     })
+}
+
+/// The mean of `values` (at least two) and its standard error (sample standard deviation
+/// over √count), computed in two passes on the values divided by a power of two near the
+/// largest, so that neither the sums nor the squares overflow or underflow and the variance
+/// has no cancellation, whatever the values' scale.
+fn mean_and_std_err(values: &[f64]) -> (f64, f64) {
+    let largest = values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let e = nearest_pow2_exponent(largest).clamp(-1022, 1022);
+    let (unit, inv) = (pow2(e), pow2(-e));
+    let count = values.len() as f64;
+    let mean = values.iter().map(|v| v * inv).sum::<f64>() / count;
+    let var = values.iter().map(|v| (v * inv - mean).powi(2)).sum::<f64>() / (count - 1.0);
+    (mean * unit, (var / count).sqrt() * unit)
 }

@@ -37,6 +37,8 @@ use basin_nn::Objective;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
+use basin_nn::real::{nearest_pow2_exponent, pow2};
+
 use crate::error::{FlatnessError, NonFiniteAt};
 use crate::gram::{Sweep, dot, dot_rows, dot2, sub_rows, sweep};
 use crate::tridiagonal::Tridiagonal;
@@ -57,6 +59,8 @@ pub(crate) struct Krylov {
     e: Vec<f64>,
     /// How many steps of the last run fell back to explicit passes (see the module docs).
     fallbacks: usize,
+    /// The power of two the last run divided every HVP by (see [`Krylov::run`]).
+    unit: f64,
 }
 
 /// The recurrence's coefficients so far.
@@ -78,6 +82,7 @@ impl Krylov {
             c: vec![0.0; steps + 1],
             e: vec![0.0; steps + 1],
             fallbacks: 0,
+            unit: 1.0,
         }
     }
 
@@ -93,6 +98,11 @@ impl Krylov {
     }
 
     /// Runs up to `steps` Lanczos steps from the unit vector in [`Krylov::start_mut`].
+    ///
+    /// The recurrence runs on H/u, where u is the power of two nearest the largest entry of
+    /// the first HVP, so that its sums of squares neither underflow nor overflow whatever the
+    /// Hessian's scale (1e-300 or 1e300); the division is exact, and the tridiagonal carries u
+    /// ([`Tridiagonal::unit`]) to give its eigenvalues in H's units.
     pub fn run<O: Objective<f64> + ?Sized>(
         &mut self,
         obj: &mut O,
@@ -103,6 +113,7 @@ impl Krylov {
         let mut t = Coefficients::default();
         let mut scale = 0.0f64;
         self.fallbacks = 0;
+        self.unit = 1.0;
         for k in 0..self.steps {
             let (pz, hz_norm) = self.hvp(obj, theta, batch, k)?;
             scale = scale.max(hz_norm);
@@ -116,6 +127,7 @@ impl Krylov {
                     beta: t.beta,
                     beta_last: 0.0,
                     breakdown: invariant && k + 1 < self.steps,
+                    unit: self.unit,
                 });
             }
             t.beta.push(b);
@@ -128,6 +140,7 @@ impl Krylov {
             beta: t.beta,
             beta_last,
             breakdown: false,
+            unit: self.unit,
         })
     }
 
@@ -141,6 +154,14 @@ impl Krylov {
     ) -> Result<(f64, f64), FlatnessError> {
         let p = &self.basis[k * self.n..(k + 1) * self.n];
         obj.hvp(theta, batch, p, &mut self.w);
+        if k == 0 {
+            let largest = self.w.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+            self.unit = pow2(nearest_pow2_exponent(largest).clamp(-1022, 1022));
+        }
+        if self.unit != 1.0 {
+            let inv = 1.0 / self.unit;
+            self.w.iter_mut().for_each(|x| *x *= inv);
+        }
         let (pz, zz) = dot2(p, &self.w);
         let norm = zz.sqrt();
         if !(norm.is_finite() && pz.is_finite()) {
@@ -338,12 +359,14 @@ mod tests {
         let start = k.start_mut().to_vec();
         let tri = k.run(&mut Diag(d.clone()), &vec![0.0; n], &[0]).unwrap();
         let (alpha, beta) = textbook_lanczos(&d, &start, steps);
+        // The run's tridiagonal is of H/u (u a power of two): compare in H's units.
+        let u = tri.unit;
         for (i, (a, b)) in tri.alpha.iter().zip(&alpha).enumerate() {
-            assert!((a - b).abs() < 1e-10, "α_{i}: {a} vs {b}");
+            assert!((a * u - b).abs() < 1e-10, "α_{i}: {a}·{u} vs {b}");
         }
         let all_beta: Vec<f64> = tri.beta.iter().copied().chain([tri.beta_last]).collect();
         for (i, (a, b)) in all_beta.iter().zip(&beta).enumerate() {
-            assert!((a - b).abs() < 1e-10, "β_{i}: {a} vs {b}");
+            assert!((a * u - b).abs() < 1e-10, "β_{i}: {a}·{u} vs {b}");
         }
         let worst = loss_of_orthogonality(&k, steps);
         assert!(worst < 1e-13, "loss of orthogonality {worst:e}");

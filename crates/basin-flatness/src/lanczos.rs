@@ -215,7 +215,7 @@ fn spectrum(tri: &Tridiagonal, ritz: &RitzValues, cfg: &LanczosConfig, wall_s: f
     let end = |idx: &mut dyn Iterator<Item = usize>| {
         let (mut eigenvalues, mut residuals, mut converged) = (vec![], vec![], vec![]);
         for i in idx.take(k) {
-            let (v, r) = (ritz.values[i], (tri.beta_last * ritz.last[i]).abs());
+            let (v, r) = (ritz.values[i], (tri.residual_norm() * ritz.last[i]).abs());
             eigenvalues.push(v);
             residuals.push(r);
             converged.push(r + roundoff <= cfg.tol * v.abs());

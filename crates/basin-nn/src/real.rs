@@ -133,3 +133,38 @@ impl_real!(f64, libm::erf);
 pub fn convert<A: Real, B: Real>(xs: &[A]) -> Vec<B> {
     xs.iter().map(|&x| B::from_f64(x.to_f64())).collect()
 }
+
+/// 2ⁿ exactly, with n clamped to f64's normal exponents [−1022, 1023]. Multiplying by it is
+/// exact wherever the result stays in the normal range: the one way basin rescales a problem
+/// to unit order without changing its digits.
+pub fn pow2(n: i32) -> f64 {
+    let n = n.clamp(-1022, 1023);
+    f64::from_bits(((1023 + i64::from(n)) as u64) << 52)
+}
+
+/// The exponent of the power of two nearest `x` (to the nearest integer in log₂) for a positive
+/// finite `x`, clamped to [−1022, 1023]; 0 for 0, a negative or a non-finite `x`.
+pub fn nearest_pow2_exponent(x: f64) -> i32 {
+    if !(x.is_finite() && x > 0.0) {
+        return 0;
+    }
+    (x.log2().round() as i32).clamp(-1022, 1023)
+}
+
+#[cfg(test)]
+mod pow2_tests {
+    use super::*;
+
+    #[test]
+    fn powers_of_two_are_exact_and_clamped() {
+        for n in -1022..=1023 {
+            assert_eq!(pow2(n), 2f64.powi(n), "2^{n}");
+        }
+        assert_eq!(pow2(5000), pow2(1023));
+        assert_eq!(nearest_pow2_exponent(3.0), 2);
+        assert_eq!(nearest_pow2_exponent(1e-300), -997);
+        assert_eq!(nearest_pow2_exponent(f64::MAX), 1023);
+        assert_eq!(nearest_pow2_exponent(0.0), 0);
+        assert_eq!(nearest_pow2_exponent(f64::NAN), 0);
+    }
+}

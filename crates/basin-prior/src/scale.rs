@@ -7,6 +7,7 @@
 //! √s, for natural means) and leaves kernels of unit order (largest diagonal in [0.5, 2))
 //! untouched.
 
+use basin_nn::real::pow2;
 use faer::{Mat, MatRef};
 
 use crate::PriorError;
@@ -70,21 +71,9 @@ impl KernelScale {
     }
 }
 
-/// 2ⁿ for |n| ≤ 1022, exactly.
-fn pow2(n: i32) -> f64 {
-    f64::from_bits(((1023 + i64::from(n)) as u64) << 52)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn powers_of_two_are_exact() {
-        for n in -1022..=1022 {
-            assert_eq!(pow2(n), 2f64.powi(n), "2^{n}");
-        }
-    }
 
     #[test]
     fn unit_kernels_are_left_alone_and_others_scaled_to_unit_order() {
