@@ -246,13 +246,31 @@ pub enum PriorError {
     },
     /// A point whose squared norm overflows.
     #[error(
-        "invalid input: {name}: the squared norm of point {point} overflows f64: rescale the inputs"
+        "invalid input: {name}: σ_w,0²/d times the squared norm of point {point} overflows \
+         f64: rescale the inputs or lower the first layer's σ_w (--sigma-w)"
     )]
     NormOverflow {
         /// The input set's name.
         name: String,
         /// The point.
         point: usize,
+    },
+    /// A point whose variance leaves f64's normal range in some layer.
+    #[error(
+        "the NNGP variance of point {point} of {name} is {value:e} {at}, outside \
+         f64's normal range: bring σ_w and σ_b (--sigma-w, --sigma-b) nearer 1 (log P(f) under \
+         the step likelihood does not depend on the kernel's scale)"
+    )]
+    VarianceRange {
+        /// The input set's name.
+        name: String,
+        /// The point.
+        point: usize,
+        /// Where: "after layer 2" (1 = the first hidden layer's pre-activations) or "at the
+        /// readout".
+        at: String,
+        /// The variance.
+        value: f64,
     },
     /// The Monte Carlo kernel asked for zero samples.
     #[error(

@@ -236,6 +236,29 @@ struct Plan {
     sb0: f64,
     /// One map per hidden layer.
     maps: Vec<NngpMap>,
+    /// Whether every σ_b is 0, so that the zero input has variance 0 in every layer.
+    no_bias: bool,
+}
+
+/// An error when a point's variance after `layer` has left f64's normal range (overflowed,
+/// or underflowed below it, where the kernel's entries would lose their precision or vanish).
+/// A variance of exactly 0 (the zero input) is in range only in a net with no biases.
+pub(crate) fn check_variances(
+    q: &[f64],
+    name: &str,
+    at: &str,
+    no_bias: bool,
+) -> Result<(), PriorError> {
+    let in_range = |v: f64| v.is_finite() && (v >= f64::MIN_POSITIVE || (no_bias && v == 0.0));
+    match q.iter().position(|&v| !in_range(v)) {
+        Some(point) => Err(PriorError::VarianceRange {
+            name: name.to_string(),
+            point,
+            at: at.to_string(),
+            value: q[point],
+        }),
+        None => Ok(()),
+    }
 }
 
 /// The per-point quantities of one input set.
@@ -265,6 +288,7 @@ impl Plan {
                     })
                 })
                 .collect::<Result<_, _>>()?,
+            no_bias: spec.layers.iter().all(|s| s.sigma_b == 0.0),
         })
     }
 
@@ -288,10 +312,12 @@ impl Plan {
                 point: i,
             });
         }
+        check_variances(&q, name, "after layer 1", self.no_bias)?;
         let mut factors = Vec::with_capacity(self.maps.len());
-        for map in &self.maps {
+        for (l, map) in self.maps.iter().enumerate() {
             factors.push(q.iter().map(|&v| map.factor(v)).collect());
             q.iter_mut().for_each(|v| *v = map.diag(*v));
+            check_variances(&q, name, &format!("after layer {}", l + 2), self.no_bias)?;
         }
         Ok(Points {
             x: Mat::from_fn(n, features.len(), |i, f| x[i * d + features[f]]),

@@ -17,7 +17,7 @@ use faer::linalg::matmul::triangular::{self, BlockStructure};
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 
 use crate::error::PriorError;
-use crate::kernel::{LayerScale, check_inputs, mirror_lower};
+use crate::kernel::{LayerScale, check_inputs, check_variances, mirror_lower};
 
 /// A random feature map on a fixed set of inputs: the last hidden layer of a network whose
 /// parameters are drawn from a seed.
@@ -120,6 +120,16 @@ pub fn mc_kernel_with_progress<F: FeatureExtractor>(
         }
     }
     mirror_lower(k.as_mut());
+    let diag: Vec<f64> = (0..n).map(|i| k[(i, i)]).collect();
+    check_variances(
+        &diag,
+        "the Monte Carlo kernel",
+        "at the readout",
+        readout.sigma_b == 0.0,
+    )?;
+    if let Some((i, j)) = first_non_finite(k.as_ref()) {
+        return Err(PriorError::KernelNotFinite { row: i, col: j });
+    }
     Ok(k)
 }
 

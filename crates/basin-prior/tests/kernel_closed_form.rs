@@ -337,3 +337,43 @@ fn row_major_copy_transposes_rectangular_matrices() {
         assert_eq!(v, want, "{rows} × {cols}");
     }
 }
+
+#[test]
+fn variances_outside_f64s_range_are_refused_naming_the_sigmas() {
+    let (n, d) = (6, 4);
+    let x = points(n, d, 3);
+    let layers = |s: f64| [(s, s), (s, s), (s, s)];
+    let err = spec(d, Activation::Relu, &layers(1e-200))
+        .kernel(&x, n)
+        .unwrap_err();
+    assert!(
+        matches!(err, basin_prior::PriorError::VarianceRange { ref at, .. } if at == "after layer 1"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("--sigma-w"), "{err}");
+    // Each layer multiplies the variance by about σ_w²/2: 1e60 overflows in a deeper layer.
+    let err = spec(d, Activation::Relu, &layers(1e60))
+        .kernel(&x, n)
+        .unwrap_err();
+    assert!(
+        matches!(err, basin_prior::PriorError::VarianceRange { ref at, .. } if at == "after layer 3"),
+        "{err}"
+    );
+    let err = spec(d, Activation::Relu, &layers(1e200))
+        .kernel(&x, n)
+        .unwrap_err();
+    assert!(err.to_string().contains("--sigma-w"), "{err}");
+    // A zero input with no biases has variance 0 in every layer: in range.
+    let mut x0 = x.clone();
+    x0[..d].fill(0.0);
+    let k = spec(d, Activation::Relu, &[(1.4, 0.0), (1.4, 0.0)])
+        .kernel(&x0, n)
+        .unwrap();
+    assert_eq!(k[(0, 0)], 0.0);
+    // Large but representable scales are fine.
+    assert!(
+        spec(d, Activation::Relu, &layers(1e3))
+            .kernel(&x, n)
+            .is_ok()
+    );
+}

@@ -236,3 +236,25 @@ fn bad_inputs_are_errors() {
         PriorError::FeatureBuffer { .. }
     ));
 }
+
+#[test]
+fn a_kernel_outside_f64s_range_is_refused_not_written_as_zeros_or_infinities() {
+    let (n, d) = (5, 3);
+    let x: Vec<f64> = (0..n * d).map(|i| (i as f64 * 0.37).sin()).collect();
+    let cfg = McConfig {
+        samples: 2,
+        seed: 1,
+    };
+    for s in [1e-200, 1e100] {
+        let spec = FcnSpec {
+            input_dim: d,
+            hidden: vec![8, 8],
+            activation: Activation::Relu,
+            sigma_w: s,
+            sigma_b: s,
+        };
+        let features = FcnFeatures::new(&spec, &x, n).unwrap();
+        let err = mc_kernel(&features, &cfg).unwrap_err();
+        assert!(err.to_string().contains("--sigma-w"), "σ = {s:e}: {err}");
+    }
+}
