@@ -185,16 +185,17 @@ impl AtomicPath {
     /// regular file, and sweeps the stale temporaries of the same target.
     pub fn new(target: &Path, keep_extension: bool) -> Result<Self> {
         check_replaceable(target)?;
-        let file_name = target
-            .file_name()
-            .and_then(|n| n.to_str())
-            .ok_or_else(|| DataError::Write {
-                path: target.to_owned(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    "not the path of a file with a UTF-8 name",
-                ),
-            })?;
+        let file_name =
+            target
+                .file_name()
+                .and_then(|n| n.to_str())
+                .ok_or_else(|| DataError::Write {
+                    path: target.to_owned(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        "not the path of a file with a UTF-8 name",
+                    ),
+                })?;
         let dir = match target.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
@@ -324,7 +325,14 @@ mod tests {
             parse_temporary(&temporary_name("sharpness.svg", 7, None)),
             Some(("sharpness.svg", 7))
         );
-        for not in [".x.tmp", "x.tmp3", ".tmp3", ".x.tmp3.a.b", ".x.tmpz", ".x.tmp3."] {
+        for not in [
+            ".x.tmp",
+            "x.tmp3",
+            ".tmp3",
+            ".x.tmp3.a.b",
+            ".x.tmpz",
+            ".x.tmp3.",
+        ] {
             assert_eq!(parse_temporary(not), None, "{not}");
         }
     }

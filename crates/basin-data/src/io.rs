@@ -165,8 +165,14 @@ mod tests {
             std::fs::write(p, b"partial").unwrap();
         }
         write_atomic(&dir.path().join("out.bin"), b"one").unwrap();
-        assert!(!stale.exists(), "the same target's stale temporary is swept");
-        assert!(stale_png.exists(), "another target's is left to the folder sweep");
+        assert!(
+            !stale.exists(),
+            "the same target's stale temporary is swept"
+        );
+        assert!(
+            stale_png.exists(),
+            "another target's is left to the folder sweep"
+        );
         assert_eq!(crate::atomic::sweep_stale(dir.path()), 1);
         assert!(!stale_png.exists());
         assert!(alive.exists(), "a live process's temporary stays");

@@ -34,27 +34,32 @@ pub enum MergeError {
         listing: String,
     },
     /// A record is not a run of the experiment being reported.
-    #[error(
-        "{file}, line {line}: run {id} (experiment {experiment}, settings {hash}) is not a run \
-         of {expected} (settings {allowed}); refusing to merge it: remove the line, or pass \
-         --allow-mixed"
-    )]
-    ForeignRecord {
-        /// The store's file.
-        file: PathBuf,
-        /// The 1-based line number.
-        line: usize,
-        /// The run's id.
-        id: String,
-        /// The record's experiment.
-        experiment: String,
-        /// The settings hash in its id (`?` where the id has none).
-        hash: String,
-        /// The experiment reported.
-        expected: String,
-        /// The settings hashes its runs can carry (`any` without a spec).
-        allowed: String,
-    },
+    #[error(transparent)]
+    ForeignRecord(Box<ForeignRecord>),
+}
+
+/// A record that is not a run of the experiment being reported.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{file}, line {line}: run {id} (experiment {experiment}, settings {hash}) is not a run of \
+     {expected} (settings {allowed}); refusing to merge it: remove the line, or pass \
+     --allow-mixed"
+)]
+pub struct ForeignRecord {
+    /// The store's file.
+    pub file: PathBuf,
+    /// The 1-based line number.
+    pub line: usize,
+    /// The run's id.
+    pub id: String,
+    /// The record's experiment.
+    pub experiment: String,
+    /// The settings hash in its id (`?` where the id has none).
+    pub hash: String,
+    /// The experiment reported.
+    pub expected: String,
+    /// The settings hashes its runs can carry (`any` without a spec).
+    pub allowed: String,
 }
 
 /// One output folder: its spec (if it has `spec.toml`) and its runs.
@@ -153,7 +158,7 @@ fn check_records(folders: &[Folder]) -> Result<(), MergeError> {
             (Some(_), None) => false,
         };
         if run.record.experiment != expected || !settings_ok {
-            return Err(MergeError::ForeignRecord {
+            return Err(MergeError::ForeignRecord(Box::new(ForeignRecord {
                 file: run.file.clone(),
                 line: run.line,
                 id: run.record.id.clone(),
@@ -163,7 +168,7 @@ fn check_records(folders: &[Folder]) -> Result<(), MergeError> {
                 allowed: allowed.map_or("any".to_owned(), |set| {
                     set.into_iter().collect::<Vec<_>>().join(", ")
                 }),
-            });
+            })));
         }
     }
     Ok(())

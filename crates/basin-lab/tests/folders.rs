@@ -102,12 +102,24 @@ fn derived_file_names_stay_inside_the_folder() {
 fn spec_names_must_be_one_safe_path_component() {
     let text = BUILTIN[0].1;
     let long = "n".repeat(101);
-    for bad in ["../../evil", "/abs", "a/b", ".hidden", "", "a b", "é", long.as_str()] {
+    for bad in [
+        "../../evil",
+        "/abs",
+        "a/b",
+        ".hidden",
+        "",
+        "a b",
+        "é",
+        long.as_str(),
+    ] {
         let spec = text.replace("name = \"fig3-mnist\"", &format!("name = {bad:?}"));
         let err = ExperimentSpec::from_toml(&spec, "t.toml")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("name") && err.contains("safe folder name"), "{bad:?}: {err}");
+        assert!(
+            err.contains("name") && err.contains("safe folder name"),
+            "{bad:?}: {err}"
+        );
     }
     for (name, _) in BUILTIN {
         let spec = ExperimentSpec::load(name).unwrap();

@@ -126,7 +126,11 @@ fn a_special_file_is_never_replaced_by_a_plot() {
         assert!(err.contains("FIFO"), "{err}");
         assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
     }
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2, "no temporary left");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        2,
+        "no temporary left"
+    );
 }
 
 /// The temporary of a PNG carries the writer's PID, so a stale one of a dead writer is
@@ -140,7 +144,9 @@ fn a_stale_png_temporary_of_a_dead_writer_is_swept() {
     child.wait().unwrap();
     let stale = dir.path().join(format!(".fig3.png.tmp{dead}.png"));
     std::fs::write(&stale, b"half a png").unwrap();
-    figure().write_png(&dir.path().join("fig3.png"), (200, 150)).unwrap();
+    figure()
+        .write_png(&dir.path().join("fig3.png"), (200, 150))
+        .unwrap();
     assert!(!stale.exists());
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }

@@ -215,7 +215,9 @@ fn boolean_functions_are_trained_against_their_sampled_prior() {
         shard: None,
     };
     let exp = experiment(&spec);
-    let out = exp.run(&RunFolder::open(dir.path()).unwrap(), opts, &|_, _| {}).unwrap();
+    let out = exp
+        .run(&RunFolder::open(dir.path()).unwrap(), opts, &|_, _| {})
+        .unwrap();
     assert_eq!(out.records.len(), 4);
     let table: basin_lab::kinds::boolean::SampledFunctions =
         serde_json::from_slice(&std::fs::read(dir.path().join("functions.json")).unwrap()).unwrap();
@@ -237,7 +239,9 @@ fn boolean_functions_are_trained_against_their_sampled_prior() {
         assert!(r.measure("log_prior_step").is_some_and(|l| l < 0.0));
     }
     // A rerun reads the table and computes nothing.
-    let again = exp.run(&RunFolder::open(dir.path()).unwrap(), opts, &|_, _| {}).unwrap();
+    let again = exp
+        .run(&RunFolder::open(dir.path()).unwrap(), opts, &|_, _| {})
+        .unwrap();
     assert_eq!((again.computed, again.skipped), (0, 4));
     let summary = exp.report(dir.path(), &out.records).unwrap().summary;
     let b = &summary.section["boolean"];

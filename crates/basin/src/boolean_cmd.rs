@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, ensure};
-use basin_data::atomic::AtomicFile;
 use basin_boolean::{BooleanSampler, FunctionCounts, FunctionRow, function_hex};
+use basin_data::atomic::AtomicFile;
 use basin_lab::plot::{LegendCorner, ScatterPlot, Series};
 use basin_nn::FcnSpec;
 use clap::{Args, Subcommand};

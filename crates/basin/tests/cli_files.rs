@@ -80,7 +80,15 @@ fn outputs_that_are_fifos_are_refused_and_kept() {
     let fifo = dir.path().join("table.csv");
     mkfifo(&fifo);
     let f = fifo.to_str().unwrap();
-    let out = basin(&["boolean", "sample", "--samples", "1000", "--out", f, "--quiet"]);
+    let out = basin(&[
+        "boolean",
+        "sample",
+        "--samples",
+        "1000",
+        "--out",
+        f,
+        "--quiet",
+    ]);
     fails_with(&out, &[f, "FIFO"]);
     assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
     assert_eq!(entries(dir.path()), ["table.csv"], "no temporary left");
@@ -146,11 +154,17 @@ fn a_second_reproduce_on_one_folder_is_refused_with_the_holders_pid() {
 fn report_refuses_folders_of_different_settings_unless_allowed() {
     let dir = tempfile::tempdir().unwrap();
     let spec = small_spec(dir.path(), "a.toml", |t| t);
-    let other = small_spec(dir.path(), "b.toml", |t| t.replace("epochs = 3", "epochs = 4"));
+    let other = small_spec(dir.path(), "b.toml", |t| {
+        t.replace("epochs = 3", "epochs = 4")
+    });
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
     for (s, o) in [(&spec, a), (&other, b)] {
-        assert!(basin(&["reproduce", s, "--out", o, "--quiet"]).status.success());
+        assert!(
+            basin(&["reproduce", s, "--out", o, "--quiet"])
+                .status
+                .success()
+        );
     }
     let m = dir.path().join("m");
     let m = m.to_str().unwrap();
@@ -167,10 +181,24 @@ fn messages_name_the_path_and_what_it_is() {
     let file = dir.path().join("file");
     std::fs::write(&file, "x").unwrap();
     let f = file.to_str().unwrap();
-    let out = basin(&["boolean", "sample", "--samples", "1000", "--plots", f, "--quiet"]);
-    fails_with(&out, &[f, "exists and is a file, where a folder is expected"]);
+    let out = basin(&[
+        "boolean",
+        "sample",
+        "--samples",
+        "1000",
+        "--plots",
+        f,
+        "--quiet",
+    ]);
+    fails_with(
+        &out,
+        &[f, "exists and is a file, where a folder is expected"],
+    );
     let out = basin(&["report", f]);
-    fails_with(&out, &[f, "exists and is a file, where a folder is expected"]);
+    fails_with(
+        &out,
+        &[f, "exists and is a file, where a folder is expected"],
+    );
     let binary = dir.path().join("spec.bin");
     std::fs::write(&binary, [0xffu8, 0xfe, 0, 1, 2]).unwrap();
     let b = binary.to_str().unwrap();
@@ -207,5 +235,8 @@ fn a_failed_or_interrupted_run_removes_the_folder_it_created() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130), "exits as interrupted");
     let stored = std::fs::metadata(out.join("results.jsonl")).is_ok_and(|m| m.len() > 0);
-    assert!(stored || !out.exists(), "the interrupted run's empty folder is gone");
+    assert!(
+        stored || !out.exists(),
+        "the interrupted run's empty folder is gone"
+    );
 }
