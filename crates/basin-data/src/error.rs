@@ -25,6 +25,23 @@ pub enum DataError {
         #[source]
         source: std::io::Error,
     },
+    /// An output path exists and is not a regular file (a device, a FIFO, a folder), which
+    /// writing would replace.
+    #[error("{path}: exists and is {kind}, not a regular file; give the path of a file")]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+        /// What it is, in words (`a character device`, `a FIFO (named pipe)`, `a folder`).
+        kind: &'static str,
+    },
+    /// An output folder's path exists and is not a folder.
+    #[error("{path}: exists and is {kind}, where a folder is expected; give a folder")]
+    NotAFolder {
+        /// The path.
+        path: PathBuf,
+        /// What it is, in words (`a file`, …).
+        kind: &'static str,
+    },
     /// The file has no bytes at all.
     #[error("{path}: the file is empty")]
     Empty {

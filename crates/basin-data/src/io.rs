@@ -5,6 +5,7 @@ use std::path::Path;
 
 use flate2::read::MultiGzDecoder;
 
+use crate::atomic::AtomicFile;
 use crate::error::{DataError, Result};
 
 /// The two bytes every gzip stream starts with.
@@ -57,39 +58,19 @@ pub fn decode_maybe_gzip(raw: Vec<u8>, path: &Path) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Writes `bytes` to `path` atomically: to a temporary file in the same directory, synced, then renamed.
+/// Writes `bytes` to `path` atomically: to a temporary file in the same directory, synced, then
+/// renamed ([`AtomicFile`]).
 ///
-/// A reader never sees a half-written file, and an interrupted write leaves the old file intact.
+/// A reader never sees a half-written file, and an interrupted write leaves the old file intact
+/// and no temporary behind. A `path` that exists and is not a regular file (a device, a FIFO, a
+/// folder) is refused with [`DataError::NotAFile`], not replaced.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let err = |source| DataError::Write {
-        path: path.to_owned(),
+    let mut file = AtomicFile::create(path)?;
+    file.write_all(bytes).map_err(|source| DataError::Write {
+        path: file.tmp().to_owned(),
         source,
-    };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let file_name = path.file_name().ok_or_else(|| {
-        err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "not a file path",
-        ))
     })?;
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
-        file_name.to_string_lossy(),
-        std::process::id()
-    ));
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        err(e)
-    })
+    file.commit()
 }
 
 #[cfg(test)]
@@ -141,5 +122,59 @@ mod tests {
         write_atomic(&p, b"two").unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"two");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn atomic_write_refuses_a_fifo_and_keeps_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let err = write_atomic(&fifo, b"x").unwrap_err();
+        assert!(matches!(err, DataError::NotAFile { .. }), "{err}");
+        assert!(err.to_string().contains("FIFO"), "{err}");
+        use std::os::unix::fs::FileTypeExt;
+        assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn atomic_write_refuses_a_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = write_atomic(dir.path(), b"x").unwrap_err();
+        assert!(err.to_string().contains("a folder"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn stale_temporaries_of_dead_processes_are_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        // A process that has exited: its id is free (unless reused at once, which the
+        // sweep then rightly leaves alone).
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let stale = dir.path().join(format!(".out.bin.tmp{dead}"));
+        let stale_png = dir.path().join(format!(".fig.png.tmp{dead}.png"));
+        let alive = dir.path().join(format!(".other.tmp{}", std::process::id()));
+        for p in [&stale, &stale_png, &alive] {
+            std::fs::write(p, b"partial").unwrap();
+        }
+        write_atomic(&dir.path().join("out.bin"), b"one").unwrap();
+        assert!(
+            !stale.exists(),
+            "the same target's stale temporary is swept"
+        );
+        assert!(
+            stale_png.exists(),
+            "another target's is left to the folder sweep"
+        );
+        assert_eq!(crate::atomic::sweep_stale(dir.path()), 1);
+        assert!(!stale_png.exists());
+        assert!(alive.exists(), "a live process's temporary stays");
     }
 }

@@ -5,9 +5,11 @@
 //! 10,000-digit MNIST subset, and the `--data` source syntax ([`DataSource`]). Every parser
 //! returns a typed [`DataError`] naming the file and the problem; none panics on bad input.
 
+pub mod atomic;
 pub mod boolean;
 pub mod cifar;
 pub mod classmap;
+pub mod cleanup;
 pub mod dataset;
 pub mod embedded;
 pub mod error;

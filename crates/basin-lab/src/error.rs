@@ -25,6 +25,9 @@ pub enum LabError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The output folder could not be made or locked.
+    #[error(transparent)]
+    Folder(#[from] FolderError),
 }
 
 impl LabError {
@@ -66,4 +69,41 @@ pub enum StoreError {
     /// The atomic rewrite failed.
     #[error(transparent)]
     Write(#[from] basin_data::DataError),
+}
+
+/// An error making, locking or writing into an output folder.
+#[derive(Debug, thiserror::Error)]
+pub enum FolderError {
+    /// Another process holds the folder's lock.
+    #[error(
+        "{dir} is in use by another basin process ({holder}), which holds {lock}; wait for it to \
+         finish (or stop it), or write to another folder"
+    )]
+    Busy {
+        /// The folder.
+        dir: PathBuf,
+        /// The lock file.
+        lock: PathBuf,
+        /// `PID <n>`, or `PID unknown` when the lock file does not say.
+        holder: String,
+    },
+    /// The folder could not be made (its path is a file, or the file system failed).
+    #[error(transparent)]
+    Make(#[from] basin_data::DataError),
+    /// The lock file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The lock file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A file name derived from the spec or the records would leave the folder.
+    #[error("{name:?} is not a plain file name inside {dir}; refusing to write it")]
+    Escapes {
+        /// The folder.
+        dir: PathBuf,
+        /// The name.
+        name: String,
+    },
 }

@@ -9,6 +9,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::error::LabError;
+use crate::exec::folder::RunFolder;
 use crate::exec::jobs::Job;
 use crate::exec::{RunOptions, RunOutcome, run_jobs};
 use crate::record::RunRecord;
@@ -80,10 +81,11 @@ pub trait Run: Sync {
     fn preparing(&self) -> String;
 
     /// Computes the runs that `out`'s store lacks (this shard's only, with a shard), storing
-    /// each record as its job finishes; `progress(done, total)` is called after each job.
+    /// each record as its job finishes; `progress(done, total)` is called after each job. The
+    /// locked folder proves that no other process writes into it.
     fn run(
         &self,
-        out: &Path,
+        out: &RunFolder,
         opts: RunOptions,
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> Result<RunOutcome, LabError>;
@@ -107,11 +109,11 @@ impl<E: Experiment> Run for E {
 
     fn run(
         &self,
-        out: &Path,
+        out: &RunFolder,
         opts: RunOptions,
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> Result<RunOutcome, LabError> {
-        let data = self.prepare(out, opts.jobs)?;
+        let data = self.prepare(out.path(), opts.jobs)?;
         let jobs = self.jobs(&data);
         let compute = |job: &Job| self.compute(&data, job);
         run_jobs(&Run::spec(self).name, out, opts, jobs, &compute, progress)

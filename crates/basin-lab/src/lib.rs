@@ -7,7 +7,9 @@
 //! - [`kinds`]: the attack-set, temporal, Boolean and EP-accuracy experiments, and the one
 //!   function that picks a spec's kind ([`kinds::experiment`]);
 //! - [`experiment`]: the [`experiment::Experiment`] trait the kinds implement;
-//! - [`exec`]: jobs, pool, store, records, shards and resume, for any kind; [`train`] and
+//! - [`merge`]: the folders `basin report` merges, checked to hold one experiment;
+//! - [`exec`]: the locked output folder, jobs, pool, store, records, shards and resume, for
+//!   any kind; [`train`] and
 //!   [`measure`]: training a network and measuring it; [`report`]: the parts every report
 //!   shares;
 //! - [`prepare`], [`spec`], [`record`], [`plot`], [`stats`], [`error`]: the data, the spec
@@ -18,6 +20,7 @@ pub mod exec;
 pub mod experiment;
 pub mod kinds;
 pub mod measure;
+pub mod merge;
 pub mod plot;
 pub mod prepare;
 pub mod record;

@@ -3,11 +3,12 @@
 //!
 //! Text is rendered with the DejaVu Sans font shipped in `assets/` (Bitstream Vera license,
 //! `assets/DejaVuSans-LICENSE.txt`), so plots need no system fonts. Files are written to a
-//! temporary name and renamed into place.
+//! temporary name and renamed into place (`basin_data::atomic`), never over a special file.
 
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
+use basin_data::atomic::AtomicPath;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::colors::colormaps::ViridisRGB;
@@ -236,16 +237,12 @@ impl ScatterPlot {
     pub fn write_png(&self, path: &Path, size: (u32, u32)) -> Result<(), PlotError> {
         self.check()?;
         register_font();
-        // The encoder picks the format from the extension, so the temporary name keeps it.
-        let name = path
-            .file_name()
-            .map_or("plot".into(), |n| n.to_string_lossy());
-        let tmp = path.with_file_name(format!(".{name}.partial.png"));
+        let tmp = png_temporary(path)?;
         {
-            let root = BitMapBackend::new(&tmp, size).into_drawing_area();
+            let root = BitMapBackend::new(tmp.tmp(), size).into_drawing_area();
             self.draw(&root).map_err(|m| write_err(path, m))?;
         }
-        std::fs::rename(&tmp, path).map_err(|e| write_err(path, e))
+        tmp.commit().map_err(|e| write_err(path, e))
     }
 
     fn check(&self) -> Result<(), PlotError> {
@@ -305,16 +302,18 @@ pub fn write_png_panels(
 ) -> Result<(), PlotError> {
     check_panels(plots)?;
     register_font();
-    // The encoder picks the format from the extension, so the temporary name keeps it.
-    let name = path
-        .file_name()
-        .map_or("plot".into(), |n| n.to_string_lossy());
-    let tmp = path.with_file_name(format!(".{name}.partial.png"));
+    let tmp = png_temporary(path)?;
     {
-        let root = BitMapBackend::new(&tmp, size).into_drawing_area();
+        let root = BitMapBackend::new(tmp.tmp(), size).into_drawing_area();
         draw_panels(plots, rows, &root).map_err(|m| write_err(path, m))?;
     }
-    std::fs::rename(&tmp, path).map_err(|e| write_err(path, e))
+    tmp.commit().map_err(|e| write_err(path, e))
+}
+
+/// The temporary of a PNG: `.<name>.tmp<pid>.png` (the encoder picks the format from the
+/// extension), removed on error, on drop and on interruption.
+fn png_temporary(path: &Path) -> Result<AtomicPath, PlotError> {
+    AtomicPath::new(path, true).map_err(|e| write_err(path, e))
 }
 
 fn write_err(path: &Path, message: impl ToString) -> PlotError {

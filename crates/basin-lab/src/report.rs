@@ -14,6 +14,8 @@ use std::path::Path;
 use basin_nn::TrainStatus;
 use serde::{Deserialize, Serialize};
 
+use crate::error::FolderError;
+use crate::exec::folder::file_in;
 use crate::plot::{PlotError, ScatterPlot, write_png_panels, write_svg_panels};
 use crate::record::RunRecord;
 use crate::spec::ExperimentSpec;
@@ -31,6 +33,9 @@ pub enum ReportError {
     /// A file could not be written.
     #[error(transparent)]
     Write(#[from] basin_data::DataError),
+    /// A figure's name would leave the output folder.
+    #[error(transparent)]
+    Folder(#[from] FolderError),
 }
 
 /// What `summary.json` holds: the part every experiment has, then the kind's own section `S`
@@ -106,8 +111,8 @@ pub fn write_figure(
     rows: usize,
     size: (u32, u32),
 ) -> Result<(), ReportError> {
-    write_png_panels(panels, rows, &dir.join(format!("{stem}.png")), size)?;
-    write_svg_panels(panels, rows, &dir.join(format!("{stem}.svg")), size)?;
+    write_png_panels(panels, rows, &file_in(dir, &format!("{stem}.png"))?, size)?;
+    write_svg_panels(panels, rows, &file_in(dir, &format!("{stem}.svg"))?, size)?;
     Ok(())
 }
 

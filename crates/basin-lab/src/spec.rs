@@ -55,8 +55,27 @@ pub const BUILTIN: [(&str, &str); 8] = [
 /// An error reading or checking a spec.
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
+    /// Neither a built-in spec nor an existing file.
+    #[error("{name}: no such file, nor a built-in spec ({builtins})")]
+    Unknown {
+        /// The name or path given.
+        name: String,
+        /// The built-in specs' names.
+        builtins: String,
+    },
+    /// The file is not text (a spec is UTF-8 TOML).
+    #[error(
+        "{path}: not a UTF-8 TOML spec (byte {offset} is not UTF-8); give a spec file \
+         (crates/basin-lab/experiments/README.md) or a built-in spec's name"
+    )]
+    NotText {
+        /// The file.
+        path: String,
+        /// The offset of the first byte that is not UTF-8.
+        offset: usize,
+    },
     /// The file could not be read (the cause follows in the error chain).
-    #[error("{path}")]
+    #[error("{path}: cannot read the spec")]
     Read {
         /// The file.
         path: String,
@@ -809,6 +828,30 @@ pub struct RunKey {
     pub seed: u64,
 }
 
+/// The longest spec name.
+pub const MAX_NAME_LEN: usize = 100;
+
+/// Checks a spec name: it names the default output folder and starts every run id, so it is
+/// one safe path component: 1 to [`MAX_NAME_LEN`] of `A–Z a–z 0–9 . _ -`, not starting with
+/// `.` (no `..`, no separator, no absolute path).
+pub fn validate_name(name: &str) -> Result<(), FieldError> {
+    let safe = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if name.is_empty()
+        || name.len() > MAX_NAME_LEN
+        || name.starts_with('.')
+        || !name.chars().all(safe)
+    {
+        return Err(FieldError::new(
+            "name",
+            format!(
+                "{name:?} is not a safe folder name: use 1 to {MAX_NAME_LEN} of the characters \
+                 A-Z, a-z, 0-9, '.', '_' and '-', not starting with '.'"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 impl ExperimentSpec {
     /// Parses and checks a spec; `origin` names it in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, SpecError> {
@@ -828,14 +871,23 @@ impl ExperimentSpec {
         if let Some((name, text)) = BUILTIN.iter().find(|(n, _)| *n == name_or_path) {
             return Self::from_toml(text, &format!("built-in spec {name}"));
         }
-        let text =
-            std::fs::read_to_string(Path::new(name_or_path)).map_err(|source| SpecError::Read {
-                path: format!(
-                    "{name_or_path} (not a file, nor a built-in spec: {})",
-                    BUILTIN.map(|b| b.0).join(", ")
-                ),
-                source,
-            })?;
+        let bytes = std::fs::read(Path::new(name_or_path)).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                SpecError::Unknown {
+                    name: name_or_path.to_owned(),
+                    builtins: BUILTIN.map(|b| b.0).join(", "),
+                }
+            } else {
+                SpecError::Read {
+                    path: name_or_path.to_owned(),
+                    source,
+                }
+            }
+        })?;
+        let text = String::from_utf8(bytes).map_err(|e| SpecError::NotText {
+            path: name_or_path.to_owned(),
+            offset: e.utf8_error().valid_up_to(),
+        })?;
         Self::from_toml(&text, name_or_path)
     }
 
@@ -845,13 +897,44 @@ impl ExperimentSpec {
             .source
             .parse::<DataSource>()
             .map_err(|e| FieldError::new("data.source", e.to_string()))?;
-        if self.name.is_empty() || self.name.contains(char::is_whitespace) {
-            return Err(FieldError::new(
-                "name",
-                "give a non-empty name without spaces",
-            ));
-        }
+        validate_name(&self.name)?;
         self.kind.validate(self)
+    }
+
+    /// The default output folder: `results/<name>` (the name is one safe path component, as
+    /// [`ExperimentSpec::validate`] checks).
+    pub fn default_out(&self) -> std::path::PathBuf {
+        Path::new("results").join(&self.name)
+    }
+
+    /// A hash of every setting of the spec but the lists of attack sizes and the number of
+    /// replicates (which `--quick` and sharding leave out or split) and the description: 12
+    /// hex digits. Folders whose specs have different settings ids hold different runs.
+    pub fn settings_id(&self) -> String {
+        let mut canonical = self.clone();
+        canonical.description.clear();
+        canonical.data.attack_sizes.clear();
+        canonical.data.networks_per_size = 0;
+        let json = serde_json::to_string(&canonical).expect("a spec serialises");
+        let digest = Sha256::digest(json.as_bytes());
+        digest[..6].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Every settings hash a run of this spec can carry in its id (a superset: each optimizer
+    /// at each checkpoint, at the overtraining of a temporal run, and at none).
+    pub fn settings_hashes(&self) -> std::collections::BTreeSet<String> {
+        let mut epochs = self.training.checkpoints();
+        epochs.extend([0, self.training.overtrain_epochs]);
+        if let Kind::Temporal(t) = &self.kind {
+            epochs.push(t.overtrain_epochs);
+        }
+        let mut hashes = std::collections::BTreeSet::new();
+        for opt in self.training.optimizer_list() {
+            for &e in &epochs {
+                hashes.insert(self.settings_hash(&opt, e));
+            }
+        }
+        hashes
     }
 
     /// The checks of a spec whose networks are trained on S ∪ A and measured on S and T: the

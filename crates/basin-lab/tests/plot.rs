@@ -101,3 +101,52 @@ fn line_plots_with_marks_and_grids() {
     let bytes = std::fs::read(&grid).unwrap();
     assert_eq!(u32::from_be_bytes(bytes[20..24].try_into().unwrap()), 600);
 }
+
+/// A PNG or SVG target that is a FIFO is refused, left a FIFO, and no temporary stays.
+#[cfg(unix)]
+#[test]
+fn a_special_file_is_never_replaced_by_a_plot() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().unwrap();
+    let plot = figure();
+    for name in ["fig.png", "fig.svg"] {
+        let fifo = dir.path().join(name);
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let err = if name.ends_with("png") {
+            plot.write_png(&fifo, (200, 150))
+        } else {
+            plot.write_svg(&fifo, (200, 150))
+        }
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("FIFO"), "{err}");
+        assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        2,
+        "no temporary left"
+    );
+}
+
+/// The temporary of a PNG carries the writer's PID, so a stale one of a dead writer is
+/// recognised and swept by the next write of the same file.
+#[cfg(unix)]
+#[test]
+fn a_stale_png_temporary_of_a_dead_writer_is_swept() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let stale = dir.path().join(format!(".fig3.png.tmp{dead}.png"));
+    std::fs::write(&stale, b"half a png").unwrap();
+    figure()
+        .write_png(&dir.path().join("fig3.png"), (200, 150))
+        .unwrap();
+    assert!(!stale.exists());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use basin_lab::exec::folder::RunFolder;
 use basin_lab::exec::shards::Shard;
 use basin_lab::exec::{RunOptions, RunOutcome};
 use basin_lab::kinds::experiment;
@@ -34,7 +35,8 @@ fn run(
     opts: RunOptions,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> RunOutcome {
-    experiment(spec).run(out, opts, progress).unwrap()
+    let folder = RunFolder::open(out).unwrap();
+    experiment(spec).run(&folder, opts, progress).unwrap()
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! measured several times), and the temporal α-scaling experiment.
 
 use basin_lab::exec::RunOptions;
+use basin_lab::exec::folder::RunFolder;
 use basin_lab::kinds::experiment;
 use basin_lab::spec::ExperimentSpec;
 
@@ -35,7 +36,7 @@ fn all(spec: &ExperimentSpec) -> Vec<basin_lab::record::RunRecord> {
         shard: None,
     };
     let mut records = experiment(spec)
-        .run(dir.path(), opts, &|_, _| {})
+        .run(&RunFolder::open(dir.path()).unwrap(), opts, &|_, _| {})
         .unwrap()
         .records;
     records.sort_by(|a, b| a.id.cmp(&b.id));
@@ -214,7 +215,9 @@ fn boolean_functions_are_trained_against_their_sampled_prior() {
         shard: None,
     };
     let exp = experiment(&spec);
-    let out = exp.run(dir.path(), opts, &|_, _| {}).unwrap();
+    let out = exp
+        .run(&RunFolder::open(dir.path()).unwrap(), opts, &|_, _| {})
+        .unwrap();
     assert_eq!(out.records.len(), 4);
     let table: basin_lab::kinds::boolean::SampledFunctions =
         serde_json::from_slice(&std::fs::read(dir.path().join("functions.json")).unwrap()).unwrap();
@@ -236,7 +239,9 @@ fn boolean_functions_are_trained_against_their_sampled_prior() {
         assert!(r.measure("log_prior_step").is_some_and(|l| l < 0.0));
     }
     // A rerun reads the table and computes nothing.
-    let again = exp.run(dir.path(), opts, &|_, _| {}).unwrap();
+    let again = exp
+        .run(&RunFolder::open(dir.path()).unwrap(), opts, &|_, _| {})
+        .unwrap();
     assert_eq!((again.computed, again.skipped), (0, 4));
     let summary = exp.report(dir.path(), &out.records).unwrap().summary;
     let b = &summary.section["boolean"];

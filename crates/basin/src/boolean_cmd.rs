@@ -2,13 +2,13 @@
 //! random networks, count the functions they compute, and write the frequency table and its
 //! plots.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, ensure};
 use basin_boolean::{BooleanSampler, FunctionCounts, FunctionRow, function_hex};
+use basin_data::atomic::AtomicFile;
 use basin_lab::plot::{LegendCorner, ScatterPlot, Series};
 use basin_nn::FcnSpec;
 use clap::{Args, Subcommand};
@@ -241,36 +241,22 @@ fn print_output(out: &SampleOutput, spec: &FcnSpec, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// The frequency table as CSV, written to a temporary file and renamed into place.
+/// The frequency table as CSV, written to a temporary file and renamed into place
+/// ([`AtomicFile`]: never over a special file, no temporary left behind).
 struct CsvWriter {
-    path: PathBuf,
-    tmp: PathBuf,
-    file: BufWriter<File>,
+    file: AtomicFile,
 }
 
 impl CsvWriter {
     fn create(path: &Path) -> Result<Self> {
-        let name = path
-            .file_name()
-            .with_context(|| format!("--out {}: not a file path", path.display()))?;
-        let tmp = path.with_file_name(format!(
-            ".{}.tmp{}",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
-        let file = File::create(&tmp)
-            .with_context(|| format!("creating {} (for --out)", tmp.display()))?;
-        let mut w = Self {
-            path: path.to_owned(),
-            tmp,
-            file: BufWriter::with_capacity(1 << 20, file),
-        };
+        let file = AtomicFile::create(path).context("--out")?;
+        let mut w = Self { file };
         w.line("rank,function,count,probability,ci_low,ci_high,ones,lz_complexity")?;
         Ok(w)
     }
 
     fn line(&mut self, s: &str) -> Result<()> {
-        writeln!(self.file, "{s}").with_context(|| format!("writing {}", self.tmp.display()))
+        writeln!(self.file, "{s}").with_context(|| format!("writing {}", self.file.tmp().display()))
     }
 
     fn write_rows(&mut self, rows: &[FunctionRow]) -> Result<()> {
@@ -287,28 +273,13 @@ impl CsvWriter {
                 r.ones,
                 r.lz_complexity
             )
-            .with_context(|| format!("writing {}", self.tmp.display()))?;
+            .with_context(|| format!("writing {}", self.file.tmp().display()))?;
         }
         Ok(())
     }
 
-    fn finish(mut self) -> Result<()> {
-        self.file
-            .flush()
-            .with_context(|| format!("writing {}", self.tmp.display()))?;
-        self.file
-            .get_ref()
-            .sync_all()
-            .with_context(|| format!("syncing {}", self.tmp.display()))?;
-        std::fs::rename(&self.tmp, &self.path)
-            .with_context(|| format!("renaming {} to {}", self.tmp.display(), self.path.display()))
-    }
-}
-
-impl Drop for CsvWriter {
-    fn drop(&mut self) {
-        // After a successful finish the temporary name no longer exists.
-        let _ = std::fs::remove_file(&self.tmp);
+    fn finish(self) -> Result<()> {
+        Ok(self.file.commit()?)
     }
 }
 
@@ -335,7 +306,7 @@ impl PlotPoints {
 }
 
 fn write_plots(dir: &Path, points: &PlotPoints, counts: &FunctionCounts) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    basin_data::atomic::create_dir(dir).context("--plots")?;
     let n = counts.total() as f64;
     let log_p = |c: u64| (c as f64 / n).log10();
     let caption = format!(

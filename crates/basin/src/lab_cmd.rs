@@ -5,16 +5,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use basin_lab::exec::RunOptions;
-use basin_lab::exec::records::load;
+use basin_lab::exec::folder::{RunFolder, SPEC_FILE};
 use basin_lab::exec::shards::Shard;
 use basin_lab::experiment::Report;
 use basin_lab::kinds::{experiment, report};
+use basin_lab::merge::merge;
 use basin_lab::spec::ExperimentSpec;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-
-/// The file in an output folder that records the spec it was run with.
-const SPEC_FILE: &str = "spec.toml";
 
 /// Arguments of `basin reproduce`.
 #[derive(Debug, Args)]
@@ -32,7 +30,8 @@ pub struct ReproduceArgs {
     #[arg(long)]
     quick: bool,
     /// The output folder: results.jsonl, summary.json, the plots, report.md and spec.toml
-    /// (default: results/<spec name>). Rerunning into it skips the stored runs.
+    /// (default: results/<spec name>). Rerunning into it skips the stored runs. One process
+    /// at a time writes into a folder: a second one is refused with the first one's PID.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Runs trained and measured at once, one thread each (default: the number of CPUs).
@@ -53,6 +52,10 @@ pub struct ReportArgs {
     /// Where to write the outputs (default: the first folder).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Merge folders run with different settings (spec.toml) and records of another
+    /// experiment or other settings, which are refused otherwise.
+    #[arg(long)]
+    allow_mixed: bool,
 }
 
 fn progress_bar(quiet: bool) -> ProgressBar {
@@ -75,16 +78,29 @@ pub fn run_reproduce(args: ReproduceArgs, quiet: bool) -> Result<()> {
     } else {
         loaded
     };
-    let exp = experiment(&spec);
-    let out = args
-        .out
-        .unwrap_or_else(|| Path::new("results").join(&spec.name));
+    let out = args.out.clone().unwrap_or_else(|| spec.default_out());
+    let folder = RunFolder::open(&out)?;
+    let result = reproduce_into(&folder, &spec, &args, quiet);
+    if result.is_err() {
+        folder.abandon();
+    }
+    result
+}
+
+/// Runs `spec` into the locked `folder` and writes its report.
+fn reproduce_into(
+    folder: &RunFolder,
+    spec: &ExperimentSpec,
+    args: &ReproduceArgs,
+    quiet: bool,
+) -> Result<()> {
+    let exp = experiment(spec);
+    let out = folder.path();
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let bar = progress_bar(quiet);
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    let toml = toml::to_string(&spec).context("writing the spec")?;
+    let toml = toml::to_string(spec).context("writing the spec")?;
     basin_data::io::write_atomic(&out.join(SPEC_FILE), toml.as_bytes())?;
     let opts = RunOptions {
         jobs,
@@ -96,9 +112,9 @@ pub fn run_reproduce(args: ReproduceArgs, quiet: bool) -> Result<()> {
         bar.set_position(done as u64);
     };
     bar.set_message(exp.preparing());
-    let outcome = exp.run(&out, opts, &show)?;
+    let outcome = exp.run(folder, opts, &show)?;
     bar.finish_and_clear();
-    let written = exp.report(&out, &outcome.records)?;
+    let written = exp.report(out, &outcome.records)?;
     println!(
         "{}: {} runs computed, {} already stored, {} in all",
         spec.name,
@@ -106,15 +122,15 @@ pub fn run_reproduce(args: ReproduceArgs, quiet: bool) -> Result<()> {
         outcome.skipped,
         outcome.records.len()
     );
-    print_report(&written, &out);
+    print_report(&written, out);
     Ok(())
 }
 
 /// Runs `basin report`.
 pub fn run_report(args: ReportArgs) -> Result<()> {
-    let records = load(&args.dirs)?;
+    let merged = merge(&args.dirs, args.allow_mixed)?;
     anyhow::ensure!(
-        !records.is_empty(),
+        !merged.records.is_empty(),
         "no records in {}: run `basin reproduce` first",
         args.dirs
             .iter()
@@ -123,17 +139,18 @@ pub fn run_report(args: ReportArgs) -> Result<()> {
             .join(", ")
     );
     let out = args.out.unwrap_or_else(|| args.dirs[0].clone());
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    let spec = args
-        .dirs
-        .iter()
-        .map(|d| d.join(SPEC_FILE))
-        .find(|p| p.is_file())
-        .map(|p| ExperimentSpec::load(&p.to_string_lossy()))
-        .transpose()?;
-    let written = report(spec.as_ref(), &out, &records)?;
-    print_report(&written, &out);
-    Ok(())
+    let folder = RunFolder::open(&out)?;
+    let result = report(merged.spec.as_ref(), folder.path(), &merged.records);
+    match result {
+        Ok(written) => {
+            print_report(&written, &out);
+            Ok(())
+        }
+        Err(e) => {
+            folder.abandon();
+            Err(e.into())
+        }
+    }
 }
 
 fn print_report(written: &Report, out: &Path) {

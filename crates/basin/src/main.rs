@@ -97,6 +97,47 @@ fn die_quietly_on_closed_pipe() {
     }
 }
 
+/// The signals after which basin removes its temporaries and the folders of failed runs
+/// before it exits.
+#[cfg(target_os = "linux")]
+const CLEANUP_SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+/// Blocks SIGINT, SIGTERM and SIGHUP in every thread and waits for them in a thread of their
+/// own, which runs the registered clean-up ([`basin_data::cleanup`]) and exits with 128 + the
+/// signal's number, as the default action's status reads to a shell. Called first in `main`,
+/// so that every later thread inherits the mask.
+#[cfg(target_os = "linux")]
+fn clean_up_on_signals() {
+    // SAFETY: sigset_t is plain data, initialised by sigemptyset before use; the mask is set
+    // before any other thread exists.
+    let set = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for sig in CLEANUP_SIGNALS {
+            libc::sigaddset(&mut set, sig);
+        }
+        if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
+            return;
+        }
+        set
+    };
+    let spawned = std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let mut sig: libc::c_int = 0;
+            // SAFETY: `set` is an initialised signal set and `sig` a valid out-pointer.
+            while unsafe { libc::sigwait(&set, &mut sig) } != 0 {}
+            basin_data::cleanup::run_and_exit(128 + sig)
+        });
+    if spawned.is_err() {
+        // No handler thread: let the signals act by default again.
+        // SAFETY: as above, still before any other thread exists.
+        unsafe {
+            libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        }
+    }
+}
+
 /// Whether an error comes from writing to a pipe whose reader has gone.
 fn is_closed_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
@@ -109,6 +150,8 @@ fn is_closed_pipe(err: &anyhow::Error) -> bool {
 fn main() -> ExitCode {
     #[cfg(target_os = "linux")]
     die_quietly_on_closed_pipe();
+    #[cfg(target_os = "linux")]
+    clean_up_on_signals();
     let cli = Cli::parse();
     init_logging(cli.quiet, cli.verbose);
     let result = match cli.command {

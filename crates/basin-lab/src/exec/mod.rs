@@ -2,6 +2,7 @@
 //! It knows jobs (groups of run keys), a function that computes one job's records, and the
 //! store; it knows no experiment kind.
 //!
+//! - [`folder`]: the output folder, locked for the run;
 //! - [`jobs`]: the runs that share one training run;
 //! - [`shards`]: disjoint subsets of the jobs (`--shard K/N`);
 //! - [`resume`]: the jobs whose runs the store lacks;
@@ -9,6 +10,7 @@
 //! - [`store`]: `results.jsonl`, appended with flush and fsync;
 //! - [`records`]: stored lines as runs.
 
+pub mod folder;
 pub mod jobs;
 pub mod pool;
 pub mod records;
@@ -16,10 +18,9 @@ pub mod resume;
 pub mod shards;
 pub mod store;
 
-use std::path::Path;
-
 use crate::error::LabError;
 use crate::record::RunRecord;
+use folder::RunFolder;
 use jobs::{Compute, Job};
 use shards::Shard;
 use store::Store;
@@ -50,13 +51,13 @@ pub struct RunOutcome {
 /// errors. A shard holds whole jobs (all their checkpoints).
 pub fn run_jobs(
     experiment: &str,
-    out: &Path,
+    out: &RunFolder,
     opts: RunOptions,
     jobs: Vec<Job>,
     compute: &Compute<'_>,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<RunOutcome, LabError> {
-    let (store, stored) = Store::open(out)?;
+    let (store, stored) = Store::open(out.path())?;
     let jobs = resume::of_shard(jobs, opts.shard);
     let n_keys: usize = jobs.iter().map(|j| j.keys.len()).sum();
     let todo = resume::pending(&jobs, &store);

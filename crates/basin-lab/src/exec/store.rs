@@ -41,9 +41,9 @@ pub fn record_id(record: &Value) -> Option<&str> {
     record.get("id")?.as_str()
 }
 
-/// Parses the store's text; returns the records and the byte length of the good prefix
-/// (shorter than the text when the last line is torn).
-fn parse(path: &Path, text: &str) -> Result<(Vec<Value>, usize), StoreError> {
+/// Parses the store's text; returns the records with their 1-based line numbers and the byte
+/// length of the good prefix (shorter than the text when the last line is torn).
+fn parse(path: &Path, text: &str) -> Result<(Vec<(usize, Value)>, usize), StoreError> {
     let mut records = Vec::new();
     let mut good = 0;
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
@@ -58,7 +58,7 @@ fn parse(path: &Path, text: &str) -> Result<(Vec<Value>, usize), StoreError> {
         };
         match (problem, last) {
             (None, _) => {
-                records.push(parsed.expect("checked"));
+                records.push((i + 1, parsed.expect("checked")));
                 good += line.len();
             }
             (Some(problem), true) => {
@@ -82,6 +82,12 @@ fn parse(path: &Path, text: &str) -> Result<(Vec<Value>, usize), StoreError> {
 /// Reads the records of `<dir>/results.jsonl` (none if it does not exist), dropping a torn
 /// last line.
 pub fn load(dir: &Path) -> Result<Vec<Value>, StoreError> {
+    Ok(load_numbered(dir)?.into_iter().map(|(_, v)| v).collect())
+}
+
+/// The records of `<dir>/results.jsonl` as [`load`] reads them, each with its 1-based line
+/// number.
+pub fn load_numbered(dir: &Path) -> Result<Vec<(usize, Value)>, StoreError> {
     let path = dir.join(RESULTS_FILE);
     match std::fs::read_to_string(&path) {
         Ok(text) => Ok(parse(&path, &text)?.0),
@@ -115,7 +121,7 @@ impl Store {
     /// Opens (creating the folder and file if needed) the store in `dir` and returns it with
     /// the records it holds. A torn last line is cut from the file.
     pub fn open(dir: &Path) -> Result<(Self, Vec<Value>), StoreError> {
-        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        basin_data::atomic::create_dir(dir)?;
         let path = dir.join(RESULTS_FILE);
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
@@ -134,8 +140,9 @@ impl Store {
         }
         let ids = records
             .iter()
-            .filter_map(|r| record_id(r).map(str::to_owned))
+            .filter_map(|(_, r)| record_id(r).map(str::to_owned))
             .collect();
+        let records = records.into_iter().map(|(_, r)| r).collect();
         Ok((Self { path, file, ids }, records))
     }
 

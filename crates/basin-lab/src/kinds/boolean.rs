@@ -279,7 +279,7 @@ fn sampled(
         top,
     };
     let json = serde_json::to_string_pretty(&table).expect("a table serialises");
-    std::fs::create_dir_all(out).map_err(|e| spec_err(spec, e))?;
+    basin_data::atomic::create_dir(out).map_err(|e| spec_err(spec, e))?;
     basin_data::io::write_atomic(&path, json.as_bytes()).map_err(|e| spec_err(spec, e))?;
     Ok(table)
 }
