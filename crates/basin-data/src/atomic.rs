@@ -168,6 +168,34 @@ pub fn sweep_stale(dir: &Path) -> usize {
     sweep(dir, None)
 }
 
+/// `path`, or where it leads when it is a symbolic link (to the end of a chain of links, the
+/// last of which may point to a file that does not exist yet).
+fn resolve_link(path: &Path) -> Result<PathBuf> {
+    let mut path = path.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let link = std::fs::read_link(&path).map_err(|source| DataError::Write {
+                    path: path.clone(),
+                    source,
+                })?;
+                path = match path.parent() {
+                    Some(dir) if link.is_relative() => dir.join(link),
+                    _ => link,
+                };
+            }
+            _ => return Ok(path),
+        }
+    }
+    Err(DataError::Write {
+        path,
+        source: std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "too many levels of symbolic links",
+        ),
+    })
+}
+
 /// A temporary path for a file that replaces `target` when committed. The temporary lives in
 /// the target's folder (so the rename is atomic), is registered for removal on interruption,
 /// and is removed on drop unless committed.
@@ -183,8 +211,11 @@ impl AtomicPath {
     /// A temporary path for `target`; with `keep_extension`, it ends in the target's extension
     /// (for encoders that pick the format by it). Refuses a target that exists and is not a
     /// regular file, and sweeps the stale temporaries of the same target.
+    /// A symbolic link is followed: the file it points to is replaced and the link kept.
     pub fn new(target: &Path, keep_extension: bool) -> Result<Self> {
         check_replaceable(target)?;
+        let resolved = resolve_link(target)?;
+        let target = resolved.as_path();
         let file_name =
             target
                 .file_name()

@@ -126,6 +126,31 @@ mod tests {
 
     #[cfg(unix)]
     #[test]
+    fn atomic_write_through_a_symlink_replaces_its_target_and_keeps_the_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("real");
+        std::fs::create_dir(&sub).unwrap();
+        let target = sub.join("out.bin");
+        std::fs::write(&target, b"old").unwrap();
+        let link = dir.path().join("link.bin");
+        std::os::unix::fs::symlink("real/out.bin", &link).unwrap();
+        write_atomic(&link, b"new").unwrap();
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read(&target).unwrap(), b"new");
+        // A dangling link gets its target created.
+        let dangling = dir.path().join("dangling.bin");
+        std::os::unix::fs::symlink("real/new.bin", &dangling).unwrap();
+        write_atomic(&dangling, b"x").unwrap();
+        assert_eq!(std::fs::read(sub.join("new.bin")).unwrap(), b"x");
+    }
+
+    #[cfg(unix)]
+    #[test]
     fn atomic_write_refuses_a_fifo_and_keeps_it() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("pipe");

@@ -33,6 +33,23 @@ pub enum MergeError {
         /// One line per folder: the folder, the spec's name and its settings id.
         listing: String,
     },
+    /// A run into a folder that holds the runs of other settings.
+    #[error(
+        "{dir} holds the runs of {held_name} (settings {held_id}), not of {name} (settings \
+         {id}): give another --out, or remove the folder to start afresh"
+    )]
+    OtherSettings {
+        /// The folder.
+        dir: String,
+        /// The name of the spec the folder holds.
+        held_name: String,
+        /// Its settings id.
+        held_id: String,
+        /// The name of the spec to be run.
+        name: String,
+        /// Its settings id.
+        id: String,
+    },
     /// A record is not a run of the experiment being reported.
     #[error(transparent)]
     ForeignRecord(Box<ForeignRecord>),
@@ -73,16 +90,20 @@ struct Folder {
 impl Folder {
     fn read(dir: &Path) -> Result<Self, MergeError> {
         basin_data::atomic::check_folder(dir)?;
-        let spec_path = dir.join(SPEC_FILE);
-        let spec = spec_path
-            .is_file()
-            .then(|| ExperimentSpec::load(&spec_path.to_string_lossy()))
-            .transpose()?;
         Ok(Self {
             dir: dir.to_owned(),
-            spec,
+            spec: Self::read_spec(dir)?,
             runs: load_folder(dir)?,
         })
+    }
+
+    /// The folder's `spec.toml`, if it has one.
+    fn read_spec(dir: &Path) -> Result<Option<ExperimentSpec>, MergeError> {
+        let spec_path = dir.join(SPEC_FILE);
+        Ok(spec_path
+            .is_file()
+            .then(|| ExperimentSpec::load(&spec_path.to_string_lossy()))
+            .transpose()?)
     }
 }
 
@@ -110,6 +131,25 @@ pub fn merge(dirs: &[PathBuf], allow_mixed: bool) -> Result<Merged, MergeError> 
     Ok(Merged {
         spec,
         records: each_id_once(folders.into_iter().map(|f| f.runs).collect()),
+    })
+}
+
+/// Refuses to run `spec` into `dir` when the folder's `spec.toml` is of another spec or other
+/// settings (its runs would be mixed with the new ones); a folder without one is fine.
+pub fn check_folder_settings(dir: &Path, spec: &ExperimentSpec) -> Result<(), MergeError> {
+    let Some(held) = Folder::read_spec(dir)? else {
+        return Ok(());
+    };
+    let (held_id, id) = (held.settings_id(), spec.settings_id());
+    if held.name == spec.name && held_id == id {
+        return Ok(());
+    }
+    Err(MergeError::OtherSettings {
+        dir: dir.display().to_string(),
+        held_name: held.name,
+        held_id,
+        name: spec.name.clone(),
+        id,
     })
 }
 

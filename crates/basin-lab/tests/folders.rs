@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use basin_lab::error::FolderError;
 use basin_lab::exec::folder::{LOCK_FILE, RunFolder, SPEC_FILE, file_in};
 use basin_lab::exec::store::RESULTS_FILE;
-use basin_lab::merge::{MergeError, merge};
+use basin_lab::merge::{MergeError, check_folder_settings, merge};
 use basin_lab::spec::{BUILTIN, ExperimentSpec};
 
 /// The shipped fig3-mnist spec.
@@ -216,4 +216,25 @@ fn a_line_that_is_not_a_run_is_named_by_file_and_line() {
         msg.contains(&format!("{}, line 2", a.join(RESULTS_FILE).display())) && msg.contains("x"),
         "{msg}"
     );
+}
+
+#[test]
+fn a_run_into_a_folder_of_other_settings_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let spec = fig3();
+    let a = folder(root.path(), "a", &spec, &[run_line(&spec, 0)]);
+    check_folder_settings(&a, &spec).expect("the same settings run on");
+    let mut quick = spec.clone();
+    quick.data.attack_sizes.truncate(1);
+    check_folder_settings(&a, &quick).expect("fewer attack sizes are the same settings");
+    let mut other = spec.clone();
+    other.training.max_epochs += 1;
+    let err = check_folder_settings(&a, &other).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, MergeError::OtherSettings { .. }), "{msg}");
+    for needle in [spec.settings_id(), other.settings_id(), "--out".into()] {
+        assert!(msg.contains(&needle), "{needle}: {msg}");
+    }
+    let empty = root.path().join("new");
+    check_folder_settings(&empty, &other).expect("a new folder takes any spec");
 }

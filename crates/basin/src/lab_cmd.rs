@@ -9,7 +9,7 @@ use basin_lab::exec::folder::{RunFolder, SPEC_FILE};
 use basin_lab::exec::shards::Shard;
 use basin_lab::experiment::Report;
 use basin_lab::kinds::{experiment, report};
-use basin_lab::merge::merge;
+use basin_lab::merge::{check_folder_settings, merge};
 use basin_lab::spec::ExperimentSpec;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -100,6 +100,7 @@ fn reproduce_into(
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let bar = progress_bar(quiet);
+    check_folder_settings(out, spec)?;
     let toml = toml::to_string(spec).context("writing the spec")?;
     basin_data::io::write_atomic(&out.join(SPEC_FILE), toml.as_bytes())?;
     let opts = RunOptions {
