@@ -34,7 +34,9 @@ impl KernelScale {
             return Err(PriorError::KernelScale { max_diag });
         }
         let k = (max_diag.log2() / 2.0).round() as i32;
-        Ok(KernelScale { k: k.clamp(-511, 511) })
+        Ok(KernelScale {
+            k: k.clamp(-511, 511),
+        })
     }
 
     /// s.
@@ -94,7 +96,11 @@ mod tests {
             let s = KernelScale::of(k(d).as_ref()).unwrap();
             let scaled = s.scaled_kernel(k(d).as_ref());
             // Only f64::MAX, beyond 4⁵¹¹, stays above 2.
-            assert!((0.5..=4.0).contains(&scaled[(0, 0)]), "{d:e}: {}", scaled[(0, 0)]);
+            assert!(
+                (0.5..=4.0).contains(&scaled[(0, 0)]),
+                "{d:e}: {}",
+                scaled[(0, 0)]
+            );
             assert_eq!(scaled[(0, 0)] * s.factor(), d, "{d:e}: not exact");
             assert_eq!(s.root() * s.root(), s.factor());
         }
