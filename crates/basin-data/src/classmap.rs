@@ -191,7 +191,9 @@ mod tests {
 
     #[test]
     fn bad_maps_are_rejected() {
-        for s in ["", "0-4", "4-0:1", "0:1,0:0", "300:1", "a:1", "none", "default"] {
+        for s in [
+            "", "0-4", "4-0:1", "0:1,0:0", "300:1", "a:1", "none", "default",
+        ] {
             let err = s.parse::<ClassMap>().unwrap_err();
             let text = err.to_string();
             assert!(matches!(err, DataError::BadClassMap { .. }), "{s}: {text}");

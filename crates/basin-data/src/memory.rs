@@ -154,7 +154,10 @@ fn cgroup_room_in(root: &Path, membership: &str) -> Option<(u64, &'static str)> 
 }
 
 /// The smaller of two rooms.
-fn tighter(a: Option<(u64, &'static str)>, b: Option<(u64, &'static str)>) -> Option<(u64, &'static str)> {
+fn tighter(
+    a: Option<(u64, &'static str)>,
+    b: Option<(u64, &'static str)>,
+) -> Option<(u64, &'static str)> {
     match (a, b) {
         (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
         (a, b) => a.or(b),
@@ -171,7 +174,10 @@ fn v2_room(root: &Path, rel: &str) -> Option<(u64, &'static str)> {
         ) else {
             continue;
         };
-        best = tighter(best, Some((max.saturating_sub(current), "cgroup memory.max")));
+        best = tighter(
+            best,
+            Some((max.saturating_sub(current), "cgroup memory.max")),
+        );
     }
     best
 }
@@ -267,7 +273,10 @@ mod tests {
         let err = check_against(available, need, || "a kernel".into(), "use --take").unwrap_err();
         assert_eq!(err.source_name, "cgroup memory.max");
         let text = err.to_string();
-        assert!(text.contains("14.0 GiB") && text.contains("4.0 GiB"), "{text}");
+        assert!(
+            text.contains("14.0 GiB") && text.contains("4.0 GiB"),
+            "{text}"
+        );
         assert!(text.contains("use --take"), "{text}");
     }
 
@@ -275,8 +284,8 @@ mod tests {
     fn try_filled_refuses_an_absurd_count_and_fills_a_small_one() {
         let small = try_filled(3, 1.5f64, String::new, "").unwrap();
         assert_eq!(small, vec![1.5; 3]);
-        let err = try_filled(usize::MAX / 2, 0u64, || "a buffer".into(), "ask for less")
-            .unwrap_err();
+        let err =
+            try_filled(usize::MAX / 2, 0u64, || "a buffer".into(), "ask for less").unwrap_err();
         assert!(err.to_string().contains("ask for less"), "{err}");
         let err = check_count(u64::MAX, 8, || "x".into(), "r");
         if available_bytes().is_some() {

@@ -28,7 +28,7 @@ pub enum ScaleError {
     },
     /// α or 1/α takes a parameter out of the range of its floating-point type.
     #[error(
-        "alpha = {alpha:e} over/underflows the weights: {name}{index:?} = {value:e} times \
+        "alpha = {alpha:e} over/underflows the weights: {name}{index:?} = {value:.4e} times \
          {factor:e} is {result:e} in {precision}; choose an α nearer 1"
     )]
     OutOfRange {
