@@ -137,7 +137,7 @@ impl KernelSpec {
         let features = used_features(self.input_dim, &[x]);
         let pts = plan.points(x, n, "x", &features)?;
         let mut k = basin_data::memory::try_filled(
-            n.checked_mul(n).unwrap_or(usize::MAX),
+            n.saturating_mul(n),
             0.0,
             || format!("a kernel of {n} points"),
             FEWER_POINTS,

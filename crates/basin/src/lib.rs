@@ -210,6 +210,18 @@ mod tests {
     }
 
     #[test]
+    fn the_cli_fuzz_seeds_are_checked_without_a_panic() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/cli");
+        let seeds = std::fs::read_dir(&dir).unwrap();
+        for seed in seeds {
+            let bytes = std::fs::read(seed.unwrap().path()).unwrap();
+            let text = String::from_utf8(bytes).unwrap();
+            let argv = std::iter::once("basin").chain(text.split('\0'));
+            let _ = check_args(argv);
+        }
+    }
+
+    #[test]
     fn negative_numbers_are_values_not_flags() {
         let cli = parse_from(["basin", "train", "--lr", "-0.01", "--out", "m"]).unwrap();
         assert!(matches!(cli.command, Command::Train(_)));
