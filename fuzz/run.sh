@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 secs=${1:-600}
 export RUSTC_BOOTSTRAP=1
-for target in ${TARGETS:-idx npy cifar model}; do
+for target in ${TARGETS:-idx npy cifar model spec cli}; do
   mkdir -p "corpus/$target"
   cargo fuzz run -s none -a -O "$target" "corpus/$target" "seeds/$target" -- \
     -max_total_time="$secs" -max_len=16384 -print_final_stats=1 2>&1 | tail -n 25

@@ -74,12 +74,16 @@ impl FromStr for ClassMap {
     type Err = DataError;
 
     fn from_str(s: &str) -> Result<Self> {
-        let bad = |problem: String| DataError::BadSpec {
-            spec: s.to_owned(),
-            problem: format!(
-                "{problem} (class map syntax: `0-4:0,5-9:1`, `1:0,3:1`, `mnist` or `cifar-cars-cats`)"
-            ),
+        let bad = |problem: String| DataError::BadClassMap {
+            map: s.to_owned(),
+            problem,
         };
+        if matches!(s, "none" | "default") {
+            return Err(bad(format!(
+                "{s:?} names no map here (the --class-map flags take `none` for no binarisation \
+                 and `default` for the source's own map)"
+            )));
+        }
         match s {
             "mnist" => return Ok(Self::mnist_low_high()),
             "cifar-cars-cats" => return Ok(Self::cifar_cars_vs_cats()),
@@ -187,8 +191,14 @@ mod tests {
 
     #[test]
     fn bad_maps_are_rejected() {
-        for s in ["", "0-4", "4-0:1", "0:1,0:0", "300:1", "a:1"] {
-            assert!(s.parse::<ClassMap>().is_err(), "{s}");
+        for s in [
+            "", "0-4", "4-0:1", "0:1,0:0", "300:1", "a:1", "none", "default",
+        ] {
+            let err = s.parse::<ClassMap>().unwrap_err();
+            let text = err.to_string();
+            assert!(matches!(err, DataError::BadClassMap { .. }), "{s}: {text}");
+            assert!(text.starts_with("bad class map"), "{text}");
+            assert!(text.contains("e.g. 0-4:0,5-9:1"), "{text}");
         }
     }
 }

@@ -139,6 +139,19 @@ pub enum DataError {
         /// What is wrong and the accepted syntax.
         problem: String,
     },
+    /// A class map (`--class-map`, a spec's `class_map`) does not parse.
+    #[error(
+        "bad class map {map:?}: {problem}; a class map is comma-separated <classes>:<label> \
+         entries, <classes> one class id or an inclusive range a-b (unlisted classes are \
+         dropped), e.g. 0-4:0,5-9:1 or 1:0,3:1; `mnist` and `cifar-cars-cats` name the paper's \
+         two maps"
+    )]
+    BadClassMap {
+        /// The string given.
+        map: String,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// An in-memory data set is inconsistent (shapes, non-finite values).
     #[error("data set {name:?}: {problem}")]
     Shape {

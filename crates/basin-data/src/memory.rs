@@ -45,17 +45,63 @@ pub fn bytes_of(count: u64, bytes_each: u64) -> u64 {
 /// binds; `None` where nothing can be read.
 pub fn available_bytes() -> Option<(u64, &'static str)> {
     let host = proc_kb("/proc/meminfo", "MemAvailable:").map(|b| (b, "MemAvailable"));
-    let cgroup = cgroup_room();
-    match (host, cgroup) {
-        (Some(h), Some(c)) => Some(if c.0 < h.0 { c } else { h }),
-        (h, c) => h.or(c),
-    }
+    tighter(host, cgroup_room())
 }
 
 /// An error when `need` bytes (for `what`) exceed the memory available to the process; `remedy`
 /// says which flag asks for less. Passes where the available memory cannot be read.
 pub fn check(need: u64, what: impl FnOnce() -> String, remedy: &str) -> Result<(), MemoryError> {
-    match available_bytes() {
+    check_against(available_bytes(), need, what, remedy)
+}
+
+/// [`check`] of `count` values of `bytes_each` bytes (the product saturates, so an absurd
+/// count is refused rather than wrapped).
+pub fn check_count(
+    count: u64,
+    bytes_each: u64,
+    what: impl FnOnce() -> String,
+    remedy: &str,
+) -> Result<(), MemoryError> {
+    check(bytes_of(count, bytes_each), what, remedy)
+}
+
+/// A vector of `count` copies of `value`, checked against the memory available and then
+/// allocated fallibly (`try_reserve_exact`), so that neither an absurd count nor a refusal by
+/// the allocator aborts the process.
+pub fn try_filled<T: Clone>(
+    count: usize,
+    value: T,
+    what: impl FnOnce() -> String,
+    remedy: &str,
+) -> Result<Vec<T>, MemoryError> {
+    let each = std::mem::size_of::<T>() as u64;
+    let need = bytes_of(count as u64, each);
+    let mut what = Some(what);
+    let mut describe = || what.take().map_or_else(String::new, |f| f());
+    check(need, &mut describe, remedy)?;
+    let mut v = Vec::new();
+    if v.try_reserve_exact(count).is_err() {
+        let available = available_bytes();
+        return Err(MemoryError {
+            what: describe(),
+            need,
+            available: available.map_or(0, |a| a.0),
+            source_name: "refused by the allocator",
+            remedy: remedy.to_string(),
+        });
+    }
+    v.resize(count, value);
+    Ok(v)
+}
+
+/// [`check`] against a given `available` (bytes and the name of the limit).
+fn check_against(
+    available: Option<(u64, &'static str)>,
+    need: u64,
+    what: impl FnOnce() -> String,
+    remedy: &str,
+) -> Result<(), MemoryError> {
+    match available {
         Some((available, source_name)) if need > available => Err(MemoryError {
             what: what(),
             need,
@@ -208,6 +254,43 @@ mod tests {
             cgroup_room_in(root.path(), "4:cpu,memory:/job\n"),
             Some((2000, "cgroup memory.limit_in_bytes"))
         );
+    }
+
+    #[test]
+    fn a_cgroup_limit_below_the_hosts_free_memory_refuses_what_the_host_would_allow() {
+        // A container with 4 GiB left under its memory.max on a host with 20 GiB free: a
+        // kernel of 25,000 points (three N × N float64 copies, 15 GB) passes the host's free
+        // memory but not the cgroup's room.
+        let root = tempfile::tempdir().unwrap();
+        let job = root.path().join("job");
+        write(&job, "memory.max", &(6u64 << 30).to_string());
+        write(&job, "memory.current", &(2u64 << 30).to_string());
+        let host = Some((20u64 << 30, "MemAvailable"));
+        let available = tighter(host, cgroup_room_in(root.path(), "0::/job\n"));
+        assert_eq!(available, Some((4u64 << 30, "cgroup memory.max")));
+        let need = bytes_of(25_000 * 25_000, 8 * 3);
+        assert!(check_against(host, need, String::new, "").is_ok());
+        let err = check_against(available, need, || "a kernel".into(), "use --take").unwrap_err();
+        assert_eq!(err.source_name, "cgroup memory.max");
+        let text = err.to_string();
+        assert!(
+            text.contains("14.0 GiB") && text.contains("4.0 GiB"),
+            "{text}"
+        );
+        assert!(text.contains("use --take"), "{text}");
+    }
+
+    #[test]
+    fn try_filled_refuses_an_absurd_count_and_fills_a_small_one() {
+        let small = try_filled(3, 1.5f64, String::new, "").unwrap();
+        assert_eq!(small, vec![1.5; 3]);
+        let err =
+            try_filled(usize::MAX / 2, 0u64, || "a buffer".into(), "ask for less").unwrap_err();
+        assert!(err.to_string().contains("ask for less"), "{err}");
+        let err = check_count(u64::MAX, 8, || "x".into(), "r");
+        if available_bytes().is_some() {
+            assert!(err.is_err());
+        }
     }
 
     #[test]

@@ -137,7 +137,12 @@ impl SplitSpec {
             problem,
         };
         let n = pool.len();
-        let sa = self.train + self.attack;
+        let sa = self.train.checked_add(self.attack).ok_or_else(|| {
+            err(format!(
+                "S ({}) + A ({}) is more examples than any data set holds",
+                self.train, self.attack
+            ))
+        })?;
         if sa > n {
             return Err(err(format!(
                 "S ({}) + A ({}) need {sa} examples but there are {n}",
@@ -158,10 +163,10 @@ impl SplitSpec {
                         permutation(t.len(), seed ^ SEPARATE_TEST_STREAM)[..self.test].to_vec()
                     }
                     None => {
-                        if sa + self.test > n {
+                        if self.test > n - sa {
                             return Err(err(format!(
-                                "S + A + T need {} examples but there are {n}",
-                                sa + self.test
+                                "S + A + T need {sa} + {} examples but there are {n}",
+                                self.test
                             )));
                         }
                         perm[n - self.test..].to_vec()
@@ -296,6 +301,26 @@ mod tests {
             small.train,
             seeded(50, 10, 40, 10).indices(&p, None).unwrap().train
         );
+    }
+
+    #[test]
+    fn sizes_whose_sum_overflows_are_refused_not_wrapped() {
+        let p = pool(20);
+        for spec in [
+            seeded(usize::MAX, 5, 1, 0),
+            seeded(5, 5, usize::MAX, 0),
+            SplitSpec {
+                train: usize::MAX,
+                attack: 5,
+                test: 1,
+                mode: SplitMode::Ordered {
+                    test_offset: Some(10),
+                },
+            },
+        ] {
+            let err = spec.apply(&p, None).unwrap_err();
+            assert!(matches!(err, DataError::Split { .. }), "{err}");
+        }
     }
 
     #[test]

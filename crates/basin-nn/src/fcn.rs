@@ -131,6 +131,9 @@ pub enum FcnError {
     /// The spec is invalid.
     #[error("invalid network spec: {0}")]
     Spec(#[from] SpecError),
+    /// The network and its buffers would not fit in the memory available.
+    #[error(transparent)]
+    Memory(#[from] basin_data::MemoryError),
     /// The data do not fit the network.
     #[error("data set {name:?}: {problem}")]
     Data {
@@ -161,6 +164,18 @@ impl<T: Kernels> FcnObjective<T> {
         if let Some(bad) = y.iter().find(|&&l| l > 1) {
             return Err(data_err(format!("label {bad} is not 0/1; binarise first")));
         }
+        basin_data::memory::check(
+            Self::memory_bytes(spec, y.len()),
+            || {
+                format!(
+                    "a network of widths {:?} on {} examples (its parameters and per-layer \
+                     buffers)",
+                    spec.widths(),
+                    y.len()
+                )
+            },
+            "give narrower or fewer hidden layers (--hidden, or a spec's hidden widths)",
+        )?;
         let layers = spec.layers();
         let max_width = spec.max_width();
         let x: Vec<T> = convert(x);
@@ -184,6 +199,24 @@ impl<T: Kernels> FcnObjective<T> {
                 layers,
             },
         })
+    }
+
+    /// The bytes the objective of a valid `spec` on `n` examples holds: the inputs and labels
+    /// in `T`, a copy of the parameters, the first layer's sparse scratch (at most the
+    /// parameters' size again), and the per-layer buffers of [`CHUNK`] examples.
+    pub fn memory_bytes(spec: &FcnSpec, n: usize) -> u64 {
+        let (dim, max_width) = (spec.input_dim as u64, spec.max_width() as u64);
+        let widths: u64 = spec.widths()[1..].iter().map(|&w| w as u64).sum();
+        let per_chunk = (CHUNK as u64)
+            .saturating_mul(widths.saturating_mul(6) + max_width.saturating_mul(2) + dim);
+        let values = (n as u64)
+            .saturating_mul(dim + 1)
+            .saturating_add(
+                spec.checked_n_params()
+                    .map_or(u64::MAX, |p| (p as u64).saturating_mul(2)),
+            )
+            .saturating_add(per_chunk);
+        values.saturating_mul(std::mem::size_of::<T>() as u64)
     }
 
     /// Builds the objective on a labelled data set, checking its dimension against the spec.

@@ -28,7 +28,7 @@ pub use fcn::{FcnError, FcnObjective};
 pub use objective::{Objective, all_examples, dense_hessian};
 pub use optim::Optimizer;
 pub use real::{Precision, Real};
-pub use scaling::{ScaleError, alpha_scale};
+pub use scaling::{ScaleError, alpha_scale, alpha_scaled_as};
 pub use simd::Kernels;
 pub use spec::{FcnSpec, Layer, SpecError};
 pub use train::{

@@ -33,6 +33,18 @@ pub enum SpecError {
         /// The value given.
         value: f64,
     },
+    /// The network has more parameters than a machine word can count.
+    #[error(
+        "widths input {input_dim} hidden {hidden:?} give more parameters than can be counted \
+         (more than {}); give narrower or fewer hidden layers",
+        usize::MAX
+    )]
+    TooLarge {
+        /// The input dimension.
+        input_dim: usize,
+        /// The hidden widths.
+        hidden: Vec<usize>,
+    },
 }
 
 /// Where one layer's parameters sit in the flat vector.
@@ -117,7 +129,22 @@ impl FcnSpec {
                 return Err(SpecError::BadScale { field, value });
             }
         }
+        if self.checked_n_params().is_none() {
+            return Err(SpecError::TooLarge {
+                input_dim: self.input_dim,
+                hidden: self.hidden.clone(),
+            });
+        }
         Ok(())
+    }
+
+    /// The number of parameters, or `None` where it overflows `usize` (a valid spec never
+    /// does: [`FcnSpec::validate`] refuses it).
+    pub fn checked_n_params(&self) -> Option<usize> {
+        self.widths().windows(2).try_fold(0usize, |total, pair| {
+            let layer = pair[0].checked_mul(pair[1])?.checked_add(pair[1])?;
+            total.checked_add(layer)
+        })
     }
 
     /// All widths, input to output: `[input_dim, hidden…, 1]`.
@@ -194,6 +221,17 @@ mod tests {
             (0, 31_360, 31_400, 33_040, 33_080)
         );
         assert_eq!(FcnSpec::paper(7).n_params(), 2_001);
+    }
+
+    #[test]
+    fn a_spec_whose_parameter_count_overflows_is_invalid() {
+        let huge = FcnSpec {
+            hidden: vec![usize::MAX / 2, 4],
+            ..FcnSpec::paper(784)
+        };
+        assert!(matches!(huge.validate(), Err(SpecError::TooLarge { .. })));
+        assert_eq!(huge.checked_n_params(), None);
+        assert_eq!(FcnSpec::paper(784).checked_n_params(), Some(33_081));
     }
 
     #[test]

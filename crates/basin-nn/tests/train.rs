@@ -8,8 +8,8 @@ use basin_data::{ClassMap, embedded};
 use basin_nn::optim::{OptimizerConfig, Sgd, SgdConfig};
 use basin_nn::train::run_epoch;
 use basin_nn::{
-    BatchOrder, FcnObjective, FcnSpec, HookAction, Objective, TrainConfig, TrainStatus,
-    all_examples, alpha_scale, train,
+    BatchOrder, FcnObjective, FcnSpec, HookAction, Objective, ScaleError, TrainConfig, TrainStatus,
+    all_examples, alpha_scale, alpha_scaled_as, train,
 };
 use common::{golden, golden_to_basin, max_rel_err, rel_err};
 
@@ -185,6 +185,26 @@ fn alpha_scaling_keeps_the_function() {
     };
     assert!(alpha_scale(&tanh, &mut t, 0, 2.0).is_err());
     assert_eq!(t, theta, "failed calls leave θ untouched");
+}
+
+#[test]
+fn an_alpha_that_over_or_underflows_the_weights_is_refused() {
+    let spec = FcnSpec::paper(3);
+    let theta: Vec<f64> = spec.init(1);
+    // In f64, 1e-300 fits: w × 1e-300 and w × 1e300 are finite and nonzero.
+    assert!(alpha_scaled_as::<f64>(&spec, &theta, 0, 1e-300).is_ok());
+    // Stored as f32, the first layer underflows to 0 and the second overflows to inf.
+    let err = alpha_scaled_as::<f32>(&spec, &theta, 0, 1e-300).unwrap_err();
+    assert!(matches!(err, ScaleError::OutOfRange { .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("over/underflows the weights"), "{text}");
+    assert!(text.contains("layers.0.weight[0, 0]"), "{text}");
+    assert!(!text.contains("diverge"), "{text}");
+    let mut narrow: Vec<f32> = spec.init(1);
+    let before = narrow.clone();
+    assert!(alpha_scale(&spec, &mut narrow, 1, 1e-40).is_err());
+    assert_eq!(narrow, before, "a refused α leaves θ untouched");
+    assert!(alpha_scaled_as::<f32>(&spec, &theta, 1, 5.9).is_ok());
 }
 
 #[test]

@@ -4,6 +4,9 @@
 /// An error from a kernel or an estimator of log P(f).
 #[derive(Debug, thiserror::Error)]
 pub enum PriorError {
+    /// A matrix or buffer that would not fit in the memory available.
+    #[error(transparent)]
+    Memory(basin_data::MemoryError),
     /// A kernel whose shape does not match the number of labels.
     #[error(
         "shape mismatch: the kernel is {rows}×{cols} but there are {labels} labels: give an n×n \

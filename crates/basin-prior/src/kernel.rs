@@ -126,7 +126,7 @@ impl KernelSpec {
         check_inputs(x, n, self.input_dim, "x")?;
         let features = used_features(self.input_dim, &[x]);
         let pts = plan.points(x, n, "x", &features)?;
-        Ok(plan.symmetric(&pts))
+        plan.symmetric(&pts)
     }
 
     /// [`KernelSpec::kernel`] as a flat vector, `n²` entries in row-major order (the matrix is
@@ -136,7 +136,13 @@ impl KernelSpec {
         check_inputs(x, n, self.input_dim, "x")?;
         let features = used_features(self.input_dim, &[x]);
         let pts = plan.points(x, n, "x", &features)?;
-        let mut k = vec![0.0; n * n];
+        let mut k = basin_data::memory::try_filled(
+            n.saturating_mul(n),
+            0.0,
+            || format!("a kernel of {n} points"),
+            FEWER_POINTS,
+        )
+        .map_err(PriorError::Memory)?;
         plan.fill_symmetric(MatMut::from_column_major_slice_mut(&mut k, n, n), &pts);
         Ok(k)
     }
@@ -170,6 +176,41 @@ impl KernelSpec {
         check_inputs(x, n, self.input_dim, "x")?;
         Ok(plan.points(x, n, "x", &[])?.diag)
     }
+}
+
+/// The remedy of a kernel too large for memory.
+const FEWER_POINTS: &str = "use fewer points";
+
+/// A `rows × cols` matrix of zeros, checked against the memory available (`what` names it,
+/// `remedy` says how to ask for less) and allocated fallibly: faer's own constructors abort
+/// the process or panic when the allocation fails.
+pub fn try_zeros(
+    rows: usize,
+    cols: usize,
+    what: impl FnOnce() -> String,
+    remedy: &str,
+) -> Result<Mat<f64>, PriorError> {
+    let mut what = Some(what);
+    let mut describe = || what.take().map_or_else(String::new, |f| f());
+    basin_data::memory::check_count(
+        (rows as u64).saturating_mul(cols as u64),
+        8,
+        &mut describe,
+        remedy,
+    )
+    .map_err(PriorError::Memory)?;
+    let mut m = Mat::new();
+    if m.try_reserve(rows, cols).is_err() {
+        return Err(PriorError::Memory(basin_data::MemoryError {
+            what: describe(),
+            need: (rows as u64).saturating_mul(cols as u64).saturating_mul(8),
+            available: basin_data::memory::available_bytes().map_or(0, |a| a.0),
+            source_name: "refused by the allocator",
+            remedy: remedy.to_string(),
+        }));
+    }
+    m.resize_with(rows, cols, |_, _| 0.0);
+    Ok(m)
 }
 
 /// The NNGP kernel of the output logit of `spec` on `n` points, `x` row-major
@@ -336,11 +377,11 @@ impl Plan {
     }
 
     /// `K(X, X)`: the lower triangle by blocks of columns in parallel, then mirrored.
-    fn symmetric(&self, pts: &Points) -> Mat<f64> {
+    fn symmetric(&self, pts: &Points) -> Result<Mat<f64>, PriorError> {
         let n = pts.x.nrows();
-        let mut k = Mat::<f64>::zeros(n, n);
+        let mut k = try_zeros(n, n, || format!("a kernel of {n} points"), FEWER_POINTS)?;
         self.fill_symmetric(k.as_mut(), pts);
-        k
+        Ok(k)
     }
 
     /// Fills the `n × n` `k` with `K(X, X)`.

@@ -17,7 +17,7 @@ use faer::linalg::matmul::triangular::{self, BlockStructure};
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 
 use crate::error::PriorError;
-use crate::kernel::{LayerScale, check_inputs, check_variances, mirror_lower};
+use crate::kernel::{LayerScale, check_inputs, check_variances, mirror_lower, try_zeros};
 
 /// A random feature map on a fixed set of inputs: the last hidden layer of a network whose
 /// parameters are drawn from a seed.
@@ -66,6 +66,21 @@ pub fn sample_seed(seed: u64, m: usize) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The bytes [`mc_kernel`] of [`FcnFeatures`] of `spec` on `n` points holds at its peak: the
+/// inputs, the kernel, the features, one network's parameters and two layers of activations,
+/// all f64.
+pub fn mc_kernel_bytes(spec: &FcnSpec, n: usize) -> u64 {
+    let n = n as u64;
+    let width = spec.hidden.last().copied().unwrap_or(spec.input_dim) as u64;
+    let params = spec.checked_n_params().map_or(u64::MAX, |p| p as u64);
+    let values = n
+        .saturating_mul(n)
+        .saturating_add(n.saturating_mul(spec.input_dim as u64 + width))
+        .saturating_add(params)
+        .saturating_add(n.saturating_mul(spec.max_width() as u64).saturating_mul(2));
+    values.saturating_mul(8)
+}
+
 /// The Monte Carlo kernel of `features`, `n_points × n_points`.
 pub fn mc_kernel<F: FeatureExtractor>(
     features: &F,
@@ -89,8 +104,14 @@ pub fn mc_kernel_with_progress<F: FeatureExtractor>(
     }
     let readout = features.readout();
     let alpha = readout.sigma_w * readout.sigma_w / (width as f64 * config.samples as f64);
-    let mut phi = Mat::<f64>::zeros(n, width);
-    let mut k = Mat::<f64>::zeros(n, n);
+    let remedy = "use fewer points or a narrower last hidden layer";
+    let mut phi = try_zeros(
+        n,
+        width,
+        || format!("features of {n} points × {width}"),
+        remedy,
+    )?;
+    let mut k = try_zeros(n, n, || format!("a kernel of {n} points"), remedy)?;
     for m in 0..config.samples {
         features.features(sample_seed(config.seed, m), phi.as_mut())?;
         if let Some((i, j)) = first_non_finite(phi.as_ref()) {
@@ -156,6 +177,17 @@ impl FcnFeatures {
     pub fn new(spec: &FcnSpec, x: &[f64], n: usize) -> Result<Self, PriorError> {
         spec.validate().map_err(PriorError::InvalidNetwork)?;
         check_inputs(x, n, spec.input_dim, "x")?;
+        basin_data::memory::check(
+            mc_kernel_bytes(spec, n),
+            || {
+                format!(
+                    "the Monte Carlo kernel of {n} points through networks of widths {:?}",
+                    spec.widths()
+                )
+            },
+            "use narrower hidden layers (--hidden) or fewer points (--take)",
+        )
+        .map_err(PriorError::Memory)?;
         Ok(Self {
             spec: spec.clone(),
             x: MatRef::from_row_major_slice(x, n, spec.input_dim).to_owned(),

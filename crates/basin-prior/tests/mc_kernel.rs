@@ -258,3 +258,26 @@ fn a_kernel_outside_f64s_range_is_refused_not_written_as_zeros_or_infinities() {
         assert!(err.to_string().contains("--sigma-w"), "σ = {s:e}: {err}");
     }
 }
+
+#[test]
+fn kernels_too_large_for_memory_are_errors_not_aborts() {
+    // A matrix whose size overflows is refused by the check or by the fallible allocation.
+    let e = basin_prior::kernel::try_zeros(usize::MAX / 4, 4, || "a matrix".into(), "ask less")
+        .unwrap_err();
+    assert!(matches!(e, PriorError::Memory(_)), "{e}");
+    assert!(e.to_string().contains("ask less"), "{e}");
+    if basin_data::memory::available_bytes().is_none() {
+        return;
+    }
+    // Networks 10^8 wide on 784 inputs: 628 GB of weights per network.
+    let wide = fcn(784, vec![100_000_000], Activation::Relu);
+    let e = FcnFeatures::new(&wide, &points(2, 784, 1), 2).unwrap_err();
+    assert!(matches!(e, PriorError::Memory(_)), "{e}");
+    assert!(e.to_string().contains("--hidden"), "{e}");
+    // The analytic kernel of 2^20 points: 8.8 TB.
+    let n = 1 << 20;
+    let e = KernelSpec::from(&fcn(1, vec![40], Activation::Relu))
+        .kernel(&vec![0.5; n], n)
+        .unwrap_err();
+    assert!(matches!(e, PriorError::Memory(_)), "{e}");
+}

@@ -15,6 +15,8 @@ use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
+use basin_data::memory;
+
 use crate::common::peak_rss_bytes;
 use crate::kernel_cmd::Widths;
 
@@ -64,6 +66,9 @@ pub struct SampleArgs {
     /// Threads to sample on (default: all CPUs). The samples do not depend on it.
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
+    /// Run even when the time estimate (from a short timed pilot) exceeds 6 hours.
+    #[arg(long)]
+    force: bool,
     /// Print one JSON object: samples, distinct, samples_per_second, wall_s, sample_s, seed,
     /// hidden, sigma_w, sigma_b, threads, peak_rss_bytes, csv, plots and top (a list of
     /// {rank, function, count, probability, ci_low, ci_high, ones, lz_complexity}).
@@ -103,6 +108,105 @@ struct SampleOutput {
     top: Vec<FunctionRow>,
 }
 
+/// The longest run `basin boolean sample` starts without --force, in seconds.
+const MAX_UNFORCED_S: f64 = 6.0 * 3600.0;
+/// The pilot that times sampling stops once it has taken this long, in seconds.
+const PILOT_S: f64 = 0.2;
+
+impl BooleanCommand {
+    /// The checks that need no sampling: see [`SampleArgs::check`].
+    pub fn check(&self) -> Result<()> {
+        match self {
+            BooleanCommand::Sample(args) => args.check(),
+        }
+    }
+}
+
+impl SampleArgs {
+    /// The network of the flags: ReLU on the 7 inputs of the cube.
+    fn spec(&self) -> FcnSpec {
+        FcnSpec {
+            hidden: self.hidden.0.clone(),
+            sigma_w: self.sigma_w,
+            sigma_b: self.sigma_b,
+            ..FcnSpec::paper(7)
+        }
+    }
+
+    fn threads(&self) -> usize {
+        self.threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    }
+
+    /// The checks that need no sampling: at least one sample and one thread, a valid network,
+    /// and the samplers' buffers (one set per thread) within the memory available.
+    pub fn check(&self) -> Result<()> {
+        ensure!(self.samples > 0, "--samples must be at least 1");
+        ensure!(self.threads() > 0, "--threads must be at least 1");
+        let spec = self.spec();
+        spec.validate()?;
+        let params = spec.checked_n_params().unwrap_or(usize::MAX) as u64;
+        // Per thread: the parameters three times (random words, normals, θ) and two layers of
+        // activations on the 128 inputs, all 4 bytes each; the sampler itself holds the layout.
+        let per_thread = params
+            .saturating_mul(3)
+            .saturating_add(256u64.saturating_mul(spec.max_width() as u64));
+        let values = per_thread.saturating_mul(self.threads() as u64 + 1);
+        memory::check_count(
+            values,
+            4,
+            || format!("sampling networks of hidden widths {:?}", spec.hidden),
+            "give narrower hidden layers with --hidden, or fewer --threads",
+        )?;
+        Ok(())
+    }
+}
+
+/// Times sampling on a pilot of doubling size until it takes [`PILOT_S`], and refuses a run
+/// estimated to take longer than [`MAX_UNFORCED_S`] unless `force`; returns the estimate in
+/// seconds.
+fn estimate_time(
+    sampler: &BooleanSampler,
+    pool: &rayon::ThreadPool,
+    args: &SampleArgs,
+) -> Result<f64> {
+    let mut n: u64 = 1024;
+    let rate = loop {
+        let start = Instant::now();
+        pool.install(|| sampler.sample(n.min(args.samples), args.seed))?;
+        let took = start.elapsed().as_secs_f64();
+        if took >= PILOT_S || n >= args.samples {
+            break n.min(args.samples) as f64 / took.max(1e-9);
+        }
+        n = n.saturating_mul(2);
+    };
+    let estimate = args.samples as f64 / rate;
+    ensure!(
+        args.force || estimate <= MAX_UNFORCED_S,
+        "--samples {} would take about {} at the {rate:.0} samples/s a pilot measured on {} \
+         threads; give fewer --samples, or --force to run it anyway",
+        args.samples,
+        human_duration(estimate),
+        args.threads()
+    );
+    Ok(estimate)
+}
+
+/// Seconds as a rounded duration in the largest fitting unit.
+fn human_duration(s: f64) -> String {
+    const UNITS: [(f64, &str); 4] = [
+        (365.25 * 86400.0, "years"),
+        (86400.0, "days"),
+        (3600.0, "hours"),
+        (60.0, "minutes"),
+    ];
+    match UNITS.iter().find(|(u, _)| s >= *u) {
+        Some((u, name)) if s / u < 1e4 => format!("{:.1} {name}", s / u),
+        Some((u, name)) => format!("{:.2e} {name}", s / u),
+        None => format!("{s:.1} seconds"),
+    }
+}
+
 /// Runs a `basin boolean` command.
 pub fn run(cmd: BooleanCommand, quiet: bool) -> Result<()> {
     match cmd {
@@ -112,22 +216,21 @@ pub fn run(cmd: BooleanCommand, quiet: bool) -> Result<()> {
 
 fn run_sample(args: SampleArgs, quiet: bool) -> Result<()> {
     let start = Instant::now();
-    let spec = FcnSpec {
-        hidden: args.hidden.0.clone(),
-        sigma_w: args.sigma_w,
-        sigma_b: args.sigma_b,
-        ..FcnSpec::paper(7)
-    };
+    let spec = args.spec();
     let sampler = BooleanSampler::new(&spec)?;
-    ensure!(args.samples > 0, "--samples must be at least 1");
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    ensure!(threads > 0, "--threads must be at least 1");
+    let threads = args.threads();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
         .context("starting the sampling threads")?;
+    let estimate = estimate_time(&sampler, &pool, &args)?;
+    if !quiet && estimate > 60.0 {
+        eprintln!(
+            "sampling {} networks: about {} (from a timed pilot)",
+            args.samples,
+            human_duration(estimate)
+        );
+    }
     let bar = progress_bar(args.samples, quiet);
     let sample_start = Instant::now();
     let counts = pool.install(|| {

@@ -31,11 +31,7 @@ pub fn parse_source(s: &str) -> std::result::Result<DataSource, String> {
 impl DataArgs {
     /// The class map to apply, if any.
     fn class_map(&self) -> Result<Option<ClassMap>> {
-        Ok(match self.class_map.as_str() {
-            "default" => self.data.default_class_map(),
-            "none" => None,
-            other => Some(other.parse()?),
-        })
+        class_map_arg(&self.class_map, &self.data)
     }
 
     /// Loads and binarises the source.
@@ -52,6 +48,15 @@ impl DataArgs {
             test: corpus.test.map(|t| map.apply(&t)).transpose()?,
         })
     }
+}
+
+/// A `--class-map` value: `default` (the source's own map, if it has one), `none`, or a map.
+pub fn class_map_arg(arg: &str, source: &DataSource) -> Result<Option<ClassMap>> {
+    Ok(match arg {
+        "default" => source.default_class_map(),
+        "none" => None,
+        map => Some(map.parse()?),
+    })
 }
 
 /// The S/A/T split.
@@ -107,13 +112,9 @@ pub fn spinner(quiet: bool) -> ProgressBar {
     bar
 }
 
-/// The fraction of misclassified examples, or 0 for an empty set.
-pub fn error_rate(errors: usize, n: usize) -> f64 {
-    if n == 0 {
-        0.0
-    } else {
-        errors as f64 / n as f64
-    }
+/// The fraction of misclassified examples; `None` for an empty set, which has no error rate.
+pub fn error_rate(errors: usize, n: usize) -> Option<f64> {
+    (n > 0).then(|| errors as f64 / n as f64)
 }
 
 /// The concatenation of S and A, the set a network trains on.

@@ -5,7 +5,7 @@ use basin_data::{ClassMap, DataSource, DataSummary, Dataset};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use crate::common::parse_source;
+use crate::common::{class_map_arg, parse_source};
 
 /// The `data` subcommands.
 #[derive(Debug, Subcommand)]
@@ -27,7 +27,8 @@ pub struct InfoArgs {
     source: DataSource,
     /// Binarise first with a class map: comma-separated <classes>:<label> entries, classes one
     /// id or a range a-b, unlisted classes dropped (e.g. 0-4:0,5-9:1). `mnist` and
-    /// `cifar-cars-cats` name the paper's two maps; `default` takes the source's own.
+    /// `cifar-cars-cats` name the paper's two maps; `default` takes the source's own and
+    /// `none` applies none.
     #[arg(long, value_name = "MAP")]
     class_map: Option<String>,
     /// Print one JSON object instead of a table. Keys: n, dim, class_counts (label → count,
@@ -64,13 +65,16 @@ fn print_table(s: &DataSummary, title: &str) {
     }
 }
 
-fn class_map(arg: &str, source: &DataSource) -> Result<ClassMap> {
-    if arg == "default" {
-        return source.default_class_map().with_context(|| {
-            format!("{source} has no default class map; give one, e.g. 0-4:0,5-9:1")
-        });
+/// The map of `--class-map`: as for the other commands, except that `default` on a source
+/// with no map of its own is an error rather than no map.
+fn class_map(arg: &str, source: &DataSource) -> Result<Option<ClassMap>> {
+    if arg == "default" && source.default_class_map().is_none() {
+        anyhow::bail!(
+            "{source} has no default class map; give one, e.g. --class-map 0-4:0,5-9:1, or \
+             --class-map none"
+        );
     }
-    Ok(arg.parse()?)
+    class_map_arg(arg, source)
 }
 
 /// Runs a `data` subcommand.
@@ -89,7 +93,8 @@ fn info(args: InfoArgs) -> Result<()> {
         .class_map
         .as_deref()
         .map(|m| class_map(m, &args.source))
-        .transpose()?;
+        .transpose()?
+        .flatten();
     let prepare = |d: Dataset| -> Result<Dataset> {
         Ok(match &map {
             Some(m) => m.apply(&d)?,

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use basin_data::memory;
 use basin_flatness::hutchinson::DEFAULT_PROBES;
 use basin_flatness::lanczos::{DEFAULT_STEPS, DEFAULT_TOL, DEFAULT_TOP_K};
 use basin_flatness::{
@@ -97,10 +98,42 @@ struct HessianOutput {
     wall_s: f64,
 }
 
-/// Runs `basin hessian`.
+impl HessianArgs {
+    /// The checks that need no model: the density's grid fits in memory.
+    pub fn check(&self) -> Result<()> {
+        if self.density.is_some() {
+            memory::check_count(
+                self.density_points as u64,
+                16,
+                || format!("a spectral density on {} grid points", self.density_points),
+                "use fewer --density-points",
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Refuses a Lanczos basis (`steps` vectors of the `n_params` parameters, f64, capped at
+/// `n_params` of them) that would not fit in memory.
+fn check_basis(steps: usize, n_params: usize, flag: &str) -> Result<()> {
+    let vectors = steps.min(n_params) as u64;
+    memory::check_count(
+        vectors.saturating_mul(n_params as u64),
+        8,
+        || format!("a Lanczos basis of {vectors} vectors of {n_params} parameters"),
+        &format!("use fewer {flag}"),
+    )?;
+    Ok(())
+}
+
+/// Runs `basin hessian` (its flags checked by [`HessianArgs::check`]).
 pub fn run_hessian(args: HessianArgs, quiet: bool) -> Result<()> {
     let start = Instant::now();
     let (model, data) = args.measure.load()?;
+    check_basis(args.lanczos_steps, model.theta.len(), "--lanczos-steps")?;
+    if args.density.is_some() {
+        check_basis(args.density_steps, model.theta.len(), "--density-steps")?;
+    }
     let mut obj = FcnObjective::<f64>::from_dataset(&model.spec, &data)?;
     let theta = model.theta_as::<f64>();
     let bar = spinner(quiet);

@@ -133,7 +133,19 @@ struct KernelOutput {
     peak_rss_bytes: Option<u64>,
 }
 
-/// Runs `basin kernel`.
+impl KernelArgs {
+    /// The checks that need no data: a positive --samples, and a kernel of --take points that
+    /// fits in memory.
+    pub fn check(&self) -> Result<()> {
+        ensure!(self.samples > 0, "--samples must be at least 1");
+        match self.take {
+            Some(take) => check_memory(take),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Runs `basin kernel` (its flags checked by [`KernelArgs::check`]).
 pub fn run_kernel(args: KernelArgs, quiet: bool) -> Result<()> {
     let start = Instant::now();
     let (x, n, d) = load_points(&args)?;

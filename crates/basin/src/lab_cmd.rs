@@ -70,6 +70,14 @@ fn progress_bar(quiet: bool) -> ProgressBar {
     bar
 }
 
+impl ReproduceArgs {
+    /// The checks that need no spec: at least one job.
+    pub fn check(&self) -> Result<()> {
+        anyhow::ensure!(self.jobs != Some(0), "--jobs must be at least 1");
+        Ok(())
+    }
+}
+
 /// Runs `basin reproduce`.
 pub fn run_reproduce(args: ReproduceArgs, quiet: bool) -> Result<()> {
     let loaded = ExperimentSpec::load(&args.spec)?;

@@ -3,13 +3,13 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
-use basin_data::{Dataset, Split};
+use anyhow::{Context, Result, ensure};
+use basin_data::{Dataset, Split, memory};
 use basin_nn::optim::OptimizerConfig;
 use basin_nn::safetensors::{self, StoredDtype};
 use basin_nn::{
     Activation, BatchOrder, FcnObjective, FcnSpec, HookAction, Kernels, Objective, Precision,
-    StopOn, TrainConfig, TrainReport, all_examples, alpha_scale, derive_seed, train,
+    StopOn, TrainConfig, TrainReport, all_examples, alpha_scaled_as, derive_seed, train,
 };
 use clap::Args;
 use serde::Serialize;
@@ -77,17 +77,39 @@ pub struct TrainArgs {
 }
 
 /// What `basin train` reports: the library's training report, flattened, and the error rates
-/// of the trained network.
+/// of the trained network (null for an empty set).
 #[derive(Debug, Serialize)]
 struct TrainOutput {
     #[serde(flatten)]
     report: TrainReport,
-    train_error: f64,
-    attack_error: f64,
-    test_error: f64,
+    train_error: Option<f64>,
+    attack_error: Option<f64>,
+    test_error: Option<f64>,
 }
 
 impl TrainArgs {
+    /// The checks that need no data: a training set and a batch of at least one example, and
+    /// the hidden widths (positive, with a parameter count that fits in memory).
+    pub fn check(&self) -> Result<()> {
+        ensure!(
+            self.split.train_size > 0,
+            "--train-size 0 leaves nothing to train on: give at least 1"
+        );
+        ensure!(self.batch > 0, "--batch must be at least 1");
+        let spec = self.spec(1)?;
+        let each = match self.precision {
+            Precision::F32 => 4,
+            Precision::F64 => 8,
+        };
+        memory::check_count(
+            spec.checked_n_params().unwrap_or(usize::MAX) as u64,
+            each * TRAINING_COPIES,
+            || format!("training a network of hidden widths {:?}", self.hidden),
+            "give narrower or fewer hidden layers with --hidden",
+        )?;
+        Ok(())
+    }
+
     fn spec(&self, input_dim: usize) -> Result<FcnSpec> {
         let spec = FcnSpec {
             input_dim,
@@ -133,14 +155,25 @@ impl TrainArgs {
     }
 }
 
-/// Runs `basin train`.
+/// Copies of the parameters that training holds at once: θ, the gradient, up to three
+/// optimizer states (Entropy-SGD's), and the engine's copy and first-layer scratch.
+const TRAINING_COPIES: u64 = 7;
+
+/// Runs `basin train` (its flags checked by [`TrainArgs::check`]).
 pub fn run_train(args: TrainArgs, quiet: bool) -> Result<()> {
-    if args.batch == 0 {
-        bail!("--batch must be at least 1");
-    }
     let corpus = args.data.load()?;
     let split = args.split.split(&args.data.data, &corpus, args.seed)?;
     let spec = args.spec(split.train.dim())?;
+    let each = match args.precision {
+        Precision::F32 => 4,
+        Precision::F64 => 8,
+    };
+    memory::check_count(
+        spec.n_params() as u64,
+        each * TRAINING_COPIES,
+        || format!("training a network of widths {:?}", spec.widths()),
+        "give narrower or fewer hidden layers with --hidden",
+    )?;
     let output = match args.precision {
         Precision::F32 => train_and_save::<f32>(&args, &spec, &split, quiet)?,
         Precision::F64 => train_and_save::<f64>(&args, &spec, &split, quiet)?,
@@ -180,9 +213,9 @@ fn train_and_save<T: Kernels>(
     );
     bar.finish_and_clear();
     safetensors::save(&args.out, spec, &theta)?;
-    let errors = |data: &Dataset| -> Result<f64> {
+    let errors = |data: &Dataset| -> Result<Option<f64>> {
         if data.is_empty() {
-            return Ok(0.0);
+            return Ok(None);
         }
         let mut o = FcnObjective::<T>::from_dataset(spec, data)?;
         Ok(error_rate(
@@ -213,9 +246,12 @@ fn print_train(o: &TrainOutput, args: &TrainArgs) -> Result<()> {
         r.wall_s,
         1e3 * r.seconds_per_epoch
     );
+    let rate = |e: Option<f64>| e.map_or_else(|| "- (empty)".to_string(), |e| format!("{e:.4}"));
     println!(
-        "errors: S {:.4}  A {:.4} (against its flipped labels)  T {:.4}",
-        o.train_error, o.attack_error, o.test_error
+        "errors: S {}  A {} (against its flipped labels)  T {}",
+        rate(o.train_error),
+        rate(o.attack_error),
+        rate(o.test_error)
     );
     println!("wrote {}", args.out.display());
     Ok(())
@@ -249,11 +285,18 @@ struct EvalOutput {
 pub fn run_eval(args: EvalArgs) -> Result<()> {
     let model = safetensors::load(&args.model, args.activation)?;
     let data = args.data.load()?.pool;
+    ensure!(
+        !data.is_empty(),
+        "{} has no examples left after --class-map {}: a class map keeps only the classes it \
+         lists (e.g. 0-4:0,5-9:1); list classes the data has (`basin data info` shows them)",
+        args.data.data,
+        args.data.class_map
+    );
     let mut obj = FcnObjective::<f64>::from_dataset(&model.spec, &data)?;
     let all = all_examples(data.len());
     let out = EvalOutput {
         loss: obj.loss(&model.theta, &all),
-        error: error_rate(obj.count_errors(&model.theta, &all), data.len()),
+        error: obj.count_errors(&model.theta, &all) as f64 / data.len() as f64,
         n: data.len(),
     };
     if args.json {
@@ -284,11 +327,17 @@ pub struct ScaleArgs {
 
 /// Runs `basin scale`.
 pub fn run_scale(args: ScaleArgs) -> Result<()> {
-    let mut model = safetensors::load(&args.model, None)?;
-    alpha_scale(&model.spec, &mut model.theta, args.layer, args.alpha)?;
+    let model = safetensors::load(&args.model, None)?;
+    let (spec, layer, alpha) = (&model.spec, args.layer, args.alpha);
     match model.dtype {
-        StoredDtype::F32 => safetensors::save(&args.out, &model.spec, &model.theta_as::<f32>())?,
-        StoredDtype::F64 => safetensors::save(&args.out, &model.spec, &model.theta)?,
+        StoredDtype::F32 => {
+            let theta = alpha_scaled_as::<f32>(spec, &model.theta, layer, alpha)?;
+            safetensors::save(&args.out, spec, &theta)?;
+        }
+        StoredDtype::F64 => {
+            let theta = alpha_scaled_as::<f64>(spec, &model.theta, layer, alpha)?;
+            safetensors::save(&args.out, spec, &theta)?;
+        }
     }
     println!(
         "wrote {} (layer {} scaled by {})",

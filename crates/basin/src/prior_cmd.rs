@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use basin_data::memory;
 use basin_data::npy::NpyData;
 use basin_nn::FcnObjective;
 use basin_nn::loss::predict;
@@ -24,14 +25,14 @@ use crate::common::{MeasureArgs, spinner};
 
 /// Arguments of `basin prior`. Give either --kernel with --labels, or --model with its data.
 #[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("input").args(["kernel", "model"]).required(true))]
 pub struct PriorArgs {
     /// The kernel matrix K (n × n `.npy`, float64 or float32). Needs --labels; excludes --model.
     #[arg(
         long,
         value_name = "K.npy",
         requires = "labels",
-        conflicts_with = "model",
-        required_unless_present = "model"
+        conflicts_with = "model"
     )]
     kernel: Option<PathBuf>,
     /// The function: n labels (`.npy`, ±1 or 0/1, any integer or float dtype).
@@ -163,7 +164,54 @@ struct PriorReport {
     n_points: Option<usize>,
 }
 
-/// Runs `basin prior`.
+/// n × n float64 matrices an estimator holds besides the kernel it is given: its column-major
+/// copy, the Cholesky factors and the posterior covariance.
+const ESTIMATOR_KERNEL_COPIES: u64 = 4;
+
+impl PriorArgs {
+    /// The checks that need no input: thread counts and the memory of tilting's samples.
+    pub fn check(&self) -> Result<()> {
+        ep_parallelism(self.threads)?;
+        if self.method == Method::Tilting {
+            let most = match self.target_std_err {
+                Some(_) => self.max_samples.max(self.samples),
+                None => self.samples,
+            };
+            // Each sample's log weight, its block's copy and the joined copy.
+            memory::check_count(
+                most as u64,
+                3 * 8,
+                || format!("tilting's {most} importance samples"),
+                "use fewer --samples (and --max-samples with --target-std-err)",
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Refuses an estimate on `n` points whose matrices and (for smc) particles would not fit in
+/// memory.
+fn check_estimate_memory(args: &PriorArgs, n: usize) -> Result<()> {
+    let n64 = n as u64;
+    let mut need = n64
+        .saturating_mul(n64)
+        .saturating_mul(8 * ESTIMATOR_KERNEL_COPIES);
+    if args.method == Method::Smc {
+        let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+        let running = args.replicates.min(args.threads.unwrap_or(threads)).max(1) as u64;
+        let particles = n64.saturating_mul(args.particles as u64).saturating_mul(16);
+        need = need.saturating_add(particles.saturating_mul(running));
+    }
+    memory::check(
+        need,
+        || format!("{} on {n} points", args.method.name()),
+        "use fewer points (a smaller kernel, or a smaller --set or split in --model mode), \
+         or fewer --particles for smc",
+    )?;
+    Ok(())
+}
+
+/// Runs `basin prior` (its flags checked by [`PriorArgs::check`]).
 pub fn run_prior(args: PriorArgs, quiet: bool) -> Result<()> {
     let start = Instant::now();
     let (k, y, n_points) = match (&args.kernel, &args.labels, &args.measure.0) {
@@ -176,8 +224,12 @@ pub fn run_prior(args: PriorArgs, quiet: bool) -> Result<()> {
             let n = y.len();
             (Kernel::Mat(k), y, Some(n))
         }
-        _ => anyhow::bail!("give --kernel with --labels, or --model"),
+        _ => anyhow::bail!(
+            "give the function and its kernel: --kernel K.npy with --labels y.npy, or --model \
+             with the data the model labels (--data, --set)"
+        ),
     };
+    check_estimate_memory(&args, y.len())?;
     let bar = spinner(quiet);
     bar.set_message(format!("log P(f) on {} points", y.len()));
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
@@ -297,6 +349,14 @@ impl Kernel {
 /// The model's predicted labels on the chosen set and the NNGP kernel of its spec there.
 fn model_function(m: &MeasureArgs) -> Result<(Mat<f64>, Vec<f64>)> {
     let (model, data) = m.load()?;
+    let n = data.len() as u64;
+    memory::check_count(
+        n.saturating_mul(n),
+        8,
+        || format!("the NNGP kernel of {n} points of {}", m.data.data),
+        "measure fewer points: choose --set train, test or train+test with smaller \
+         --train-size and --test-size",
+    )?;
     let mut obj = FcnObjective::<f64>::from_dataset(&model.spec, &data)?;
     let all: Vec<usize> = (0..data.len()).collect();
     let mut logits = vec![0.0; data.len()];

@@ -39,6 +39,20 @@ pub enum ModelError {
         /// The safetensors parser's complaint.
         problem: String,
     },
+    /// A tensor's shape, dtype and data offsets in the header do not agree with each other or
+    /// with the file's size.
+    #[error(
+        "{path}: tensor {name}: {problem}; the header is corrupt or the file was cut short or \
+         edited: save the model again"
+    )]
+    BadTensorData {
+        /// The file.
+        path: PathBuf,
+        /// The tensor.
+        name: String,
+        /// Its shape, dtype and offsets, and what does not fit.
+        problem: String,
+    },
     /// A tensor the network needs is absent.
     #[error("{path}: tensor {name} is missing: {why}")]
     MissingTensor {

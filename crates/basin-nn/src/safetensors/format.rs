@@ -96,7 +96,7 @@ pub(super) fn layer_index(name: &str) -> Option<usize> {
 }
 
 /// The name and index within its tensor of the `k`-th flat parameter of `spec`.
-pub(super) fn locate(spec: &FcnSpec, k: usize) -> (String, Vec<usize>) {
+pub(crate) fn locate(spec: &FcnSpec, k: usize) -> (String, Vec<usize>) {
     for (i, l) in spec.layers().iter().enumerate() {
         if l.w_range().contains(&k) {
             let j = k - l.w;

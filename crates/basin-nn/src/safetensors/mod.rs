@@ -39,6 +39,7 @@ mod tests;
 mod write;
 
 pub use errors::ModelError;
+pub(crate) use format::locate;
 pub use format::{FORMAT, META_FORMAT, META_SPEC, StoredDtype};
 pub use read::{Model, from_bytes, load};
 pub use write::{save, to_bytes};

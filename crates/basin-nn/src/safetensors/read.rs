@@ -62,9 +62,16 @@ pub fn from_bytes(
             path: origin.to_owned(),
         });
     }
-    let not_st = |e: ::safetensors::SafeTensorError| ModelError::NotSafetensors {
-        path: origin.to_owned(),
-        problem: e.to_string(),
+    let not_st = |e: ::safetensors::SafeTensorError| match bad_tensor(bytes) {
+        Some((name, problem)) => ModelError::BadTensorData {
+            path: origin.to_owned(),
+            name,
+            problem,
+        },
+        None => ModelError::NotSafetensors {
+            path: origin.to_owned(),
+            problem: e.to_string(),
+        },
     };
     let (header_len, header) = SafeTensors::read_metadata(bytes).map_err(not_st)?;
     let file = File {
@@ -347,6 +354,76 @@ impl File<'_> {
             return Err(ModelError::non_finite(spec, k, theta[k], self.path));
         }
         Ok(theta)
+    }
+}
+
+/// One tensor's entry in a safetensors header.
+#[derive(serde::Deserialize)]
+struct HeaderEntry {
+    dtype: ::safetensors::Dtype,
+    shape: Vec<usize>,
+    data_offsets: (usize, usize),
+}
+
+/// The first tensor whose header entry the safetensors parser rejects for its shape, dtype or
+/// offsets (the parser does not say which), with what is wrong: the tensors' data, in offset
+/// order, must lie back to back, each `shape × dtype size` bytes long, and fill the data
+/// section. `None` where the header itself does not parse.
+fn bad_tensor(bytes: &[u8]) -> Option<(String, String)> {
+    let len = usize::try_from(u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?)).ok()?;
+    let text = std::str::from_utf8(bytes.get(8..8usize.checked_add(len)?)?).ok()?;
+    let mut header: HashMap<String, serde_json::Value> = serde_json::from_str(text).ok()?;
+    header.remove("__metadata__");
+    let mut entries: Vec<(String, HeaderEntry)> = header
+        .into_iter()
+        .map(|(name, v)| Some((name, serde_json::from_value(v).ok()?)))
+        .collect::<Option<_>>()?;
+    entries.sort_by_key(|(name, e)| (e.data_offsets, name.clone()));
+    let mut end = 0;
+    for (name, e) in &entries {
+        if let Some(problem) = entry_problem(e, end) {
+            return Some((name.clone(), problem));
+        }
+        end = e.data_offsets.1;
+    }
+    let data = bytes.len() - 8 - len;
+    let last = entries.last()?.0.clone();
+    (end != data).then(|| {
+        (
+            last,
+            format!(
+                "the tensors' data ends at byte {end} of the data section, which holds {data} \
+                 bytes"
+            ),
+        )
+    })
+}
+
+/// What is wrong with one header entry whose data should start at byte `start`.
+fn entry_problem(e: &HeaderEntry, start: usize) -> Option<String> {
+    let (s, end) = e.data_offsets;
+    if s != start || end < s {
+        return Some(format!(
+            "its data_offsets [{s}, {end}] should start at byte {start}, where the previous \
+             tensor's data ends, and not end before they start"
+        ));
+    }
+    let Some(values) = e.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) else {
+        return Some(format!(
+            "shape {:?} has more values than can be counted",
+            e.shape
+        ));
+    };
+    let bits = values.checked_mul(e.dtype.bitsize());
+    match bits {
+        Some(bits) if bits % 8 == 0 && bits / 8 == end - s => None,
+        _ => Some(format!(
+            "shape {:?} of {:?} needs {} bytes but its data_offsets [{s}, {end}] hold {}",
+            e.shape,
+            e.dtype,
+            bits.map_or_else(|| "more".to_string(), |b| b.div_ceil(8).to_string()),
+            end - s
+        )),
     }
 }
 

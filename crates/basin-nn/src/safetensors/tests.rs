@@ -323,6 +323,53 @@ fn every_truncation_and_corruption_is_an_error_not_a_panic() {
     }
 }
 
+/// `bytes` with its JSON header edited by `edit` (the header length is rewritten).
+fn with_header(bytes: &[u8], edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+    let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let mut header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + len]).unwrap();
+    edit(&mut header);
+    let text = serde_json::to_vec(&header).unwrap();
+    let mut out = (text.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(&text);
+    out.extend_from_slice(&bytes[8 + len..]);
+    out
+}
+
+#[test]
+fn shape_and_offset_errors_name_the_tensor() {
+    let spec = tanh_spec();
+    let bytes = to_bytes(&spec, &spec.init::<f32>(4)).unwrap();
+    let shape = with_header(&bytes, |h| {
+        h["layers.1.weight"]["shape"] = serde_json::json!([1, 4])
+    });
+    let e = read(&shape).unwrap_err();
+    assert!(
+        matches!(e, ModelError::BadTensorData { ref name, .. } if name == "layers.1.weight"),
+        "{e}"
+    );
+    assert_says(
+        &e,
+        &[
+            "layers.1.weight",
+            "shape [1, 4] of F32 needs 16 bytes",
+            "hold 20",
+        ],
+    );
+    let offsets = with_header(&bytes, |h| {
+        let o = h["layers.0.bias"]["data_offsets"].as_array_mut().unwrap();
+        let start = o[0].as_u64().unwrap();
+        o[0] = serde_json::json!(start + 4);
+    });
+    let e = read(&offsets).unwrap_err();
+    assert!(
+        matches!(e, ModelError::BadTensorData { ref name, .. } if name == "layers.0.bias"),
+        "{e}"
+    );
+    assert_says(&e, &["layers.0.bias", "data_offsets"]);
+    let e = read(&bytes[..bytes.len() - 4]).unwrap_err();
+    assert_says(&e, &["tensor layers.", "data section"]);
+}
+
 #[test]
 fn missing_tensors_are_named() {
     let e = read(&export_with(|r| r.retain(|t| t.0 != "layers.1.bias"))).unwrap_err();
