@@ -13,9 +13,9 @@
 //!    wₚ = Πᵢ Φ(β′yᵢzᵢ)/Φ(βyᵢzᵢ) have an effective sample size (Σw)²/Σw² of
 //!    [`SmcConfig::ess_fraction`]·P (from the previous step's size, corrected by the
 //!    small-step law −ln ESS ∝ (Δ ln β)², usually one or two evaluations; bisection,
-//!    geometric in β, when that fails); the end (and, on the way to
-//!    s = 0, s = 1 when [`SmcConfig::probit_checkpoint`]) is taken as soon as its weights
-//!    meet the target. At s = 0 the likelihood is the orthant indicator and the increment of
+//!    geometric in β, when that fails); the end is taken as soon as its weights meet the
+//!    target, after the probit checkpoint ([`SmcConfig::probit_checkpoint`]), which is
+//!    always visited. At s = 0 the likelihood is the orthant indicator and the increment of
 //!    a particle is 1[sign z = y]/Πᵢ Φ(βyᵢzᵢ). log Ẑ += log mean(w).
 //! 3. Systematic resampling, then elliptical slice sampling (Murray, Adams & MacKay 2010) at
 //!    the new level: on the ellipses of the level's EP approximation G = N(μ, Σ) (probit EP
@@ -63,6 +63,14 @@
 //! [`SmcConfig::target_std_err`] adds replicates until the standard error is reached or
 //! [`SmcConfig::max_replicates`].
 //!
+//! The path runs on K/s, s the kernel's scale ([`KernelScale`]), with the probit noise 1/s on
+//! that scale: the probit path ends at β = √s and the step path's probit checkpoint lies
+//! there. Past β = 10⁶ (`path::MAX_BETA`), or after a level at which a tenth of the HMC
+//! trajectories reach their bounce cap, the next step goes straight to the next stop (a
+//! forced step: still unbiased, an issue when its ESS is below ½). The step likelihood runs on
+//! K's correlation matrix when K's diagonal spans more than [`MAX_DIAGONAL_SPREAD`]. At N = 1
+//! the value is exact (½).
+//!
 //! Everything is in log space (log Φ from [`crate::normal::log_cdf`]). A result depends only on
 //! the seed: each replicate, level, move and chunk of [`slice::CHUNK`] particles has its own
 //! ChaCha8 stream from `derive_seed`, never from the thread count.
@@ -103,9 +111,9 @@ pub const MIN_REPLICATES: usize = 2;
 pub const MIN_REPLICATE_ESS_FRACTION: f64 = 0.5;
 
 /// Above this ratio of K's largest to smallest diagonal entry the step likelihood's path runs
-/// on K's correlation matrix: the smallest variances then sit within 10⁻⁴ of the largest and
-/// above the round-off of the spectrum (about 10⁻¹⁶·N of the largest) and the jitter ladder
-/// (10⁻¹² and up).
+/// on K's correlation matrix (the same P(f)). Below it every variance is at least 10⁻⁴ of the
+/// largest, far above the round-off of the spectrum (about 10⁻¹⁶·N of the largest) and the
+/// jitter ladder (10⁻¹² and up); a wider spread can sink the small variances below both.
 pub const MAX_DIAGONAL_SPREAD: f64 = 1e4;
 
 /// The probit checkpoint is compared with EP only when the probit noise (variance 1) is at
@@ -387,8 +395,8 @@ fn smc(
     if n == 1 {
         return Ok(single_point(likelihood, cfg, scale, start));
     }
-    // A diagonal spread so wide that its small variances sit near the round-off of the
-    // largest: the step likelihood runs on the correlation matrix (exactly the same P(f)).
+    // A diagonal spread so wide that its small variances could sink below the round-off of
+    // the largest: the step likelihood runs on the correlation matrix (the same P(f)).
     let on_correlation = noise == 0.0 && diagonal_spread(scaled.as_ref()) > MAX_DIAGONAL_SPREAD;
     let base = if on_correlation {
         correlation(scaled.as_ref())
@@ -428,7 +436,7 @@ fn smc(
             }
         }
     };
-    let pilot = cfg.pilot_schedule.then(|| replicate(PILOT_STREAM, &[]));
+    let mut pilot = cfg.pilot_schedule.then(|| replicate(PILOT_STREAM, &[]));
     let schedule = pilot.as_ref().map_or_else(Vec::new, pilot_levels);
     let run = |r: usize| replicate(r as u64, &schedule);
     let mut runs: Vec<ReplicateRun> = (0..cfg.replicates).map(run).collect();
@@ -444,6 +452,14 @@ fn smc(
             };
             runs.extend((runs.len()..want).map(run));
             combined = combine(runs.iter().map(|r| r.log_z));
+        }
+    }
+    // The levels in K's units (the path ran on K/s: its noise levels are relative to √s;
+    // on the correlation matrix they stay relative to each standard deviation).
+    let unit = if on_correlation { 1.0 } else { scale.root() };
+    for run in runs.iter_mut().chain(pilot.iter_mut()) {
+        for level in run.noise_levels.iter_mut() {
+            *level *= unit;
         }
     }
     let probit = if likelihood == Likelihood::Probit {

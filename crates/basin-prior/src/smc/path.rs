@@ -52,7 +52,10 @@ pub struct ReplicateRun {
     pub log_z: f64,
     /// log Ẑ at s = 1 (the probit likelihood's P(f)), when the path passed through it.
     pub log_z_probit: Option<f64>,
-    /// The noise levels s = 1/β visited after s = ∞, in order (the last is 0 for step).
+    /// The noise levels s = 1/β visited after s = ∞, in order (the last is 0 for step): on
+    /// the scaled kernel while the replicate runs, in K's units in the estimator's result
+    /// (relative to each variable's standard deviation when the path ran on the correlation
+    /// matrix).
     pub noise_levels: Vec<f64>,
     /// The ESS fraction of each step's incremental weights.
     pub ess_fractions: Vec<f64>,
