@@ -97,7 +97,7 @@ use crate::kernel_check::{
 };
 use crate::likelihood::{Likelihood, labels_pm1};
 use crate::scale::KernelScale;
-use crate::tilting::{JITTER_SHIFT_SHARE, TiltingConfig, jitter_shift, orthant_covariance};
+use crate::tilting::{TiltingConfig, jitter_moves_value, jitter_shift, orthant_covariance};
 use path::Stops;
 
 pub use config::{SmcConfig, SmcMover};
@@ -230,7 +230,7 @@ impl SmcDiagnostics {
             });
         }
         if let Some(shift) = self.jitter_shift
-            && !(shift <= JITTER_SHIFT_SHARE * std_err)
+            && jitter_moves_value(shift, std_err)
         {
             out.push(Issue::JitterMovesEstimate {
                 jitter: self.jitter,

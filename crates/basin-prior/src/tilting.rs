@@ -243,7 +243,7 @@ impl Estimator for TiltingConfig {
         let jitter = r.diagnostics.jitter;
         if jitter > 0.0 {
             let shift = jitter_shift(sigma.as_ref(), jitter, self);
-            if !(shift <= JITTER_SHIFT_SHARE * r.std_err) {
+            if jitter_moves_value(shift, r.std_err) {
                 issues.push(Issue::JitterMovesEstimate {
                     jitter: jitter * c * scale.factor(),
                     relative: jitter * c,
@@ -288,6 +288,12 @@ pub(crate) fn orthant_covariance(k: MatRef<'_, f64>, y: &[f64], noise: f64) -> (
         }
     });
     (sigma, c)
+}
+
+/// Whether a jitter whose doubling moves ψ* by `shift` ([`jitter_shift`]; NaN: unknown)
+/// moves an estimate with standard error `std_err`: an unknown shift does.
+pub(crate) fn jitter_moves_value(shift: f64, std_err: f64) -> bool {
+    shift.is_nan() || shift > JITTER_SHIFT_SHARE * std_err
 }
 
 /// How much a jitter δ on the diagonal of an orthant covariance Σ (unit-order diagonal)

@@ -59,8 +59,8 @@ enum Verdict {
     Right,
     /// `converged: false`, with its issues.
     Flagged(Vec<String>),
-    /// An error.
-    Refused(PriorError),
+    /// An error, with its message.
+    Refused(String),
 }
 
 /// The expected value at scale c for `lik`, with its own standard error: the step value at
@@ -102,7 +102,7 @@ fn sweep<D>(
             let kc = Mat::from_fn(N, N, |i, j| c * k[(i, j)]);
             let (want, want_se) = expected(k.as_ref(), &y, lik, c, step);
             let verdict = match estimate(kc.as_ref(), &y, lik) {
-                Err(e) => Verdict::Refused(e),
+                Err(e) => Verdict::Refused(e.to_string()),
                 Ok(o) if !o.estimate.converged => {
                     Verdict::Flagged(o.issues.iter().map(ToString::to_string).collect())
                 }
@@ -122,8 +122,16 @@ fn sweep<D>(
                     Verdict::Right
                 }
             };
-            if !matches!(verdict, Verdict::Right) {
-                eprintln!("{name} {} c={c:e}: {verdict:?}", lik.name());
+            match &verdict {
+                Verdict::Right => {}
+                Verdict::Flagged(issues) => {
+                    eprintln!(
+                        "{name} {} c={c:e}: flagged: {}",
+                        lik.name(),
+                        issues.join("; ")
+                    );
+                }
+                Verdict::Refused(msg) => eprintln!("{name} {} c={c:e}: refused: {msg}", lik.name()),
             }
             out.push((c, lik, verdict));
         }

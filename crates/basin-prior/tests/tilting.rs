@@ -369,7 +369,7 @@ fn one_point_is_exact_with_its_diagnostics() {
             );
             assert_eq!(o.diagnostics.samples, 1024);
             assert_eq!(o.diagnostics.ess, 1024.0);
-            let json = serde_json::to_value(&o.map(|d| d.summary())).unwrap();
+            let json = serde_json::to_value(o.map(|d| d.summary())).unwrap();
             let obj = json.as_object().unwrap();
             assert!(obj.values().all(|v| !v.is_null()), "{json}");
         }

@@ -102,7 +102,7 @@ impl Spectrum {
         let mean_diag = (0..n).map(|i| k[(i, i)]).sum::<f64>() / n as f64;
         let largest_jitter = JITTERS[JITTERS.len() - 1] * mean_diag;
         let min = lambda.iter().copied().fold(f64::INFINITY, f64::min);
-        if !(min >= -largest_jitter) {
+        if min.is_nan() || min < -largest_jitter {
             return Err(PriorError::NotPsd {
                 jitter: largest_jitter,
             });
