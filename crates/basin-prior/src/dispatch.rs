@@ -57,7 +57,8 @@ impl Serialize for Diagnostics {
 impl Estimators {
     /// log P(f) of ±1 or 0/1 `labels` under N(0, K) with `likelihood`, by the estimator of
     /// `method` with these settings. `Method::Exact` is an error here: exact values exist
-    /// only for special kernels ([`crate::equicorr`]).
+    /// only for special kernels ([`crate::equicorr`]). A non-finite log P(f) comes back with
+    /// `converged: false` and [`crate::estimate::Issue::NotFinite`] ([`Outcome::checked`]).
     pub fn estimate(
         &self,
         method: Method,
@@ -85,7 +86,8 @@ impl Estimators {
                 .estimate(k, y, lik)?
                 .map(|d| Diagnostics::Smc(Box::new(d))),
             Method::Exact => return Err(PriorError::NoExactMethod),
-        })
+        }
+        .checked())
     }
 
     /// EP's settings with `schedule`.

@@ -224,6 +224,64 @@ pub enum Issue {
     /// The standard error is NaN or infinite.
     #[error("the standard error is not finite")]
     StdErrNotFinite,
+    /// The estimate of log P(f) is NaN or infinite (−∞: P(f) underflowed or is 0 for the
+    /// kernel as given).
+    #[error(
+        "the estimate of log P(f) is {log_p}, not a finite number: the kernel or the function \
+         is outside what the method can resolve; check the kernel's scale and rank"
+    )]
+    NotFinite {
+        /// The value returned.
+        log_p: f64,
+    },
+    /// A jitter (or the clamping of round-off negative eigenvalues) changed the kernel by
+    /// enough to move the estimate by more than its error bar.
+    #[error(
+        "the kernel needed a change of {jitter:e} on its diagonal (relative to its scale: \
+         {relative:e}), and doubling that change moves log P(f) by {shift:.3} nats, more than the \
+         error bar {std_err:.3}: the kernel's small eigenvalues decide the value; give a kernel \
+         computed in higher precision, or one that is positive definite"
+    )]
+    JitterMovesEstimate {
+        /// The change of the kernel's diagonal, in the kernel's units.
+        jitter: f64,
+        /// The same relative to the kernel's scale s (a power of four near its largest
+        /// diagonal entry).
+        relative: f64,
+        /// |log P(K + 2δI) − log P(K + δI)| by Botev's deterministic bound ψ* (nats; NaN when
+        /// it could not be computed).
+        shift: f64,
+        /// The estimate's standard error (nats).
+        std_err: f64,
+    },
+    /// SMC: the path stopped choosing its levels (at its smallest noise level, or where the
+    /// HMC trajectories reached their bounce cap) and stepped straight to its next stop with
+    /// a low effective sample size.
+    #[error(
+        "the path stopped choosing levels at the noise level s = {noise:e} (relative to the \
+         kernel's scale: its smallest, or where HMC trajectories hit their bounce cap) and \
+         stepped straight on with an effective sample size of {ess_fraction:.3} of the \
+         particles: the function's orthant is (nearly) empty in the kernel's range, so P(f) \
+         is decided by the kernel's round-off and the error bar is not trustworthy"
+    )]
+    ForcedFinalStep {
+        /// The noise level the step left from, relative to the square root of the kernel's
+        /// scale.
+        noise: f64,
+        /// The effective sample size fraction of the final step.
+        ess_fraction: f64,
+    },
+    /// Laplace: the probit noise is small against the kernel, where the Laplace approximation
+    /// degrades without bound towards the step likelihood.
+    #[error(
+        "the probit noise variance is {noise_share:e} of the kernel's largest variance: the \
+         Laplace approximation falls without bound as that share shrinks (the step likelihood \
+         has none), so this value is far below log P(f); use EP or tilting"
+    )]
+    LaplaceNearStep {
+        /// The noise variance over the kernel's largest diagonal entry.
+        noise_share: f64,
+    },
     /// SMC: the target standard error was not reached within the replicate limit.
     #[error(
         "the standard error {std_err:.3e} did not reach the target {target:.3e} within \
@@ -272,6 +330,24 @@ pub struct Outcome<D> {
 }
 
 impl<D> Outcome<D> {
+    /// The same outcome, flagged when its log P(f) is not finite: then `converged` is false
+    /// and the issue [`Issue::NotFinite`] is added. Every estimator's outcome passes through
+    /// it ([`crate::dispatch`]), so that no non-finite value is reported as converged.
+    pub fn checked(mut self) -> Self {
+        let log_p = self.estimate.log_p;
+        if !log_p.is_finite() {
+            self.estimate.converged = false;
+            if !self
+                .issues
+                .iter()
+                .any(|i| matches!(i, Issue::NotFinite { .. }))
+            {
+                self.issues.push(Issue::NotFinite { log_p });
+            }
+        }
+        self
+    }
+
     /// The same outcome with its diagnostics mapped by `f`.
     pub fn map<E>(self, f: impl FnOnce(D) -> E) -> Outcome<E> {
         Outcome {
@@ -285,4 +361,39 @@ impl<D> Outcome<D> {
 /// Serialises issues as their messages.
 fn messages<S: Serializer>(issues: &[Issue], s: S) -> Result<S::Ok, S::Error> {
     s.collect_seq(issues.iter().map(ToString::to_string))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(log_p: f64) -> Outcome<()> {
+        Outcome {
+            estimate: Estimate {
+                log_p,
+                std_err: None,
+                converged: true,
+                iterations: 1,
+                method: Method::Laplace,
+                likelihood: Likelihood::Probit,
+                jitter: 0.0,
+            },
+            diagnostics: (),
+            issues: Vec::new(),
+        }
+    }
+
+    /// A NaN or infinite log P(f) is never converged and carries one `NotFinite` issue; a
+    /// finite one is left alone.
+    #[test]
+    fn checked_flags_non_finite_values_once() {
+        for v in [f64::NAN, f64::NEG_INFINITY, f64::INFINITY] {
+            let o = outcome(v).checked().checked();
+            assert!(!o.estimate.converged);
+            assert_eq!(o.issues.len(), 1);
+            assert!(matches!(o.issues[0], Issue::NotFinite { .. }));
+        }
+        let o = outcome(-3.0).checked();
+        assert!(o.estimate.converged && o.issues.is_empty());
+    }
 }

@@ -47,6 +47,31 @@ pub(crate) fn check_kernel(kernel: MatRef<'_, f64>, n: usize) -> Result<bool, Pr
     check_entries(kernel)
 }
 
+/// The correlation matrix of a kernel with a positive diagonal: Kᵢⱼ/(√Kᵢᵢ·√Kⱼⱼ), with a
+/// diagonal of exactly 1. P(sign z = y) for z ~ N(0, K) is that of the correlation matrix
+/// (the map z ↦ D⁻¹z, D = diag(√Kᵢᵢ), keeps every sign), so the step likelihood can run on it
+/// whatever the spread of K's diagonal.
+pub(crate) fn correlation(k: MatRef<'_, f64>) -> faer::Mat<f64> {
+    let n = k.nrows();
+    let root: Vec<f64> = (0..n).map(|i| k[(i, i)].sqrt()).collect();
+    faer::Mat::from_fn(n, n, |i, j| {
+        if i == j {
+            1.0
+        } else {
+            k[(i, j)] / root[i] / root[j]
+        }
+    })
+}
+
+/// The largest diagonal entry over the smallest (≥ 1; the diagonal is positive).
+pub(crate) fn diagonal_spread(k: MatRef<'_, f64>) -> f64 {
+    let d = (0..k.nrows()).map(|i| k[(i, i)]);
+    let (lo, hi) = d.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
+    hi / lo
+}
+
 /// `k` + `jitter`·I, owned.
 pub(crate) fn with_jitter(k: MatRef<'_, f64>, jitter: f64) -> faer::Mat<f64> {
     let mut out = k.to_owned();

@@ -13,9 +13,9 @@
 //!    wₚ = Πᵢ Φ(β′yᵢzᵢ)/Φ(βyᵢzᵢ) have an effective sample size (Σw)²/Σw² of
 //!    [`SmcConfig::ess_fraction`]·P (from the previous step's size, corrected by the
 //!    small-step law −ln ESS ∝ (Δ ln β)², usually one or two evaluations; bisection,
-//!    geometric in β, when that fails); the end (and, on the way to
-//!    s = 0, s = 1 when [`SmcConfig::probit_checkpoint`]) is taken as soon as its weights
-//!    meet the target. At s = 0 the likelihood is the orthant indicator and the increment of
+//!    geometric in β, when that fails); the end is taken as soon as its weights meet the
+//!    target, after the probit checkpoint ([`SmcConfig::probit_checkpoint`]), which is
+//!    always visited. At s = 0 the likelihood is the orthant indicator and the increment of
 //!    a particle is 1[sign z = y]/Πᵢ Φ(βyᵢzᵢ). log Ẑ += log mean(w).
 //! 3. Systematic resampling, then elliptical slice sampling (Murray, Adams & MacKay 2010) at
 //!    the new level: on the ellipses of the level's EP approximation G = N(μ, Σ) (probit EP
@@ -63,6 +63,14 @@
 //! [`SmcConfig::target_std_err`] adds replicates until the standard error is reached or
 //! [`SmcConfig::max_replicates`].
 //!
+//! The path runs on K/s, s the kernel's scale ([`KernelScale`]), with the probit noise 1/s on
+//! that scale: the probit path ends at β = √s and the step path's probit checkpoint lies
+//! there. Past β = 10⁶ (`path::MAX_BETA`), or after a level at which a tenth of the HMC
+//! trajectories reach their bounce cap, the next step goes straight to the next stop (a
+//! forced step: still unbiased, an issue when its ESS is below ½). The step likelihood runs on
+//! K's correlation matrix when K's diagonal spans more than [`MAX_DIAGONAL_SPREAD`]. At N = 1
+//! the value is exact (½).
+//!
 //! Everything is in log space (log Φ from [`crate::normal::log_cdf`]). A result depends only on
 //! the seed: each replicate, level, move and chunk of [`slice::CHUNK`] particles has its own
 //! ChaCha8 stream from `derive_seed`, never from the thread count.
@@ -77,15 +85,20 @@ mod slice;
 use std::time::Instant;
 
 use basin_nn::derive_seed;
-use faer::MatRef;
+use faer::{Mat, MatRef};
 use serde::{Deserialize, Serialize};
 
 use crate::PriorError;
 use crate::error::require;
 use crate::estimate::{Estimate, Issue, Method, Outcome, warn_issues};
 use crate::estimator::Estimator;
-use crate::kernel_check::{check_kernel, cholesky_jitter, with_jitter};
+use crate::kernel_check::{
+    check_kernel, cholesky_jitter, correlation, diagonal_spread, with_jitter,
+};
 use crate::likelihood::{Likelihood, labels_pm1};
+use crate::scale::KernelScale;
+use crate::tilting::{TiltingConfig, jitter_moves_value, jitter_shift, orthant_covariance};
+use path::Stops;
 
 pub use config::{SmcConfig, SmcMover};
 pub use path::ReplicateRun;
@@ -96,6 +109,18 @@ pub const MIN_REPLICATES: usize = 2;
 /// Below this fraction of R, the effective number of replicates (ΣẐ)²/ΣẐ² says one
 /// replicate dominates the mean and the delta-method error bar is not trustworthy.
 pub const MIN_REPLICATE_ESS_FRACTION: f64 = 0.5;
+
+/// Above this ratio of K's largest to smallest diagonal entry the step likelihood's path runs
+/// on K's correlation matrix (the same P(f)). Below it every variance is at least 10⁻⁴ of the
+/// largest, far above the round-off of the spectrum (about 10⁻¹⁶·N of the largest) and the
+/// jitter ladder (10⁻¹² and up); a wider spread can sink the small variances below both.
+pub const MAX_DIAGONAL_SPREAD: f64 = 1e4;
+
+/// The probit checkpoint is compared with EP only when the probit noise (variance 1) is at
+/// least this share of the kernel's largest variance: EP is accurate for probit there (2e-4
+/// nats at N ≤ 64 on MNIST NNGP kernels, whose largest variance is about 3), while towards
+/// the step likelihood it is biased low (−0.1 nats at N = 64, −0.6 at N = 1500).
+pub const CHECKPOINT_MIN_NOISE_SHARE: f64 = 0.01;
 
 /// Slack (nats) added to 3 standard errors when the probit checkpoint is compared with EP
 /// (EP's own probit error, ≲ 0.05 nats on the golden kernels up to N = 1500).
@@ -118,8 +143,10 @@ pub struct SmcDiagnostics {
     /// error (step likelihood with the checkpoint; the estimate itself for probit).
     pub probit: Option<(f64, f64)>,
     /// EP's probit log P(f) on the same kernel and labels (step likelihood with the
-    /// checkpoint): EP is accurate for probit, so a checkpoint more than 3 standard errors
-    /// from it says the particles lag behind the path's targets (an issue).
+    /// checkpoint, when the probit noise is at least [`CHECKPOINT_MIN_NOISE_SHARE`] of the
+    /// kernel's largest variance): EP is accurate for probit there, so a checkpoint more
+    /// than 3 standard errors from it says the particles lag behind the path's targets (an
+    /// issue).
     pub ep_probit: Option<f64>,
     /// Levels per replicate, averaged.
     pub mean_temperatures: f64,
@@ -134,8 +161,23 @@ pub struct SmcDiagnostics {
     /// HMC: positions found outside the orthant beyond round-off, summed over replicates.
     #[serde(default)]
     pub violations: u64,
-    /// Jitter added to K's diagonal (0 if none was needed).
+    /// The change of K's diagonal, in K's units (0 if none was needed): the slice mover's
+    /// Cholesky jitter, or for HMC the largest round-off negative eigenvalue set to 0.
     pub jitter: f64,
+    /// The kernel's scale s ([`KernelScale`]): the path ran on K/s.
+    #[serde(default)]
+    pub kernel_scale: f64,
+    /// Whether the step likelihood's path ran on K's correlation matrix, because K's
+    /// diagonal spans more than [`MAX_DIAGONAL_SPREAD`] (the same P(f); there is then no
+    /// probit checkpoint, whose noise would not be isotropic on that matrix). A jitter is then
+    /// relative to each variance, and `jitter` is that times s.
+    #[serde(default)]
+    pub on_correlation: bool,
+    /// With a jitter: |ψ*(Σ + 2δI) − ψ*(Σ + δI)| ([`crate::tilting`]'s deterministic
+    /// estimate of how much a change of the diagonal of that size moves log P(f); NaN when
+    /// it could not be computed).
+    #[serde(default)]
+    pub jitter_shift: Option<f64>,
     /// Whether the requested standard error was reached (`None`: none requested).
     pub target_met: Option<bool>,
     /// Seconds for the Cholesky factorisation (and, for HMC, K's eigendecomposition).
@@ -185,6 +227,28 @@ impl SmcDiagnostics {
                 probit,
                 std_err: se,
                 ep,
+            });
+        }
+        if let Some(shift) = self.jitter_shift
+            && jitter_moves_value(shift, std_err)
+        {
+            out.push(Issue::JitterMovesEstimate {
+                jitter: self.jitter,
+                relative: self.jitter / self.kernel_scale,
+                shift,
+                std_err,
+            });
+        }
+        let forced = self
+            .pilot
+            .iter()
+            .chain(&self.replicates)
+            .filter_map(|r| r.forced_step)
+            .reduce(|a, b| (a.0.min(b.0), a.1.min(b.1)));
+        if let Some((noise, ess_fraction)) = forced {
+            out.push(Issue::ForcedFinalStep {
+                noise,
+                ess_fraction,
             });
         }
         if !std_err.is_finite() {
@@ -300,8 +364,20 @@ fn pilot_levels(pilot: &ReplicateRun) -> Vec<f64> {
     pilot.noise_levels.iter().map(|&s| 1.0 / s).collect()
 }
 
+/// How the particles move, with what each mover needs of the scaled kernel.
+enum Moves {
+    /// Exact HMC: K's spectrum (round-off negative eigenvalues set to 0).
+    Hmc(augmented::Spectrum),
+    /// Elliptical slice: the kernel with its jitter, and its Cholesky factor.
+    Slice { k: Mat<f64>, l: Mat<f64> },
+}
+
 /// log P(f) of ±1 or 0/1 `labels` under N(0, K) with the step or probit likelihood, by
-/// annealed SMC over the noise level (module docs): [`SmcConfig`]'s [`Estimator`] impl.
+/// annealed SMC over the noise level (module docs): [`SmcConfig`]'s [`Estimator`] impl. The
+/// path runs on K/s ([`KernelScale`]) with the likelihood's noise v on that scale (0 for
+/// step, 1/s for probit, whose path ends at β = 1/√v), so that its constants act at unit
+/// order whatever the kernel's scale; the probit checkpoint on the step likelihood's path is
+/// the probit likelihood of K itself, at β = √s.
 fn smc(
     kernel: MatRef<'_, f64>,
     labels: &[f64],
@@ -310,32 +386,57 @@ fn smc(
 ) -> Result<Outcome<SmcDiagnostics>, PriorError> {
     validate(cfg)?;
     let y = labels_pm1(labels)?;
+    let n = y.len();
     let start = Instant::now();
-    check_kernel(kernel, y.len())?;
-    let (jitter, l) = cholesky_jitter(kernel)?;
-    let mut k = with_jitter(kernel, jitter);
-    let spectrum = match cfg.mover {
-        SmcMover::ExactHmc => Some(augmented::Spectrum::new(k.as_ref(), &y)?),
-        SmcMover::EllipticalSlice => None,
-    };
-    let extra_jitter = spectrum.as_ref().map_or(0.0, |s| s.extra_jitter);
-    if extra_jitter > 0.0 {
-        k = with_jitter(k.as_ref(), extra_jitter);
+    check_kernel(kernel, n)?;
+    let scale = KernelScale::of(kernel)?;
+    let scaled = scale.scaled_kernel(kernel);
+    let noise = scale.likelihood(likelihood).noise;
+    if n == 1 {
+        return Ok(single_point(likelihood, cfg, scale, start));
     }
-    let jitter = jitter + extra_jitter;
+    // A diagonal spread so wide that its small variances could sink below the round-off of
+    // the largest: the step likelihood runs on the correlation matrix (the same P(f)).
+    let on_correlation = noise == 0.0 && diagonal_spread(scaled.as_ref()) > MAX_DIAGONAL_SPREAD;
+    let base = if on_correlation {
+        correlation(scaled.as_ref())
+    } else {
+        scaled
+    };
+    // The slice mover needs a Cholesky factor (with the jitter ladder, relative to the scaled
+    // kernel); HMC needs only the spectrum, with round-off negative eigenvalues set to 0.
+    let (moves, jitter) = match cfg.mover {
+        SmcMover::ExactHmc => {
+            let spec = augmented::Spectrum::new(base.as_ref(), &y)?;
+            let clamped = spec.clamped;
+            (Moves::Hmc(spec), clamped)
+        }
+        SmcMover::EllipticalSlice => {
+            let (jitter, l) = cholesky_jitter(base.as_ref())?;
+            let k = with_jitter(base.as_ref(), jitter);
+            (Moves::Slice { k, l }, jitter)
+        }
+    };
     let cholesky_s = start.elapsed().as_secs_f64();
-    let end_beta = match likelihood {
-        Likelihood::Probit => 1.0,
-        Likelihood::Step => f64::INFINITY,
+    let stops = Stops {
+        checkpoint: (likelihood == Likelihood::Step && cfg.probit_checkpoint && !on_correlation)
+            .then(|| scale.root()),
+        end: if noise > 0.0 {
+            1.0 / noise.sqrt()
+        } else {
+            f64::INFINITY
+        },
     };
     let replicate = |stream: u64, schedule: &[f64]| {
         let seed = derive_seed(cfg.seed, stream);
-        match &spectrum {
-            Some(spec) => augmented::run_replicate(spec, &y, cfg, end_beta, seed, schedule),
-            None => path::run_replicate(k.as_ref(), l.as_ref(), &y, cfg, end_beta, seed, schedule),
+        match &moves {
+            Moves::Hmc(spec) => augmented::run_replicate(spec, &y, cfg, stops, seed, schedule),
+            Moves::Slice { k, l } => {
+                path::run_replicate(k.as_ref(), l.as_ref(), &y, cfg, stops, seed, schedule)
+            }
         }
     };
-    let pilot = cfg.pilot_schedule.then(|| replicate(PILOT_STREAM, &[]));
+    let mut pilot = cfg.pilot_schedule.then(|| replicate(PILOT_STREAM, &[]));
     let schedule = pilot.as_ref().map_or_else(Vec::new, pilot_levels);
     let run = |r: usize| replicate(r as u64, &schedule);
     let mut runs: Vec<ReplicateRun> = (0..cfg.replicates).map(run).collect();
@@ -344,9 +445,21 @@ fn smc(
         while combined.std_err > target && runs.len() < cfg.max_replicates {
             // s.e. ∝ 1/√R: aim 20% past the predicted need, at least one more.
             let need = (runs.len() as f64 * (combined.std_err / target).powi(2) * 1.2).ceil();
-            let want = (need as usize).clamp(runs.len() + 1, cfg.max_replicates);
+            let want = if need.is_finite() {
+                (need as usize).clamp(runs.len() + 1, cfg.max_replicates)
+            } else {
+                cfg.max_replicates
+            };
             runs.extend((runs.len()..want).map(run));
             combined = combine(runs.iter().map(|r| r.log_z));
+        }
+    }
+    // The levels in K's units (the path ran on K/s: its noise levels are relative to √s;
+    // on the correlation matrix they stay relative to each standard deviation).
+    let unit = if on_correlation { 1.0 } else { scale.root() };
+    for run in runs.iter_mut().chain(pilot.iter_mut()) {
+        for level in run.noise_levels.iter_mut() {
+            *level *= unit;
         }
     }
     let probit = if likelihood == Likelihood::Probit {
@@ -360,11 +473,22 @@ fn smc(
                 (c.log_mean, c.std_err)
             })
     };
-    let ep_probit = (likelihood == Likelihood::Step && probit.is_some())
-        .then(|| ep_probit_value(k.as_ref(), &y))
+    // EP is accurate for probit where the noise is not small against the kernel; nearer the
+    // step likelihood it is biased low, so the check is made only there.
+    let max_diag = (0..n).map(|i| kernel[(i, i)]).fold(0.0f64, f64::max);
+    let ep_probit = (likelihood == Likelihood::Step
+        && probit.is_some()
+        && max_diag * CHECKPOINT_MIN_NOISE_SHARE <= 1.0)
+        .then(|| ep_probit_value(kernel, &y))
         .flatten();
-    let k = runs.len() as f64;
-    let diagnostics = SmcDiagnostics {
+    let jitter_shift = (jitter > 0.0).then(|| {
+        let (sigma, c) = orthant_covariance(base.as_ref(), &y, noise);
+        // At least a few ulps of the unit diagonal, so that Σ + δI factors.
+        let delta = (2.0 * jitter / c).max(4.0 * n as f64 * f64::EPSILON);
+        jitter_shift(sigma.as_ref(), delta, &TiltingConfig::default())
+    });
+    let r = runs.len() as f64;
+    let mut diagnostics = SmcDiagnostics {
         ep_probit,
         config: *cfg,
         log_z_replicates: runs.iter().map(|r| r.log_z).collect(),
@@ -375,19 +499,21 @@ fn smc(
             .iter()
             .map(|r| r.noise_levels.len() as f64)
             .sum::<f64>()
-            / k,
-        mean_tries: runs.iter().map(|r| r.mean_tries).sum::<f64>() / k,
+            / r,
+        mean_tries: runs.iter().map(|r| r.mean_tries).sum::<f64>() / r,
         cap_hits: runs.iter().map(|r| r.cap_hits).sum(),
-        mean_bounces: runs.iter().map(|r| r.mean_bounces).sum::<f64>() / k,
+        mean_bounces: runs.iter().map(|r| r.mean_bounces).sum::<f64>() / r,
         violations: runs.iter().map(|r| r.violations).sum(),
-        jitter,
+        jitter: jitter * scale.factor(),
+        kernel_scale: scale.factor(),
+        on_correlation,
+        jitter_shift,
         target_met: cfg.target_std_err.map(|t| combined.std_err <= t),
         cholesky_s,
         wall_s: 0.0,
         replicates: runs,
         pilot,
     };
-    let mut diagnostics = diagnostics;
     diagnostics.wall_s = start.elapsed().as_secs_f64();
     let issues = diagnostics.issues(combined.std_err);
     warn_issues("smc", &issues);
@@ -406,14 +532,72 @@ fn smc(
         },
         diagnostics,
         issues,
-    })
+    }
+    .checked())
+}
+
+/// N = 1: P(f) = ½ exactly for either likelihood and any kernel (z, and z + ε, are
+/// symmetric about 0), so every replicate's value is log ½ with no levels and no moves, and
+/// the standard error is 0.
+fn single_point(
+    likelihood: Likelihood,
+    cfg: &SmcConfig,
+    scale: KernelScale,
+    start: Instant,
+) -> Outcome<SmcDiagnostics> {
+    let log_half = -std::f64::consts::LN_2;
+    let runs: Vec<ReplicateRun> = (0..cfg.replicates)
+        .map(|r| ReplicateRun {
+            seed: derive_seed(cfg.seed, r as u64),
+            log_z: log_half,
+            log_z_probit: Some(log_half),
+            reached_end: true,
+            ..ReplicateRun::default()
+        })
+        .collect();
+    let diagnostics = SmcDiagnostics {
+        config: *cfg,
+        log_z_replicates: vec![log_half; runs.len()],
+        log_z_spread: 0.0,
+        replicate_ess: runs.len() as f64,
+        probit: Some((log_half, 0.0)),
+        ep_probit: None,
+        mean_temperatures: 0.0,
+        mean_tries: 0.0,
+        cap_hits: 0,
+        mean_bounces: 0.0,
+        violations: 0,
+        jitter: 0.0,
+        kernel_scale: scale.factor(),
+        on_correlation: false,
+        jitter_shift: None,
+        target_met: cfg.target_std_err.map(|_| true),
+        cholesky_s: 0.0,
+        wall_s: start.elapsed().as_secs_f64(),
+        replicates: runs,
+        pilot: None,
+    };
+    Outcome {
+        estimate: Estimate {
+            log_p: log_half,
+            std_err: Some(0.0),
+            converged: true,
+            iterations: 0,
+            method: Method::Smc,
+            likelihood,
+            jitter: 0.0,
+        },
+        diagnostics,
+        issues: Vec::new(),
+    }
 }
 
 impl Estimator for SmcConfig {
     type Diagnostics = SmcDiagnostics;
 
     /// log P(f) of ±1 or 0/1 `labels` under N(0, K) with the step or probit likelihood, by
-    /// annealed SMC over the noise level with these settings (module docs).
+    /// annealed SMC over the noise level with these settings (module docs). At N = 1 the
+    /// value is exact (½).
     fn estimate(
         &self,
         kernel: MatRef<'_, f64>,
@@ -424,15 +608,13 @@ impl Estimator for SmcConfig {
     }
 }
 
-/// EP's probit log P(f) (GPy's parallel EP; `None` if it fails or does not converge).
-fn ep_probit_value(k: MatRef<'_, f64>, y: &[f64]) -> Option<f64> {
-    let cfg = crate::ep::EpConfig {
-        check_psd: false,
-        ..crate::ep::EpConfig::default()
-    };
-    crate::ep::ep(k, y, Likelihood::Probit, &cfg, None)
+/// EP's probit log P(f) of K itself (the default EP's [`Estimator`]; `None` if it fails,
+/// does not converge or is not finite).
+fn ep_probit_value(kernel: MatRef<'_, f64>, y: &[f64]) -> Option<f64> {
+    crate::ep::EpConfig::default()
+        .estimate(kernel, y, Likelihood::Probit)
         .ok()
-        .filter(|r| r.estimate.converged)
+        .filter(|r| r.estimate.converged && r.estimate.log_p.is_finite())
         .map(|r| r.estimate.log_p)
 }
 

@@ -42,11 +42,17 @@ use crate::PriorError;
 use crate::error::require;
 use crate::estimate::{Estimate, Issue, Method, Outcome, warn_issues};
 use crate::estimator::Estimator;
-use crate::kernel_check::{JITTERS, checked_kernel};
+use crate::kernel_check::{JITTERS, check_kernel, checked_kernel, cholesky_jitter};
 use crate::likelihood::{Likelihood, labels_pm1};
+use crate::scale::KernelScale;
 use crate::truncnorm::log_prob_between;
 
 pub use sampler::SAMPLE_BLOCK;
+
+/// A jitter δ whose doubling moves ψ* by more than this share of the standard error is an
+/// issue ([`Issue::JitterMovesEstimate`]; [`jitter_shift`]): for a value that varies like
+/// √δ, the jitter's own effect is up to 2.4 times that of doubling it.
+pub const JITTER_SHIFT_SHARE: f64 = 0.5;
 
 /// Below this effective sample size (Σw)²/Σw² the error bar is flagged as unreliable.
 pub const MIN_ESS: f64 = 30.0;
@@ -104,7 +110,9 @@ pub struct TiltingDiagnostics {
     /// The smallest pivot of the reordered Cholesky factor relative to its variance
     /// (near 0: Σ is near singular and the weights may be poor).
     pub min_rel_pivot: f64,
-    /// Jitter added to Σ's diagonal (0 if none was needed).
+    /// Jitter added to Σ's diagonal (0 if none was needed). Through the [`Estimator`], Σ is
+    /// the orthant covariance's correlation matrix, so this is relative to each variance; the
+    /// estimate's `jitter` is in the kernel's units.
     pub jitter: f64,
     /// Whether the requested standard error was reached (`None`: none requested).
     pub target_met: Option<bool>,
@@ -128,7 +136,7 @@ impl TiltingDiagnostics {
                 steps: self.newton_iterations,
             });
         }
-        if self.samples > 0 && std_err >= self.std_err_half {
+        if self.samples > 0 && std_err > 0.0 && std_err >= self.std_err_half {
             out.push(Issue::StdErrNotShrinking {
                 half: self.std_err_half,
                 samples: self.samples,
@@ -200,7 +208,14 @@ impl Estimator for TiltingConfig {
     type Diagnostics = TiltingDiagnostics;
 
     /// log P(f) of ±1 or 0/1 `labels` under N(0, K) with the step or probit likelihood, by
-    /// minimax tilting with these settings (module docs).
+    /// minimax tilting with these settings (module docs). K itself must be positive
+    /// semi-definite (up to the jitter ladder) for either likelihood. The orthant's covariance
+    /// is the correlation matrix of D(K/s + vI)D, with s the kernel's scale ([`KernelScale`])
+    /// and v the likelihood's noise on K/s, so that the value depends neither on the
+    /// kernel's scale (beyond the probit noise's share) nor on the spread of its diagonal. At
+    /// N = 1 the value is exact: P(f) = ½. The estimate's `jitter` is the jitter on that
+    /// correlation matrix times c·s, with c the largest diagonal entry of K/s + vI (a bound
+    /// on the jitter in K's units).
     fn estimate(
         &self,
         kernel: MatRef<'_, f64>,
@@ -209,29 +224,98 @@ impl Estimator for TiltingConfig {
     ) -> Result<Outcome<TiltingDiagnostics>, PriorError> {
         let y = labels_pm1(labels)?;
         let n = y.len();
-        let (k, _) = checked_kernel(kernel, n, false)?;
-        let noise = if likelihood == Likelihood::Probit {
-            1.0
-        } else {
-            0.0
-        };
-        let sigma = Mat::from_fn(n, n, |i, j| {
-            y[i] * y[j] * k[(i, j)] + if i == j { noise } else { 0.0 }
-        });
+        check_kernel(kernel, n)?;
+        let scale = KernelScale::of(kernel)?;
+        let k = scale.scaled_kernel(kernel);
+        let noise = scale.likelihood(likelihood).noise;
+        if noise > 0.0 {
+            // The noise would hide an indefinite K: check K itself.
+            cholesky_jitter(k.as_ref()).map_err(|e| match e {
+                PriorError::NotPsd { jitter } => PriorError::NotPsd {
+                    jitter: jitter * scale.factor(),
+                },
+                e => e,
+            })?;
+        }
+        let (sigma, c) = orthant_covariance(k.as_ref(), &y, noise);
         let r = log_orthant(sigma.as_ref(), self)?;
+        let mut issues = r.issues;
+        let jitter = r.diagnostics.jitter;
+        if jitter > 0.0 {
+            let shift = jitter_shift(sigma.as_ref(), jitter, self);
+            if jitter_moves_value(shift, r.std_err) {
+                issues.push(Issue::JitterMovesEstimate {
+                    jitter: jitter * c * scale.factor(),
+                    relative: jitter * c,
+                    shift,
+                    std_err: r.std_err,
+                });
+                warn_issues("tilting", &issues[issues.len() - 1..]);
+            }
+        }
         Ok(Outcome {
             estimate: Estimate {
                 log_p: r.log_p,
                 std_err: Some(r.std_err),
-                converged: r.issues.is_empty(),
+                converged: issues.is_empty(),
                 iterations: r.diagnostics.newton_iterations,
                 method: Method::Tilting,
                 likelihood,
-                jitter: r.diagnostics.jitter,
+                jitter: jitter * c * scale.factor(),
             },
             diagnostics: r.diagnostics,
-            issues: r.issues,
-        })
+            issues,
+        }
+        .checked())
+    }
+}
+
+/// The covariance of the orthant problem, D(K + vI)D (D = diag y), as its correlation
+/// matrix, and c, the largest diagonal entry of K + vI. The orthant probability does not
+/// change under a positive diagonal scaling of the variables, and the normalisation keeps
+/// every variable at unit order: a huge noise (a tiny kernel's probit) and a diagonal that
+/// spans many orders of magnitude alike, so that a jitter relative to the diagonal is small
+/// for every variable.
+pub(crate) fn orthant_covariance(k: MatRef<'_, f64>, y: &[f64], noise: f64) -> (Mat<f64>, f64) {
+    let n = y.len();
+    let root: Vec<f64> = (0..n).map(|i| (k[(i, i)] + noise).sqrt()).collect();
+    let c = root.iter().fold(0.0f64, |m, r| m.max(r * r));
+    let sigma = Mat::from_fn(n, n, |i, j| {
+        if i == j {
+            1.0
+        } else {
+            y[i] * y[j] * (k[(i, j)] / root[i] / root[j])
+        }
+    });
+    (sigma, c)
+}
+
+/// Whether a jitter whose doubling moves ψ* by `shift` ([`jitter_shift`]; NaN: unknown)
+/// moves an estimate with standard error `std_err`: an unknown shift does.
+pub(crate) fn jitter_moves_value(shift: f64, std_err: f64) -> bool {
+    shift.is_nan() || shift > JITTER_SHIFT_SHARE * std_err
+}
+
+/// How much a jitter δ on the diagonal of an orthant covariance Σ (unit-order diagonal)
+/// moves log P(X > 0), estimated deterministically: |ψ*(Σ + 2δI) − ψ*(Σ + δI)|, with ψ*
+/// Botev's upper bound (a smooth function of Σ close to log P). Doubling the jitter moves
+/// the value by about as much as the jitter itself does (for a value that varies like √δ,
+/// the jitter's own effect is up to 2.4 times that of doubling it, hence
+/// [`JITTER_SHIFT_SHARE`]). NaN when either Newton solve fails.
+pub(crate) fn jitter_shift(sigma: MatRef<'_, f64>, jitter: f64, cfg: &TiltingConfig) -> f64 {
+    let d = sigma.nrows();
+    let bound = |j: f64| {
+        let mut s = sigma.to_owned();
+        for i in 0..d {
+            s[(i, i)] += j;
+        }
+        let f = cholperm::cholperm(&s, &vec![0.0; d], &vec![f64::INFINITY; d]).ok()?;
+        let sad = saddle::solve(&saddle::Scaled::new(&f), cfg.newton_tol, cfg.max_newton);
+        sad.converged.then_some(sad.psi)
+    };
+    match (bound(jitter), bound(2.0 * jitter)) {
+        (Some(a), Some(b)) => (b - a).abs(),
+        _ => f64::NAN,
     }
 }
 
@@ -307,14 +391,18 @@ fn finish(log_p: f64, std_err: f64, diagnostics: TiltingDiagnostics) -> LogProba
     }
 }
 
-/// d = 1: the exact value, no sampling.
+/// d = 1: the exact value, no sampling. The tilted proposal is then exact, so every one of
+/// the requested samples (rounded up to a block) would have the same weight: the
+/// diagnostics report those samples with an effective sample size of all of them, a
+/// standard error of 0 and ψ* equal to the value.
 fn univariate(sigma: &Mat<f64>, lower: f64, upper: f64, cfg: &TiltingConfig) -> LogProbability {
     let s = sigma[(0, 0)].sqrt();
     let log_p = log_prob_between(lower / s, upper / s);
+    let samples = cfg.samples.div_ceil(SAMPLE_BLOCK) * SAMPLE_BLOCK;
     let diagnostics = TiltingDiagnostics {
-        samples: 0,
+        samples,
         seed: cfg.seed,
-        ess: f64::INFINITY,
+        ess: samples as f64,
         std_err_half: 0.0,
         newton_iterations: 0,
         newton_residual: 0.0,

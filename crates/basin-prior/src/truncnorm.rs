@@ -167,8 +167,16 @@ fn mills_fraction(a: f64) -> [f64; 4] {
     out
 }
 
-/// One draw of Z ~ N(0, 1) conditioned on a < Z < b (a < b; module docs for the method).
+/// One draw of Z ~ N(0, 1) conditioned on a < Z < b (module docs for the method). An empty
+/// interval (a ≥ b) or a NaN bound gives NaN, which the caller's log weights carry to its
+/// result, rather than a panic or an endless rejection loop; a = b = ±∞ gives that infinity.
 pub fn sample<R: Rng + ?Sized>(a: f64, b: f64, rng: &mut R) -> f64 {
+    if a.is_nan() || b.is_nan() || a > b {
+        return f64::NAN;
+    }
+    if a == b {
+        return if a.is_infinite() { a } else { f64::NAN };
+    }
     if a > TAIL_SWITCH {
         rayleigh_tail(a, b, rng)
     } else if b < -TAIL_SWITCH {
@@ -212,7 +220,8 @@ fn rayleigh_tail<R: Rng + ?Sized>(a: f64, b: f64, rng: &mut R) -> f64 {
     }
 }
 
-/// Φ⁻¹(Φ(a) + U(Φ(b) − Φ(a))), through upper-tail probabilities when a ≥ 0, clamped to [a, b].
+/// Φ⁻¹(Φ(a) + U(Φ(b) − Φ(a))), through upper-tail probabilities when a ≥ 0, kept in [a, b]
+/// (a < b, neither NaN: checked by [`sample`]).
 fn inverse_transform<R: Rng + ?Sized>(a: f64, b: f64, rng: &mut R) -> f64 {
     let u: f64 = rng.random();
     let x = if a >= 0.0 {
@@ -222,5 +231,6 @@ fn inverse_transform<R: Rng + ?Sized>(a: f64, b: f64, rng: &mut R) -> f64 {
         let (pa, pb) = (cdf(a), cdf(b));
         quantile(pa + u * (pb - pa))
     };
-    x.clamp(a, b)
+    // max/min, not clamp: they never panic (a NaN x, from a quantile at the edge, becomes a).
+    x.max(a).min(b)
 }

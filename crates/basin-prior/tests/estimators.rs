@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use basin_prior::PriorError;
 use basin_prior::ep::{EpConfig, EpPrecision, ep};
-use basin_prior::estimate::Method;
+use basin_prior::estimate::{Issue, Method};
 use basin_prior::estimator::Estimator;
 use basin_prior::laplace::LaplaceConfig;
 use basin_prior::likelihood::{Likelihood, labels_pm1};
@@ -236,4 +236,51 @@ fn oscillating_ep_is_damped_to_its_fixed_point() {
     let d = (r.estimate.log_p - other.estimate.log_p).abs();
     assert!(d < 1e-4, "fixed points differ by {d:e}");
     assert!((undamped.estimate.log_p - r.estimate.log_p).abs() > 0.1);
+}
+
+/// N = 1: the Laplace approximation returns P(f) = ½ exactly at any scale (before, its value
+/// was the Laplace approximation of ∫Φ(z)N(z; 0, k)dz, off by up to log 2 as k grows).
+#[test]
+fn laplace_one_point_is_exact() {
+    for c in [1e-300, 1e-8, 1.0, 1e8, 1e300] {
+        let k = Mat::from_fn(1, 1, |_, _| c);
+        let o = LaplaceConfig::default()
+            .estimate(k.as_ref(), &[1.0], Likelihood::Probit)
+            .unwrap();
+        assert_eq!(o.estimate.log_p, 0.5f64.ln(), "{c:e}");
+        assert!(o.estimate.converged && o.issues.is_empty());
+    }
+}
+
+/// No estimator reports a non-finite log P(f) as converged: through the dispatch, SMC on a
+/// kernel where the function has P(f) = 0 (two identical inputs with different labels)
+/// returns −∞ with `converged: false` and the issue `NotFinite`; Laplace on a kernel of scale
+/// 1e300 (before: `log_prior: null`, converged) is flagged.
+#[test]
+fn non_finite_values_are_never_converged() {
+    let (k, y) = common::duplicate_point_kernel();
+    let mut est = basin_prior::dispatch::Estimators::default();
+    est.smc.particles = 32;
+    est.smc.replicates = 2;
+    let o = est
+        .estimate(Method::Smc, k.as_ref(), &y, Likelihood::Step)
+        .unwrap();
+    assert_eq!(o.estimate.log_p, f64::NEG_INFINITY);
+    assert!(!o.estimate.converged);
+    assert!(
+        o.issues
+            .iter()
+            .any(|i| matches!(i, Issue::NotFinite { .. }))
+    );
+    let big = Mat::from_fn(8, 8, |i, j| {
+        1e300 * k[(i, j)] + if i == j { 1e299 } else { 0.0 }
+    });
+    let o = est
+        .estimate(Method::Laplace, big.as_ref(), &y, Likelihood::Probit)
+        .unwrap();
+    assert!(
+        o.estimate.log_p.is_finite() || !o.estimate.converged,
+        "{o:?}"
+    );
+    assert!(!o.estimate.converged, "{o:?}");
 }

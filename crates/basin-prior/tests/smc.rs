@@ -16,6 +16,10 @@ use basin_prior::tilting::TiltingConfig;
 mod common;
 use common::{T99_7, golden_kernel, golden_labels, log_prior, pm_labels};
 
+/// The two-sided 99% quantile of Student's t with 3 degrees of freedom: the z-score of an
+/// estimate against an error bar from 4 replicates has t₃ tails.
+const T99_3: f64 = 5.8409;
+
 fn cfg(particles: usize, replicates: usize, seed: u64) -> SmcConfig {
     SmcConfig {
         particles,
@@ -167,7 +171,9 @@ fn bad_input_is_a_typed_error() {
 
 /// GPy's golden set (N = 64, MNIST NNGP kernel, true and 20%-flipped labels), step
 /// likelihood, 256 particles × 4 replicates: SciPy's Genz–Bretz values (values.json, 3 s.e.
-/// given) within 3 combined standard errors; s.e. below 0.3 nats.
+/// given) within [`T99_3`] combined standard errors; s.e. below 0.3 nats. With 4 replicates
+/// the z-score has t₃ tails: on the true labels seeds 6–11 gave z = −4.15, −0.42, +1.54,
+/// −1.50, +0.75 and −0.67 (3 standard errors failed seed 6 by chance).
 #[test]
 fn genz_values_for_n_64() {
     let cases: [(bool, f64, f64); 2] = [
@@ -188,7 +194,7 @@ fn genz_values_for_n_64() {
             r.diagnostics.mean_temperatures,
             r.diagnostics.wall_s
         );
-        assert!((est - genz).abs() < 3.0 * combined, "flip={flip}");
+        assert!((est - genz).abs() < T99_3 * combined, "flip={flip}");
         assert!(se < 0.3 && r.estimate.converged, "{:?}", r.issues);
     }
 }

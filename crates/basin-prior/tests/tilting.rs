@@ -332,3 +332,63 @@ fn bad_input_is_a_typed_error() {
         Err(PriorError::BoundCount { .. })
     ));
 }
+
+/// The probit likelihood adds I to K, which would hide an indefinite K: [[1, 2], [2, 1]]
+/// (eigenvalues 3 and −1) is refused for probit as for step (it was accepted for probit,
+/// with −20.33).
+#[test]
+fn probit_refuses_an_indefinite_kernel() {
+    let k = Mat::from_fn(2, 2, |i, j| if i == j { 1.0 } else { 2.0 });
+    for lik in [Likelihood::Step, Likelihood::Probit] {
+        let e = cfg(256, 0)
+            .estimate(k.as_ref(), &[1.0, -1.0], lik)
+            .map(|_| ());
+        assert!(
+            matches!(e, Err(PriorError::NotPsd { .. })),
+            "{lik:?}: {e:?}"
+        );
+    }
+}
+
+/// N = 1 is exact (P(f) = ½ for either likelihood, at any scale) with meaningful
+/// diagnostics: the requested samples (rounded up to a block), an effective sample size of
+/// all of them and a standard error of 0; serialised, no field is null (before: `ess: null`,
+/// `samples: 0`).
+#[test]
+fn one_point_is_exact_with_its_diagnostics() {
+    for lik in [Likelihood::Step, Likelihood::Probit] {
+        for c in [1e-300, 1.0, 1e300] {
+            let k = Mat::from_fn(1, 1, |_, _| c);
+            let o = cfg(1000, 0).estimate(k.as_ref(), &[0.0], lik).unwrap();
+            assert_eq!(o.estimate.log_p, 0.5f64.ln(), "{lik:?} {c:e}");
+            assert_eq!(o.estimate.std_err, Some(0.0));
+            assert!(
+                o.estimate.converged && o.issues.is_empty(),
+                "{:?}",
+                o.issues
+            );
+            assert_eq!(o.diagnostics.samples, 1024);
+            assert_eq!(o.diagnostics.ess, 1024.0);
+            let json = serde_json::to_value(o.map(|d| d.summary())).unwrap();
+            let obj = json.as_object().unwrap();
+            assert!(obj.values().all(|v| !v.is_null()), "{json}");
+        }
+    }
+}
+
+/// A kernel whose diagonal spans 32 orders of magnitude has the step P(f) of its
+/// correlation matrix, and tilting (which factors the correlation matrix) gives it to 1e-9
+/// nats with the same seed.
+#[test]
+fn a_diagonal_spanning_many_orders_changes_nothing() {
+    let (k, r, y) = common::spread_kernel(-8.0, 8.0);
+    let a = cfg(2048, 7)
+        .estimate(k.as_ref(), &y, Likelihood::Step)
+        .unwrap();
+    let b = cfg(2048, 7)
+        .estimate(r.as_ref(), &y, Likelihood::Step)
+        .unwrap();
+    assert!(a.estimate.converged, "{:?}", a.issues);
+    assert!((a.estimate.log_p - b.estimate.log_p).abs() < 1e-9);
+    assert_eq!(a.estimate.jitter, 0.0);
+}

@@ -193,3 +193,38 @@ fn sampler_median_matches() {
         );
     }
 }
+
+/// The sampler never panics or loops forever: a NaN bound or an empty interval gives NaN
+/// (before, a NaN lower bound reached `f64::clamp` with NaN and panicked, and a NaN upper
+/// bound above the tail switch looped forever); a = b = ±∞ gives that infinity; a
+/// degenerate interval at a finite point gives NaN.
+#[test]
+fn sampler_never_panics_or_hangs_on_nan_or_empty_intervals() {
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let inf = f64::INFINITY;
+    for (a, b) in [
+        (f64::NAN, inf),
+        (f64::NAN, 1.0),
+        (1.0, f64::NAN),
+        (-1.0, f64::NAN),
+        (f64::NAN, f64::NAN),
+        (2.0, 1.0),
+        (1.0, 1.0),
+    ] {
+        let x = sample(a, b, &mut rng);
+        assert!(x.is_nan() || x.is_infinite(), "({a}, {b}): {x}");
+    }
+    assert!(sample(2.0, 1.0, &mut rng).is_nan());
+    assert_eq!(sample(inf, inf, &mut rng), inf);
+    assert_eq!(sample(-inf, -inf, &mut rng), -inf);
+    // Intervals far in the tails and at the edge of the quantile still land inside.
+    for (a, b) in [
+        (-40.0, -39.0),
+        (39.0, 40.0),
+        (-1e-300, 1e-300),
+        (0.0, 1e-300),
+    ] {
+        let x = sample(a, b, &mut rng);
+        assert!((a..=b).contains(&x), "({a}, {b}): {x}");
+    }
+}

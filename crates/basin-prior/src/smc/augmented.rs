@@ -41,15 +41,19 @@ use rayon::prelude::*;
 
 use super::config::SmcConfig;
 use super::hmc::{Flight, FlightScratch, Walls, fly};
-use super::path::{Level, ReplicateRun, correlation};
+use super::path::{Level, ReplicateRun, Stops, correlation};
 use super::slice::{CHUNK, log_liks, systematic_resample};
 use crate::PriorError;
 use crate::kernel_check::JITTERS;
 use crate::truncnorm;
 
+/// A level at which more than one trajectory in this many reaches the bounce cap forces the
+/// next step ([`super::path::Level::force_next`]).
+const CAPPED_SHARE: u64 = 10;
+
 /// The eigendecomposition K = QΛQᵀ that every level shares, with the labels folded in.
 pub(crate) struct Spectrum {
-    /// Λ (ascending, all > 0).
+    /// Λ (ascending, all ≥ 0).
     pub lambda: Vec<f64>,
     /// Q, n × n.
     pub q: Mat<f64>,
@@ -57,16 +61,21 @@ pub(crate) struct Spectrum {
     pub dq: Mat<f64>,
     /// D K D, column-major n × n (the walls' columns).
     pub dkd: Vec<f64>,
-    /// Jitter added to K's diagonal so that every eigenvalue is positive (beyond the jitter
-    /// the caller already added; 0 if none was needed).
-    pub extra_jitter: f64,
+    /// The most negative eigenvalue of K, negated, when it was below 0 (set to 0, with D K D
+    /// rebuilt from the clamped spectrum so that the walls and the velocities agree); 0 if
+    /// none was.
+    pub clamped: f64,
 }
 
 impl Spectrum {
-    /// The eigendecomposition of `k` (single-threaded, so the same for any thread count). When
-    /// an eigenvalue is ≤ 0 (a kernel whose Cholesky factor exists only in round-off), the
-    /// smallest of the relative jitters [`JITTERS`] (times the mean diagonal) that makes them
-    /// all positive is added, and returned in `extra_jitter`.
+    /// The eigendecomposition of `k` (single-threaded, so the same for any thread count).
+    /// Eigenvalues below 0 (round-off of a positive semi-definite kernel, or the error of a
+    /// kernel stored in f32) are set to 0: the kernel used is then K plus a change of norm
+    /// |λ_min| confined to those eigendirections, where a diagonal jitter would change every
+    /// direction by more. The path needs no positive eigenvalue: z has no component along a
+    /// zero eigenvalue, and u = z + sε only moves at levels with s > 0. An eigenvalue below
+    /// −10⁻⁶ × the mean diagonal (the largest jitter of [`JITTERS`]) is
+    /// [`PriorError::NotPsd`].
     pub fn new(k: MatRef<'_, f64>, y: &[f64]) -> Result<Self, PriorError> {
         let n = y.len();
         let mut lambda = Diag::<f64>::zeros(n);
@@ -91,40 +100,55 @@ impl Spectrum {
         })?;
         let mut lambda: Vec<f64> = (0..n).map(|i| lambda[i]).collect();
         let mean_diag = (0..n).map(|i| k[(i, i)]).sum::<f64>() / n as f64;
+        let largest_jitter = JITTERS[JITTERS.len() - 1] * mean_diag;
         let min = lambda.iter().copied().fold(f64::INFINITY, f64::min);
-        let extra_jitter = if min > 0.0 {
-            0.0
-        } else {
-            let j = JITTERS
-                .iter()
-                .map(|r| r * mean_diag)
-                .find(|j| min + j > 0.0)
-                .ok_or(PriorError::NotPsd {
-                    jitter: JITTERS[JITTERS.len() - 1] * mean_diag,
-                })?;
-            tracing::warn!(
-                "the kernel has an eigenvalue {min:e} ≤ 0; added jitter {j:e} to its diagonal \
-                 for the HMC path"
-            );
-            j
-        };
+        if min.is_nan() || min < -largest_jitter {
+            return Err(PriorError::NotPsd {
+                jitter: largest_jitter,
+            });
+        }
+        let clamped = if min < 0.0 { -min } else { 0.0 };
         for l in lambda.iter_mut() {
-            *l += extra_jitter;
+            *l = l.max(0.0);
         }
         let dq = Mat::from_fn(n, n, |i, j| y[i] * q[(i, j)]);
-        let dkd = (0..n * n)
-            .map(|e| {
-                let (i, j) = (e % n, e / n);
-                let d = if i == j { extra_jitter } else { 0.0 };
-                y[i] * y[j] * k[(i, j)] + d
-            })
-            .collect();
+        let dkd = if clamped > 0.0 {
+            tracing::warn!(
+                "the kernel has an eigenvalue {min:e} < 0; set to 0 for the HMC path (a change \
+                 of {:e} relative to the mean diagonal)",
+                clamped / mean_diag
+            );
+            // D Q Λ Qᵀ D with the clamped Λ.
+            let scaled = Mat::from_fn(n, n, |i, j| dq[(i, j)] * lambda[j]);
+            let mut out = Mat::<f64>::zeros(n, n);
+            matmul(
+                out.as_mut(),
+                Accum::Replace,
+                scaled.as_ref(),
+                dq.as_ref().transpose(),
+                1.0,
+                Par::Seq,
+            );
+            (0..n * n)
+                .map(|e| {
+                    let (i, j) = (e % n, e / n);
+                    0.5 * (out[(i, j)] + out[(j, i)])
+                })
+                .collect()
+        } else {
+            (0..n * n)
+                .map(|e| {
+                    let (i, j) = (e % n, e / n);
+                    y[i] * y[j] * k[(i, j)]
+                })
+                .collect()
+        };
         Ok(Spectrum {
             lambda,
             q,
             dq,
             dkd,
-            extra_jitter,
+            clamped,
         })
     }
 
@@ -203,14 +227,13 @@ impl MoveTotals {
     }
 }
 
-/// One replicate from `seed`, ending at `end_beta` (1 or ∞) and passing through β = 1 when
-/// [`SmcConfig::probit_checkpoint`] and the end is ∞, at the levels of `schedule` when it is
-/// not empty.
+/// One replicate from `seed` towards `stops`, at the levels of `schedule` when it is not
+/// empty.
 pub(crate) fn run_replicate(
     spec: &Spectrum,
     y: &[f64],
     cfg: &SmcConfig,
-    end_beta: f64,
+    stops: Stops,
     seed: u64,
     schedule: &[f64],
 ) -> ReplicateRun {
@@ -223,7 +246,7 @@ pub(crate) fn run_replicate(
         y,
         cfg,
         z: vec![0.0; n * p],
-        lv: Level::start(log_half, p, schedule),
+        lv: Level::start(log_half, p, schedule, stops),
         a: vec![0.0; n * p],
         v: vec![0.0; n * p],
         stat_start: vec![0.0; p],
@@ -241,7 +264,7 @@ pub(crate) fn run_replicate(
     for t in 1..=cfg.max_temperatures {
         if path
             .lv
-            .advance(path.y, &path.z, path.cfg, end_beta, &mut run)
+            .advance(path.y, &path.z, path.cfg, &mut run)
             .is_none()
         {
             break;
@@ -251,6 +274,10 @@ pub(crate) fn run_replicate(
         path.draw_u_given_z(derive_seed(level_seed, 1));
         let (rounds, corr, level) = path.move_until_mixed(derive_seed(level_seed, 2));
         totals = totals.add(level);
+        // Trajectories at their bounce cap: the particles sit in a wedge far thinner than
+        // the level's noise can open (an orthant nearly empty in K's range); smaller noise
+        // would only cost more bounces, so the path steps straight to its next stop.
+        path.lv.force_next = level.capped * CAPPED_SHARE > level.trajectories;
         run.sweeps.push(rounds);
         run.end_correlations.push(corr);
         path.draw_z_given_u(derive_seed(level_seed, 3));

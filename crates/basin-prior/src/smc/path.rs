@@ -28,8 +28,20 @@ const ESS_TOLERANCE: f64 = 0.01;
 const TOLERANCE_SHARE: f64 = 0.2;
 /// Corrections of the predicted step ([`predicted_level`]) before falling back to bisection.
 const PREDICTION_STEPS: usize = 6;
-/// The largest finite precision tried before the final jump to β = ∞.
-const MAX_BETA: f64 = 1e12;
+/// A forced step ([`MAX_BETA`]) whose weights' ESS fraction is below this is recorded as
+/// such ([`ReplicateRun::forced_step`], an issue): above it the step is as sound as a chosen
+/// one, only larger.
+pub(crate) const FORCED_MIN_ESS: f64 = 0.5;
+
+/// The largest precision β = 1/s the path chooses by its ESS rule (the kernel is scaled to a
+/// largest variance near 1, [`crate::scale::KernelScale`]): at s² = 10⁻¹², the smallest
+/// jitter of the ladder and near the kernel's own round-off, smaller noise is not resolved.
+/// From here the path steps straight to its next stop (the checkpoint or the end), whatever
+/// the ESS (a forced step, recorded in [`ReplicateRun::forced_step`]); the estimate stays
+/// unbiased, but its error bar is doubtful when that step's ESS is low. Without this floor a
+/// function whose orthant is (nearly) empty in the kernel's range drives the path towards
+/// s = 0 through ever thinner wedges, where each HMC trajectory bounces ~1/s times.
+pub(crate) const MAX_BETA: f64 = 1e6;
 
 /// One replicate's result.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -40,7 +52,10 @@ pub struct ReplicateRun {
     pub log_z: f64,
     /// log Ẑ at s = 1 (the probit likelihood's P(f)), when the path passed through it.
     pub log_z_probit: Option<f64>,
-    /// The noise levels s = 1/β visited after s = ∞, in order (the last is 0 for step).
+    /// The noise levels s = 1/β visited after s = ∞, in order (the last is 0 for step): on
+    /// the scaled kernel while the replicate runs, in K's units in the estimator's result
+    /// (relative to each variable's standard deviation when the path ran on the correlation
+    /// matrix).
     pub noise_levels: Vec<f64>,
     /// The ESS fraction of each step's incremental weights.
     pub ess_fractions: Vec<f64>,
@@ -65,6 +80,11 @@ pub struct ReplicateRun {
     pub violations: u64,
     /// Whether the final level was reached within `max_temperatures`.
     pub reached_end: bool,
+    /// A step taken straight to the next stop (from β ≥ [`MAX_BETA`], or after HMC moves at
+    /// their bounce cap) with an ESS fraction below [`FORCED_MIN_ESS`]: the noise level s it
+    /// left from and that (smallest) ESS fraction.
+    #[serde(default)]
+    pub forced_step: Option<(f64, f64)>,
     /// EP fits of the moves' Gaussian ([`SmcConfig::precondition`]).
     pub ep_fits: usize,
     /// EP fits that failed or gave unusable sites (the previous Gaussian was kept).
@@ -93,12 +113,36 @@ pub(crate) struct Level {
     pub schedule: Vec<f64>,
     /// Levels taken so far.
     pub taken: usize,
+    /// The path's stops.
+    pub stops: Stops,
+    /// Set by a mover whose moves no longer resolve the level (HMC trajectories at their
+    /// bounce cap): the next level is then the next stop, as from [`MAX_BETA`].
+    pub force_next: bool,
+}
+
+/// Where a replicate's path must stop: the checkpoint (if any, taken on the way) and the end.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Stops {
+    /// β of the probit checkpoint on the step likelihood's path (`None`: none).
+    pub checkpoint: Option<f64>,
+    /// β of the end: 1/√v for noise variance v > 0 (probit), ∞ for the step likelihood.
+    pub end: f64,
+}
+
+impl Stops {
+    /// The next stop after `beta`: the checkpoint while it lies ahead, else the end.
+    pub fn next_after(self, beta: f64) -> f64 {
+        match self.checkpoint {
+            Some(c) if beta < c && c < self.end => c,
+            _ => self.end,
+        }
+    }
 }
 
 impl Level {
-    /// β = 0, every one of the `p` particles with log likelihood `ll0`; the levels follow
-    /// `schedule` (β values, in order) when it is not empty.
-    pub fn start(ll0: f64, p: usize, schedule: &[f64]) -> Self {
+    /// β = 0, every one of the `p` particles with log likelihood `ll0`, towards `stops`; the
+    /// levels follow `schedule` (β values, in order) when it is not empty.
+    pub fn start(ll0: f64, p: usize, schedule: &[f64], stops: Stops) -> Self {
         Level {
             beta: 0.0,
             ll: vec![ll0; p],
@@ -107,6 +151,8 @@ impl Level {
             last_step: None,
             schedule: schedule.to_vec(),
             taken: 0,
+            stops,
+            force_next: false,
         }
     }
 
@@ -125,45 +171,60 @@ impl Level {
         ess_fraction(&self.log_w)
     }
 
-    /// The next level: the schedule's, or [`next_level`]'s, stopping at s = 1 on the way with
-    /// [`SmcConfig::probit_checkpoint`]. A schedule that ends early ends at `end_beta`.
-    pub fn next_beta(&mut self, y: &[f64], z: &[f64], cfg: &SmcConfig, end_beta: f64) -> f64 {
+    /// The next level: the schedule's, or [`next_level`]'s towards the next stop (never past
+    /// it, so the checkpoint is always visited); from β ≥ [`MAX_BETA`], or when the mover
+    /// set [`Level::force_next`], the next stop itself. A schedule that ends early ends at
+    /// the end.
+    pub fn next_beta(&mut self, y: &[f64], z: &[f64], cfg: &SmcConfig) -> f64 {
         if !self.schedule.is_empty() {
-            return self.schedule.get(self.taken).copied().unwrap_or(end_beta);
+            return self
+                .schedule
+                .get(self.taken)
+                .copied()
+                .unwrap_or(self.stops.end);
         }
-        let ceiling = if cfg.probit_checkpoint && self.beta < 1.0 {
-            1.0
-        } else {
-            end_beta
-        };
+        let stop = self.stops.next_after(self.beta);
+        if self.forced() {
+            return stop;
+        }
         let (beta, target, hint) = (self.beta, cfg.ess_fraction, self.last_step);
-        next_level(beta, end_beta, ceiling, target, hint, |b| {
+        next_level(beta, stop, stop, target, hint, |b| {
             self.ess_fraction(y, z, b)
         })
     }
 
-    /// Moves to the next level towards `end_beta` and records it in `run` (log Ẑ, s, the ESS
-    /// fraction, the probit checkpoint at s = 1); returns the new β, or `None` when it is the
-    /// end.
+    /// Whether the next step is forced: from β ≥ [`MAX_BETA`] or at the mover's request.
+    fn forced(&self) -> bool {
+        self.beta >= MAX_BETA || self.force_next
+    }
+
+    /// Moves to the next level and records it in `run` (log Ẑ, s, the ESS fraction, the
+    /// probit checkpoint, a forced step); returns the new β, or `None` when it is the end.
     pub fn advance(
         &mut self,
         y: &[f64],
         z: &[f64],
         cfg: &SmcConfig,
-        end_beta: f64,
         run: &mut ReplicateRun,
     ) -> Option<f64> {
-        let next = self.next_beta(y, z, cfg, end_beta);
+        let forced = self.forced();
+        let next = self.next_beta(y, z, cfg);
+        let from = self.beta;
+        self.force_next = false;
         self.taken += 1;
         self.last_step = (self.beta > 0.0 && next.is_finite()).then(|| (next / self.beta).ln());
         let (log_mean, frac) = self.reweight(y, z, next);
         run.log_z += log_mean;
         run.noise_levels.push(1.0 / next);
         run.ess_fractions.push(frac);
-        if next == 1.0 {
+        if forced && frac < FORCED_MIN_ESS {
+            let worst = run.forced_step.map_or(frac, |(_, f)| f.min(frac));
+            run.forced_step = Some((1.0 / from, worst));
+        }
+        if Some(next) == self.stops.checkpoint {
             run.log_z_probit = Some(run.log_z);
         }
-        if next == end_beta {
+        if next == self.stops.end {
             run.reached_end = true;
             return None;
         }
@@ -175,6 +236,11 @@ impl Level {
     pub fn reweight(&mut self, y: &[f64], z: &[f64], beta: f64) -> (f64, f64) {
         let frac = self.ess_fraction(y, z, beta);
         let m = self.log_w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        self.beta = beta;
+        if m == f64::NEG_INFINITY {
+            // Every weight is 0 (no particle in the orthant at β = ∞): Ẑ = 0.
+            return (f64::NEG_INFINITY, 0.0);
+        }
         let mean = self.log_w.iter().map(|&l| (l - m).exp()).sum::<f64>() / self.log_w.len() as f64;
         self.beta = beta;
         (m + mean.ln(), frac)
@@ -207,7 +273,7 @@ struct Precond {
 
 impl Precond {
     /// Refits G at precision `beta` when it has grown by more than `ratio` since the last
-    /// fit: probit EP on β²K (the target in w = βz), warm-started from the last sites,
+    /// fit, up to [`MAX_BETA`]: probit EP on β²K (the target in w = βz), warm-started from the last sites,
     /// mapped back to z (τ̃_z = β²τ̃_w, ν̃_z = βν̃_w). Returns whether it fitted and whether
     /// the fit failed.
     fn refit(
@@ -218,7 +284,9 @@ impl Precond {
         beta: f64,
         ratio: f64,
     ) -> (bool, bool) {
-        if self.beta_fit > 0.0 && beta <= ratio * self.beta_fit {
+        if self.beta_fit > 0.0 && (beta <= ratio * self.beta_fit || beta > MAX_BETA) {
+            // Past MAX_BETA the noise is below the kernel's resolution: the last fit's ellipses
+            // serve (the residual keeps the moves exact).
             return (false, false);
         }
         let n = y.len();
@@ -249,14 +317,14 @@ impl Precond {
     }
 }
 
-/// One replicate from `seed`, ending at `end_beta` (1 or ∞), passing through β = 1 if
-/// `checkpoint` and the end is ∞, at the levels of `schedule` when it is not empty.
+/// One replicate from `seed` towards `stops`, at the levels of `schedule` when it is not
+/// empty.
 pub(crate) fn run_replicate(
     k: MatRef<'_, f64>,
     l: MatRef<'_, f64>,
     y: &[f64],
     cfg: &SmcConfig,
-    end_beta: f64,
+    stops: Stops,
     seed: u64,
     schedule: &[f64],
 ) -> ReplicateRun {
@@ -267,7 +335,7 @@ pub(crate) fn run_replicate(
         y,
         cfg,
         z: vec![0.0; n * p],
-        lv: Level::start(-(n as f64) * std::f64::consts::LN_2, p, schedule),
+        lv: Level::start(-(n as f64) * std::f64::consts::LN_2, p, schedule, stops),
         ll_start: vec![0.0; p],
         z_old: vec![0.0; n * p],
         picks: Vec::with_capacity(p),
@@ -290,10 +358,7 @@ pub(crate) fn run_replicate(
     };
     let mut stats = SliceStats::default();
     for t in 1..=cfg.max_temperatures {
-        let Some(next) = path
-            .lv
-            .advance(path.y, &path.z, path.cfg, end_beta, &mut run)
-        else {
+        let Some(next) = path.lv.advance(path.y, &path.z, path.cfg, &mut run) else {
             break;
         };
         let level_seed = derive_seed(seed, t as u64);
@@ -364,8 +429,8 @@ impl Path<'_> {
 /// fraction meets the target to within [`ESS_TOLERANCE`] (tighter near 1:
 /// [`TOLERANCE_SHARE`]·(1 − target)), first by [`predicted_level`] from `hint` (the previous
 /// step's ln(β/β_prev)), which usually needs one or two evaluations; then `ceiling` if its
-/// fraction meets the target; then by bisection (geometric once β > 0; towards β = ∞, an
-/// upper bracket by doubling up to [`MAX_BETA`]).
+/// fraction meets the target; then by bisection (geometric once β > 0; towards a ceiling
+/// above max(2β, 1), ∞ included, an upper bracket by doubling up to [`MAX_BETA`]).
 pub(crate) fn next_level(
     beta: f64,
     end_beta: f64,
@@ -387,15 +452,18 @@ pub(crate) fn next_level(
         return ceiling;
     }
     let mut lo = beta;
-    let mut hi = if ceiling.is_finite() {
+    let first = (2.0 * beta).max(1.0);
+    let mut hi = if ceiling <= first {
         ceiling
     } else {
-        let mut h = (2.0 * beta).max(1.0);
-        while h < MAX_BETA && ess(h) >= target {
+        // A far ceiling (∞, or a stop far above the path, as for a kernel scaled far above
+        // 1): bracket by doubling, so that the bisection starts near the path.
+        let mut h = first;
+        while h < ceiling.min(MAX_BETA) && ess(h) >= target {
             lo = h;
             h *= 2.0;
         }
-        h
+        h.min(ceiling)
     };
     for _ in 0..BISECTIONS {
         let mid = if lo > 0.0 { (lo * hi).sqrt() } else { 0.5 * hi };

@@ -109,3 +109,30 @@ pub fn log_prior(
         .estimate(method, k, y, lik)
         .map(|o| o.estimate)
 }
+
+/// The 8 × 8 correlation matrix of the first 8 golden MNIST points (NNGP correlations about
+/// 0.96) with its variables scaled by 10^(lo … hi), evenly in the exponent: a kernel whose
+/// diagonal spans 2·(hi − lo) orders of magnitude and whose step P(f) is that of the
+/// correlation matrix. Returns the kernel, the correlation matrix and the 8 golden labels.
+pub fn spread_kernel(lo: f64, hi: f64) -> (Mat<f64>, Mat<f64>, Vec<f64>) {
+    let n = 8;
+    let k = golden_kernel(64);
+    let r = Mat::from_fn(n, n, |i, j| k[(i, j)] / (k[(i, i)] * k[(j, j)]).sqrt());
+    let d: Vec<f64> = (0..n)
+        .map(|i| 10f64.powf(lo + (hi - lo) * i as f64 / (n - 1) as f64))
+        .collect();
+    let spread = Mat::from_fn(n, n, |i, j| d[i] * r[(i, j)] * d[j]);
+    (spread, r, golden_labels(64, false)[..n].to_vec())
+}
+
+/// A rank-deficient 8 × 8 kernel in which points 0 and 7 are the same input (rows and
+/// columns equal: the golden kernel's first 7 points, the first repeated), with labels that
+/// differ on them: z₀ = z₇ always, so P(f) = 0 under the step likelihood.
+pub fn duplicate_point_kernel() -> (Mat<f64>, Vec<f64>) {
+    let k = golden_kernel(64);
+    let idx = [0, 1, 2, 3, 4, 5, 6, 0];
+    let kd = Mat::from_fn(8, 8, |i, j| k[(idx[i], idx[j])]);
+    let mut y: Vec<f64> = idx.iter().map(|&i| golden_labels(64, false)[i]).collect();
+    y[7] = -y[0];
+    (kd, y)
+}
