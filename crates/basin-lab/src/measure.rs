@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use basin_data::Dataset;
 use basin_flatness::FlatnessError;
 use basin_flatness::keskar::{AscentOrder, KeskarConfig, sharpness_sgd};
 use basin_flatness::lanczos::{DEFAULT_STEPS, LanczosConfig, lanczos};
@@ -46,9 +47,9 @@ pub fn measure_run<T: Kernels>(
         seed: key.seed,
         status: report.status,
         epochs: report.epochs,
-        train_error: errors[0],
-        attack_error: errors[1],
-        test_error: errors[2],
+        train_error: errors.train,
+        attack_error: errors.attack,
+        test_error: errors.test,
         function_hash: function_hash(&function),
         measures: BTreeMap::new(),
         notes: BTreeMap::new(),
@@ -61,25 +62,48 @@ pub fn measure_run<T: Kernels>(
     Ok(record)
 }
 
-/// Errors on S, A (the run's prefix, against its flipped labels) and T.
-pub fn errors_of<T: Kernels>(prep: &Prepared, theta: &[T], a: usize) -> Result<[f64; 3], LabError> {
+/// A network's error rates on S, A and T.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SetErrors {
+    /// Error on S.
+    pub train: f64,
+    /// Error on A, against its flipped labels; `None` when A is empty (no rate exists).
+    pub attack: Option<f64>,
+    /// Error on T.
+    pub test: f64,
+}
+
+/// Errors on S, A (the run's prefix of `a` examples, against its flipped labels) and T. S and
+/// T must not be empty (the spec's checks ensure it); an empty A has no rate.
+pub fn errors_of<T: Kernels>(
+    prep: &Prepared,
+    theta: &[T],
+    a: usize,
+) -> Result<SetErrors, LabError> {
     let attack = prep
         .split
         .attack
         .subset("A", &all_examples(a))
         .map_err(|e| prep.setup_err(e))?;
-    let mut out = [0.0; 3];
-    for (o, data) in out
-        .iter_mut()
-        .zip([&prep.split.train, &attack, &prep.split.test])
-    {
-        if !data.is_empty() {
-            let mut obj =
-                FcnObjective::<T>::from_dataset(&prep.fcn, data).map_err(|e| prep.setup_err(e))?;
-            *o = obj.count_errors(theta, &all_examples(data.len())) as f64 / data.len() as f64;
+    let rate = |data: &Dataset| -> Result<Option<f64>, LabError> {
+        if data.is_empty() {
+            return Ok(None);
         }
-    }
-    Ok(out)
+        let mut obj =
+            FcnObjective::<T>::from_dataset(&prep.fcn, data).map_err(|e| prep.setup_err(e))?;
+        Ok(Some(
+            obj.count_errors(theta, &all_examples(data.len())) as f64 / data.len() as f64,
+        ))
+    };
+    let required = |set: &str, data: &Dataset| {
+        rate(data)?
+            .ok_or_else(|| prep.setup_err(format!("the {set} is empty: it has no error rate")))
+    };
+    Ok(SetErrors {
+        train: required("training set S", &prep.split.train)?,
+        attack: rate(&attack)?,
+        test: required("test set T", &prep.split.test)?,
+    })
 }
 
 /// The predicted labels on S then T.

@@ -36,8 +36,8 @@ pub struct RunRecord {
     pub epochs: usize,
     /// Error on S.
     pub train_error: f64,
-    /// Error on A, against its flipped labels.
-    pub attack_error: f64,
+    /// Error on A, against its flipped labels; null when A is empty.
+    pub attack_error: Option<f64>,
     /// Error on T.
     pub test_error: f64,
     /// SHA-256 (hex) of the predicted labels on S then T, one byte per label: equal hashes

@@ -36,7 +36,7 @@ fn records() -> Vec<RunRecord> {
                 },
                 epochs: 100 + a / 5,
                 train_error: 0.0,
-                attack_error: 0.0,
+                attack_error: Some(0.0),
                 test_error: err,
                 function_hash: "00".into(),
                 measures,

@@ -94,6 +94,10 @@ fn runs_store_resume_and_reproduce() {
         e.iter().sum::<f64>() / e.len() as f64
     };
     assert!(mean(100) > mean(0) + 0.05, "{} {}", mean(0), mean(100));
+    // An empty attack set has no error rate; a non-empty one has.
+    for r in &out.records {
+        assert_eq!(r.attack_error.is_none(), r.attack_size == 0, "{}", r.id);
+    }
     // The kernel was computed once, on S ∪ T.
     assert_eq!(prep.kernel.as_ref().map(|k| k.nrows()), Some(300));
 

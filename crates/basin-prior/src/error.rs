@@ -78,7 +78,10 @@ pub enum PriorError {
     },
     /// A kernel whose scale is below the range where f64 keeps full relative precision.
     #[error(
-        "the kernel's largest diagonal entry {max_diag:e} is below f64's normal range          ({min:e}), where its entries lose relative precision: multiply the kernel by a large          constant (log P(f) under the step likelihood does not depend on the kernel's scale;          under probit, scale the kernel and the noise together)",
+        "the kernel's largest diagonal entry {max_diag:e} is below f64's normal range \
+         ({min:e}), where its entries lose relative precision: multiply the kernel by a large \
+         constant (log P(f) under the step likelihood does not depend on the kernel's scale; \
+         under probit, scale the kernel and the noise together)",
         min = f64::MIN_POSITIVE
     )]
     KernelScale {

@@ -255,7 +255,7 @@ fn compare(
         status: basin_nn::TrainStatus::Converged,
         epochs: 0,
         train_error: 0.0,
-        attack_error: 0.0,
+        attack_error: None,
         test_error: flipped as f64 / cell.n as f64,
         function_hash: function_hash(&bits),
         measures: BTreeMap::from([

@@ -41,7 +41,8 @@ impl Estimator for EpConfig {
             estimate: run.estimate,
             diagnostics: run.diagnostics,
             issues,
-        })
+        }
+        .checked())
     }
 }
 
