@@ -69,12 +69,12 @@ pub struct SetErrors {
     pub train: f64,
     /// Error on A, against its flipped labels; `None` when A is empty (no rate exists).
     pub attack: Option<f64>,
-    /// Error on T.
-    pub test: f64,
+    /// Error on T; `None` when T is empty (the Boolean experiment's whole cube is S).
+    pub test: Option<f64>,
 }
 
-/// Errors on S, A (the run's prefix of `a` examples, against its flipped labels) and T. S and
-/// T must not be empty (the spec's checks ensure it); an empty A has no rate.
+/// Errors on S, A (the run's prefix of `a` examples, against its flipped labels) and T. S must
+/// not be empty (the spec's checks ensure it); an empty A or T has no rate.
 pub fn errors_of<T: Kernels>(
     prep: &Prepared,
     theta: &[T],
@@ -95,14 +95,12 @@ pub fn errors_of<T: Kernels>(
             obj.count_errors(theta, &all_examples(data.len())) as f64 / data.len() as f64,
         ))
     };
-    let required = |set: &str, data: &Dataset| {
-        rate(data)?
-            .ok_or_else(|| prep.setup_err(format!("the {set} is empty: it has no error rate")))
-    };
+    let train = rate(&prep.split.train)?
+        .ok_or_else(|| prep.setup_err("the training set S is empty: it has no error rate"))?;
     Ok(SetErrors {
-        train: required("training set S", &prep.split.train)?,
+        train,
         attack: rate(&attack)?,
-        test: required("test set T", &prep.split.test)?,
+        test: rate(&prep.split.test)?,
     })
 }
 

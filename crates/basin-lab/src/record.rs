@@ -38,8 +38,8 @@ pub struct RunRecord {
     pub train_error: f64,
     /// Error on A, against its flipped labels; null when A is empty.
     pub attack_error: Option<f64>,
-    /// Error on T.
-    pub test_error: f64,
+    /// Error on T; null when T is empty (the Boolean experiment trains on the whole cube).
+    pub test_error: Option<f64>,
     /// SHA-256 (hex) of the predicted labels on S then T, one byte per label: equal hashes
     /// mean the same function.
     pub function_hash: String,
@@ -69,8 +69,8 @@ pub struct TrajectoryPoint {
     pub train_loss: f64,
     /// Error on S.
     pub train_error: f64,
-    /// Error on T.
-    pub test_error: f64,
+    /// Error on T (null when T is empty).
+    pub test_error: Option<f64>,
     /// Keskar sharpness on S (null where it failed or is not measured).
     pub sharpness: Option<f64>,
     /// log P(f) of the function on S ∪ T, probit likelihood (null where not measured).

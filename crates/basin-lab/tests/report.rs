@@ -37,7 +37,7 @@ fn records() -> Vec<RunRecord> {
                 epochs: 100 + a / 5,
                 train_error: 0.0,
                 attack_error: Some(0.0),
-                test_error: err,
+                test_error: Some(err),
                 function_hash: "00".into(),
                 measures,
                 notes: BTreeMap::new(),
@@ -58,7 +58,7 @@ fn summary_uses_converged_runs_and_matches_the_statistics() {
         .iter()
         .filter(|r| r.status == TrainStatus::Converged)
         .collect();
-    let e: Vec<f64> = good.iter().map(|r| r.test_error).collect();
+    let e: Vec<f64> = good.iter().filter_map(|r| r.test_error).collect();
     let p: Vec<f64> = good
         .iter()
         .map(|r| r.measure("log_prior_probit").unwrap())
@@ -181,7 +181,7 @@ fn the_smc_reference_is_compared_with_ep() {
     let spec = ExperimentSpec::load("fig3-mnist-exact").unwrap();
     let mut recs = records();
     for (i, r) in recs.iter_mut().enumerate() {
-        let smc = -500.0 - 400.0 * r.test_error;
+        let smc = -500.0 - 400.0 * r.test_error.expect("records() sets it");
         let bias = if i >= 10 { 1.5 } else { 0.5 };
         r.measures.insert("log_prior_step".into(), Some(smc + bias));
         r.measures.insert("log_prior_step_smc".into(), Some(smc));

@@ -56,8 +56,8 @@ fn runs_store_resume_and_reproduce() {
         assert_eq!(r.status, basin_nn::TrainStatus::Converged, "{}", r.id);
         assert_eq!(r.train_error, 0.0);
         assert!(
-            r.test_error > 0.0 && r.test_error < 0.75,
-            "{}",
+            r.test_error.is_some_and(|e| e > 0.0 && e < 0.75),
+            "{:?}",
             r.test_error
         );
         assert!(r.measure("sharpness").is_some_and(|s| s > 0.0), "{r:?}");
@@ -89,7 +89,7 @@ fn runs_store_resume_and_reproduce() {
             .records
             .iter()
             .filter(|r| r.attack_size == a)
-            .map(|r| r.test_error)
+            .filter_map(|r| r.test_error)
             .collect();
         e.iter().sum::<f64>() / e.len() as f64
     };

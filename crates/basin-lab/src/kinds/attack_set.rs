@@ -249,7 +249,7 @@ fn correlate(records: &[RunRecord], seed: u64) -> BTreeMap<String, Correlations>
     for (name, _, _) in MEASURES {
         let pairs: Vec<(f64, f64)> = good
             .iter()
-            .filter_map(|r| r.measure(name).map(|m| (m, r.test_error)))
+            .filter_map(|r| Some((r.measure(name)?, r.test_error?)))
             .collect();
         if pairs.len() >= 2 {
             let (m, e): (Vec<f64>, Vec<f64>) = pairs.into_iter().unzip();
@@ -274,7 +274,7 @@ fn axis(name: &str) -> Option<(&'static str, bool)> {
 /// A record's value of `name` on its plot axis (log10 where the axis says so).
 fn plotted(r: &RunRecord, name: &str, log10: bool) -> Option<f64> {
     let v = if name == "test_error" {
-        Some(r.test_error)
+        r.test_error
     } else {
         r.measure(name)
     }?;
@@ -567,12 +567,12 @@ fn run_statistics(records: &[RunRecord]) -> String {
             .filter(|r| r.status == TrainStatus::Converged)
             .count();
         let epochs = rs.iter().map(|r| r.epochs as f64).sum::<f64>() / n;
-        let err = rs.iter().map(|r| r.test_error).sum::<f64>() / n;
-        let _ = writeln!(
-            md,
-            "| {a} | {} | {conv} | {epochs:.0} | {err:.3} |",
-            rs.len()
-        );
+        let errs: Vec<f64> = rs.iter().filter_map(|r| r.test_error).collect();
+        let err = match errs.len() {
+            0 => "–".to_owned(),
+            k => format!("{:.3}", errs.iter().sum::<f64>() / k as f64),
+        };
+        let _ = writeln!(md, "| {a} | {} | {conv} | {epochs:.0} | {err} |", rs.len());
     }
     let mut stages: BTreeMap<&str, (f64, usize)> = BTreeMap::new();
     for r in records {

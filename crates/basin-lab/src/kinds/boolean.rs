@@ -15,7 +15,7 @@
 //!
 //! A function's record has `attack_size` 0, `replicate` = its rank (from 1) and the extra
 //! measures `log_prior_sampled` (ln of its frequency), `sampled_count`, `ones` and
-//! `lz_complexity`. There is no test set: `test_error` is 0.
+//! `lz_complexity`. There is no test set: `test_error` is null.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

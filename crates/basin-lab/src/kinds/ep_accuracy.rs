@@ -256,7 +256,7 @@ fn compare(
         epochs: 0,
         train_error: 0.0,
         attack_error: None,
-        test_error: flipped as f64 / cell.n as f64,
+        test_error: Some(flipped as f64 / cell.n as f64),
         function_hash: function_hash(&bits),
         measures: BTreeMap::from([
             ("points".to_owned(), Some(cell.n as f64)),

@@ -442,7 +442,7 @@ fn csv(runs: &[&RunRecord]) -> String {
                 p.epoch,
                 p.train_loss,
                 p.train_error,
-                p.test_error,
+                opt_cell(p.test_error),
                 opt_cell(p.sharpness),
                 opt_cell(p.log_prior_probit),
                 p.function_changed
