@@ -112,7 +112,8 @@ pub struct PriorArgs {
     /// seed, ess and log_upper_bound; for smc mover, particles, replicates, seed,
     /// log_z_replicates, log_z_spread, temperatures, noise_levels, pilot_schedule,
     /// sweeps_per_level, mean_slice_tries, mean_bounces, cap_hits, violations,
-    /// log_prior_probit and std_err_probit.
+    /// log_prior_probit and std_err_probit. A log P(f) that is not a finite number is printed
+    /// as null, with the issues, and the command then exits with status 1.
     #[arg(long)]
     json: bool,
 }
@@ -247,9 +248,22 @@ pub fn run_prior(args: PriorArgs, quiet: bool) -> Result<()> {
     };
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
-        return Ok(());
+    } else {
+        print_report(&report);
     }
-    print_report(&report);
+    refuse_non_finite(&report)
+}
+
+/// An error (so a non-zero exit) after the report when the estimate is not a finite number:
+/// the report names the issues, and a script that reads only the exit status sees the failure.
+fn refuse_non_finite(report: &PriorReport) -> Result<()> {
+    let est = &report.outcome.estimate;
+    anyhow::ensure!(
+        est.log_p.is_finite(),
+        "{} gave no finite log P(f) ({}): see the issues above",
+        est.method.name(),
+        est.log_p
+    );
     Ok(())
 }
 

@@ -239,3 +239,49 @@ fn an_absurd_number_of_boolean_samples_is_refused_with_a_time_estimate() {
     assert!(err.contains("years"), "{err}");
     assert!(err.contains("--force"), "{err}");
 }
+
+#[test]
+fn a_log_prior_that_is_not_finite_is_printed_as_null_and_exits_with_an_error() {
+    let dir = tmp();
+    let (k, y) = (dir.path().join("k.npy"), dir.path().join("y.npy"));
+    // Probit on 8 MNIST digits' kernel times 1e300: the Laplace approximation has no finite
+    // value there.
+    json(&[
+        "kernel",
+        "--take",
+        "8",
+        "--output",
+        k.to_str().unwrap(),
+        "--json",
+    ]);
+    let unit = basin_data::npy::read(&k).unwrap().data.to_f64();
+    let kernel = unit.iter().map(|v| v * 1e300).collect();
+    basin_data::NpyArray::new(vec![8, 8], basin_data::NpyData::F64(kernel))
+        .unwrap()
+        .write(&k)
+        .unwrap();
+    let labels = vec![1.0, -1.0, 1.0, 1.0, -1.0, 1.0, -1.0, -1.0];
+    basin_data::NpyArray::new(vec![8], basin_data::NpyData::F64(labels))
+        .unwrap()
+        .write(&y)
+        .unwrap();
+    let args = [
+        "prior",
+        "--kernel",
+        k.to_str().unwrap(),
+        "--labels",
+        y.to_str().unwrap(),
+        "--method",
+        "laplace",
+        "--likelihood",
+        "probit",
+        "--json",
+    ];
+    let err = fails(&args);
+    assert!(err.contains("no finite log P(f)"), "{err}");
+    let out = basin(&args);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["log_prior"].is_null(), "{report}");
+    assert_eq!(report["converged"], false, "{report}");
+    assert!(!report["issues"].as_array().unwrap().is_empty(), "{report}");
+}
