@@ -140,6 +140,22 @@ fn clean_up_on_signals() {
     }
 }
 
+/// An error and its causes joined by ": ", leaving out each cause whose text the message so far
+/// already holds (many errors quote their source in their own message).
+fn error_text(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if text.is_empty() {
+            text = part;
+        } else if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+    }
+    text
+}
+
 /// Whether an error comes from writing to a pipe whose reader has gone.
 fn is_closed_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
@@ -237,7 +253,7 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if is_closed_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", error_text(&err));
             ExitCode::FAILURE
         }
     }
@@ -250,6 +266,15 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         command().debug_assert();
+    }
+
+    #[test]
+    fn an_error_that_quotes_its_source_prints_it_once() {
+        let io = std::io::Error::other("disk on fire");
+        let err = anyhow::Error::new(io).context("writing m.safetensors: disk on fire");
+        assert_eq!(error_text(&err), "writing m.safetensors: disk on fire");
+        let err = anyhow::Error::new(std::io::Error::other("no space")).context("writing x");
+        assert_eq!(error_text(&err), "writing x: no space");
     }
 
     #[test]
