@@ -8,8 +8,8 @@ use basin_flatness::dense::DEFAULT_MAX_PARAMS;
 use basin_flatness::{
     FlatnessError, LanczosConfig, SlqConfig, dense_spectrum, hutchinson, lanczos, spectral_density,
 };
-use basin_nn::{FcnObjective, FcnSpec, Objective};
-use common::{golden, golden_to_basin};
+use basin_nn::{FcnObjective, FcnSpec};
+use common::{Diagonal, golden, golden_to_basin};
 
 /// The golden net `prefix` (`mlp` or `bool`) as an objective and its parameters.
 fn golden_net(prefix: &str, input_dim: usize) -> (FcnObjective<f64>, Vec<f64>) {
@@ -26,42 +26,6 @@ fn golden_net(prefix: &str, input_dim: usize) -> (FcnObjective<f64>, Vec<f64>) {
 
 fn rel(a: f64, b: f64) -> f64 {
     (a - b).abs() / b.abs()
-}
-
-/// ½ θᵀ D θ with a diagonal D: H = D exactly, and the HVP can be made to return NaN.
-struct Diagonal {
-    d: Vec<f64>,
-    nan: bool,
-}
-
-impl Objective<f64> for Diagonal {
-    fn n_params(&self) -> usize {
-        self.d.len()
-    }
-    fn n_examples(&self) -> usize {
-        1
-    }
-    fn loss(&mut self, theta: &[f64], _: &[usize]) -> f64 {
-        0.5 * theta
-            .iter()
-            .zip(&self.d)
-            .map(|(t, d)| d * t * t)
-            .sum::<f64>()
-    }
-    fn loss_grad(&mut self, theta: &[f64], b: &[usize], grad: &mut [f64]) -> f64 {
-        for ((g, t), d) in grad.iter_mut().zip(theta).zip(&self.d) {
-            *g = d * t;
-        }
-        self.loss(theta, b)
-    }
-    fn hvp(&mut self, _: &[f64], _: &[usize], v: &[f64], out: &mut [f64]) {
-        for ((o, x), d) in out.iter_mut().zip(v).zip(&self.d) {
-            *o = if self.nan { f64::NAN } else { d * x };
-        }
-    }
-    fn count_errors(&mut self, _: &[f64], _: &[usize]) -> usize {
-        0
-    }
 }
 
 #[test]
@@ -221,7 +185,11 @@ fn hutchinson_and_slq_agree_with_the_dense_trace() {
 fn breakdown_gives_exact_eigenvalues_and_fewer_than_k() {
     // Three distinct eigenvalues: the Krylov space is invariant after 3 steps.
     let d: Vec<f64> = (0..300).map(|i| [5.0, -2.0, 0.5][i % 3]).collect();
-    let mut obj = Diagonal { d, nan: false };
+    let mut obj = Diagonal {
+        d,
+        c: 1.0,
+        nan: false,
+    };
     let theta = vec![0.0; 300];
     let s = lanczos(&mut obj, &theta, &LanczosConfig::default()).unwrap();
     assert!(s.breakdown);
@@ -237,6 +205,7 @@ fn breakdown_gives_exact_eigenvalues_and_fewer_than_k() {
     // A negative end larger in magnitude sets the spectral norm.
     let mut neg = Diagonal {
         d: (0..50).map(|i| -(i as f64) - 1.0).collect(),
+        c: 1.0,
         nan: false,
     };
     let s = lanczos(&mut neg, &vec![0.0; 50], &LanczosConfig::default()).unwrap();
@@ -249,6 +218,7 @@ fn breakdown_gives_exact_eigenvalues_and_fewer_than_k() {
 fn bad_input_is_an_error() {
     let mut obj = Diagonal {
         d: vec![1.0, 2.0, 3.0],
+        c: 1.0,
         nan: false,
     };
     let theta = [0.0; 3];
@@ -256,6 +226,7 @@ fn bad_input_is_an_error() {
         lanczos(
             &mut Diagonal {
                 d: vec![1.0; 3],
+                c: 1.0,
                 nan: false,
             },
             &theta,
@@ -306,6 +277,7 @@ fn bad_input_is_an_error() {
 
     let mut nan = Diagonal {
         d: vec![1.0; 3],
+        c: 1.0,
         nan: true,
     };
     let err = lanczos(&mut nan, &theta, &cfg).unwrap_err();

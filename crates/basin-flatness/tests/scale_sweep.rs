@@ -5,47 +5,21 @@
 //! scaled passes.
 
 use basin_flatness::{LanczosConfig, SlqConfig, hutchinson, lanczos, spectral_density};
-use basin_nn::Objective;
+
+mod common;
+use common::Diagonal;
 
 /// The scales swept.
 const SCALES: [f64; 11] = [
     1e-300, 1e-200, 1e-100, 1e-20, 1e-3, 1.0, 7.0, 1e20, 1e100, 1e200, 1e300,
 ];
 
-/// The loss ½ Σ c·dᵢθᵢ², whose Hessian is c·diag(d).
-struct ScaledDiagonal {
-    d: Vec<f64>,
-    c: f64,
-}
-
-impl Objective<f64> for ScaledDiagonal {
-    fn n_params(&self) -> usize {
-        self.d.len()
-    }
-    fn n_examples(&self) -> usize {
-        1
-    }
-    fn loss(&mut self, theta: &[f64], _: &[usize]) -> f64 {
-        let c = self.c;
-        0.5 * theta
-            .iter()
-            .zip(&self.d)
-            .map(|(t, d)| c * d * t * t)
-            .sum::<f64>()
-    }
-    fn loss_grad(&mut self, theta: &[f64], b: &[usize], grad: &mut [f64]) -> f64 {
-        for ((g, t), d) in grad.iter_mut().zip(theta).zip(&self.d) {
-            *g = self.c * d * t;
-        }
-        self.loss(theta, b)
-    }
-    fn hvp(&mut self, _: &[f64], _: &[usize], v: &[f64], out: &mut [f64]) {
-        for ((o, x), d) in out.iter_mut().zip(v).zip(&self.d) {
-            *o = self.c * d * x;
-        }
-    }
-    fn count_errors(&mut self, _: &[f64], _: &[usize]) -> usize {
-        0
+/// The Hessian c·diag([`spectrum`]).
+fn scaled(c: f64) -> Diagonal {
+    Diagonal {
+        d: spectrum(),
+        c,
+        nan: false,
     }
 }
 
@@ -71,13 +45,10 @@ fn lanczos_scales_with_the_hessian_and_keeps_its_flags() {
         ..LanczosConfig::default()
     };
     let theta = vec![0.0; 200];
-    let mut unit_obj = ScaledDiagonal {
-        d: spectrum(),
-        c: 1.0,
-    };
+    let mut unit_obj = scaled(1.0);
     let unit = lanczos(&mut unit_obj, &theta, &cfg).unwrap();
     for c in SCALES {
-        let mut obj = ScaledDiagonal { d: spectrum(), c };
+        let mut obj = scaled(c);
         let s = lanczos(&mut obj, &theta, &cfg).unwrap_or_else(|e| panic!("at {c:e}: {e}"));
         assert_eq!(s.top.converged, unit.top.converged, "flags at {c:e}");
         for (a, b) in s.top.eigenvalues.iter().zip(&unit.top.eigenvalues) {
@@ -99,19 +70,10 @@ fn lanczos_scales_with_the_hessian_and_keeps_its_flags() {
 #[test]
 fn hutchinson_scales_with_the_hessian() {
     let theta = vec![0.0; 200];
-    let unit = hutchinson(
-        &mut ScaledDiagonal {
-            d: spectrum(),
-            c: 1.0,
-        },
-        &theta,
-        30,
-        3,
-    )
-    .unwrap();
+    let unit = hutchinson(&mut scaled(1.0), &theta, 30, 3).unwrap();
     for c in SCALES {
-        let t = hutchinson(&mut ScaledDiagonal { d: spectrum(), c }, &theta, 30, 3)
-            .unwrap_or_else(|e| panic!("at {c:e}: {e}"));
+        let t =
+            hutchinson(&mut scaled(c), &theta, 30, 3).unwrap_or_else(|e| panic!("at {c:e}: {e}"));
         assert!(rel(t.trace / c, unit.trace) < 1e-12, "{} at {c:e}", t.trace);
         // A diagonal Hessian's zᵀHz is its trace for every Rademacher z: no spread.
         assert!(
@@ -131,17 +93,9 @@ fn slq_scales_with_the_hessian() {
         seed: 1,
         ..SlqConfig::default()
     };
-    let unit = spectral_density(
-        &mut ScaledDiagonal {
-            d: spectrum(),
-            c: 1.0,
-        },
-        &theta,
-        &cfg,
-    )
-    .unwrap();
+    let unit = spectral_density(&mut scaled(1.0), &theta, &cfg).unwrap();
     for c in SCALES {
-        let d = spectral_density(&mut ScaledDiagonal { d: spectrum(), c }, &theta, &cfg)
+        let d = spectral_density(&mut scaled(c), &theta, &cfg)
             .unwrap_or_else(|e| panic!("at {c:e}: {e}"));
         assert!(
             rel(d.mean / c, unit.mean) < 1e-10,

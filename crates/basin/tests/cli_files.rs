@@ -4,30 +4,10 @@
 
 mod common;
 
-use common::basin;
+use common::{basin, small_spec};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-/// The shipped fig3-mnist spec, shrunk (S = 100, T = 200, sizes 0/50/100, 2 networks each),
-/// with `edit` applied to its text.
-fn small_spec(dir: &Path, file: &str, edit: impl Fn(String) -> String) -> String {
-    let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../basin-lab/experiments/fig3-mnist.toml"),
-    )
-    .unwrap()
-    .replace("train_size = 500", "train_size = 100")
-    .replace("test_size = 1000", "test_size = 200")
-    .replace(
-        "attack_sizes = [0, 50, 100, 150, 200, 250, 300, 350, 400, 450, 500]",
-        "attack_sizes = [0, 50, 100]",
-    )
-    .replace("networks_per_size = 5", "networks_per_size = 2")
-    .replace("epochs = 100", "epochs = 3");
-    let path = dir.join(file);
-    std::fs::write(&path, edit(text)).unwrap();
-    path.to_str().unwrap().to_owned()
-}
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()

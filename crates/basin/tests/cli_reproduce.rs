@@ -3,29 +3,10 @@
 
 mod common;
 
-use common::basin;
+use common::{basin, small_spec};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-/// The shipped fig3-mnist spec, shrunk: S = 100, T = 200, sizes 0/50/100, 2 networks each.
-fn small_spec(dir: &Path) -> String {
-    let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../basin-lab/experiments/fig3-mnist.toml"),
-    )
-    .unwrap()
-    .replace("train_size = 500", "train_size = 100")
-    .replace("test_size = 1000", "test_size = 200")
-    .replace(
-        "attack_sizes = [0, 50, 100, 150, 200, 250, 300, 350, 400, 450, 500]",
-        "attack_sizes = [0, 50, 100]",
-    )
-    .replace("networks_per_size = 5", "networks_per_size = 2")
-    .replace("epochs = 100", "epochs = 3");
-    let path = dir.join("small.toml");
-    std::fs::write(&path, text).unwrap();
-    path.to_str().unwrap().to_owned()
-}
 
 fn lines(path: &Path) -> usize {
     std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
@@ -43,7 +24,7 @@ fn ok(out: &Output) -> String {
 #[test]
 fn reproduce_writes_the_report_and_resumes_after_a_kill() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = small_spec(dir.path());
+    let spec = small_spec(dir.path(), "small.toml", |t| t);
     let out = dir.path().join("out");
     let o = out.to_str().unwrap();
     // Start, wait for the first stored run, kill.
@@ -102,7 +83,7 @@ fn reproduce_writes_the_report_and_resumes_after_a_kill() {
 #[test]
 fn shards_merged_by_report_match_one_run() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = small_spec(dir.path());
+    let spec = small_spec(dir.path(), "small.toml", |t| t);
     let folder = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
     let (whole, s1, s2, merged) = (folder("w"), folder("s1"), folder("s2"), folder("m"));
     ok(&basin(&["reproduce", &spec, "--out", &whole, "--quiet"]));

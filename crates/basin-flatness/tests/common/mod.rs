@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use basin_data::npy;
-use basin_nn::FcnSpec;
+use basin_nn::{FcnSpec, Objective};
 
 /// A golden array (see `tests/fixtures/golden/README.md`) as f64.
 pub fn golden(name: &str) -> Vec<f64> {
@@ -60,4 +60,46 @@ pub fn max_rel_err(a: &[f64], b: &[f64]) -> f64 {
         .fold(0.0, f64::max);
     let den = b.iter().map(|y| y.abs()).fold(0.0, f64::max);
     num / den
+}
+
+/// The loss ½ Σ c·dᵢθᵢ², whose Hessian is c·diag(d); with `nan`, every HVP is NaN (a broken
+/// objective).
+pub struct Diagonal {
+    /// The Hessian's diagonal at c = 1.
+    pub d: Vec<f64>,
+    /// The scale c.
+    pub c: f64,
+    /// Whether HVPs return NaN.
+    pub nan: bool,
+}
+
+impl Objective<f64> for Diagonal {
+    fn n_params(&self) -> usize {
+        self.d.len()
+    }
+    fn n_examples(&self) -> usize {
+        1
+    }
+    fn loss(&mut self, theta: &[f64], _: &[usize]) -> f64 {
+        let c = self.c;
+        0.5 * theta
+            .iter()
+            .zip(&self.d)
+            .map(|(t, d)| c * d * t * t)
+            .sum::<f64>()
+    }
+    fn loss_grad(&mut self, theta: &[f64], b: &[usize], grad: &mut [f64]) -> f64 {
+        for ((g, t), d) in grad.iter_mut().zip(theta).zip(&self.d) {
+            *g = self.c * d * t;
+        }
+        self.loss(theta, b)
+    }
+    fn hvp(&mut self, _: &[f64], _: &[usize], v: &[f64], out: &mut [f64]) {
+        for ((o, x), d) in out.iter_mut().zip(v).zip(&self.d) {
+            *o = if self.nan { f64::NAN } else { self.c * d * x };
+        }
+    }
+    fn count_errors(&mut self, _: &[f64], _: &[usize]) -> usize {
+        0
+    }
 }

@@ -86,15 +86,26 @@ pub(super) fn ep_unwarned(
         contiguous = kernel.to_owned();
         contiguous.as_ref()
     };
-    let overlap = cfg.check_psd && cfg.schedule == EpSchedule::Parallel && threads(cfg.par) > 1;
-    let lik = Scaled::unit(likelihood);
-    let (mut run, jitter) = if overlap {
-        parallel_checking_alongside(k, &y, lik, cfg, warm)?
-    } else {
-        checking_first(k, &y, lik, cfg, warm)?
-    };
+    let (mut run, jitter) = checked_run(k, &y, Scaled::unit(likelihood), cfg, warm)?;
     run.estimate.jitter = jitter;
     Ok(run)
+}
+
+/// The schedule with the kernel's Cholesky check: alongside the parallel schedule on two or
+/// more threads, first otherwise. Returns the run and the jitter.
+fn checked_run(
+    k: MatRef<'_, f64>,
+    y: &[f64],
+    lik: Scaled,
+    cfg: &EpConfig,
+    warm: Option<&Sites>,
+) -> Result<(EpResult, f64), PriorError> {
+    let overlap = cfg.check_psd && cfg.schedule == EpSchedule::Parallel && threads(cfg.par) > 1;
+    if overlap {
+        parallel_checking_alongside(k, y, lik, cfg, warm)
+    } else {
+        checking_first(k, y, lik, cfg, warm)
+    }
 }
 
 /// EP on K/s with the likelihood of the scaled latent g = z/√s ([`KernelScale`]), for a
@@ -114,12 +125,7 @@ fn ep_scaled(
     let k = scale.scaled_kernel(kernel);
     let warm = warm.map(|w| w.rescaled(s, root));
     let lik = scale.likelihood(likelihood);
-    let overlap = cfg.check_psd && cfg.schedule == EpSchedule::Parallel && threads(cfg.par) > 1;
-    let (mut run, jitter) = if overlap {
-        parallel_checking_alongside(k.as_ref(), y, lik, cfg, warm.as_ref())?
-    } else {
-        checking_first(k.as_ref(), y, lik, cfg, warm.as_ref())?
-    };
+    let (mut run, jitter) = checked_run(k.as_ref(), y, lik, cfg, warm.as_ref())?;
     run.estimate.jitter = jitter * s;
     run.sites = run.sites.rescaled(1.0 / s, 1.0 / root);
     run.cavities = run.cavities.rescaled(1.0 / s, 1.0 / root);
