@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use basin_data::memory;
 
-use crate::common::peak_rss_bytes;
+use crate::common::{check_thread_count, peak_rss_bytes};
 use crate::kernel_cmd::Widths;
 
 /// Rows of the frequency table computed (LZ complexity included) and written at a time.
@@ -142,7 +142,7 @@ impl SampleArgs {
     /// and the samplers' buffers (one set per thread) within the memory available.
     pub fn check(&self) -> Result<()> {
         ensure!(self.samples > 0, "--samples must be at least 1");
-        ensure!(self.threads() > 0, "--threads must be at least 1");
+        check_thread_count("--threads", self.threads())?;
         let spec = self.spec();
         spec.validate()?;
         let params = spec.checked_n_params().unwrap_or(usize::MAX) as u64;

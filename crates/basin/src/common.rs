@@ -201,3 +201,19 @@ impl MeasureArgs {
 pub fn peak_rss_bytes() -> Option<u64> {
     basin_data::memory::proc_kb("/proc/self/status", "VmHWM:")
 }
+
+/// The most threads (or parallel jobs) a command starts: beyond the CPUs they compute no
+/// faster, and each costs a stack.
+pub const MAX_THREADS: usize = 1024;
+
+/// An error unless `n` threads for `flag` is between 1 and [`MAX_THREADS`].
+pub fn check_thread_count(flag: &str, n: usize) -> Result<()> {
+    let cpus = std::thread::available_parallelism().map_or(1, |c| c.get());
+    anyhow::ensure!(n > 0, "{flag} must be at least 1");
+    anyhow::ensure!(
+        n <= MAX_THREADS,
+        "{flag} {n} is more than basin starts (at most {MAX_THREADS}); this machine has {cpus} \
+         CPUs, and more threads than CPUs compute no faster: give {flag} {cpus}"
+    );
+    Ok(())
+}

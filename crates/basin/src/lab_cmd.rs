@@ -14,6 +14,8 @@ use basin_lab::spec::ExperimentSpec;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::common::check_thread_count;
+
 /// Arguments of `basin reproduce`.
 #[derive(Debug, Args)]
 pub struct ReproduceArgs {
@@ -71,9 +73,11 @@ fn progress_bar(quiet: bool) -> ProgressBar {
 }
 
 impl ReproduceArgs {
-    /// The checks that need no spec: at least one job.
+    /// The checks that need no spec: between 1 and [`crate::common::MAX_THREADS`] jobs.
     pub fn check(&self) -> Result<()> {
-        anyhow::ensure!(self.jobs != Some(0), "--jobs must be at least 1");
+        if let Some(jobs) = self.jobs {
+            check_thread_count("--jobs", jobs)?;
+        }
         Ok(())
     }
 }

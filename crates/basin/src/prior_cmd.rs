@@ -21,7 +21,7 @@ use basin_prior::tilting::{TiltingConfig, TiltingSummary};
 use clap::Args;
 use serde::Serialize;
 
-use crate::common::{MeasureArgs, spinner};
+use crate::common::{MeasureArgs, check_thread_count, spinner};
 
 /// Arguments of `basin prior`. Give either --kernel with --labels, or --model with its data.
 #[derive(Debug, Args)]
@@ -309,7 +309,7 @@ fn estimators(args: &PriorArgs) -> Result<Estimators> {
 fn ep_parallelism(threads: Option<usize>) -> Result<Par> {
     let all = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = threads.unwrap_or(all);
-    anyhow::ensure!(threads > 0, "--threads must be at least 1");
+    check_thread_count("--threads", threads)?;
     Ok(if threads == 1 {
         Par::Seq
     } else {

@@ -285,3 +285,36 @@ fn a_log_prior_that_is_not_finite_is_printed_as_null_and_exits_with_an_error() {
     assert_eq!(report["converged"], false, "{report}");
     assert!(!report["issues"].as_array().unwrap().is_empty(), "{report}");
 }
+
+#[test]
+fn absurd_thread_and_job_counts_are_refused_before_any_thread_starts() {
+    for args in [
+        &[
+            "prior",
+            "--kernel",
+            "k.npy",
+            "--labels",
+            "y.npy",
+            "--threads",
+            "100000000",
+        ][..],
+        &[
+            "boolean",
+            "sample",
+            "--samples",
+            "100",
+            "--threads",
+            "100000000",
+        ],
+        &[
+            "reproduce",
+            "fig2-boolean",
+            "--quick",
+            "--jobs",
+            "100000000",
+        ],
+    ] {
+        let err = fails(args);
+        assert!(err.contains("at most 1024"), "{args:?}: {err}");
+    }
+}
