@@ -25,10 +25,11 @@ fn tmp() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
 }
 
-/// Trains a small network on the embedded MNIST into `dir`.
-fn small_model(dir: &std::path::Path) -> String {
+/// Trains a small network (S = 50, no T, no A) on the embedded MNIST into `dir`; returns its
+/// path and `train`'s JSON report.
+fn small_model(dir: &std::path::Path) -> (String, serde_json::Value) {
     let m = dir.join("m.safetensors").to_str().unwrap().to_owned();
-    json(&[
+    let report = json(&[
         "train",
         "--train-size",
         "50",
@@ -38,23 +39,13 @@ fn small_model(dir: &std::path::Path) -> String {
         &m,
         "--json",
     ]);
-    m
+    (m, report)
 }
 
 #[test]
 fn an_empty_test_or_attack_set_has_no_error_rate() {
     let dir = tmp();
-    let m = dir.path().join("m.safetensors");
-    let t = json(&[
-        "train",
-        "--train-size",
-        "50",
-        "--test-size",
-        "0",
-        "--out",
-        m.to_str().unwrap(),
-        "--json",
-    ]);
+    let (_, t) = small_model(dir.path());
     assert_eq!(t["train_error"], 0.0, "{t}");
     assert!(t["test_error"].is_null(), "{t}");
     assert!(t["attack_error"].is_null(), "{t}");
@@ -65,7 +56,7 @@ fn an_empty_training_set_or_evaluation_set_is_an_error_not_a_panic() {
     let dir = tmp();
     let err = fails(&["train", "--train-size", "0", "--out", "unused.safetensors"]);
     assert!(err.contains("--train-size"), "{err}");
-    let m = small_model(dir.path());
+    let (m, _) = small_model(dir.path());
     let err = fails(&["eval", "--model", &m, "--class-map", "11:0"]);
     assert!(
         err.contains("no examples left after --class-map 11:0"),
@@ -206,7 +197,7 @@ fn class_map_errors_name_the_class_map() {
 #[test]
 fn an_alpha_that_overflows_the_weights_says_so() {
     let dir = tmp();
-    let m = small_model(dir.path());
+    let (m, _) = small_model(dir.path());
     let out = dir.path().join("s.safetensors");
     let err = fails(&[
         "scale",
