@@ -11,11 +11,13 @@
 pub mod conv;
 pub mod engine;
 pub mod graph;
+pub mod model;
 pub mod objective;
 pub mod spec;
 pub mod state;
 
 pub use graph::{Graph, Shape};
+pub use model::{ConvModel, ConvModelError};
 pub use objective::{ConvError, ConvObjective};
 pub use spec::{ArchError, ArchName, BlockKind, ResNetSpec};
 pub use state::{BnMode, BnState};
