@@ -12,12 +12,14 @@ pub mod conv;
 pub mod engine;
 pub mod graph;
 pub mod model;
+pub mod network;
 pub mod objective;
 pub mod spec;
 pub mod state;
 
 pub use graph::{Graph, Shape};
 pub use model::{ConvModel, ConvModelError};
+pub use network::{ConvRun, Network, NetworkError};
 pub use objective::{ConvError, ConvObjective};
 pub use spec::{ArchError, ArchName, BlockKind, ResNetSpec};
 pub use state::{BnMode, BnState};
