@@ -23,7 +23,7 @@ pub mod split;
 pub use boolean::BoolTarget;
 pub use cifar::ChannelNorm;
 pub use classmap::ClassMap;
-pub use dataset::{DataSummary, Dataset};
+pub use dataset::{DataSummary, Dataset, ImageShape};
 pub use error::{DataError, Result};
 pub use memory::MemoryError;
 pub use npy::{NpyArray, NpyData};
