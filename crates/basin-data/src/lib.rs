@@ -6,6 +6,7 @@
 //! returns a typed [`DataError`] naming the file and the problem; none panics on bad input.
 
 pub mod atomic;
+pub mod augment;
 pub mod boolean;
 pub mod cifar;
 pub mod classmap;
@@ -20,6 +21,7 @@ pub mod npy;
 pub mod source;
 pub mod split;
 
+pub use augment::Augment;
 pub use boolean::BoolTarget;
 pub use cifar::ChannelNorm;
 pub use classmap::ClassMap;
