@@ -1,17 +1,26 @@
 //! CIFAR-10 in its binary distribution: `data_batch_1.bin` … `data_batch_5.bin` (training) and
 //! `test_batch.bin`. Each record is one label byte (0–9) then 3,072 pixel bytes, channel-major
 //! (1,024 red, 1,024 green, 1,024 blue, each 32×32 row-major). Features keep that CHW order,
-//! scaled by 1/255 and optionally normalised per channel.
+//! scaled by 1/255 and optionally normalised per channel; the image shape is `3 × 32 × 32`.
+//!
+//! One normalisation serves both parts. The paper's code normalises training images with mean
+//! (0.4914, 0.4822, 0.4465) and std (0.247, 0.243, 0.261) but test images with the same mean
+//! and std (0.2023, 0.1994, 0.2010). basin applies [`ChannelNorm::PAPER`], the training std,
+//! to both: it is the standard deviation of the training pixels, and a net (or the NNGP
+//! kernel on S ∪ T) must see test inputs through the same map as training inputs, or the test
+//! error measures the change of scale as well as generalisation.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::dataset::Dataset;
+use crate::dataset::{Dataset, ImageShape};
 use crate::error::{DataError, Result};
 use crate::idx::scale_pixels;
 use crate::io::read_maybe_gzip;
 
+/// The shape of a CIFAR-10 image.
+pub const IMAGE_SHAPE: ImageShape = ImageShape::new(3, 32, 32);
 /// Pixel bytes per image (3 × 32 × 32).
 pub const IMAGE_BYTES: usize = 3 * 32 * 32;
 /// Bytes per record: the label, then the image.
@@ -51,15 +60,17 @@ pub struct ChannelNorm {
 }
 
 impl ChannelNorm {
-    /// The values the paper's code uses: mean (0.4914, 0.4822, 0.4465), std (0.247, 0.243, 0.261).
+    /// The values the paper's code uses for training images: mean (0.4914, 0.4822, 0.4465),
+    /// std (0.247, 0.243, 0.261). basin uses them for test images too (see the module doc).
     pub const PAPER: ChannelNorm = ChannelNorm {
         mean: [0.4914, 0.4822, 0.4465],
         std: [0.247, 0.243, 0.261],
     };
 
-    /// Normalises a data set of CHW images in place of a copy.
+    /// Normalises a data set of CHW images in place of a copy (the image shape kept).
     ///
-    /// The feature dimension must be a multiple of 3 (three equal channel planes).
+    /// The feature dimension must be a multiple of 3 (three equal channel planes), and a set
+    /// with an image shape must have 3 channels.
     pub fn apply(&self, data: Dataset) -> Result<Dataset> {
         let mut data = data;
         let shape_err = |problem: String| DataError::Shape {
@@ -70,6 +81,14 @@ impl ChannelNorm {
             return Err(shape_err(format!(
                 "channel {c} has std {}; normalisation needs a positive std",
                 self.std[c]
+            )));
+        }
+        if let Some(shape) = data.image_shape()
+            && shape.channels != 3
+        {
+            return Err(shape_err(format!(
+                "images of shape {shape} are not RGB; the per-channel normalisation needs 3 \
+                 channels"
             )));
         }
         if !data.dim().is_multiple_of(3) {
@@ -164,7 +183,8 @@ pub fn check_dir(dir: &Path) -> Result<()> {
 
 /// Loads one part of CIFAR-10 from `dir`, scaled to [0, 1], with an optional normalisation.
 ///
-/// Labels and class ids are the CIFAR-10 classes 0–9 (see [`CLASS_NAMES`]).
+/// Labels and class ids are the CIFAR-10 classes 0–9 (see [`CLASS_NAMES`]); the image shape
+/// is [`IMAGE_SHAPE`].
 pub fn load(dir: &Path, part: Part, norm: Option<&ChannelNorm>) -> Result<Dataset> {
     check_dir(dir)?;
     let mut labels = Vec::new();
@@ -186,7 +206,8 @@ pub fn load(dir: &Path, part: Part, norm: Option<&ChannelNorm>) -> Result<Datase
         scale_pixels(&pixels),
         Some(labels.clone()),
         Some(labels),
-    )?;
+    )?
+    .with_image_shape(IMAGE_SHAPE)?;
     match norm {
         Some(n) => n.apply(data),
         None => Ok(data),
@@ -227,6 +248,7 @@ mod tests {
         let dir = write_dir(3);
         let train = load(dir.path(), Part::Train, None).unwrap();
         assert_eq!((train.len(), train.dim()), (15, 3072));
+        assert_eq!(train.image_shape(), Some(ImageShape::new(3, 32, 32)));
         assert_eq!(train.labels().unwrap()[..4], [0, 1, 2, 1]);
         let row = train.row(0);
         assert_eq!(
@@ -247,6 +269,13 @@ mod tests {
         assert_eq!(t.row(0)[5], expect(0, 5.0));
         assert_eq!(t.row(0)[1024 + 7], expect(1, 105.0));
         assert_eq!(t.row(0)[3071], expect(2, 205.0));
+        assert_eq!(t.image_shape(), Some(IMAGE_SHAPE));
+        let grey = Dataset::new("grey", 3, vec![0.5; 3], None, None)
+            .unwrap()
+            .with_image_shape(ImageShape::new(1, 1, 3))
+            .unwrap();
+        let msg = n.apply(grey).unwrap_err().to_string();
+        assert!(msg.contains("grey") && msg.contains("1x1x3"), "{msg}");
         let bad = ChannelNorm {
             std: [1.0, 0.0, 1.0],
             ..n

@@ -1,6 +1,7 @@
 //! The one in-memory data set type that every loader returns.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::Serialize;
 
@@ -21,11 +22,71 @@ pub struct DataSummary {
     pub max: Option<f32>,
 }
 
+/// The shape of one image: `channels × height × width`.
+///
+/// A data set of images stores each image as one feature row of `len()` values in CHW order:
+/// channel-major, then row, then column, so value `(c, y, x)` is at `(c · height + y) · width
+/// + x`. It displays as `CxHxW`, e.g. `3x32x32`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub struct ImageShape {
+    /// The number of channels (1 for grey levels, 3 for RGB).
+    pub channels: usize,
+    /// The number of pixel rows.
+    pub height: usize,
+    /// The number of pixel columns.
+    pub width: usize,
+}
+
+impl ImageShape {
+    /// The shape `channels × height × width`.
+    pub const fn new(channels: usize, height: usize, width: usize) -> Self {
+        Self {
+            channels,
+            height,
+            width,
+        }
+    }
+
+    /// The number of values of one image, `channels · height · width` (saturating at
+    /// `usize::MAX`, which no data set's dimension reaches).
+    pub const fn len(&self) -> usize {
+        self.channels
+            .saturating_mul(self.height)
+            .saturating_mul(self.width)
+    }
+
+    /// True when the shape holds no values (a zero extent).
+    pub const fn is_empty(&self) -> bool {
+        self.channels == 0 || self.height == 0 || self.width == 0
+    }
+
+    /// The number of values of one channel plane, `height · width` (saturating).
+    pub const fn plane(&self) -> usize {
+        self.height.saturating_mul(self.width)
+    }
+
+    /// `channels · height · width`, or `None` if the product overflows.
+    fn checked_len(&self) -> Option<usize> {
+        self.channels
+            .checked_mul(self.height)?
+            .checked_mul(self.width)
+    }
+}
+
+impl fmt::Display for ImageShape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}x{}x{}", self.channels, self.height, self.width)
+    }
+}
+
 /// A labelled (or unlabelled) set of examples.
 ///
 /// Features are `n × dim` row-major `f32`. Labels are `u8` class labels (`0/1` once binarised).
 /// `class_ids` keeps the original class of each example (an MNIST digit, a CIFAR-10 class)
-/// where the source has one, so binarisation never loses it.
+/// where the source has one, so binarisation never loses it. Sets of images also carry their
+/// [`ImageShape`] ([`Dataset::image_shape`]); each row is then one image in CHW order. Every
+/// operation that keeps the rows' meaning ([`subset`](Dataset::subset),
+/// [`with_labels`](Dataset::with_labels), [`renamed`](Dataset::renamed), …) keeps the shape.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dataset {
     name: String,
@@ -33,12 +94,14 @@ pub struct Dataset {
     features: Vec<f32>,
     labels: Option<Vec<u8>>,
     class_ids: Option<Vec<u8>>,
+    image_shape: Option<ImageShape>,
 }
 
 impl Dataset {
     /// Builds a data set, checking that the shapes agree and every feature is finite.
     ///
     /// `name` says where the data came from; it appears in every error about this data set.
+    /// The set has no image shape; give one with [`Dataset::with_image_shape`].
     pub fn new(
         name: impl Into<String>,
         dim: usize,
@@ -82,6 +145,7 @@ impl Dataset {
             features,
             labels,
             class_ids,
+            image_shape: None,
         })
     }
 
@@ -116,6 +180,53 @@ impl Dataset {
     /// If `i >= self.len()`.
     pub fn row(&self, i: usize) -> &[f32] {
         &self.features[i * self.dim..(i + 1) * self.dim]
+    }
+
+    /// The shape of each example as an image, where the rows are images.
+    pub fn image_shape(&self) -> Option<ImageShape> {
+        self.image_shape
+    }
+
+    /// The shape of each example as an image, or an error that says how to supply one.
+    pub fn require_image_shape(&self) -> Result<ImageShape> {
+        self.image_shape.ok_or_else(|| DataError::Shape {
+            name: self.name.clone(),
+            problem: format!(
+                "has no image shape (its {} features are a flat vector); image sources are \
+                 mnist, idx:, cifar10: and an .npy of shape (n, C, H, W) or (n, H, W) \
+                 (transpose a channels-last (n, H, W, C) array with \
+                 numpy.transpose(x, (0, 3, 1, 2)))",
+                self.dim
+            ),
+        })
+    }
+
+    /// The same examples read as images of `shape`, each row in CHW order.
+    ///
+    /// Fails unless `channels · height · width` equals the dimension.
+    pub fn with_image_shape(mut self, shape: ImageShape) -> Result<Self> {
+        if shape.checked_len() != Some(self.dim) {
+            return Err(DataError::Shape {
+                problem: format!(
+                    "image shape {shape} holds {} values but the dimension is {}; give a shape \
+                     whose channels · height · width is {}",
+                    shape
+                        .checked_len()
+                        .map_or_else(|| "more than usize::MAX".to_owned(), |l| l.to_string()),
+                    self.dim,
+                    self.dim
+                ),
+                name: self.name,
+            });
+        }
+        self.image_shape = Some(shape);
+        Ok(self)
+    }
+
+    /// The same examples as flat feature vectors, without an image shape.
+    pub fn without_image_shape(mut self) -> Self {
+        self.image_shape = None;
+        self
     }
 
     /// The class labels, if the source has any.
@@ -164,7 +275,7 @@ impl Dataset {
         Some(it.fold((first, first), |(lo, hi), x| (lo.min(x), hi.max(x))))
     }
 
-    /// The examples at `indices`, in that order, under a new name.
+    /// The examples at `indices`, in that order, under a new name (and the same image shape).
     ///
     /// Fails if an index is out of range.
     pub fn subset(&self, name: impl Into<String>, indices: &[usize]) -> Result<Self> {
@@ -191,11 +302,17 @@ impl Dataset {
             features,
             labels: pick(&self.labels),
             class_ids: pick(&self.class_ids),
+            image_shape: self.image_shape,
         })
     }
 
     /// The examples of `parts` one after the other, under a new name. All parts must have the
     /// same dimension; labels (class ids) are kept only if every part has them.
+    ///
+    /// The result has an image shape only if every part has the same one. Parts of equal
+    /// dimension but different (or no) shapes still join, as flat vectors, as they did before
+    /// sets had shapes; a consumer that needs images then fails at
+    /// [`Dataset::require_image_shape`], naming the joined set.
     pub fn concat(name: impl Into<String>, parts: &[&Dataset]) -> Result<Self> {
         let name = name.into();
         let dim = parts.first().map_or(1, |p| p.dim);
@@ -215,7 +332,10 @@ impl Dataset {
                 .collect::<Option<Vec<_>>>()
                 .map(|v| v.concat())
         };
+        let image_shape = parts.first().and_then(|p| p.image_shape);
+        let image_shape = image_shape.filter(|s| parts.iter().all(|p| p.image_shape == Some(*s)));
         Ok(Self {
+            image_shape,
             features: parts
                 .iter()
                 .flat_map(|p| p.features.iter().copied())
@@ -227,7 +347,7 @@ impl Dataset {
         })
     }
 
-    /// The same examples with new labels (and the class ids kept).
+    /// The same examples with new labels (the class ids and the image shape kept).
     pub fn with_labels(mut self, labels: Vec<u8>) -> Result<Self> {
         if labels.len() != self.len() {
             return Err(DataError::Shape {
@@ -239,7 +359,7 @@ impl Dataset {
         Ok(self)
     }
 
-    /// The same examples with new original class ids.
+    /// The same examples with new original class ids (the image shape kept).
     pub fn with_class_ids(mut self, class_ids: Vec<u8>) -> Result<Self> {
         if class_ids.len() != self.len() {
             return Err(DataError::Shape {
@@ -251,7 +371,7 @@ impl Dataset {
         Ok(self)
     }
 
-    /// Renames the data set.
+    /// Renames the data set (everything else kept).
     pub fn renamed(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
         self
@@ -310,6 +430,99 @@ mod tests {
                 .labels(),
             None
         );
+    }
+
+    fn images() -> Dataset {
+        Dataset::new(
+            "img",
+            12,
+            (0..24).map(|x| x as f32).collect(),
+            Some(vec![0, 1]),
+            None,
+        )
+        .unwrap()
+        .with_image_shape(ImageShape::new(3, 2, 2))
+        .unwrap()
+    }
+
+    #[test]
+    fn image_shape_len_and_display() {
+        let s = ImageShape::new(3, 32, 32);
+        assert_eq!(
+            (s.len(), s.plane(), s.to_string()),
+            (3072, 1024, "3x32x32".into())
+        );
+        assert!(!s.is_empty() && ImageShape::new(1, 0, 5).is_empty());
+        assert_eq!(ImageShape::new(usize::MAX, 2, 2).len(), usize::MAX);
+    }
+
+    #[test]
+    fn with_image_shape_checks_the_dimension() {
+        assert_eq!(images().image_shape(), Some(ImageShape::new(3, 2, 2)));
+        assert_eq!(tiny().image_shape(), None);
+        let msg = tiny()
+            .with_image_shape(ImageShape::new(1, 2, 2))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("\"tiny\"") && msg.contains("1x2x2") && msg.contains("is 2"),
+            "{msg}"
+        );
+        let huge = ImageShape::new(usize::MAX, usize::MAX, 2);
+        assert!(tiny().with_image_shape(huge).is_err());
+        assert_eq!(
+            tiny()
+                .with_image_shape(ImageShape::new(2, 1, 1))
+                .unwrap()
+                .image_shape(),
+            Some(ImageShape::new(2, 1, 1))
+        );
+        assert_eq!(images().without_image_shape().image_shape(), None);
+        let msg = tiny().require_image_shape().unwrap_err().to_string();
+        assert!(
+            msg.contains("tiny") && msg.contains("(n, C, H, W)"),
+            "{msg}"
+        );
+        assert_eq!(
+            images().require_image_shape().unwrap(),
+            ImageShape::new(3, 2, 2)
+        );
+    }
+
+    #[test]
+    fn every_derived_set_keeps_the_image_shape() {
+        let shape = Some(ImageShape::new(3, 2, 2));
+        let d = images();
+        assert_eq!(d.subset("s", &[1]).unwrap().image_shape(), shape);
+        assert_eq!(d.subset("e", &[]).unwrap().image_shape(), shape);
+        assert_eq!(d.clone().renamed("r").image_shape(), shape);
+        assert_eq!(
+            d.clone().with_labels(vec![1, 1]).unwrap().image_shape(),
+            shape
+        );
+        assert_eq!(
+            d.clone().with_class_ids(vec![4, 5]).unwrap().image_shape(),
+            shape
+        );
+        assert_eq!(
+            Dataset::concat("c", &[&d, &d]).unwrap().image_shape(),
+            shape
+        );
+    }
+
+    #[test]
+    fn concat_of_different_shapes_is_flat() {
+        let d = images();
+        let flat = d.clone().without_image_shape();
+        let other = d
+            .clone()
+            .with_image_shape(ImageShape::new(1, 3, 4))
+            .unwrap();
+        for parts in [[&d, &flat], [&flat, &d], [&d, &other]] {
+            let c = Dataset::concat("c", &parts).unwrap();
+            assert_eq!((c.len(), c.image_shape()), (4, None));
+        }
+        assert_eq!(Dataset::concat("c", &[]).unwrap().image_shape(), None);
     }
 
     #[test]

@@ -32,7 +32,8 @@ pub fn mnist_idx_bytes() -> Result<(Vec<u8>, Vec<u8>)> {
     ))
 }
 
-/// The embedded subset as a 10,000 × 784 data set, pixels scaled by 1/255, labels the digits.
+/// The embedded subset as a 10,000 × 784 data set of `1 × 28 × 28` images, pixels scaled by
+/// 1/255, labels the digits.
 pub fn mnist() -> Result<Dataset> {
     let (images, labels) = mnist_idx_bytes()?;
     decode_pair(

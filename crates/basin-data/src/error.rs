@@ -160,6 +160,13 @@ pub enum DataError {
         /// What is inconsistent.
         problem: String,
     },
+    /// An augmentation is configured or called inconsistently (a field of
+    /// [`crate::Augment`], an image's length, an output buffer).
+    #[error("augmentation: {problem}")]
+    Augment {
+        /// What is wrong, naming the field or argument, and the fix.
+        problem: String,
+    },
     /// A split cannot be made from the data set as asked.
     #[error("cannot split {name:?}: {problem}")]
     Split {

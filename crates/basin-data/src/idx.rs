@@ -1,10 +1,11 @@
 //! The IDX format of MNIST and Fashion-MNIST: u8 images (magic `0x00000803`) and u8 labels
 //! (magic `0x00000801`), big-endian dimensions, optionally gzip-compressed (detected by the
-//! magic bytes, not the file name). Pixels are scaled by 1/255.
+//! magic bytes, not the file name). Pixels are scaled by 1/255, and a data set of `rows × cols`
+//! images has the image shape `1 × rows × cols`.
 
 use std::path::Path;
 
-use crate::dataset::Dataset;
+use crate::dataset::{Dataset, ImageShape};
 use crate::error::{DataError, Result};
 use crate::io::read_maybe_gzip;
 
@@ -121,7 +122,8 @@ pub fn scale_pixels(pixels: &[u8]) -> Vec<f32> {
 
 /// Builds a data set from the decompressed bytes of an image file and a label file.
 ///
-/// The labels become both the class labels and the original class ids.
+/// The labels become both the class labels and the original class ids; the image shape is
+/// `1 × rows × cols`.
 pub fn decode_pair(
     images: &[u8],
     images_path: &Path,
@@ -145,7 +147,8 @@ pub fn decode_pair(
         scale_pixels(img.pixels),
         Some(lab.to_vec()),
         Some(lab.to_vec()),
-    )
+    )?
+    .with_image_shape(ImageShape::new(1, img.rows, img.cols))
 }
 
 /// Loads an IDX image file and its label file (each gzipped or not) as one data set.
@@ -196,6 +199,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!((ds.len(), ds.dim()), (2, 12));
+        assert_eq!(ds.image_shape(), Some(ImageShape::new(1, 3, 4)));
         assert_eq!(ds.row(1)[0], 132.0 / 255.0);
         assert_eq!(ds.labels(), Some(&[3u8, 9][..]));
         assert_eq!(ds.class_ids(), Some(&[3u8, 9][..]));

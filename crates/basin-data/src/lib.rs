@@ -1,11 +1,15 @@
 //! `basin-data` owns basin's data: the one [`Dataset`] type (n × d row-major f32 features,
-//! u8 class labels and the original class ids), its loaders (the Boolean cube, IDX gzipped or
-//! not, CIFAR-10 binary, `.npy` read and write), binarisation by a [`ClassMap`], the [`Split`]
-//! into a training set S, an attack set A with flipped labels and a test set T, the embedded
-//! 10,000-digit MNIST subset, and the `--data` source syntax ([`DataSource`]). Every parser
-//! returns a typed [`DataError`] naming the file and the problem; none panics on bad input.
+//! u8 class labels, the original class ids and, for images, their [`ImageShape`] with each row
+//! in CHW order), its loaders (the Boolean cube, IDX gzipped or not, CIFAR-10 binary, `.npy`
+//! read and write), binarisation by a [`ClassMap`], the [`Split`] into a training set S, an
+//! attack set A with flipped labels and a test set T, the paper's seeded training
+//! augmentation of images ([`Augment`]: random crop of the padded image, horizontal flip), the
+//! embedded 10,000-digit MNIST subset, and the `--data` source syntax ([`DataSource`]). Every
+//! parser returns a typed [`DataError`] naming the file and the problem; none panics on bad
+//! input.
 
 pub mod atomic;
+pub mod augment;
 pub mod boolean;
 pub mod cifar;
 pub mod classmap;
@@ -20,10 +24,11 @@ pub mod npy;
 pub mod source;
 pub mod split;
 
+pub use augment::Augment;
 pub use boolean::BoolTarget;
 pub use cifar::ChannelNorm;
 pub use classmap::ClassMap;
-pub use dataset::{DataSummary, Dataset};
+pub use dataset::{DataSummary, Dataset, ImageShape};
 pub use error::{DataError, Result};
 pub use memory::MemoryError;
 pub use npy::{NpyArray, NpyData};

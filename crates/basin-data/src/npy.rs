@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::dataset::Dataset;
+use crate::dataset::{Dataset, ImageShape};
 use crate::error::{DataError, Result};
 use crate::io::{read_maybe_gzip, write_atomic};
 
@@ -534,10 +534,31 @@ impl NpyArray {
     }
 }
 
+/// The image shape of the examples of an array of `shape`, where it holds images.
+///
+/// `(n, C, H, W)` (PyTorch's NCHW order) gives `C × H × W` and `(n, H, W)` gives `1 × H × W`.
+/// `(n,)`, `(n, d)` and arrays of five or more axes have none, and so has a 4-d array that
+/// looks channels-last, `(n, H, W, C)` with `C` 1 or 3 and `H` neither, since reading it as
+/// CHW would scramble its pixels.
+fn image_shape_of(shape: &[usize]) -> Option<ImageShape> {
+    match *shape {
+        [_, h, w] => Some(ImageShape::new(1, h, w)),
+        [_, c, h, w] => {
+            let channels_last = matches!(w, 1 | 3) && !matches!(c, 1 | 3);
+            (!channels_last).then_some(ImageShape::new(c, h, w))
+        }
+        _ => None,
+    }
+}
+
 /// Loads `x.npy` (shape `(n, …)`, any supported dtype, flattened to `n × d` f32) and optionally
 /// `y.npy` (shape `(n,)` or `(n, 1)`, integer, bool or integral float labels in 0..=255).
 ///
-/// The labels become both the class labels and the class ids.
+/// The labels become both the class labels and the class ids. An `x` of shape `(n, C, H, W)`
+/// is a set of `C × H × W` images and one of shape `(n, H, W)` a set of `1 × H × W` images
+/// (each row in CHW order, as numpy stores them); `(n, d)` stays flat. A channels-last
+/// `(n, H, W, C)` array (`C` 1 or 3) loads flat, without an image shape: transpose it with
+/// `numpy.transpose(x, (0, 3, 1, 2))` to load it as images.
 pub fn load_dataset(x_path: &Path, y_path: Option<&Path>) -> Result<Dataset> {
     let x = read(x_path)?;
     let invalid = |path: &Path, problem: String| DataError::Invalid {
@@ -565,7 +586,11 @@ pub fn load_dataset(x_path: &Path, y_path: Option<&Path>) -> Result<Dataset> {
         Some(y) => format!("npy:{},{}", x_path.display(), y.display()),
         None => format!("npy:{}", x_path.display()),
     };
-    Dataset::new(name, dim, x.data.to_f32(), labels.clone(), labels)
+    let data = Dataset::new(name, dim, x.data.to_f32(), labels.clone(), labels)?;
+    match image_shape_of(&x.shape) {
+        Some(shape) => data.with_image_shape(shape),
+        None => Ok(data),
+    }
 }
 
 fn read_labels(path: &Path, n: usize) -> Result<Vec<u8>> {
@@ -736,6 +761,65 @@ mod tests {
     }
 
     #[test]
+    fn image_shapes_of_array_shapes() {
+        let s = ImageShape::new;
+        for (shape, expect) in [
+            (&[5, 3, 32, 32][..], Some(s(3, 32, 32))),
+            (&[5, 1, 28, 28], Some(s(1, 28, 28))),
+            (&[5, 4, 2, 6], Some(s(4, 2, 6))),
+            (&[5, 3, 8, 3], Some(s(3, 8, 3))),
+            (&[5, 1, 1, 1], Some(s(1, 1, 1))),
+            (&[5, 28, 28], Some(s(1, 28, 28))),
+            (&[5, 32, 32, 3], None),
+            (&[5, 28, 28, 1], None),
+            (&[5, 784], None),
+            (&[5], None),
+            (&[], None),
+            (&[5, 2, 3, 4, 5], None),
+        ] {
+            assert_eq!(image_shape_of(shape), expect, "{shape:?}");
+        }
+    }
+
+    /// Writes `x` of `shape` (values 0, 1, 2, …) and loads it.
+    fn load_shaped(shape: &[usize]) -> Dataset {
+        let dir = tempfile::tempdir().unwrap();
+        let x = dir.path().join("x.npy");
+        let len = shape.iter().product::<usize>();
+        NpyArray::new(
+            shape.to_vec(),
+            NpyData::U8((0..len).map(|i| i as u8).collect()),
+        )
+        .unwrap()
+        .write(&x)
+        .unwrap();
+        load_dataset(&x, None).unwrap()
+    }
+
+    #[test]
+    fn loaded_image_shapes_follow_the_array() {
+        let nchw = load_shaped(&[2, 3, 2, 4]);
+        assert_eq!((nchw.len(), nchw.dim()), (2, 24));
+        assert_eq!(nchw.image_shape(), Some(ImageShape::new(3, 2, 4)));
+        // Row 1, channel 2, pixel row 1, column 3: the array's element [1, 2, 1, 3].
+        assert_eq!(
+            nchw.row(1)[(2 * 2 + 1) * 4 + 3],
+            (24 + 2 * 8 + 4 + 3) as f32
+        );
+        let nhw = load_shaped(&[2, 3, 5]);
+        assert_eq!(
+            (nhw.dim(), nhw.image_shape()),
+            (15, Some(ImageShape::new(1, 3, 5)))
+        );
+        let flat = load_shaped(&[2, 7]);
+        assert_eq!((flat.dim(), flat.image_shape()), (7, None));
+        let nhwc = load_shaped(&[2, 4, 4, 3]);
+        assert_eq!((nhwc.dim(), nhwc.image_shape()), (48, None));
+        let msg = nhwc.require_image_shape().unwrap_err().to_string();
+        assert!(msg.contains("numpy.transpose"), "{msg}");
+    }
+
+    #[test]
     fn dataset_from_x_and_y() {
         let dir = tempfile::tempdir().unwrap();
         let (x, y) = (dir.path().join("x.npy"), dir.path().join("y.npy"));
@@ -752,6 +836,7 @@ mod tests {
             .unwrap();
         let d = load_dataset(&x, Some(&y)).unwrap();
         assert_eq!((d.len(), d.dim()), (3, 4));
+        assert_eq!(d.image_shape(), Some(ImageShape::new(1, 2, 2)));
         assert_eq!(d.row(2), &[8.0, 9.0, 10.0, 11.0]);
         assert_eq!(d.labels(), Some(&[0u8, 1, 1][..]));
         assert!(load_dataset(&x, None).unwrap().labels().is_none());

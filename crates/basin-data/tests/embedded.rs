@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use basin_data::embedded::{self, MNIST_INTERLEAVED_LEN, MNIST_LEN};
-use basin_data::{ClassMap, NpyData, npy};
+use basin_data::{ClassMap, ImageShape, NpyData, npy};
 use sha2::{Digest, Sha256};
 
 const IMAGES_SHA256: &str = "68edd122f9dba5ef1238a0ef595ecb5792a26401bbe7f32c6df7471a8cdde908";
@@ -44,6 +44,7 @@ fn embedded_bytes_match_the_package_checksums() {
 fn loads_as_10000_by_784_with_all_digits() {
     let d = embedded::mnist().unwrap();
     assert_eq!((d.len(), d.dim()), (MNIST_LEN, 784));
+    assert_eq!(d.image_shape(), Some(ImageShape::new(1, 28, 28)));
     let counts: Vec<usize> = d.class_counts().values().copied().collect();
     assert_eq!(
         counts,

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use basin_data::{DataSource, idx};
+use basin_data::{DataSource, ImageShape, idx};
 
 const DIR: &str = "/usr/share/datasets/fashion-mnist";
 
@@ -29,6 +29,7 @@ fn train_and_test_load_in_full() {
     )
     .unwrap();
     assert_eq!((train.len(), train.dim()), (60_000, 784));
+    assert_eq!(train.image_shape(), Some(ImageShape::new(1, 28, 28)));
     assert!(train.class_counts().values().all(|&c| c == 6_000));
     assert_eq!(train.value_range(), Some((0.0, 1.0)));
     let src: DataSource =
