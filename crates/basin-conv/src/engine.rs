@@ -112,21 +112,17 @@ impl<T: Real> Engine<T> {
         &self.val[self.graph.nodes.len() - 1][..nb]
     }
 
-    /// The adjoint of the logits, to set before [`Self::backward`].
-    pub fn logit_adjoint_mut(&mut self, nb: usize) -> &mut [T] {
+    /// The logits and their adjoint, to set before [`Self::backward`].
+    pub fn logit_adjoint_mut(&mut self, nb: usize) -> (&[T], &mut [T]) {
         let last = self.graph.nodes.len() - 1;
-        &mut self.adj[last][..nb]
+        (&self.val[last][..nb], &mut self.adj[last][..nb])
     }
 
-    /// The R-forward tangent of the logits after [`Self::r_forward`].
-    pub fn logit_tangents(&self, nb: usize) -> &[T] {
-        &self.rval[self.graph.nodes.len() - 1][..nb]
-    }
-
-    /// The R-adjoint of the logits, to set before [`Self::r_backward`].
-    pub fn logit_r_adjoint_mut(&mut self, nb: usize) -> &mut [T] {
+    /// The logits, their R-forward tangents (after [`Self::r_forward`]), and their R-adjoint,
+    /// to set before [`Self::r_backward`].
+    pub fn logit_r_adjoint_mut(&mut self, nb: usize) -> (&[T], &[T], &mut [T]) {
         let last = self.graph.nodes.len() - 1;
-        &mut self.radj[last][..nb]
+        (&self.val[last][..nb], &self.rval[last][..nb], &mut self.radj[last][..nb])
     }
 
     /// The forward pass over the `nb` examples in the input buffer. In [`BnMode::Train`]

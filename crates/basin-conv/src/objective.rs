@@ -7,7 +7,9 @@
 //! error count, the Hessian-vector product, and `loss_grad` in [`BnMode::Eval`] — uses the
 //! running statistics (PyTorch's `model.eval()`), as the paper's code and PyHessian do.
 
-use basin_data::Dataset;
+use basin_data::{Augment, Dataset, ImageShape};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use basin_nn::loss::{bce, bce_dz, bce_dz2, predict};
 use basin_nn::real::convert;
 use basin_nn::{Objective, Real};
@@ -55,6 +57,17 @@ pub struct ConvObjective<T> {
     x: Vec<T>,
     y: Vec<T>,
     cache: Cache<T>,
+    augment: Option<Augmenter>,
+}
+
+/// Training augmentation: the transform, its seeded stream, and one image's scratch.
+#[derive(Debug, Clone)]
+struct Augmenter {
+    augment: Augment,
+    shape: ImageShape,
+    rng: ChaCha8Rng,
+    src: Vec<f32>,
+    dst: Vec<f32>,
 }
 
 impl<T: Real> ConvObjective<T> {
@@ -105,7 +118,27 @@ impl<T: Real> ConvObjective<T> {
             x: convert(x),
             y: y.iter().map(|&l| T::from_f64(f64::from(l))).collect(),
             cache: Cache::default(),
+            augment: None,
         })
+    }
+
+    /// Augments every training example ([`BnMode::Train`] steps only) with `augment` (the
+    /// paper's random crop and flip), its draws from ChaCha8 seeded with `seed`, in batch order.
+    pub fn set_augment(&mut self, augment: Augment, seed: u64) -> Result<(), ConvError> {
+        let s = self.engine.graph().input_shape();
+        let shape = ImageShape::new(s.c, s.h, s.w);
+        augment.check(shape).map_err(|e| ConvError::Data {
+            name: "augmentation".into(),
+            problem: e.to_string(),
+        })?;
+        self.augment = (!augment.is_identity()).then(|| Augmenter {
+            augment,
+            shape,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            src: vec![0.0; s.len()],
+            dst: vec![0.0; s.len()],
+        });
+        Ok(())
     }
 
     /// The objective on a labelled data set whose examples have the graph's input shape.
@@ -169,10 +202,22 @@ impl<T: Real> ConvObjective<T> {
         let shape = self.engine.graph().input_shape();
         let (hw, nb) = (shape.spatial(), chunk.len());
         let input = self.engine.input_mut();
+        let mut augment = self.augment.as_mut().filter(|_| mode == BnMode::Train);
         for (n, &ex) in chunk.iter().enumerate() {
             let image = &self.x[ex * shape.len()..(ex + 1) * shape.len()];
-            for (c, plane) in image.chunks_exact(hw).enumerate() {
-                input[(c * nb + n) * hw..(c * nb + n + 1) * hw].copy_from_slice(plane);
+            match augment.as_deref_mut() {
+                Some(a) => {
+                    let augmented = a.apply(image);
+                    for (c, plane) in augmented.chunks_exact(hw).enumerate() {
+                        let dst = &mut input[(c * nb + n) * hw..(c * nb + n + 1) * hw];
+                        dst.iter_mut().zip(plane).for_each(|(d, v)| *d = T::from_f64(f64::from(*v)));
+                    }
+                }
+                None => {
+                    for (c, plane) in image.chunks_exact(hw).enumerate() {
+                        input[(c * nb + n) * hw..(c * nb + n + 1) * hw].copy_from_slice(plane);
+                    }
+                }
             }
         }
         self.engine.forward(theta, nb, mode, &mut self.state);
@@ -180,15 +225,30 @@ impl<T: Real> ConvObjective<T> {
 
     /// Sets the logits' adjoint `ℓ′(z)/B` of a chunk and returns the chunk's summed loss.
     fn seed_adjoint(&mut self, chunk: &[usize], b: T) -> T {
-        let nb = chunk.len();
-        let z: Vec<T> = self.engine.logits(nb).to_vec();
-        let adj = self.engine.logit_adjoint_mut(nb);
+        let (z, adj) = self.engine.logit_adjoint_mut(chunk.len());
         let mut loss = T::ZERO;
-        for ((a, &zi), &ex) in adj.iter_mut().zip(&z).zip(chunk) {
+        for ((a, &zi), &ex) in adj.iter_mut().zip(z).zip(chunk) {
             loss += bce(zi, self.y[ex]);
             *a = bce_dz(zi, self.y[ex]) / b;
         }
         loss
+    }
+}
+
+impl Augmenter {
+    /// An augmented copy of `image` (a fresh draw), in the augmenter's scratch. The features
+    /// come from f32 data, so the round trip through f32 is exact.
+    fn apply<T: Real>(&mut self, image: &[T]) -> &[f32] {
+        for (s, x) in self.src.iter_mut().zip(image) {
+            *s = x.to_f64() as f32;
+        }
+        let draw = self.augment.draw(&mut self.rng);
+        // The shapes were checked when the augmentation was set, so this cannot fail; were it
+        // to, the image goes in unaugmented.
+        if self.augment.apply_at(self.shape, &self.src, &mut self.dst, draw).is_err() {
+            self.dst.copy_from_slice(&self.src);
+        }
+        &self.dst
     }
 }
 
@@ -243,9 +303,8 @@ impl<T: Real> Objective<T> for ConvObjective<T> {
                 }
             }
             self.engine.r_forward(theta, v, nb);
-            let z: Vec<T> = self.engine.logits(nb).to_vec();
-            let rz: Vec<T> = self.engine.logit_tangents(nb).to_vec();
-            for ((r, zi), rzi) in self.engine.logit_r_adjoint_mut(nb).iter_mut().zip(&z).zip(&rz) {
+            let (z, rz, radj) = self.engine.logit_r_adjoint_mut(nb);
+            for ((r, zi), rzi) in radj.iter_mut().zip(z).zip(rz) {
                 *r = bce_dz2(*zi) * *rzi / b;
             }
             self.engine.r_backward(theta, v, nb, out);
