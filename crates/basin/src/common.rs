@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use basin_data::{ClassMap, Corpus, DataSource, Dataset, Split, SplitOrder, SplitSpec};
-use basin_nn::{Activation, safetensors, safetensors::Model};
+use basin_conv::{ConvRun, Network};
+use basin_nn::Activation;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -112,6 +113,58 @@ pub fn spinner(quiet: bool) -> ProgressBar {
     bar
 }
 
+/// A bar over the optimizer steps of one epoch, with the epoch's ETA, on stderr; hidden as
+/// [`spinner`] is.
+pub fn step_bar(quiet: bool, steps: u64) -> ProgressBar {
+    let bar = ProgressBar::new(steps);
+    if quiet {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{elapsed} {msg} [{bar:30}] step {pos}/{len} of the epoch, ETA {eta}",
+        )
+        .expect("valid template"),
+    );
+    bar
+}
+
+/// An objective that advances a progress bar at every gradient (one optimizer step).
+pub struct Ticking<'a, T> {
+    /// The objective.
+    pub inner: &'a mut dyn basin_nn::Objective<T>,
+    /// The bar.
+    pub bar: &'a ProgressBar,
+}
+
+impl<T: basin_nn::Real> basin_nn::Objective<T> for Ticking<'_, T> {
+    fn n_params(&self) -> usize {
+        self.inner.n_params()
+    }
+
+    fn n_examples(&self) -> usize {
+        self.inner.n_examples()
+    }
+
+    fn loss(&mut self, theta: &[T], batch: &[usize]) -> T {
+        self.inner.loss(theta, batch)
+    }
+
+    fn loss_grad(&mut self, theta: &[T], batch: &[usize], grad: &mut [T]) -> T {
+        let loss = self.inner.loss_grad(theta, batch, grad);
+        self.bar.inc(1);
+        loss
+    }
+
+    fn hvp(&mut self, theta: &[T], batch: &[usize], v: &[T], out: &mut [T]) {
+        self.inner.hvp(theta, batch, v, out);
+    }
+
+    fn count_errors(&mut self, theta: &[T], batch: &[usize]) -> usize {
+        self.inner.count_errors(theta, batch)
+    }
+}
+
 /// The fraction of misclassified examples; `None` for an empty set, which has no error rate.
 pub fn error_rate(errors: usize, n: usize) -> Option<f64> {
     (n > 0).then(|| errors as f64 / n as f64)
@@ -144,7 +197,8 @@ pub enum MeasureSet {
 /// A saved model and the data set a measuring command evaluates it on.
 #[derive(Debug, Args)]
 pub struct MeasureArgs {
-    /// The model file (safetensors; basin's or a PyTorch export with layers.{i}.weight/bias).
+    /// The model file (safetensors): basin's, a PyTorch export of an FCN with
+    /// layers.{i}.weight/bias, or a pytorch-cifar ResNet state_dict (conv1.weight, layer1.0.…).
     #[arg(long, value_name = "PATH")]
     pub model: PathBuf,
     #[command(flatten)]
@@ -163,8 +217,8 @@ pub struct MeasureArgs {
 impl MeasureArgs {
     /// Loads the model and the chosen set of examples. A seeded split without --split-seed
     /// uses seed 1, the default --seed of `basin train`.
-    pub fn load(&self) -> Result<(Model, Dataset)> {
-        let model = safetensors::load(&self.model, self.activation)?;
+    pub fn load(&self) -> Result<(Network, Dataset)> {
+        let model = Network::load(&self.model, self.activation)?;
         let corpus = self.data.load()?;
         let set = match self.set {
             MeasureSet::Whole => corpus.pool,
@@ -185,14 +239,7 @@ impl MeasureArgs {
             !set.is_empty(),
             "the measured set is empty: check --set and the split sizes"
         );
-        anyhow::ensure!(
-            set.dim() == model.spec.input_dim,
-            "the model expects {} inputs per example but {} has {}: use the data the model \
-             was trained on",
-            model.spec.input_dim,
-            self.data.data,
-            set.dim()
-        );
+        model.check_data(&set)?;
         Ok((model, set))
     }
 }
@@ -216,4 +263,52 @@ pub fn check_thread_count(flag: &str, n: usize) -> Result<()> {
          CPUs, and more threads than CPUs compute no faster: give {flag} {cpus}"
     );
     Ok(())
+}
+
+/// Where and how a conv net computes (fully-connected nets run single-threaded on the CPU).
+#[derive(Debug, Args)]
+pub struct DeviceArgs {
+    /// The device of conv nets: cpu. This build has no CUDA backend, so cuda or cuda:N is
+    /// refused with a message.
+    #[arg(long, value_name = "DEVICE", default_value = "cpu", value_parser = parse_device)]
+    pub device: String,
+    /// Threads of a conv net's matrix products (default: every CPU of the machine).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// The most examples in one pass of a conv net (its activations' memory grows with it; a
+    /// training batch always goes in one pass).
+    #[arg(long, value_name = "N", default_value_t = 128)]
+    pub chunk: usize,
+}
+
+/// Parses `--device`: `cpu`, or a CUDA device this build cannot use.
+pub fn parse_device(s: &str) -> std::result::Result<String, String> {
+    match s {
+        "cpu" => Ok(s.to_string()),
+        _ if s == "cuda" || s.strip_prefix("cuda:").is_some_and(|n| n.parse::<u32>().is_ok()) => Err(
+            "this build of basin has no CUDA backend: conv nets run on the CPU (--device cpu)"
+                .into(),
+        ),
+        _ => Err(format!("unknown device {s:?}: expected cpu")),
+    }
+}
+
+impl DeviceArgs {
+    /// An error unless the thread count and the chunk are usable.
+    pub fn check(&self) -> Result<()> {
+        if let Some(n) = self.threads {
+            check_thread_count("--threads", n)?;
+        }
+        anyhow::ensure!(self.chunk > 0, "--chunk must be at least 1");
+        Ok(())
+    }
+
+    /// The conv run settings, with at least `batch` examples per pass.
+    pub fn run(&self, batch: usize) -> ConvRun {
+        let cpus = std::thread::available_parallelism().map_or(1, |c| c.get());
+        ConvRun {
+            chunk: self.chunk.max(batch),
+            threads: self.threads.unwrap_or(cpus),
+        }
+    }
 }

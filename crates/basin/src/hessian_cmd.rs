@@ -14,17 +14,18 @@ use basin_flatness::{
     LanczosConfig, SlqConfig, SpectralDensity, Spectrum, TraceEstimate, hutchinson, lanczos,
     spectral_density,
 };
-use basin_nn::FcnObjective;
 use clap::Args;
 use serde::Serialize;
 
-use crate::common::{MeasureArgs, spinner};
+use crate::common::{DeviceArgs, MeasureArgs, spinner};
 
 /// Arguments of `basin hessian`.
 #[derive(Debug, Args)]
 pub struct HessianArgs {
     #[command(flatten)]
     measure: MeasureArgs,
+    #[command(flatten)]
+    device: DeviceArgs,
     /// How many of the largest eigenvalues to report; the log-product runs over the positive
     /// ones among them (the paper's k = 50).
     #[arg(long, default_value_t = DEFAULT_TOP_K)]
@@ -101,6 +102,7 @@ struct HessianOutput {
 impl HessianArgs {
     /// The checks that need no model: the density's grid fits in memory.
     pub fn check(&self) -> Result<()> {
+        self.device.check()?;
         if self.density.is_some() {
             memory::check_count(
                 self.density_points as u64,
@@ -130,11 +132,11 @@ fn check_basis(steps: usize, n_params: usize, flag: &str) -> Result<()> {
 pub fn run_hessian(args: HessianArgs, quiet: bool) -> Result<()> {
     let start = Instant::now();
     let (model, data) = args.measure.load()?;
-    check_basis(args.lanczos_steps, model.theta.len(), "--lanczos-steps")?;
+    check_basis(args.lanczos_steps, model.theta().len(), "--lanczos-steps")?;
     if args.density.is_some() {
-        check_basis(args.density_steps, model.theta.len(), "--density-steps")?;
+        check_basis(args.density_steps, model.theta().len(), "--density-steps")?;
     }
-    let mut obj = FcnObjective::<f64>::from_dataset(&model.spec, &data)?;
+    let mut obj = model.objective::<f64>(&data, args.device.run(1))?;
     let theta = model.theta_as::<f64>();
     let bar = spinner(quiet);
     bar.enable_steady_tick(Duration::from_millis(200));
@@ -150,7 +152,7 @@ pub fn run_hessian(args: HessianArgs, quiet: bool) -> Result<()> {
         tol: args.tol,
     };
     let mut out = HessianOutput {
-        spectrum: lanczos(&mut obj, &theta, &cfg)?,
+        spectrum: lanczos(obj.as_mut(), &theta, &cfg)?,
         trace: None,
         density_csv: None,
         density_mean: None,
@@ -160,7 +162,7 @@ pub fn run_hessian(args: HessianArgs, quiet: bool) -> Result<()> {
     };
     if args.trace {
         bar.set_message(format!("Hutchinson trace, {} probes", args.probes));
-        let t = hutchinson(&mut obj, &theta, args.probes, args.seed.wrapping_add(1))?;
+        let t = hutchinson(obj.as_mut(), &theta, args.probes, args.seed.wrapping_add(1))?;
         out.trace = Some(t);
     }
     if let Some(path) = &args.density {
@@ -172,7 +174,7 @@ pub fn run_hessian(args: HessianArgs, quiet: bool) -> Result<()> {
             sigma_rel: args.density_sigma,
             grid_points: args.density_points,
         };
-        let d = spectral_density(&mut obj, &theta, &slq)?;
+        let d = spectral_density(obj.as_mut(), &theta, &slq)?;
         write_density(path, &d)?;
         out.density_csv = Some(path.clone());
         out.density_mean = Some(d.mean);

@@ -213,11 +213,9 @@ impl Command {
             Command::Hessian(args) => args.check(),
             Command::Boolean(cmd) => cmd.check(),
             Command::Reproduce(args) => args.check(),
-            Command::Data(_)
-            | Command::Eval(_)
-            | Command::Scale(_)
-            | Command::Sharpness(_)
-            | Command::Report(_) => Ok(()),
+            Command::Eval(args) => args.check(),
+            Command::Sharpness(args) => args.check(),
+            Command::Data(_) | Command::Scale(_) | Command::Report(_) => Ok(()),
         }
     }
 

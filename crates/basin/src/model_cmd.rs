@@ -1,10 +1,12 @@
-//! `basin train`, `basin eval` and `basin scale`: train a fully-connected network to zero
-//! training error, measure a saved one, α-scale a saved one.
+//! `basin train`, `basin eval` and `basin scale`: train a fully-connected network or a ResNet
+//! to zero training error, measure a saved one, α-scale a saved one.
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, ensure};
-use basin_data::{Dataset, Split, memory};
+use basin_conv::model::{self as conv_model, ConvModel};
+use basin_conv::{ArchName, BnMode, BnState, ConvObjective, Graph, Network, ResNetSpec};
+use basin_data::{Augment, Dataset, Split, memory};
 use basin_nn::optim::OptimizerConfig;
 use basin_nn::safetensors::{self, StoredDtype};
 use basin_nn::{
@@ -14,7 +16,7 @@ use basin_nn::{
 use clap::Args;
 use serde::Serialize;
 
-use crate::common::{DataArgs, SplitArgs, error_rate, spinner, train_set};
+use crate::common::{DataArgs, DeviceArgs, SplitArgs, error_rate, spinner, train_set};
 
 /// Arguments of `basin train`.
 #[derive(Debug, Args)]
@@ -23,7 +25,20 @@ pub struct TrainArgs {
     data: DataArgs,
     #[command(flatten)]
     split: SplitArgs,
-    /// Hidden widths, input to output, comma-separated.
+    /// Train a ResNet of the pytorch-cifar family instead of a fully-connected net: resnet18,
+    /// resnet34, resnet50, resnet101, resnet152, or KIND:BLOCKS:WIDTH such as basic:1,1:8
+    /// (block kind basic or bottleneck, blocks per stage, base width) for CPU-sized variants.
+    /// Its input channels come from the data, which must be images (mnist, idx, cifar10, or
+    /// npy of shape (n, C, H, W) or (n, H, W)). BatchNorm trains on batch statistics; every
+    /// error is measured in eval mode (running statistics).
+    #[arg(long, value_name = "ARCH", conflicts_with = "hidden")]
+    arch: Option<ArchName>,
+    /// Augment the ResNet's training images as the paper's CIFAR-10 code does: a random crop
+    /// with 4 pixels of zero padding, then a horizontal flip with probability ½, drawn from
+    /// the run's seed.
+    #[arg(long, requires = "arch")]
+    augment: bool,
+    /// Hidden widths of a fully-connected net, input to output, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "40,40")]
     hidden: Vec<usize>,
     /// Hidden nonlinearity: relu (the paper's), tanh, erf or linear.
@@ -46,9 +61,10 @@ pub struct TrainArgs {
     /// Learning rate (overrides the optimizer's default: 0.01 for sgd, 1e-3 for adam, …).
     #[arg(long)]
     lr: Option<f64>,
-    /// Minibatch size; the last partial batch is kept. Ignored by gd.
-    #[arg(long, default_value_t = 32)]
-    batch: usize,
+    /// Minibatch size; the last partial batch is kept. Ignored by gd. Default 32 for a
+    /// fully-connected net, 128 for a ResNet (the paper's code).
+    #[arg(long)]
+    batch: Option<usize>,
     /// Seed of the run: the init, the batch order and the optimizer's noise derive from it.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -67,9 +83,12 @@ pub struct TrainArgs {
     /// Floating-point precision of training: f32 (the paper's) or f64.
     #[arg(long, value_enum, default_value_t = Precision::F32)]
     precision: Precision,
-    /// Where to write the trained network (safetensors, with the spec in its metadata).
+    /// Where to write the trained network (safetensors, with the spec in its metadata; a
+    /// ResNet as a PyTorch state_dict in the pytorch-cifar layout).
     #[arg(long, value_name = "PATH")]
     out: PathBuf,
+    #[command(flatten)]
+    device: DeviceArgs,
     /// Print one JSON object: status, epochs, train_error, attack_error, test_error, wall_s,
     /// seconds_per_epoch, total_epochs.
     #[arg(long)]
@@ -95,12 +114,24 @@ impl TrainArgs {
             self.split.train_size > 0,
             "--train-size 0 leaves nothing to train on: give at least 1"
         );
-        ensure!(self.batch > 0, "--batch must be at least 1");
-        let spec = self.spec(1)?;
+        ensure!(self.batch != Some(0), "--batch must be at least 1");
+        self.device.check()?;
         let each = match self.precision {
             Precision::F32 => 4,
             Precision::F64 => 8,
         };
+        if let Some(arch) = &self.arch {
+            let spec = self.conv_spec(arch, 3)?;
+            let n = Graph::resnet(&spec, 32, 32).n_params();
+            memory::check_count(
+                n as u64,
+                each * TRAINING_COPIES,
+                || format!("training the ResNet {spec} ({n} parameters)"),
+                "give a smaller architecture with --arch (fewer blocks or a smaller base width)",
+            )?;
+            return Ok(());
+        }
+        let spec = self.spec(1)?;
         memory::check_count(
             spec.checked_n_params().unwrap_or(usize::MAX) as u64,
             each * TRAINING_COPIES,
@@ -108,6 +139,23 @@ impl TrainArgs {
             "give narrower or fewer hidden layers with --hidden",
         )?;
         Ok(())
+    }
+
+    /// The minibatch size: --batch, or the family's default.
+    fn batch_size(&self) -> usize {
+        self.batch
+            .unwrap_or(if self.arch.is_some() { 128 } else { 32 })
+    }
+
+    /// The ResNet of `arch` on `channels` input channels, with the activation and init
+    /// scales of the flags.
+    fn conv_spec(&self, arch: &ArchName, channels: usize) -> Result<ResNetSpec> {
+        let mut spec = arch.with_channels(channels);
+        spec.activation = self.activation;
+        spec.sigma_w = self.sigma_w;
+        spec.sigma_b = self.sigma_b;
+        spec.validate()?;
+        Ok(spec)
     }
 
     fn spec(&self, input_dim: usize) -> Result<FcnSpec> {
@@ -145,7 +193,7 @@ impl TrainArgs {
 
     fn train_config(&self) -> TrainConfig {
         TrainConfig {
-            batch_size: self.batch,
+            batch_size: self.batch_size(),
             order: self.order,
             stop_on: self.stop_on,
             max_epochs: self.max_epochs,
@@ -163,6 +211,13 @@ const TRAINING_COPIES: u64 = 7;
 pub fn run_train(args: TrainArgs, quiet: bool) -> Result<()> {
     let corpus = args.data.load()?;
     let split = args.split.split(&args.data.data, &corpus, args.seed)?;
+    if let Some(arch) = &args.arch {
+        let output = match args.precision {
+            Precision::F32 => train_conv::<f32>(&args, arch, &split, quiet)?,
+            Precision::F64 => train_conv::<f64>(&args, arch, &split, quiet)?,
+        };
+        return print_train(&output, &args);
+    }
     let spec = args.spec(split.train.dim())?;
     let each = match args.precision {
         Precision::F32 => 4,
@@ -231,6 +286,89 @@ fn train_and_save<T: Kernels>(
     })
 }
 
+/// Trains a ResNet on S ∪ A (batch statistics, the running ones updated), then measures its
+/// errors in eval mode and saves it as a PyTorch state_dict.
+fn train_conv<T: Kernels>(
+    args: &TrainArgs,
+    arch: &ArchName,
+    split: &Split,
+    quiet: bool,
+) -> Result<TrainOutput> {
+    let train_data = train_set(split)?;
+    let shape = train_data.require_image_shape()?;
+    let spec = args.conv_spec(arch, shape.channels)?;
+    let graph = Graph::resnet(&spec, shape.height, shape.width);
+    let run = args.device.run(args.batch_size());
+    let state = BnState::fresh(&graph);
+    let mut obj =
+        ConvObjective::<T>::from_dataset(graph.clone(), state, &train_data, run.chunk, run.par())?;
+    obj.set_mode(BnMode::Train);
+    if args.augment {
+        obj.set_augment(Augment::default(), derive_seed(args.seed, 3))?;
+    }
+    let opt_cfg = args.optimizer()?;
+    let mut opt = opt_cfg.build::<T>(graph.n_params());
+    let mut theta: Vec<T> = graph.init(derive_seed(args.seed, 0));
+    let cfg = args.train_config();
+    let steps = if opt_cfg.full_batch() {
+        1
+    } else {
+        train_data.len().div_ceil(cfg.batch_size)
+    };
+    let bar = crate::common::step_bar(quiet, steps as u64);
+    let report = {
+        let mut ticking = crate::common::Ticking {
+            inner: &mut obj,
+            bar: &bar,
+        };
+        let mut hook = |info: &basin_nn::EpochInfo, _: &[T]| {
+            bar.set_message(format!(
+                "epoch {} · loss {:.4} · errors on the stopping set {}",
+                info.epoch + 1,
+                info.mean_batch_loss,
+                info.stop_set_errors
+            ));
+            bar.set_position(0);
+            bar.reset_eta();
+            HookAction::Continue
+        };
+        bar.set_message("epoch 1".to_string());
+        train(
+            &mut ticking,
+            opt.as_mut(),
+            &mut theta,
+            &cfg,
+            opt_cfg.full_batch(),
+            split.train.len(),
+            &mut hook,
+        )
+    };
+    bar.finish_and_clear();
+    conv_model::save(&args.out, &spec, &theta, obj.state())?;
+    let network = Network::Conv(ConvModel {
+        spec,
+        theta: theta.iter().map(|x| x.to_f64()).collect(),
+        state: obj.state().clone(),
+        f32: T::NAME == "f32",
+    });
+    let errors = |data: &Dataset| -> Result<Option<f64>> {
+        if data.is_empty() {
+            return Ok(None);
+        }
+        let mut o = network.objective::<T>(data, run)?;
+        Ok(error_rate(
+            o.count_errors(&theta, &all_examples(data.len())),
+            data.len(),
+        ))
+    };
+    Ok(TrainOutput {
+        report,
+        train_error: errors(&split.train)?,
+        attack_error: errors(&split.attack)?,
+        test_error: errors(&split.test)?,
+    })
+}
+
 fn print_train(o: &TrainOutput, args: &TrainArgs) -> Result<()> {
     if args.json {
         println!("{}", serde_json::to_string(o)?);
@@ -260,7 +398,9 @@ fn print_train(o: &TrainOutput, args: &TrainArgs) -> Result<()> {
 /// Arguments of `basin eval`.
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// The model file (safetensors; basin's or a PyTorch export with layers.{i}.weight/bias).
+    /// The model file (safetensors): basin's, a PyTorch export of an FCN with
+    /// layers.{i}.weight/bias, or a pytorch-cifar ResNet state_dict (recognised by its tensor
+    /// names; measured in eval mode).
     #[arg(long, value_name = "PATH")]
     model: PathBuf,
     #[command(flatten)]
@@ -268,7 +408,14 @@ pub struct EvalArgs {
     /// Override the model's activation (a file without basin metadata is read as relu).
     #[arg(long)]
     activation: Option<Activation>,
-    /// Print one JSON object: loss (mean sigmoid cross-entropy, f64), error, n.
+    /// Also write the logits, one per example in data order, to this .npy file (float64,
+    /// shape (n,)).
+    #[arg(long, value_name = "PATH")]
+    logits: Option<PathBuf>,
+    #[command(flatten)]
+    device: DeviceArgs,
+    /// Print one JSON object: loss (mean sigmoid cross-entropy, f64), error, n (and logits,
+    /// the path, with --logits).
     #[arg(long)]
     json: bool,
 }
@@ -279,11 +426,20 @@ struct EvalOutput {
     loss: f64,
     error: f64,
     n: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logits: Option<PathBuf>,
+}
+
+impl EvalArgs {
+    /// The checks that need no input.
+    pub fn check(&self) -> Result<()> {
+        self.device.check()
+    }
 }
 
 /// Runs `basin eval`: the mean loss and the error of the model on every example of the data.
 pub fn run_eval(args: EvalArgs) -> Result<()> {
-    let model = safetensors::load(&args.model, args.activation)?;
+    let model = Network::load(&args.model, args.activation)?;
     let data = args.data.load()?.pool;
     ensure!(
         !data.is_empty(),
@@ -292,17 +448,30 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
         args.data.data,
         args.data.class_map
     );
-    let mut obj = FcnObjective::<f64>::from_dataset(&model.spec, &data)?;
+    let run = args.device.run(1);
+    let mut obj = model.objective::<f64>(&data, run)?;
     let all = all_examples(data.len());
     let out = EvalOutput {
-        loss: obj.loss(&model.theta, &all),
-        error: obj.count_errors(&model.theta, &all) as f64 / data.len() as f64,
+        loss: obj.loss(model.theta(), &all),
+        error: obj.count_errors(model.theta(), &all) as f64 / data.len() as f64,
         n: data.len(),
+        logits: args.logits.clone(),
     };
+    if let Some(path) = &args.logits {
+        let z = model.logits(&data, run)?;
+        let array = basin_data::npy::NpyArray::new(vec![z.len()], basin_data::npy::NpyData::F64(z))
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        array
+            .write(path)
+            .with_context(|| format!("writing the logits to {}", path.display()))?;
+    }
     if args.json {
         println!("{}", serde_json::to_string(&out)?);
     } else {
         println!("n {}  loss {:.6}  error {:.4}", out.n, out.loss, out.error);
+        if let Some(path) = &out.logits {
+            println!("logits written to {}", path.display());
+        }
     }
     Ok(())
 }

@@ -362,7 +362,15 @@ impl Kernel {
 
 /// The model's predicted labels on the chosen set and the NNGP kernel of its spec there.
 fn model_function(m: &MeasureArgs) -> Result<(Mat<f64>, Vec<f64>)> {
-    let (model, data) = m.load()?;
+    let (network, data) = m.load()?;
+    let basin_conv::Network::Fcn(model) = network else {
+        anyhow::bail!(
+            "{} is {}: log P(f) with --model needs the network's NNGP kernel, and basin has the \
+             analytic kernel of fully-connected nets only",
+            m.model.display(),
+            network.describe()
+        );
+    };
     let n = data.len() as u64;
     memory::check_count(
         n.saturating_mul(n),

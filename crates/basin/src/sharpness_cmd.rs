@@ -4,12 +4,12 @@ use anyhow::Result;
 use basin_data::Dataset;
 use basin_flatness::keskar::{AscentOrder, KeskarConfig, Sharpness, sharpness_sgd};
 use basin_flatness::lbfgsb::{LbfgsbConfig, LbfgsbStatus, sharpness_lbfgsb};
-use basin_nn::safetensors::Model;
-use basin_nn::{BatchOrder, FcnObjective, Kernels, Precision};
+use basin_conv::Network;
+use basin_nn::{BatchOrder, Kernels, Precision};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 
-use crate::common::{MeasureArgs, spinner};
+use crate::common::{DeviceArgs, MeasureArgs, spinner};
 
 /// How the box maximum is searched for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -25,6 +25,8 @@ pub enum MethodArg {
 pub struct SharpnessArgs {
     #[command(flatten)]
     measure: MeasureArgs,
+    #[command(flatten)]
+    device: DeviceArgs,
     /// Relative half-width of the box: |θ'ᵢ − θᵢ| ≤ ε(|θᵢ| + 1).
     #[arg(long, default_value_t = 1e-4)]
     epsilon: f64,
@@ -71,6 +73,13 @@ struct SharpnessOutput {
     lbfgsb_status: Option<LbfgsbStatus>,
 }
 
+impl SharpnessArgs {
+    /// The checks that need no model.
+    pub fn check(&self) -> Result<()> {
+        self.device.check()
+    }
+}
+
 /// Runs `basin sharpness`.
 pub fn run_sharpness(args: SharpnessArgs, quiet: bool) -> Result<()> {
     let (model, data) = args.measure.load()?;
@@ -87,10 +96,10 @@ pub fn run_sharpness(args: SharpnessArgs, quiet: bool) -> Result<()> {
 
 fn measure<T: Kernels>(
     args: &SharpnessArgs,
-    model: &Model,
+    model: &Network,
     data: &Dataset,
 ) -> Result<SharpnessOutput> {
-    let mut obj = FcnObjective::<T>::from_dataset(&model.spec, data)?;
+    let mut obj = model.objective::<T>(data, args.device.run(args.batch))?;
     let theta = model.theta_as::<T>();
     let (sharpness, status, method) = match args.method {
         MethodArg::Sgd => {
@@ -104,7 +113,7 @@ fn measure<T: Kernels>(
                     BatchOrder::Shuffled => AscentOrder::Shuffled { seed: args.seed },
                 },
             };
-            let run = sharpness_sgd(&mut obj, &theta, &cfg)?;
+            let run = sharpness_sgd(obj.as_mut(), &theta, &cfg)?;
             (run.sharpness, None, "sgd")
         }
         MethodArg::Lbfgsb => {
@@ -112,7 +121,7 @@ fn measure<T: Kernels>(
                 max_iter: args.max_iter,
                 ..LbfgsbConfig::default()
             };
-            let (s, report) = sharpness_lbfgsb(&mut obj, &theta, args.epsilon, &cfg)?;
+            let (s, report) = sharpness_lbfgsb(obj.as_mut(), &theta, args.epsilon, &cfg)?;
             (s, Some(report.status), "lbfgsb")
         }
     };
