@@ -13,11 +13,15 @@ pub mod engine;
 pub mod graph;
 pub mod model;
 pub mod objective;
+pub mod scaling;
 pub mod spec;
 pub mod state;
 
 pub use graph::{Graph, Shape};
 pub use model::{ConvModel, ConvModelError};
 pub use objective::{ConvError, ConvObjective};
+pub use scaling::{
+    BnScaleError, BnScaling, alpha_scale_bn, alpha_scaled_bn_as, bn_scaling, scalable_bns,
+};
 pub use spec::{ArchError, ArchName, BlockKind, ResNetSpec};
 pub use state::{BnMode, BnState};
