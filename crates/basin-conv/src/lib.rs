@@ -14,6 +14,7 @@ pub mod graph;
 pub mod model;
 pub mod network;
 pub mod objective;
+pub mod scaling;
 pub mod spec;
 pub mod state;
 
@@ -21,5 +22,8 @@ pub use graph::{Graph, Shape};
 pub use model::{ConvModel, ConvModelError};
 pub use network::{ConvRun, Network, NetworkError};
 pub use objective::{ConvError, ConvObjective};
+pub use scaling::{
+    BnScaleError, BnScaling, alpha_scale_bn, alpha_scaled_bn_as, bn_scaling, scalable_bns,
+};
 pub use spec::{ArchError, ArchName, BlockKind, ResNetSpec};
 pub use state::{BnMode, BnState};
