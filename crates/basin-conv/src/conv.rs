@@ -61,7 +61,13 @@ impl Products<'_> {
 
     /// The images `n0..n0 + g` of `x`, unfolded into `col` (`K × g·HoWo`), or `x`'s own columns
     /// for a pointwise conv.
-    fn unfolded<'c, T: Real>(&self, x: &'c [T], col: &'c mut [T], n0: usize, g: usize) -> MatRef<'c, T> {
+    fn unfolded<'c, T: Real>(
+        &self,
+        x: &'c [T],
+        col: &'c mut [T],
+        n0: usize,
+        g: usize,
+    ) -> MatRef<'c, T> {
         let hw = self.input.spatial();
         if self.conv.is_pointwise() {
             return view(x, self.conv.cin, self.nb * hw).subcols(n0 * hw, g * hw);
@@ -82,7 +88,15 @@ impl Products<'_> {
     }
 
     /// `y (=|+=) w · unfold(x)`, then `+ b` per channel when `bias` is given.
-    pub fn forward<T: Real>(&self, w: &[T], bias: Option<&[T]>, x: &[T], y: &mut [T], col: &mut [T], accum: Accum) {
+    pub fn forward<T: Real>(
+        &self,
+        w: &[T],
+        bias: Option<&[T]>,
+        x: &[T],
+        y: &mut [T],
+        col: &mut [T],
+        accum: Accum,
+    ) {
         let (cout, k) = (self.conv.cout, self.conv.fan_in());
         let out = self.out().spatial();
         let m = self.nb * out;
@@ -100,7 +114,14 @@ impl Products<'_> {
     }
 
     /// `dw += dy · unfold(x)ᵀ`, and `db += Σ dy` per channel when `db` is given.
-    pub fn weight_grad<T: Real>(&self, dy: &[T], x: &[T], dw: &mut [T], db: Option<&mut [T]>, col: &mut [T]) {
+    pub fn weight_grad<T: Real>(
+        &self,
+        dy: &[T],
+        x: &[T],
+        dw: &mut [T],
+        db: Option<&mut [T]>,
+        col: &mut [T],
+    ) {
         let (cout, k) = (self.conv.cout, self.conv.fan_in());
         let out = self.out().spatial();
         let m = self.nb * out;
@@ -108,7 +129,14 @@ impl Products<'_> {
         for (n0, g) in self.groups() {
             let xcol = self.unfolded(x, col, n0, g);
             let dst = view_mut(dw, cout, k);
-            matmul(dst, Accum::Add, dyv.subcols(n0 * out, g * out), xcol.transpose(), T::ONE, self.par);
+            matmul(
+                dst,
+                Accum::Add,
+                dyv.subcols(n0 * out, g * out),
+                xcol.transpose(),
+                T::ONE,
+                self.par,
+            );
         }
         if let Some(db) = db {
             for (row, d) in dy[..cout * m].chunks_exact(m).zip(db) {
@@ -131,7 +159,14 @@ impl Products<'_> {
                 let dst = view_mut(dx, k, self.nb * hw).subcols_mut(n0 * hw, g * hw);
                 matmul(dst, Accum::Add, wt, src, T::ONE, self.par);
             } else {
-                matmul(view_mut(col, k, g * out), Accum::Replace, wt, src, T::ONE, self.par);
+                matmul(
+                    view_mut(col, k, g * out),
+                    Accum::Replace,
+                    wt,
+                    src,
+                    T::ONE,
+                    self.par,
+                );
                 fold(self.conv, self.input, self.nb, col, n0, g, dx);
             }
         }
@@ -142,7 +177,11 @@ impl Products<'_> {
 #[inline]
 fn valid_range(out_w: usize, w: usize, s: usize, kj: usize, p: usize) -> (usize, usize) {
     let lo = if kj >= p { 0 } else { (p - kj).div_ceil(s) };
-    let hi = if w + p > kj { ((w + p - kj - 1) / s + 1).min(out_w) } else { 0 };
+    let hi = if w + p > kj {
+        ((w + p - kj - 1) / s + 1).min(out_w)
+    } else {
+        0
+    };
     (lo.min(hi), hi)
 }
 
@@ -240,11 +279,14 @@ mod tests {
                                 for kj in 0..conv.k {
                                     let iy = (oy * conv.stride + ki) as isize - conv.pad as isize;
                                     let ix = (ox * conv.stride + kj) as isize - conv.pad as isize;
-                                    if iy < 0 || ix < 0 || iy >= s.h as isize || ix >= s.w as isize {
+                                    if iy < 0 || ix < 0 || iy >= s.h as isize || ix >= s.w as isize
+                                    {
                                         continue;
                                     }
-                                    let xv = x[((ci * nb + n) * s.h + iy as usize) * s.w + ix as usize];
-                                    acc += w[((co * conv.cin + ci) * conv.k + ki) * conv.k + kj] * xv;
+                                    let xv =
+                                        x[((ci * nb + n) * s.h + iy as usize) * s.w + ix as usize];
+                                    acc +=
+                                        w[((co * conv.cin + ci) * conv.k + ki) * conv.k + kj] * xv;
                                 }
                             }
                         }
@@ -257,20 +299,41 @@ mod tests {
     }
 
     fn pseudo(n: usize, salt: f64) -> Vec<f64> {
-        (0..n).map(|i| ((i as f64 + salt) * 0.7548776662).fract() - 0.5).collect()
+        (0..n)
+            .map(|i| ((i as f64 + salt) * 0.7548776662).fract() - 0.5)
+            .collect()
     }
 
     #[test]
     fn products_match_the_definition_and_are_adjoint() {
-        for (k, stride, pad, h, w) in [(3, 1, 1, 5, 6), (3, 2, 1, 7, 6), (1, 2, 0, 6, 5), (1, 1, 0, 4, 4), (3, 1, 0, 5, 5)] {
-            let conv = Conv { cin: 3, cout: 4, k, stride, pad, w: 0, b: None };
+        for (k, stride, pad, h, w) in [
+            (3, 1, 1, 5, 6),
+            (3, 2, 1, 7, 6),
+            (1, 2, 0, 6, 5),
+            (1, 1, 0, 4, 4),
+            (3, 1, 0, 5, 5),
+        ] {
+            let conv = Conv {
+                cin: 3,
+                cout: 4,
+                k,
+                stride,
+                pad,
+                w: 0,
+                b: None,
+            };
             let s = Shape { c: 3, h, w };
             let nb = 3;
             let o = conv.out_shape(s);
             let wt = pseudo(conv.cout * conv.fan_in(), 0.1);
             let x = pseudo(s.len() * nb, 0.3);
             let mut col = vec![0.0; scratch_len(&conv, s, nb)];
-            let prod = Products { conv: &conv, input: s, nb, par: Par::Seq };
+            let prod = Products {
+                conv: &conv,
+                input: s,
+                nb,
+                par: Par::Seq,
+            };
             let mut y = vec![0.0; o.len() * nb];
             prod.forward(&wt, None, &x, &mut y, &mut col, Accum::Replace);
             let want = direct(&conv, s, nb, &wt, &x);
@@ -286,8 +349,14 @@ mod tests {
             let mut dw = vec![0.0; wt.len()];
             prod.weight_grad(&dy, &x, &mut dw, None, &mut col);
             let via_w: f64 = dw.iter().zip(&wt).map(|(a, b)| a * b).sum();
-            assert!((lhs - via_x).abs() < 1e-12 * lhs.abs().max(1.0), "{lhs} {via_x}");
-            assert!((lhs - via_w).abs() < 1e-12 * lhs.abs().max(1.0), "{lhs} {via_w}");
+            assert!(
+                (lhs - via_x).abs() < 1e-12 * lhs.abs().max(1.0),
+                "{lhs} {via_x}"
+            );
+            assert!(
+                (lhs - via_w).abs() < 1e-12 * lhs.abs().max(1.0),
+                "{lhs} {via_w}"
+            );
         }
     }
 }

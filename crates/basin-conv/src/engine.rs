@@ -68,7 +68,13 @@ impl<T: Real> Engine<T> {
             })
             .max()
             .unwrap_or(0);
-        let bn = |f: f64| graph.bns.iter().map(|b| vec![T::from_f64(f); b.c]).collect();
+        let bn = |f: f64| {
+            graph
+                .bns
+                .iter()
+                .map(|b| vec![T::from_f64(f); b.c])
+                .collect()
+        };
         Self {
             val: sizes.iter().map(|&s| vec![T::ZERO; s]).collect(),
             adj: sizes.iter().map(|&s| vec![T::ZERO; s]).collect(),
@@ -122,14 +128,22 @@ impl<T: Real> Engine<T> {
     /// to set before [`Self::r_backward`].
     pub fn logit_r_adjoint_mut(&mut self, nb: usize) -> (&[T], &[T], &mut [T]) {
         let last = self.graph.nodes.len() - 1;
-        (&self.val[last][..nb], &self.rval[last][..nb], &mut self.radj[last][..nb])
+        (
+            &self.val[last][..nb],
+            &self.rval[last][..nb],
+            &mut self.radj[last][..nb],
+        )
     }
 
     /// The forward pass over the `nb` examples in the input buffer. In [`BnMode::Train`]
     /// BatchNorm uses the batch's statistics and folds them into `state`; in eval mode it
     /// uses `state`'s.
     pub fn forward(&mut self, theta: &[T], nb: usize, mode: BnMode, state: &mut BnState) {
-        assert!(nb <= self.cap && nb > 0, "batch of {nb} for buffers of {}", self.cap);
+        assert!(
+            nb <= self.cap && nb > 0,
+            "batch of {nb} for buffers of {}",
+            self.cap
+        );
         self.mode = mode;
         for i in 1..self.graph.nodes.len() {
             let node = self.graph.nodes[i];
@@ -140,8 +154,20 @@ impl<T: Real> Engine<T> {
                 Op::Input => {}
                 Op::Conv(c) => {
                     let (x, y) = read_write(&mut self.val, a, i);
-                    let prod = Products { conv: &c, input: in_shape, nb, par: self.par };
-                    prod.forward(&theta[c.w..], c.b.map(|o| &theta[o..o + c.cout]), x, y, &mut self.col, Accum::Replace);
+                    let prod = Products {
+                        conv: &c,
+                        input: in_shape,
+                        nb,
+                        par: self.par,
+                    };
+                    prod.forward(
+                        &theta[c.w..],
+                        c.b.map(|o| &theta[o..o + c.cout]),
+                        x,
+                        y,
+                        &mut self.col,
+                        Accum::Replace,
+                    );
                 }
                 Op::BatchNorm(bn) => {
                     let m = nb * in_shape.spatial();
@@ -163,7 +189,11 @@ impl<T: Real> Engine<T> {
                 }
                 Op::Add => {
                     let (lo, hi) = self.val.split_at_mut(i);
-                    for ((y, u), w) in hi[0][..len].iter_mut().zip(&lo[a][..len]).zip(&lo[b][..len]) {
+                    for ((y, u), w) in hi[0][..len]
+                        .iter_mut()
+                        .zip(&lo[a][..len])
+                        .zip(&lo[b][..len])
+                    {
                         *y = *u + *w;
                     }
                 }
@@ -181,7 +211,14 @@ impl<T: Real> Engine<T> {
 
     /// Sets BatchNorm layer `bn`'s mean and inverse standard deviation for this pass, from the
     /// batch (training mode, folding them into the running statistics) or from `state`.
-    fn bn_stats(&mut self, bn: BatchNorm, m: usize, mode: BnMode, state: &mut BnState, input: usize) {
+    fn bn_stats(
+        &mut self,
+        bn: BatchNorm,
+        m: usize,
+        mode: BnMode,
+        state: &mut BnState,
+        input: usize,
+    ) {
         let running = &mut state.layers[bn.state];
         let (mean, inv) = (&mut self.bn_mean[bn.state], &mut self.bn_inv[bn.state]);
         match mode {
@@ -222,7 +259,12 @@ impl<T: Real> Engine<T> {
             match node.op {
                 Op::Input => {}
                 Op::Conv(c) => {
-                    let prod = Products { conv: &c, input: in_shape, nb, par: self.par };
+                    let prod = Products {
+                        conv: &c,
+                        input: in_shape,
+                        nb,
+                        par: self.par,
+                    };
                     if let Some(g) = grad.as_deref_mut() {
                         let (gw, gb) = conv_grads(&c, g);
                         prod.weight_grad(&self.adj[i], &self.val[a], gw, gb, &mut self.col);
@@ -232,7 +274,14 @@ impl<T: Real> Engine<T> {
                         prod.input_grad(&theta[c.w..], gy, gx, &mut self.col);
                     }
                 }
-                Op::BatchNorm(bn) => self.bn_backward(bn, theta, nb * in_shape.spatial(), a, i, grad.as_deref_mut()),
+                Op::BatchNorm(bn) => self.bn_backward(
+                    bn,
+                    theta,
+                    nb * in_shape.spatial(),
+                    a,
+                    i,
+                    grad.as_deref_mut(),
+                ),
                 Op::Act(act) => {
                     let x = &self.val[a][..len];
                     let (gy, gx) = read_back(&mut self.adj, i, a);
@@ -241,7 +290,10 @@ impl<T: Real> Engine<T> {
                 Op::Add => {
                     for src in [a, b] {
                         let (gy, gx) = read_back(&mut self.adj, i, src);
-                        gx[..len].iter_mut().zip(&gy[..len]).for_each(|(d, g)| *d += *g);
+                        gx[..len]
+                            .iter_mut()
+                            .zip(&gy[..len])
+                            .for_each(|(d, g)| *d += *g);
                     }
                 }
                 Op::Pool => {
@@ -259,7 +311,15 @@ impl<T: Real> Engine<T> {
 
     /// BatchNorm's backward pass over `m` values per channel: in eval mode an affine map per
     /// channel; in training mode through the batch statistics too.
-    fn bn_backward(&mut self, bn: BatchNorm, theta: &[T], m: usize, a: usize, i: usize, grad: Option<&mut [T]>) {
+    fn bn_backward(
+        &mut self,
+        bn: BatchNorm,
+        theta: &[T],
+        m: usize,
+        a: usize,
+        i: usize,
+        grad: Option<&mut [T]>,
+    ) {
         let (mean, inv) = (&self.bn_mean[bn.state], &self.bn_inv[bn.state]);
         let x = &self.val[a];
         let (gy, gx) = read_back(&mut self.adj, i, a);
@@ -312,9 +372,21 @@ impl<T: Real> Engine<T> {
             match node.op {
                 Op::Input => {}
                 Op::Conv(c) => {
-                    let prod = Products { conv: &c, input: in_shape, nb, par: self.par };
+                    let prod = Products {
+                        conv: &c,
+                        input: in_shape,
+                        nb,
+                        par: self.par,
+                    };
                     let vb = c.b.map(|o| &v[o..o + c.cout]);
-                    prod.forward(&v[c.w..], vb, &self.val[a], &mut self.rval[i], &mut self.col, Accum::Replace);
+                    prod.forward(
+                        &v[c.w..],
+                        vb,
+                        &self.val[a],
+                        &mut self.rval[i],
+                        &mut self.col,
+                        Accum::Replace,
+                    );
                     if a > 0 {
                         let (rx, ry) = read_write(&mut self.rval, a, i);
                         prod.forward(&theta[c.w..], None, rx, ry, &mut self.col, Accum::Add);
@@ -330,7 +402,11 @@ impl<T: Real> Engine<T> {
                         let scale = theta[bn.gamma + ch] * s;
                         let (vg, vb, mu) = (v[bn.gamma + ch], v[bn.beta + ch], mean[ch]);
                         let rows = ch * m..(ch + 1) * m;
-                        for ((r, xv), rxv) in ry[rows.clone()].iter_mut().zip(&x[rows.clone()]).zip(&rx[rows]) {
+                        for ((r, xv), rxv) in ry[rows.clone()]
+                            .iter_mut()
+                            .zip(&x[rows.clone()])
+                            .zip(&rx[rows])
+                        {
                             *r = scale * *rxv + vg * (*xv - mu) * s + vb;
                         }
                     }
@@ -344,7 +420,11 @@ impl<T: Real> Engine<T> {
                 }
                 Op::Add => {
                     let (lo, hi) = self.rval.split_at_mut(i);
-                    for ((y, u), w) in hi[0][..len].iter_mut().zip(&lo[a][..len]).zip(&lo[b][..len]) {
+                    for ((y, u), w) in hi[0][..len]
+                        .iter_mut()
+                        .zip(&lo[a][..len])
+                        .zip(&lo[b][..len])
+                    {
                         *y = *u + *w;
                     }
                 }
@@ -387,8 +467,13 @@ impl<T: Real> Engine<T> {
                         let vgs = v[bn.gamma + ch] * s;
                         let rows = ch * m..(ch + 1) * m;
                         let (mut h_gamma, mut h_beta) = (T::ZERO, T::ZERO);
-                        let it = rgx[rows.clone()].iter_mut().zip(&rg[rows.clone()]).zip(&g[rows.clone()]);
-                        for (((d, r), gv), (xv, rxv)) in it.zip(x[rows.clone()].iter().zip(&rx[rows])) {
+                        let it = rgx[rows.clone()]
+                            .iter_mut()
+                            .zip(&rg[rows.clone()])
+                            .zip(&g[rows.clone()]);
+                        for (((d, r), gv), (xv, rxv)) in
+                            it.zip(x[rows.clone()].iter().zip(&rx[rows]))
+                        {
                             h_gamma += *r * (*xv - mu) * s + *gv * s * *rxv;
                             h_beta += *r;
                             *d += scale * *r + vgs * *gv;
@@ -398,7 +483,11 @@ impl<T: Real> Engine<T> {
                     }
                 }
                 Op::Act(act) => {
-                    let (x, rx, g) = (&self.val[a][..len], &self.rval[a][..len], &self.adj[i][..len]);
+                    let (x, rx, g) = (
+                        &self.val[a][..len],
+                        &self.rval[a][..len],
+                        &self.adj[i][..len],
+                    );
                     let (rg, rgx) = read_back(&mut self.radj, i, a);
                     add_derivative(act, x, &rg[..len], &mut rgx[..len]);
                     if !act.is_piecewise_linear() {
@@ -410,7 +499,10 @@ impl<T: Real> Engine<T> {
                 Op::Add => {
                     for src in [a, b] {
                         let (rg, rgx) = read_back(&mut self.radj, i, src);
-                        rgx[..len].iter_mut().zip(&rg[..len]).for_each(|(d, g)| *d += *g);
+                        rgx[..len]
+                            .iter_mut()
+                            .zip(&rg[..len])
+                            .for_each(|(d, g)| *d += *g);
                     }
                 }
                 Op::Pool => {
@@ -429,9 +521,23 @@ impl<T: Real> Engine<T> {
     /// The conv's R-backward step: `(Hv)_W += Rg·U(x)ᵀ + g·U(Rx)ᵀ`, `(Hv)_b += Σ Rg`,
     /// `R g_x += F(Wᵀ Rg + V_Wᵀ g)`.
     #[allow(clippy::too_many_arguments)]
-    fn conv_r_backward(&mut self, c: &Conv, theta: &[T], v: &[T], nb: usize, a: usize, i: usize, hv: &mut [T]) {
+    fn conv_r_backward(
+        &mut self,
+        c: &Conv,
+        theta: &[T],
+        v: &[T],
+        nb: usize,
+        a: usize,
+        i: usize,
+        hv: &mut [T],
+    ) {
         let in_shape = self.graph.nodes[a].shape;
-        let prod = Products { conv: c, input: in_shape, nb, par: self.par };
+        let prod = Products {
+            conv: c,
+            input: in_shape,
+            nb,
+            par: self.par,
+        };
         let (hw, hb) = conv_grads(c, hv);
         prod.weight_grad(&self.radj[i], &self.val[a], hw, hb, &mut self.col);
         if a > 0 {

@@ -334,12 +334,22 @@ impl Builder {
     }
 
     /// A conv `k×k` with padding `k/2` and no bias, as every ResNet conv.
-    fn conv(&mut self, name: &str, x: usize, cout: usize, k: usize, stride: usize, bias: bool) -> usize {
+    fn conv(
+        &mut self,
+        name: &str,
+        x: usize,
+        cout: usize,
+        k: usize,
+        stride: usize,
+        bias: bool,
+    ) -> usize {
         let cin = self.shape(x).c;
         let w = self.param(
             format!("{name}.weight"),
             vec![cout, cin, k, k],
-            ParamKind::Weight { fan_in: cin * k * k },
+            ParamKind::Weight {
+                fan_in: cin * k * k,
+            },
         );
         let b = bias.then(|| self.param(format!("{name}.bias"), vec![cout], ParamKind::Bias));
         let conv = Conv {
@@ -417,7 +427,14 @@ impl Builder {
 
     /// One residual block, in pytorch-cifar's module order (convs and BatchNorms, then the
     /// shortcut).
-    fn block(&mut self, spec: &ResNetSpec, prefix: &str, x: usize, planes: usize, stride: usize) -> usize {
+    fn block(
+        &mut self,
+        spec: &ResNetSpec,
+        prefix: &str,
+        x: usize,
+        planes: usize,
+        stride: usize,
+    ) -> usize {
         let act = spec.activation;
         let out_c = planes * spec.block.expansion();
         let y = match spec.block {

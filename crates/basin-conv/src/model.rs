@@ -202,15 +202,20 @@ pub fn from_bytes(bytes: &[u8], origin: &Path) -> Result<ConvModel, ConvModelErr
         path: path(),
         problem: e.to_string(),
     })?;
-    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| ConvModelError::NotSafetensors {
-        path: path(),
-        problem: e.to_string(),
-    })?;
+    let (_, header) =
+        SafeTensors::read_metadata(bytes).map_err(|e| ConvModelError::NotSafetensors {
+            path: path(),
+            problem: e.to_string(),
+        })?;
     let names: BTreeSet<String> = st.names().into_iter().map(str::to_string).collect();
     let (mut spec, stem_dtype) = infer(&st, &names, origin)?;
     if let Some(stored) = stored_spec(header.metadata().as_ref(), origin)? {
-        if (stored.block, &stored.blocks, stored.base_width, stored.in_channels)
-            != (spec.block, &spec.blocks, spec.base_width, spec.in_channels)
+        if (
+            stored.block,
+            &stored.blocks,
+            stored.base_width,
+            stored.in_channels,
+        ) != (spec.block, &spec.blocks, spec.base_width, spec.in_channels)
         {
             return Err(ConvModelError::Metadata {
                 path: path(),
@@ -226,7 +231,11 @@ pub fn from_bytes(bytes: &[u8], origin: &Path) -> Result<ConvModel, ConvModelErr
         Dtype::F64 => false,
         other => return Err(dtype_error(origin, STEM, other, "F32 or F64")),
     };
-    let reader = Reader { st: &st, path: origin, f32 };
+    let reader = Reader {
+        st: &st,
+        path: origin,
+        f32,
+    };
     let mut theta = Vec::with_capacity(graph.n_params());
     let mut expected = BTreeSet::new();
     for p in &graph.params {
@@ -261,7 +270,12 @@ pub fn from_bytes(bytes: &[u8], origin: &Path) -> Result<ConvModel, ConvModelErr
             arch: spec.to_string(),
         });
     }
-    Ok(ConvModel { spec, theta, state, f32 })
+    Ok(ConvModel {
+        spec,
+        theta,
+        state,
+        f32,
+    })
 }
 
 fn dtype_error(origin: &Path, name: &str, found: Dtype, expected: &str) -> ConvModelError {
@@ -281,7 +295,11 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    fn view(&self, name: &str, shape: &[usize]) -> Result<::safetensors::tensor::TensorView<'_>, ConvModelError> {
+    fn view(
+        &self,
+        name: &str,
+        shape: &[usize],
+    ) -> Result<::safetensors::tensor::TensorView<'_>, ConvModelError> {
         let t = self.st.tensor(name).map_err(|_| ConvModelError::Missing {
             path: self.path.to_owned(),
             name: name.to_string(),
@@ -313,7 +331,11 @@ impl Reader<'_> {
                 .map(|c| f64::from_le_bytes(c.try_into().unwrap_or_default()))
                 .collect(),
             (other, _) => {
-                let want = if self.f32 { "F32, as conv1.weight" } else { "F64, as conv1.weight" };
+                let want = if self.f32 {
+                    "F32, as conv1.weight"
+                } else {
+                    "F64, as conv1.weight"
+                };
                 return Err(dtype_error(self.path, name, other, want));
             }
         };
@@ -339,7 +361,11 @@ impl Reader<'_> {
         if t.dtype() != Dtype::I64 {
             return Err(dtype_error(self.path, name, t.dtype(), "I64 (a scalar)"));
         }
-        match t.data().get(..8).filter(|_| t.shape().iter().product::<usize>() == 1) {
+        match t
+            .data()
+            .get(..8)
+            .filter(|_| t.shape().iter().product::<usize>() == 1)
+        {
             Some(b) => Ok(i64::from_le_bytes(b.try_into().unwrap_or_default())),
             None => Err(ConvModelError::Shape {
                 path: self.path.to_owned(),
@@ -352,7 +378,11 @@ impl Reader<'_> {
 }
 
 /// The architecture read off the tensor names and shapes, and the stem's dtype.
-fn infer(st: &SafeTensors<'_>, names: &BTreeSet<String>, origin: &Path) -> Result<(ResNetSpec, Dtype), ConvModelError> {
+fn infer(
+    st: &SafeTensors<'_>,
+    names: &BTreeSet<String>,
+    origin: &Path,
+) -> Result<(ResNetSpec, Dtype), ConvModelError> {
     let arch = |problem: String| ConvModelError::Architecture {
         path: origin.to_owned(),
         problem,
@@ -377,11 +407,15 @@ fn infer(st: &SafeTensors<'_>, names: &BTreeSet<String>, origin: &Path) -> Resul
     let mut blocks = Vec::new();
     while names.contains(&format!("layer{}.0.conv1.weight", blocks.len() + 1)) {
         let i = blocks.len() + 1;
-        let count = (0..).take_while(|j| names.contains(&format!("layer{i}.{j}.conv1.weight"))).count();
+        let count = (0..)
+            .take_while(|j| names.contains(&format!("layer{i}.{j}.conv1.weight")))
+            .count();
         blocks.push(count);
     }
     if blocks.is_empty() {
-        return Err(arch("no tensor layer1.0.conv1.weight: the ResNet has no blocks".into()));
+        return Err(arch(
+            "no tensor layer1.0.conv1.weight: the ResNet has no blocks".into(),
+        ));
     }
     let spec = ResNetSpec::general(block, blocks, width, channels);
     spec.validate().map_err(|e| arch(e.to_string()))?;
@@ -389,7 +423,10 @@ fn infer(st: &SafeTensors<'_>, names: &BTreeSet<String>, origin: &Path) -> Resul
 }
 
 /// The spec in the basin metadata, if the file has basin metadata.
-fn stored_spec(meta: Option<&HashMap<String, String>>, origin: &Path) -> Result<Option<ResNetSpec>, ConvModelError> {
+fn stored_spec(
+    meta: Option<&HashMap<String, String>>,
+    origin: &Path,
+) -> Result<Option<ResNetSpec>, ConvModelError> {
     let Some(meta) = meta.filter(|m| m.contains_key(META_FORMAT)) else {
         return Ok(None);
     };
@@ -399,17 +436,28 @@ fn stored_spec(meta: Option<&HashMap<String, String>>, origin: &Path) -> Result<
         problem,
     };
     if meta[META_FORMAT] != FORMAT {
-        return Err(bad(META_FORMAT, format!("{:?} is not {FORMAT:?}", meta[META_FORMAT])));
+        return Err(bad(
+            META_FORMAT,
+            format!("{:?} is not {FORMAT:?}", meta[META_FORMAT]),
+        ));
     }
-    let text = meta.get(META_SPEC).ok_or_else(|| bad(META_SPEC, "absent".into()))?;
-    let spec: ResNetSpec = serde_json::from_str(text).map_err(|e| bad(META_SPEC, format!("not a ResNetSpec ({e})")))?;
+    let text = meta
+        .get(META_SPEC)
+        .ok_or_else(|| bad(META_SPEC, "absent".into()))?;
+    let spec: ResNetSpec = serde_json::from_str(text)
+        .map_err(|e| bad(META_SPEC, format!("not a ResNetSpec ({e})")))?;
     spec.validate().map_err(|e| bad(META_SPEC, e.to_string()))?;
     Ok(Some(spec))
 }
 
 /// Writes θ and the BatchNorm state of `spec` to `path` as a PyTorch state_dict in `T`'s
 /// dtype, atomically.
-pub fn save<T: Real>(path: &Path, spec: &ResNetSpec, theta: &[T], state: &BnState) -> Result<(), ConvModelError> {
+pub fn save<T: Real>(
+    path: &Path,
+    spec: &ResNetSpec,
+    theta: &[T],
+    state: &BnState,
+) -> Result<(), ConvModelError> {
     let bytes = encode(spec, theta, state, path)?;
     basin_data::io::write_atomic(path, &bytes).map_err(|e| ConvModelError::Io {
         path: path.to_owned(),
@@ -419,7 +467,11 @@ pub fn save<T: Real>(path: &Path, spec: &ResNetSpec, theta: &[T], state: &BnStat
 }
 
 /// The bytes [`save`] writes.
-pub fn to_bytes<T: Real>(spec: &ResNetSpec, theta: &[T], state: &BnState) -> Result<Vec<u8>, ConvModelError> {
+pub fn to_bytes<T: Real>(
+    spec: &ResNetSpec,
+    theta: &[T],
+    state: &BnState,
+) -> Result<Vec<u8>, ConvModelError> {
     encode(spec, theta, state, Path::new("<in-memory model>"))
 }
 
@@ -443,7 +495,12 @@ fn float_bytes<T: Real>(values: impl Iterator<Item = f64>) -> Vec<u8> {
     out
 }
 
-fn encode<T: Real>(spec: &ResNetSpec, theta: &[T], state: &BnState, path: &Path) -> Result<Vec<u8>, ConvModelError> {
+fn encode<T: Real>(
+    spec: &ResNetSpec,
+    theta: &[T],
+    state: &BnState,
+    path: &Path,
+) -> Result<Vec<u8>, ConvModelError> {
     let mismatch = |problem: String| ConvModelError::Mismatch {
         path: path.to_owned(),
         problem,
@@ -451,10 +508,18 @@ fn encode<T: Real>(spec: &ResNetSpec, theta: &[T], state: &BnState, path: &Path)
     spec.validate().map_err(|e| mismatch(e.to_string()))?;
     let graph = Graph::resnet(spec, 32, 32);
     if theta.len() != graph.n_params() {
-        return Err(mismatch(format!("θ has {} values; {spec} has {}", theta.len(), graph.n_params())));
+        return Err(mismatch(format!(
+            "θ has {} values; {spec} has {}",
+            theta.len(),
+            graph.n_params()
+        )));
     }
     if state.layers.len() != graph.bns.len() {
-        return Err(mismatch(format!("{} BatchNorm states for {} layers", state.layers.len(), graph.bns.len())));
+        return Err(mismatch(format!(
+            "{} BatchNorm states for {} layers",
+            state.layers.len(),
+            graph.bns.len()
+        )));
     }
     if let Some(k) = theta.iter().position(|x| !x.is_finite()) {
         return Err(mismatch(format!("θ[{k}] = {} is not finite", theta[k])));
@@ -473,8 +538,12 @@ fn encode<T: Real>(spec: &ResNetSpec, theta: &[T], state: &BnState, path: &Path)
             bytes: float_bytes::<T>(theta[p.range()].iter().map(|x| x.to_f64())),
         });
         // PyTorch's state_dict puts a BatchNorm's buffers right after its bias.
-        let Some(prefix) = p.name.strip_suffix(".bias") else { continue };
-        let Some(&k) = bn_of.get(prefix) else { continue };
+        let Some(prefix) = p.name.strip_suffix(".bias") else {
+            continue;
+        };
+        let Some(&k) = bn_of.get(prefix) else {
+            continue;
+        };
         let s = &state.layers[k];
         for (suffix, values) in [("running_mean", &s.mean), ("running_var", &s.var)] {
             entries.push(Entry {
@@ -493,11 +562,17 @@ fn encode<T: Real>(spec: &ResNetSpec, theta: &[T], state: &BnState, path: &Path)
     }
     let mut map = Map::new();
     let spec_json = serde_json::to_string(spec).unwrap_or_default();
-    map.insert("__metadata__".into(), json!({ META_FORMAT: FORMAT, META_SPEC: spec_json }));
+    map.insert(
+        "__metadata__".into(),
+        json!({ META_FORMAT: FORMAT, META_SPEC: spec_json }),
+    );
     let mut offset = 0;
     for e in &entries {
         let end = offset + e.bytes.len();
-        map.insert(e.name.clone(), json!({ "dtype": e.dtype, "shape": e.shape, "data_offsets": [offset, end] }));
+        map.insert(
+            e.name.clone(),
+            json!({ "dtype": e.dtype, "shape": e.shape, "data_offsets": [offset, end] }),
+        );
         offset = end;
     }
     let mut header = Value::Object(map).to_string().into_bytes();

@@ -96,7 +96,9 @@ impl Network {
             }
             Ok(Self::Conv(m))
         } else {
-            Ok(Self::Fcn(safetensors::from_bytes(&bytes, path, activation)?))
+            Ok(Self::Fcn(safetensors::from_bytes(
+                &bytes, path, activation,
+            )?))
         }
     }
 
@@ -155,7 +157,13 @@ impl Network {
             Self::Fcn(m) => Box::new(FcnObjective::<T>::from_dataset(&m.spec, data)?),
             Self::Conv(m) => {
                 let graph = conv_graph(&m.spec, data)?;
-                let mut obj = ConvObjective::<T>::from_dataset(graph, m.state.clone(), data, run.chunk, run.par())?;
+                let mut obj = ConvObjective::<T>::from_dataset(
+                    graph,
+                    m.state.clone(),
+                    data,
+                    run.chunk,
+                    run.par(),
+                )?;
                 obj.set_mode(BnMode::Eval);
                 Box::new(obj)
             }
@@ -176,7 +184,13 @@ impl Network {
             }
             Self::Conv(m) => {
                 let graph = conv_graph(&m.spec, data)?;
-                let mut obj = ConvObjective::<f64>::from_dataset(graph, m.state.clone(), data, run.chunk, run.par())?;
+                let mut obj = ConvObjective::<f64>::from_dataset(
+                    graph,
+                    m.state.clone(),
+                    data,
+                    run.chunk,
+                    run.par(),
+                )?;
                 obj.logits(theta, &all)
             }
         })
@@ -185,7 +199,9 @@ impl Network {
 
 /// The graph of `spec` on `data`'s images, or an error saying why the data do not fit.
 pub fn conv_graph(spec: &crate::ResNetSpec, data: &Dataset) -> Result<Graph, NetworkError> {
-    let shape = data.require_image_shape().map_err(|e| NetworkError::Data(e.to_string()))?;
+    let shape = data
+        .require_image_shape()
+        .map_err(|e| NetworkError::Data(e.to_string()))?;
     if shape.channels != spec.in_channels {
         return Err(NetworkError::Data(format!(
             "the ResNet takes {} input channels but the images of {} have {}: use the data the \

@@ -8,12 +8,12 @@
 //! running statistics (PyTorch's `model.eval()`), as the paper's code and PyHessian do.
 
 use basin_data::{Augment, Dataset, ImageShape};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use basin_nn::loss::{bce, bce_dz, bce_dz2, predict};
 use basin_nn::real::convert;
 use basin_nn::{Objective, Real};
 use faer::Par;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 
 use crate::engine::Engine;
 use crate::graph::Graph;
@@ -98,9 +98,15 @@ impl<T: Real> ConvObjective<T> {
             return Err(data_err(format!("label {bad} is not 0/1; binarise first")));
         }
         if state.layers.len() != graph.bns.len()
-            || state.layers.iter().zip(&graph.bns).any(|(s, b)| s.mean.len() != b.c || s.var.len() != b.c)
+            || state
+                .layers
+                .iter()
+                .zip(&graph.bns)
+                .any(|(s, b)| s.mean.len() != b.c || s.var.len() != b.c)
         {
-            return Err(ConvError::State("its layers do not match the network's BatchNorm layers".into()));
+            return Err(ConvError::State(
+                "its layers do not match the network's BatchNorm layers".into(),
+            ));
         }
         state.check(&graph).map_err(ConvError::State)?;
         let chunk = chunk.clamp(1, y.len().max(1));
@@ -108,7 +114,12 @@ impl<T: Real> ConvObjective<T> {
             Engine::<T>::memory_bytes(&graph, chunk, true) as u64
                 + (x.len() * size_of::<T>()) as u64
                 + (graph.n_params() * size_of::<T>()) as u64,
-            || format!("a conv net of {} parameters with passes of {chunk} examples", graph.n_params()),
+            || {
+                format!(
+                    "a conv net of {} parameters with passes of {chunk} examples",
+                    graph.n_params()
+                )
+            },
             "give a smaller batch or chunk (--batch-size), or a narrower architecture",
         )?;
         Ok(Self {
@@ -210,7 +221,9 @@ impl<T: Real> ConvObjective<T> {
                     let augmented = a.apply(image);
                     for (c, plane) in augmented.chunks_exact(hw).enumerate() {
                         let dst = &mut input[(c * nb + n) * hw..(c * nb + n + 1) * hw];
-                        dst.iter_mut().zip(plane).for_each(|(d, v)| *d = T::from_f64(f64::from(*v)));
+                        dst.iter_mut()
+                            .zip(plane)
+                            .for_each(|(d, v)| *d = T::from_f64(f64::from(*v)));
                     }
                 }
                 None => {
@@ -245,7 +258,11 @@ impl Augmenter {
         let draw = self.augment.draw(&mut self.rng);
         // The shapes were checked when the augmentation was set, so this cannot fail; were it
         // to, the image goes in unaugmented.
-        if self.augment.apply_at(self.shape, &self.src, &mut self.dst, draw).is_err() {
+        if self
+            .augment
+            .apply_at(self.shape, &self.src, &mut self.dst, draw)
+            .is_err()
+        {
             self.dst.copy_from_slice(&self.src);
         }
         &self.dst
@@ -266,7 +283,11 @@ impl<T: Real> Objective<T> for ConvObjective<T> {
         for chunk in batch.chunks(self.engine.capacity()) {
             self.forward(theta, chunk, BnMode::Eval);
             let z = self.engine.logits(chunk.len());
-            total += z.iter().zip(chunk).map(|(&zi, &ex)| bce(zi, self.y[ex])).sum::<T>();
+            total += z
+                .iter()
+                .zip(chunk)
+                .map(|(&zi, &ex)| bce(zi, self.y[ex]))
+                .sum::<T>();
         }
         total / T::from_f64(batch.len().max(1) as f64)
     }
@@ -289,7 +310,10 @@ impl<T: Real> Objective<T> for ConvObjective<T> {
         let single = batch.len() <= self.engine.capacity();
         for chunk in batch.chunks(self.engine.capacity()) {
             let nb = chunk.len();
-            let cached = single && self.cache.valid && self.cache.batch == chunk && self.cache.theta == theta;
+            let cached = single
+                && self.cache.valid
+                && self.cache.batch == chunk
+                && self.cache.theta == theta;
             if !cached {
                 self.forward(theta, chunk, BnMode::Eval);
                 self.seed_adjoint(chunk, b);

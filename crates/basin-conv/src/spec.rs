@@ -172,7 +172,10 @@ impl ResNetSpec {
             .and_then(|p| p.checked_mul(self.block.expansion()))
             .and_then(|c| c.checked_mul(c))
             .and_then(|c| c.checked_mul(9));
-        let total_blocks = self.blocks.iter().try_fold(0usize, |a, b| a.checked_add(*b));
+        let total_blocks = self
+            .blocks
+            .iter()
+            .try_fold(0usize, |a, b| a.checked_add(*b));
         if widest.is_none() || total_blocks.is_none_or(|b| b > 10_000) {
             return Err(ArchError::TooLarge(self.to_string()));
         }
@@ -298,7 +301,14 @@ mod tests {
 
     #[test]
     fn bad_names_say_what_is_expected() {
-        for bad in ["resnet19", "basic:1,0:8", "basic::8", "wide:1:8", "basic:1:0", ""] {
+        for bad in [
+            "resnet19",
+            "basic:1,0:8",
+            "basic::8",
+            "wide:1:8",
+            "basic:1:0",
+            "",
+        ] {
             let err = bad.parse::<ArchName>().unwrap_err().to_string();
             assert!(
                 err.contains("resnet18") || err.contains("at least one"),

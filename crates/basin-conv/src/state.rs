@@ -44,7 +44,11 @@ impl RunningStats {
     /// statistics: momentum 0.1, the variance made unbiased by `m/(m − 1)`, as PyTorch does.
     /// The caller counts the batch in `batches`.
     pub fn fold(&mut self, ch: usize, mean: f64, biased_var: f64, m: usize) {
-        let unbias = if m > 1 { m as f64 / (m - 1) as f64 } else { 1.0 };
+        let unbias = if m > 1 {
+            m as f64 / (m - 1) as f64
+        } else {
+            1.0
+        };
         self.mean[ch] = (1.0 - BN_MOMENTUM) * self.mean[ch] + BN_MOMENTUM * mean;
         self.var[ch] = (1.0 - BN_MOMENTUM) * self.var[ch] + BN_MOMENTUM * biased_var * unbias;
     }
@@ -73,7 +77,10 @@ impl BnState {
                 return Err(format!("{}.running_mean is not finite", slot.name));
             }
             if s.var.iter().any(|v| !v.is_finite() || *v < 0.0) {
-                return Err(format!("{}.running_var is negative or not finite", slot.name));
+                return Err(format!(
+                    "{}.running_var is negative or not finite",
+                    slot.name
+                ));
             }
         }
         Ok(())

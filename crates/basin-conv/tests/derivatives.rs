@@ -14,7 +14,12 @@ fn pseudo(n: usize, salt: f64) -> Vec<f64> {
 }
 
 /// A small ResNet on 8×8 images: width 4, one block per stage, with `act`.
-fn tiny(block: BlockKind, blocks: Vec<usize>, act: Activation, channels: usize) -> (Graph, BnState) {
+fn tiny(
+    block: BlockKind,
+    blocks: Vec<usize>,
+    act: Activation,
+    channels: usize,
+) -> (Graph, BnState) {
     let mut spec = ResNetSpec::general(block, blocks, 4, channels);
     spec.activation = act;
     let graph = Graph::resnet(&spec, 8, 8);
@@ -64,20 +69,33 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 }
 
 /// (f(θ + εv) − f(θ − εv)) / 2ε for the loss and the gradient.
-fn central(obj: &mut ConvObjective<f64>, theta: &[f64], batch: &[usize], v: &[f64], eps: f64) -> (f64, Vec<f64>) {
+fn central(
+    obj: &mut ConvObjective<f64>,
+    theta: &[f64],
+    batch: &[usize],
+    v: &[f64],
+    eps: f64,
+) -> (f64, Vec<f64>) {
     let n = theta.len();
     let plus: Vec<f64> = theta.iter().zip(v).map(|(t, d)| t + eps * d).collect();
     let minus: Vec<f64> = theta.iter().zip(v).map(|(t, d)| t - eps * d).collect();
     let (mut gp, mut gm) = (vec![0.0; n], vec![0.0; n]);
     let lp = obj.loss_grad(&plus, batch, &mut gp);
     let lm = obj.loss_grad(&minus, batch, &mut gm);
-    let dg = gp.iter().zip(&gm).map(|(a, b)| (a - b) / (2.0 * eps)).collect();
+    let dg = gp
+        .iter()
+        .zip(&gm)
+        .map(|(a, b)| (a - b) / (2.0 * eps))
+        .collect();
     ((lp - lm) / (2.0 * eps), dg)
 }
 
 #[test]
 fn gradient_and_hvp_match_central_differences_in_eval_mode() {
-    for (block, blocks, channels) in [(BlockKind::Basic, vec![1, 1], 1), (BlockKind::Bottleneck, vec![1, 2], 3)] {
+    for (block, blocks, channels) in [
+        (BlockKind::Basic, vec![1, 1], 1),
+        (BlockKind::Bottleneck, vec![1, 2], 3),
+    ] {
         let (graph, state) = tiny(block, blocks, Activation::Tanh, channels);
         let theta = theta_of(&graph, 3);
         let mut obj = objective(graph, state, 5, 3);
@@ -90,7 +108,10 @@ fn gradient_and_hvp_match_central_differences_in_eval_mode() {
         // Directional derivative: |gᵀv − FD| relative to |g||v|, and the HVP against the
         // gradient's central difference: 1e-6 relative (the FD's own error is ~ε² ≈ 1e-10).
         let gv = dot(&grad, &v);
-        assert!((gv - dl).abs() < 1e-6 * norm(&grad) * norm(&v), "{block:?}: gᵀv {gv} FD {dl}");
+        assert!(
+            (gv - dl).abs() < 1e-6 * norm(&grad) * norm(&v),
+            "{block:?}: gᵀv {gv} FD {dl}"
+        );
         let mut hv = vec![0.0; n];
         obj.hvp(&theta, &batch, &v, &mut hv);
         let err = rel_err(&hv, &dg);
@@ -103,7 +124,12 @@ fn gradient_and_hvp_match_central_differences_in_eval_mode() {
             e[i] = 1.0;
             let (fd, _) = central(&mut obj, &theta, &batch, &e, 1e-5);
             obj.loss_grad(&theta, &batch, &mut gi);
-            assert!((gi[i] - fd).abs() < 1e-6 * fd.abs().max(1e-3), "{}: {} vs {fd}", p.name, gi[i]);
+            assert!(
+                (gi[i] - fd).abs() < 1e-6 * fd.abs().max(1e-3),
+                "{}: {} vs {fd}",
+                p.name,
+                gi[i]
+            );
         }
     }
 }
@@ -155,7 +181,13 @@ fn training_mode_gradient_matches_central_differences_and_updates_running_stats(
     let after = obj.state().clone();
     assert_eq!(after.layers[0].batches, 1);
     // running = 0.9·old + 0.1·batch, with the batch variance unbiased.
-    assert!(after.layers[0].mean.iter().zip(&state.layers[0].mean).any(|(a, b)| a != b));
+    assert!(
+        after.layers[0]
+            .mean
+            .iter()
+            .zip(&state.layers[0].mean)
+            .any(|(a, b)| a != b)
+    );
     let v = pseudo(n, 0.21);
     let eps = 1e-5;
     let loss_at = |obj: &mut ConvObjective<f64>, t: &[f64]| {
@@ -168,7 +200,10 @@ fn training_mode_gradient_matches_central_differences_and_updates_running_stats(
     let minus: Vec<f64> = theta.iter().zip(&v).map(|(t, d)| t - eps * d).collect();
     let fd = (loss_at(&mut obj, &plus) - loss_at(&mut obj, &minus)) / (2.0 * eps);
     let gv = dot(&grad, &v);
-    assert!((gv - fd).abs() < 1e-6 * norm(&grad) * norm(&v), "train-mode gᵀv {gv} FD {fd}");
+    assert!(
+        (gv - fd).abs() < 1e-6 * norm(&grad) * norm(&v),
+        "train-mode gᵀv {gv} FD {fd}"
+    );
 }
 
 #[test]
@@ -190,7 +225,10 @@ fn an_fcn_through_the_conv_engine_matches_the_fcn_engine() {
         let batch: Vec<usize> = vec![0, 3, 4, 8, 1, 2, 7];
         let n = theta.len();
         let (mut g1, mut g2) = (vec![0.0; n], vec![0.0; n]);
-        let (l1, l2) = (conv.loss_grad(&theta, &batch, &mut g1), fcn.loss_grad(&theta, &batch, &mut g2));
+        let (l1, l2) = (
+            conv.loss_grad(&theta, &batch, &mut g1),
+            fcn.loss_grad(&theta, &batch, &mut g2),
+        );
         assert!((l1 - l2).abs() < 1e-10 * l2.abs());
         assert!(rel_err(&g1, &g2) < 1e-10);
         let v = pseudo(n, 0.8);
@@ -198,7 +236,10 @@ fn an_fcn_through_the_conv_engine_matches_the_fcn_engine() {
         conv.hvp(&theta, &batch, &v, &mut h1);
         fcn.hvp(&theta, &batch, &v, &mut h2);
         assert!(rel_err(&h1, &h2) < 1e-10, "{act}: {:e}", rel_err(&h1, &h2));
-        assert_eq!(conv.count_errors(&theta, &batch), fcn.count_errors(&theta, &batch));
+        assert_eq!(
+            conv.count_errors(&theta, &batch),
+            fcn.count_errors(&theta, &batch)
+        );
     }
 }
 

@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use basin_data::{ClassMap, Corpus, DataSource, Dataset, Split, SplitOrder, SplitSpec};
 use basin_conv::{ConvRun, Network};
+use basin_data::{ClassMap, Corpus, DataSource, Dataset, Split, SplitOrder, SplitSpec};
 use basin_nn::Activation;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -285,10 +285,15 @@ pub struct DeviceArgs {
 pub fn parse_device(s: &str) -> std::result::Result<String, String> {
     match s {
         "cpu" => Ok(s.to_string()),
-        _ if s == "cuda" || s.strip_prefix("cuda:").is_some_and(|n| n.parse::<u32>().is_ok()) => Err(
-            "this build of basin has no CUDA backend: conv nets run on the CPU (--device cpu)"
-                .into(),
-        ),
+        _ if s == "cuda"
+            || s.strip_prefix("cuda:")
+                .is_some_and(|n| n.parse::<u32>().is_ok()) =>
+        {
+            Err(
+                "this build of basin has no CUDA backend: conv nets run on the CPU (--device cpu)"
+                    .into(),
+            )
+        }
         _ => Err(format!("unknown device {s:?}: expected cpu")),
     }
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, ensure};
 use basin_conv::model::{self as conv_model, ConvModel};
+use basin_conv::scaling::alpha_scaled_bn_as;
 use basin_conv::{ArchName, BnMode, BnState, ConvObjective, Graph, Network, ResNetSpec};
 use basin_data::{Augment, Dataset, Split, memory};
 use basin_nn::optim::OptimizerConfig;
@@ -482,10 +483,14 @@ pub struct ScaleArgs {
     /// The model to rescale.
     #[arg(long, value_name = "PATH")]
     model: PathBuf,
-    /// Hidden layer to scale (0-based): its weight and bias are multiplied by α and the next
-    /// layer's weight by 1/α. The function of a ReLU net is unchanged; its flatness is not.
-    #[arg(long)]
-    layer: usize,
+    /// The layer to scale. A fully-connected net: the hidden layer's index (0-based); its
+    /// weight and bias are multiplied by α and the next layer's weight by 1/α. A ResNet: a
+    /// BatchNorm layer's name (e.g. layer1.0.bn1); its γ and β are multiplied by α and the
+    /// weight of the conv that reads it (through the ReLU) by 1/α, which keeps the eval-mode
+    /// function of a BatchNorm net, as the fully-connected form does not. The function is
+    /// unchanged; its flatness is not.
+    #[arg(long, value_name = "LAYER")]
+    layer: String,
     /// The factor α (> 0). The paper uses 5.9 to knock SGD off the zero-error set.
     #[arg(long)]
     alpha: f64,
@@ -496,16 +501,39 @@ pub struct ScaleArgs {
 
 /// Runs `basin scale`.
 pub fn run_scale(args: ScaleArgs) -> Result<()> {
-    let model = safetensors::load(&args.model, None)?;
-    let (spec, layer, alpha) = (&model.spec, args.layer, args.alpha);
-    match model.dtype {
-        StoredDtype::F32 => {
-            let theta = alpha_scaled_as::<f32>(spec, &model.theta, layer, alpha)?;
-            safetensors::save(&args.out, spec, &theta)?;
+    let alpha = args.alpha;
+    match Network::load(&args.model, None)? {
+        Network::Fcn(model) => {
+            let layer: usize = args.layer.parse().with_context(|| {
+                format!(
+                    "--layer {:?}: {} is a fully-connected net, whose layers are numbered \
+                     0, 1, …",
+                    args.layer,
+                    args.model.display()
+                )
+            })?;
+            let spec = &model.spec;
+            match model.dtype {
+                StoredDtype::F32 => {
+                    let theta = alpha_scaled_as::<f32>(spec, &model.theta, layer, alpha)?;
+                    safetensors::save(&args.out, spec, &theta)?;
+                }
+                StoredDtype::F64 => {
+                    let theta = alpha_scaled_as::<f64>(spec, &model.theta, layer, alpha)?;
+                    safetensors::save(&args.out, spec, &theta)?;
+                }
+            }
         }
-        StoredDtype::F64 => {
-            let theta = alpha_scaled_as::<f64>(spec, &model.theta, layer, alpha)?;
-            safetensors::save(&args.out, spec, &theta)?;
+        Network::Conv(model) => {
+            let graph = Graph::resnet(&model.spec, 32, 32);
+            let (spec, state) = (&model.spec, &model.state);
+            if model.f32 {
+                let theta = alpha_scaled_bn_as::<f32>(&graph, &model.theta, &args.layer, alpha)?;
+                conv_model::save(&args.out, spec, &theta, state)?;
+            } else {
+                let theta = alpha_scaled_bn_as::<f64>(&graph, &model.theta, &args.layer, alpha)?;
+                conv_model::save(&args.out, spec, &theta, state)?;
+            }
         }
     }
     println!(

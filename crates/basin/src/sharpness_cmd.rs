@@ -1,10 +1,10 @@
 //! `basin sharpness`: the Keskar sharpness of a saved network on a data set.
 
 use anyhow::Result;
+use basin_conv::Network;
 use basin_data::Dataset;
 use basin_flatness::keskar::{AscentOrder, KeskarConfig, Sharpness, sharpness_sgd};
 use basin_flatness::lbfgsb::{LbfgsbConfig, LbfgsbStatus, sharpness_lbfgsb};
-use basin_conv::Network;
 use basin_nn::{BatchOrder, Kernels, Precision};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
