@@ -501,6 +501,20 @@ mod tests {
     }
 
     #[test]
+    fn every_preset_has_the_parameter_count_docs_conv_md_gives() {
+        for (name, count) in [
+            ("resnet34", 21_277_505),
+            ("resnet101", 42_494_529),
+            ("resnet152", 58_138_177),
+        ] {
+            let spec = ResNetSpec::preset(name, 3).unwrap();
+            assert_eq!(Graph::resnet(&spec, 32, 32).n_params(), count, "{name}");
+        }
+        let small: crate::ArchName = "basic:1,1:8".parse().unwrap();
+        assert_eq!(Graph::resnet(&small.with_channels(1), 28, 28).n_params(), 4_969);
+    }
+
+    #[test]
     fn fcn_layout_matches_the_fcn_engines() {
         let spec = FcnSpec::paper(784);
         let g = Graph::fcn(&spec);

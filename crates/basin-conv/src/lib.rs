@@ -27,3 +27,8 @@ pub use scaling::{
 };
 pub use spec::{ArchError, ArchName, BlockKind, ResNetSpec};
 pub use state::{BnMode, BnState};
+
+/// The examples of the crate's README.md, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
