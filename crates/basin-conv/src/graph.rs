@@ -511,7 +511,10 @@ mod tests {
             assert_eq!(Graph::resnet(&spec, 32, 32).n_params(), count, "{name}");
         }
         let small: crate::ArchName = "basic:1,1:8".parse().unwrap();
-        assert_eq!(Graph::resnet(&small.with_channels(1), 28, 28).n_params(), 4_969);
+        assert_eq!(
+            Graph::resnet(&small.with_channels(1), 28, 28).n_params(),
+            4_969
+        );
     }
 
     #[test]
