@@ -285,3 +285,19 @@ fn dense_hessian_is_symmetric_and_its_spectrum_matches_finite_differences() {
         assert!((x - y).abs() < 1e-6 * scale, "eigenvalue {x} vs FD {y}");
     }
 }
+
+#[test]
+fn the_finite_difference_hvp_option_approximates_the_exact_one() {
+    let (graph, state) = tiny(BlockKind::Bottleneck, vec![1, 1], Activation::Tanh, 1);
+    let theta = theta_of(&graph, 8);
+    let mut obj = objective(graph, state, 4, 4);
+    let batch: Vec<usize> = (0..4).collect();
+    let v = pseudo(theta.len(), 0.61);
+    let mut exact = vec![0.0; theta.len()];
+    obj.hvp(&theta, &batch, &v, &mut exact);
+    let mut fd = vec![0.0; theta.len()];
+    basin_nn::FiniteDifferenceHvp::new(&mut obj, 1e-5).hvp(&theta, &batch, &v, &mut fd);
+    let err = rel_err(&fd, &exact);
+    // O(ε²) truncation and O(u/ε) round-off: about 1e-9 here; 1e-6 allowed.
+    assert!(err < 1e-6 && err > 0.0, "{err:e}");
+}

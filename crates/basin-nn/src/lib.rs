@@ -25,7 +25,7 @@ pub mod train;
 
 pub use activation::Activation;
 pub use fcn::{FcnError, FcnObjective};
-pub use objective::{Objective, all_examples, dense_hessian};
+pub use objective::{FiniteDifferenceHvp, Objective, all_examples, dense_hessian};
 pub use optim::Optimizer;
 pub use real::{Precision, Real};
 pub use scaling::{ScaleError, alpha_scale, alpha_scaled_as};

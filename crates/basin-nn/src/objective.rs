@@ -70,3 +70,78 @@ pub fn dense_hessian<T: Real>(
     }
     (h, asymmetry)
 }
+
+/// Any objective with its Hessian-vector product replaced by the central finite difference
+/// of its exact gradient, `(∇L(θ + εv) − ∇L(θ − εv)) / 2ε`: an approximation, kept as an
+/// independent check of the exact products (its error is O(ε²) plus round-off O(u/ε)).
+///
+/// `ε = step · max(1, ‖θ‖∞) / ‖v‖∞`, so that the largest coordinate moves by `step` relative
+/// to the parameters' scale; `step` = 1e-5 (about the cube root of f64's unit round-off)
+/// suits f64. Every other method is the inner objective's own.
+pub struct FiniteDifferenceHvp<'a, T> {
+    inner: &'a mut dyn Objective<T>,
+    step: f64,
+    shifted: Vec<T>,
+    grad_plus: Vec<T>,
+    grad_minus: Vec<T>,
+}
+
+impl<'a, T: Real> FiniteDifferenceHvp<'a, T> {
+    /// Wraps `inner` with relative step `step`.
+    pub fn new(inner: &'a mut dyn Objective<T>, step: f64) -> Self {
+        let n = inner.n_params();
+        Self {
+            inner,
+            step,
+            shifted: vec![T::ZERO; n],
+            grad_plus: vec![T::ZERO; n],
+            grad_minus: vec![T::ZERO; n],
+        }
+    }
+}
+
+impl<T: Real> Objective<T> for FiniteDifferenceHvp<'_, T> {
+    fn n_params(&self) -> usize {
+        self.inner.n_params()
+    }
+
+    fn n_examples(&self) -> usize {
+        self.inner.n_examples()
+    }
+
+    fn loss(&mut self, theta: &[T], batch: &[usize]) -> T {
+        self.inner.loss(theta, batch)
+    }
+
+    fn loss_grad(&mut self, theta: &[T], batch: &[usize], grad: &mut [T]) -> T {
+        self.inner.loss_grad(theta, batch, grad)
+    }
+
+    fn hvp(&mut self, theta: &[T], batch: &[usize], v: &[T], out: &mut [T]) {
+        let max_abs = |xs: &[T]| xs.iter().fold(0.0f64, |m, x| m.max(x.to_f64().abs()));
+        let v_max = max_abs(v);
+        if v_max == 0.0 {
+            out.fill(T::ZERO);
+            return;
+        }
+        let eps = self.step * max_abs(theta).max(1.0) / v_max;
+        for sign in [1.0, -1.0] {
+            for ((s, t), d) in self.shifted.iter_mut().zip(theta).zip(v) {
+                *s = T::from_f64(t.to_f64() + sign * eps * d.to_f64());
+            }
+            let grad = if sign > 0.0 {
+                &mut self.grad_plus
+            } else {
+                &mut self.grad_minus
+            };
+            self.inner.loss_grad(&self.shifted, batch, grad);
+        }
+        for ((o, p), m) in out.iter_mut().zip(&self.grad_plus).zip(&self.grad_minus) {
+            *o = T::from_f64((p.to_f64() - m.to_f64()) / (2.0 * eps));
+        }
+    }
+
+    fn count_errors(&mut self, theta: &[T], batch: &[usize]) -> usize {
+        self.inner.count_errors(theta, batch)
+    }
+}

@@ -67,6 +67,11 @@ pub struct HessianArgs {
     /// Grid points of --density.
     #[arg(long, value_name = "N", default_value_t = 1001, requires = "density")]
     density_points: usize,
+    /// The Hessian-vector product: exact (the R-operator) or finite-difference, the central
+    /// difference of exact gradients, an approximation kept as an independent check (its
+    /// results carry `"hvp": "finite_difference"`).
+    #[arg(long, value_enum, default_value_t = HvpArg::Exact)]
+    hvp: HvpArg,
     /// Seed of the Lanczos start vector; the trace probes use seed + 1 and the density probes
     /// seed + 2.
     #[arg(long, default_value_t = 1)]
@@ -74,11 +79,21 @@ pub struct HessianArgs {
     /// Print one JSON object: lambda_max, lambda_min, spectral_norm, top_eigenvalues
     /// (descending), residuals, converged (one flag per eigenvalue), n_converged,
     /// bottom_eigenvalues (ascending), bottom_residuals, bottom_converged, log_product_top_k,
-    /// n_positive_top_k, lanczos_steps, breakdown, tol, seed, n, n_params, lanczos_wall_s,
+    /// n_positive_top_k, lanczos_steps, breakdown, tol, seed, hvp, n, n_params, lanczos_wall_s,
     /// wall_s; trace, trace_std_err, trace_probes, trace_seed and trace_wall_s with --trace;
     /// density_csv and density_mean with --density.
     #[arg(long)]
     json: bool,
+}
+
+/// How `basin hessian` multiplies by the Hessian.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HvpArg {
+    /// Pearlmutter's R-operator: exact.
+    Exact,
+    /// (∇L(θ + εv) − ∇L(θ − εv)) / 2ε with ε = 1e-5 · max(1, ‖θ‖∞) / ‖v‖∞: approximate.
+    FiniteDifference,
 }
 
 /// What `basin hessian --json` prints: the library's spectrum and trace, flattened, beside
@@ -93,6 +108,8 @@ struct HessianOutput {
     density_csv: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     density_mean: Option<f64>,
+    /// `exact` or `finite_difference`.
+    hvp: HvpArg,
     n: usize,
     n_params: usize,
     /// Seconds of the whole command, loading the model and the data included.
@@ -136,7 +153,15 @@ pub fn run_hessian(args: HessianArgs, quiet: bool) -> Result<()> {
     if args.density.is_some() {
         check_basis(args.density_steps, model.theta().len(), "--density-steps")?;
     }
-    let mut obj = model.objective::<f64>(&data, args.device.run(1))?;
+    let mut exact = model.objective::<f64>(&data, args.device.run(1))?;
+    let mut fd;
+    let obj: &mut dyn basin_nn::Objective<f64> = match args.hvp {
+        HvpArg::Exact => exact.as_mut(),
+        HvpArg::FiniteDifference => {
+            fd = basin_nn::FiniteDifferenceHvp::new(exact.as_mut(), 1e-5);
+            &mut fd
+        }
+    };
     let theta = model.theta_as::<f64>();
     let bar = spinner(quiet);
     bar.enable_steady_tick(Duration::from_millis(200));
@@ -152,17 +177,18 @@ pub fn run_hessian(args: HessianArgs, quiet: bool) -> Result<()> {
         tol: args.tol,
     };
     let mut out = HessianOutput {
-        spectrum: lanczos(obj.as_mut(), &theta, &cfg)?,
+        spectrum: lanczos(obj, &theta, &cfg)?,
         trace: None,
         density_csv: None,
         density_mean: None,
+        hvp: args.hvp,
         n: data.len(),
         n_params: theta.len(),
         wall_s: 0.0,
     };
     if args.trace {
         bar.set_message(format!("Hutchinson trace, {} probes", args.probes));
-        let t = hutchinson(obj.as_mut(), &theta, args.probes, args.seed.wrapping_add(1))?;
+        let t = hutchinson(obj, &theta, args.probes, args.seed.wrapping_add(1))?;
         out.trace = Some(t);
     }
     if let Some(path) = &args.density {
@@ -174,7 +200,7 @@ pub fn run_hessian(args: HessianArgs, quiet: bool) -> Result<()> {
             sigma_rel: args.density_sigma,
             grid_points: args.density_points,
         };
-        let d = spectral_density(obj.as_mut(), &theta, &slq)?;
+        let d = spectral_density(obj, &theta, &slq)?;
         write_density(path, &d)?;
         out.density_csv = Some(path.clone());
         out.density_mean = Some(d.mean);
@@ -204,6 +230,9 @@ fn print_hessian(out: &HessianOutput, json: bool) -> Result<()> {
         "λmax {:.6}  λmin {:.6}  spectral norm {:.6}  ({} examples, {} parameters)",
         s.lambda_max, s.lambda_min, s.spectral_norm, out.n, out.n_params
     );
+    if out.hvp == HvpArg::FiniteDifference {
+        println!("(approximate: finite-difference Hessian-vector products)");
+    }
     println!(
         "top {} eigenvalues ({} Lanczos steps{}, {}/{} converged at relative tolerance {:e}):",
         s.top.eigenvalues.len(),

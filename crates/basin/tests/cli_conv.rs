@@ -100,6 +100,35 @@ fn a_small_resnet_trains_to_zero_error_and_every_measure_runs_on_it() {
     assert_eq!(h["top_eigenvalues"].as_array().unwrap().len(), 5, "{h}");
     assert_eq!(h["residuals"].as_array().unwrap().len(), 5, "{h}");
     assert!(h["lambda_max"].as_f64().unwrap() > 0.0, "{h}");
+    assert_eq!(h["hvp"], "exact");
+    let fd = json(
+        &[
+            &[
+                "hessian",
+                "--model",
+                &m,
+                "--top-k",
+                "1",
+                "--lanczos-steps",
+                "20",
+                "--hvp",
+                "finite-difference",
+                "--json",
+            ][..],
+            &measured[..],
+        ]
+        .concat(),
+    );
+    assert_eq!(fd["hvp"], "finite_difference");
+    let (exact, approx) = (
+        h["lambda_max"].as_f64().unwrap(),
+        fd["lambda_max"].as_f64().unwrap(),
+    );
+    // f64 central differences of f32-stored weights: within 1e-4 of the exact λmax.
+    assert!(
+        (approx / exact - 1.0).abs() < 1e-4,
+        "exact {exact} finite-difference {approx}"
+    );
 
     // α-scaling a BatchNorm layer keeps the function and changes the curvature.
     let scaled = dir
