@@ -52,10 +52,15 @@ pub enum NetworkError {
     },
 }
 
+/// The memory the passes of an automatic chunk may take: 2 GiB.
+pub const AUTO_CHUNK_BYTES: u128 = 2 << 30;
+
 /// How a conv net's passes run: examples per pass and the threads of its matrix products.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConvRun {
-    /// The most examples a pass holds (a training batch must fit in one).
+    /// The most examples a pass holds (a training batch must fit in one); 0 chooses the
+    /// whole set when its passes fit in [`AUTO_CHUNK_BYTES`], else the most that do, so that
+    /// repeated Hessian-vector products at one point reuse one forward pass.
     pub chunk: usize,
     /// Threads of the matrix products (1: sequential).
     pub threads: usize,
@@ -71,6 +76,15 @@ impl Default for ConvRun {
 }
 
 impl ConvRun {
+    /// The examples per pass for `graph` on `n` examples in `T`.
+    pub fn chunk_for<T: Real>(&self, graph: &Graph, n: usize) -> usize {
+        if self.chunk > 0 {
+            return self.chunk;
+        }
+        let per = crate::engine::Engine::<T>::memory_bytes(graph, 1, true).max(1);
+        ((AUTO_CHUNK_BYTES / per) as usize).clamp(1, n.max(1))
+    }
+
     /// faer's parallelism for `threads`.
     pub fn par(&self) -> Par {
         if self.threads <= 1 {
@@ -157,11 +171,12 @@ impl Network {
             Self::Fcn(m) => Box::new(FcnObjective::<T>::from_dataset(&m.spec, data)?),
             Self::Conv(m) => {
                 let graph = conv_graph(&m.spec, data)?;
+                let chunk = run.chunk_for::<T>(&graph, data.len());
                 let mut obj = ConvObjective::<T>::from_dataset(
                     graph,
                     m.state.clone(),
                     data,
-                    run.chunk,
+                    chunk,
                     run.par(),
                 )?;
                 obj.set_mode(BnMode::Eval);
@@ -184,11 +199,12 @@ impl Network {
             }
             Self::Conv(m) => {
                 let graph = conv_graph(&m.spec, data)?;
+                let chunk = run.chunk_for::<f64>(&graph, data.len());
                 let mut obj = ConvObjective::<f64>::from_dataset(
                     graph,
                     m.state.clone(),
                     data,
-                    run.chunk,
+                    chunk,
                     run.par(),
                 )?;
                 obj.logits(theta, &all)

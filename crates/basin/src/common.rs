@@ -276,9 +276,10 @@ pub struct DeviceArgs {
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
     /// The most examples in one pass of a conv net (its activations' memory grows with it; a
-    /// training batch always goes in one pass).
-    #[arg(long, value_name = "N", default_value_t = 128)]
-    pub chunk: usize,
+    /// training batch always goes in one pass). Default: the whole measured set when its
+    /// passes fit in 2 GiB, else the most that do (a training batch when training).
+    #[arg(long, value_name = "N")]
+    pub chunk: Option<usize>,
 }
 
 /// Parses `--device`: `cpu`, or a CUDA device this build cannot use.
@@ -304,15 +305,16 @@ impl DeviceArgs {
         if let Some(n) = self.threads {
             check_thread_count("--threads", n)?;
         }
-        anyhow::ensure!(self.chunk > 0, "--chunk must be at least 1");
+        anyhow::ensure!(self.chunk != Some(0), "--chunk must be at least 1");
         Ok(())
     }
 
-    /// The conv run settings, with at least `batch` examples per pass.
+    /// The conv run settings, with at least `batch` examples per pass; `batch` 0 leaves an
+    /// unset --chunk automatic (see [`ConvRun::chunk`]).
     pub fn run(&self, batch: usize) -> ConvRun {
         let cpus = std::thread::available_parallelism().map_or(1, |c| c.get());
         ConvRun {
-            chunk: self.chunk.max(batch),
+            chunk: self.chunk.unwrap_or(0).max(batch),
             threads: self.threads.unwrap_or(cpus),
         }
     }

@@ -153,7 +153,7 @@ pub fn run_hessian(args: HessianArgs, quiet: bool) -> Result<()> {
     if args.density.is_some() {
         check_basis(args.density_steps, model.theta().len(), "--density-steps")?;
     }
-    let mut exact = model.objective::<f64>(&data, args.device.run(1))?;
+    let mut exact = model.objective::<f64>(&data, args.device.run(0))?;
     let mut fd;
     let obj: &mut dyn basin_nn::Objective<f64> = match args.hvp {
         HvpArg::Exact => exact.as_mut(),

@@ -449,7 +449,7 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
         args.data.data,
         args.data.class_map
     );
-    let run = args.device.run(1);
+    let run = args.device.run(0);
     let mut obj = model.objective::<f64>(&data, run)?;
     let all = all_examples(data.len());
     let out = EvalOutput {
