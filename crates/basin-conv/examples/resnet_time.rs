@@ -3,7 +3,8 @@
 //!
 //! 1. ResNet-18, batch 128: one SGD step (lr 0.01) of the mean sigmoid cross-entropy with
 //!    BatchNorm on batch statistics; 1 warm-up step, then STEPS timed steps.
-//! 2. ResNet-50, batch 256: the eval-mode forward pass; 1 warm-up, then STEPS timed.
+//! 2. ResNet-50, batch 256: the eval-mode forward pass (in passes of 64 images); 1 warm-up,
+//!    then STEPS timed.
 //! 3. ResNet-18, batch 32, eval mode: the gradient against the exact Hessian-vector product
 //!    (forward and backward included, nothing cached), STEPS timed each.
 //!
@@ -48,7 +49,12 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-fn objective(name: &str, batch: usize, par: Par) -> (ConvObjective<f32>, Vec<f32>, Graph) {
+fn objective(
+    name: &str,
+    batch: usize,
+    chunk: usize,
+    par: Par,
+) -> (ConvObjective<f32>, Vec<f32>, Graph) {
     let spec = ResNetSpec::preset(name, 3).expect("a preset");
     let graph = Graph::resnet(&spec, 32, 32);
     let x: Vec<f32> = (0..batch * 3 * 32 * 32)
@@ -56,7 +62,7 @@ fn objective(name: &str, batch: usize, par: Par) -> (ConvObjective<f32>, Vec<f32
         .collect();
     let y: Vec<u8> = (0..batch).map(|i| (i % 2) as u8).collect();
     let state = BnState::fresh(&graph);
-    let obj = ConvObjective::new(graph.clone(), state, &x, &y, batch, par).expect("fits");
+    let obj = ConvObjective::new(graph.clone(), state, &x, &y, chunk, par).expect("fits");
     let theta = graph.init(1);
     (obj, theta, graph)
 }
@@ -74,7 +80,7 @@ fn timed(reps: usize, mut f: impl FnMut()) -> Vec<f64> {
 /// Times `steps` SGD steps (lr 0.01, BatchNorm on batch statistics) of preset `name` at
 /// `batch`, after one warm-up step.
 fn train(name: &str, batch: usize, steps: usize, par: Par) -> serde_json::Value {
-    let (mut obj, mut theta, graph) = objective(name, batch, par);
+    let (mut obj, mut theta, graph) = objective(name, batch, batch, par);
     obj.set_mode(BnMode::Train);
     let all: Vec<usize> = (0..batch).collect();
     let mut grad = vec![0.0f32; theta.len()];
@@ -97,7 +103,9 @@ fn train(name: &str, batch: usize, steps: usize, par: Par) -> serde_json::Value 
 
 /// Times the eval-mode forward pass of preset `name` at `batch`, after one warm-up.
 fn forward(name: &str, batch: usize, reps: usize, par: Par) -> serde_json::Value {
-    let (mut obj, theta, graph) = objective(name, batch, par);
+    // Passes of 64: ResNet-50's activations for 256 images (12 GB per copy in f32) would not
+    // fit beside the backward buffers on a 24 GB machine.
+    let (mut obj, theta, graph) = objective(name, batch, 64, par);
     let all: Vec<usize> = (0..batch).collect();
     obj.loss(&theta, &all);
     let times = timed(reps, || {
@@ -114,7 +122,7 @@ fn forward(name: &str, batch: usize, reps: usize, par: Par) -> serde_json::Value
 /// Times the eval-mode gradient against the exact Hessian-vector product of ResNet-18 at
 /// batch 32 (nothing cached between calls).
 fn grad_vs_hvp(steps: usize, par: Par) -> serde_json::Value {
-    let (mut obj, theta, _) = objective("resnet18", 32, par);
+    let (mut obj, theta, _) = objective("resnet18", 32, 32, par);
     let all: Vec<usize> = (0..32).collect();
     let mut g = vec![0.0f32; theta.len()];
     let v: Vec<f32> = (0..theta.len())

@@ -352,8 +352,8 @@ impl<T: Real> Engine<T> {
         }
     }
 
-    /// Allocates the R-operator buffers on first use.
-    fn ensure_r_buffers(&mut self) {
+    /// Allocates the R-operator buffers (done by the first R-forward pass otherwise).
+    pub fn ensure_r_buffers(&mut self) {
         if self.rval.is_empty() {
             self.rval = self.val.iter().map(|v| vec![T::ZERO; v.len()]).collect();
             self.radj = self.val.iter().map(|v| vec![T::ZERO; v.len()]).collect();

@@ -64,6 +64,9 @@ pub struct ConvRun {
     pub chunk: usize,
     /// Threads of the matrix products (1: sequential).
     pub threads: usize,
+    /// Whether Hessian-vector products will be taken: their buffers are then checked and
+    /// allocated up front, and the automatic chunk leaves room for them.
+    pub curvature: bool,
 }
 
 impl Default for ConvRun {
@@ -71,6 +74,7 @@ impl Default for ConvRun {
         Self {
             chunk: 128,
             threads: 1,
+            curvature: true,
         }
     }
 }
@@ -81,7 +85,7 @@ impl ConvRun {
         if self.chunk > 0 {
             return self.chunk;
         }
-        let per = crate::engine::Engine::<T>::memory_bytes(graph, 1, true).max(1);
+        let per = crate::engine::Engine::<T>::memory_bytes(graph, 1, self.curvature).max(1);
         ((AUTO_CHUNK_BYTES / per) as usize).clamp(1, n.max(1))
     }
 
@@ -180,6 +184,9 @@ impl Network {
                     run.par(),
                 )?;
                 obj.set_mode(BnMode::Eval);
+                if run.curvature {
+                    obj.reserve_curvature()?;
+                }
                 Box::new(obj)
             }
         })

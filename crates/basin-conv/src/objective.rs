@@ -74,6 +74,9 @@ impl<T: Real> ConvObjective<T> {
     /// The objective of `graph` with BatchNorm `state` on images `x` (`n × C·H·W`, each
     /// example channel-major) with 0/1 labels `y`. Passes hold up to `chunk` examples (a
     /// training batch in [`BnMode::Train`] must fit in one); matrix products run on `par`.
+    /// The forward and backward activations are allocated and checked against the memory
+    /// available here; the R-operator's, as large again, by [`Self::reserve_curvature`] or
+    /// the first Hessian-vector product.
     pub fn new<X: Real>(
         graph: Graph,
         state: BnState,
@@ -111,7 +114,7 @@ impl<T: Real> ConvObjective<T> {
         state.check(&graph).map_err(ConvError::State)?;
         let chunk = chunk.clamp(1, y.len().max(1));
         basin_data::memory::check(
-            Engine::<T>::memory_bytes(&graph, chunk, true) as u64
+            Engine::<T>::memory_bytes(&graph, chunk, false) as u64
                 + (x.len() * size_of::<T>()) as u64
                 + (graph.n_params() * size_of::<T>()) as u64,
             || {
@@ -131,6 +134,21 @@ impl<T: Real> ConvObjective<T> {
             cache: Cache::default(),
             augment: None,
         })
+    }
+
+    /// Checks that the R-operator's buffers (as large again as the forward and backward
+    /// activations) fit in memory and allocates them, so that Hessian-vector products cannot
+    /// run out of memory later. Without it, the first [`Objective::hvp`] allocates them.
+    pub fn reserve_curvature(&mut self) -> Result<(), ConvError> {
+        let graph = self.engine.graph();
+        let chunk = self.engine.capacity();
+        basin_data::memory::check(
+            Engine::<T>::memory_bytes(graph, chunk, false) as u64,
+            || format!("the Hessian-vector product's buffers for passes of {chunk} examples"),
+            "give a smaller --chunk",
+        )?;
+        self.engine.ensure_r_buffers();
+        Ok(())
     }
 
     /// Augments every training example ([`BnMode::Train`] steps only) with `augment` (the

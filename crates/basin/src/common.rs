@@ -309,11 +309,13 @@ impl DeviceArgs {
         Ok(())
     }
 
-    /// The conv run settings, with at least `batch` examples per pass; `batch` 0 leaves an
-    /// unset --chunk automatic (see [`ConvRun::chunk`]).
-    pub fn run(&self, batch: usize) -> ConvRun {
+    /// The conv run settings, with at least `batch` examples per pass (`batch` 0 leaves an
+    /// unset --chunk automatic, see [`ConvRun::chunk`]), and room for Hessian-vector products
+    /// when `curvature`.
+    pub fn run(&self, batch: usize, curvature: bool) -> ConvRun {
         let cpus = std::thread::available_parallelism().map_or(1, |c| c.get());
         ConvRun {
+            curvature,
             chunk: self.chunk.unwrap_or(0).max(batch),
             threads: self.threads.unwrap_or(cpus),
         }

@@ -69,7 +69,8 @@ pub struct HessianArgs {
     density_points: usize,
     /// The Hessian-vector product: exact (the R-operator) or finite-difference, the central
     /// difference of exact gradients, an approximation kept as an independent check (its
-    /// results carry `"hvp": "finite_difference"`).
+    /// results carry `"hvp": "finite_difference"`). It is accurate only where the loss is
+    /// smooth: on ReLU nets, steps across the kinks bias it.
     #[arg(long, value_enum, default_value_t = HvpArg::Exact)]
     hvp: HvpArg,
     /// Seed of the Lanczos start vector; the trace probes use seed + 1 and the density probes
@@ -153,7 +154,7 @@ pub fn run_hessian(args: HessianArgs, quiet: bool) -> Result<()> {
     if args.density.is_some() {
         check_basis(args.density_steps, model.theta().len(), "--density-steps")?;
     }
-    let mut exact = model.objective::<f64>(&data, args.device.run(0))?;
+    let mut exact = model.objective::<f64>(&data, args.device.run(0, true))?;
     let mut fd;
     let obj: &mut dyn basin_nn::Objective<f64> = match args.hvp {
         HvpArg::Exact => exact.as_mut(),

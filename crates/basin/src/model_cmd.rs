@@ -299,7 +299,7 @@ fn train_conv<T: Kernels>(
     let shape = train_data.require_image_shape()?;
     let spec = args.conv_spec(arch, shape.channels)?;
     let graph = Graph::resnet(&spec, shape.height, shape.width);
-    let run = args.device.run(args.batch_size());
+    let run = args.device.run(args.batch_size(), false);
     let state = BnState::fresh(&graph);
     let mut obj =
         ConvObjective::<T>::from_dataset(graph.clone(), state, &train_data, run.chunk, run.par())?;
@@ -449,7 +449,7 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
         args.data.data,
         args.data.class_map
     );
-    let run = args.device.run(0);
+    let run = args.device.run(0, false);
     let mut obj = model.objective::<f64>(&data, run)?;
     let all = all_examples(data.len());
     let out = EvalOutput {

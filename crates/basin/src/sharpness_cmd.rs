@@ -99,7 +99,7 @@ fn measure<T: Kernels>(
     model: &Network,
     data: &Dataset,
 ) -> Result<SharpnessOutput> {
-    let mut obj = model.objective::<T>(data, args.device.run(0))?;
+    let mut obj = model.objective::<T>(data, args.device.run(0, false))?;
     let theta = model.theta_as::<T>();
     let (sharpness, status, method) = match args.method {
         MethodArg::Sgd => {
