@@ -172,40 +172,85 @@ impl<T: Real> Engine<T> {
                 Op::BatchNorm(bn) => {
                     let m = nb * in_shape.spatial();
                     self.bn_stats(bn, m, mode, state, a);
-                    let (x, y) = read_write(&mut self.val, a, i);
-                    let (mean, inv) = (&self.bn_mean[bn.state], &self.bn_inv[bn.state]);
-                    for ch in 0..bn.c {
-                        let scale = theta[bn.gamma + ch] * inv[ch];
-                        let shift = theta[bn.beta + ch] - scale * mean[ch];
-                        let rows = ch * m..(ch + 1) * m;
-                        for (yv, xv) in y[rows.clone()].iter_mut().zip(&x[rows]) {
-                            *yv = scale * *xv + shift;
-                        }
-                    }
+                    self.bn_forward(bn, theta, m, a, i);
                 }
                 Op::Act(act) => {
                     let (x, y) = read_write(&mut self.val, a, i);
                     apply(act, &x[..len], &mut y[..len]);
                 }
-                Op::Add => {
-                    let (lo, hi) = self.val.split_at_mut(i);
-                    for ((y, u), w) in hi[0][..len]
-                        .iter_mut()
-                        .zip(&lo[a][..len])
-                        .zip(&lo[b][..len])
-                    {
-                        *y = *u + *w;
-                    }
-                }
+                Op::Add => sum_into(&mut self.val, i, [a, b], len),
                 Op::Pool => {
-                    let hw = in_shape.spatial();
                     let (x, y) = read_write(&mut self.val, a, i);
-                    let scale = T::from_f64(1.0 / hw as f64);
-                    for (yv, xs) in y[..len].iter_mut().zip(x[..len * hw].chunks_exact(hw)) {
-                        *yv = xs.iter().copied().sum::<T>() * scale;
-                    }
+                    pool(x, y, len, in_shape.spatial());
                 }
             }
+        }
+    }
+
+    /// BatchNorm's forward pass over `m` values per channel, with this pass's statistics:
+    /// `y = γ (x − μ) s + β`.
+    fn bn_forward(&mut self, bn: BatchNorm, theta: &[T], m: usize, a: usize, i: usize) {
+        let (x, y) = read_write(&mut self.val, a, i);
+        let (mean, inv) = (&self.bn_mean[bn.state], &self.bn_inv[bn.state]);
+        for ch in 0..bn.c {
+            let scale = theta[bn.gamma + ch] * inv[ch];
+            let shift = theta[bn.beta + ch] - scale * mean[ch];
+            let rows = ch * m..(ch + 1) * m;
+            for (yv, xv) in y[rows.clone()].iter_mut().zip(&x[rows]) {
+                *yv = scale * *xv + shift;
+            }
+        }
+    }
+
+    /// BatchNorm's R-forward step (eval mode): `Ry = γ s Rx + V_γ x̂ + V_β`.
+    fn bn_r_forward(&mut self, bn: BatchNorm, theta: &[T], v: &[T], m: usize, a: usize, i: usize) {
+        let (mean, inv) = (&self.bn_mean[bn.state], &self.bn_inv[bn.state]);
+        let x = &self.val[a];
+        let (rx, ry) = read_write(&mut self.rval, a, i);
+        for ch in 0..bn.c {
+            let s = inv[ch];
+            let scale = theta[bn.gamma + ch] * s;
+            let (vg, vb, mu) = (v[bn.gamma + ch], v[bn.beta + ch], mean[ch]);
+            let rows = ch * m..(ch + 1) * m;
+            let ys = ry[rows.clone()].iter_mut();
+            for ((r, xv), rxv) in ys.zip(&x[rows.clone()]).zip(&rx[rows]) {
+                *r = scale * *rxv + vg * (*xv - mu) * s + vb;
+            }
+        }
+    }
+
+    /// BatchNorm's R-backward step (eval mode): `R g_x += γ s Rg + V_γ s g`,
+    /// `(Hv)_γ += Σ(Rg x̂ + g s Rx)`, `(Hv)_β += Σ Rg`. `nodes` is (input, output).
+    fn bn_r_backward(
+        &mut self,
+        bn: BatchNorm,
+        theta: &[T],
+        v: &[T],
+        m: usize,
+        nodes: (usize, usize),
+        hv: &mut [T],
+    ) {
+        let (a, i) = nodes;
+        let (mean, inv) = (&self.bn_mean[bn.state], &self.bn_inv[bn.state]);
+        let (x, rx, g) = (&self.val[a], &self.rval[a], &self.adj[i]);
+        let (rg, rgx) = read_back(&mut self.radj, i, a);
+        for ch in 0..bn.c {
+            let (mu, s) = (mean[ch], inv[ch]);
+            let scale = theta[bn.gamma + ch] * s;
+            let vgs = v[bn.gamma + ch] * s;
+            let rows = ch * m..(ch + 1) * m;
+            let (mut h_gamma, mut h_beta) = (T::ZERO, T::ZERO);
+            let outs = rgx[rows.clone()]
+                .iter_mut()
+                .zip(&rg[rows.clone()])
+                .zip(&g[rows.clone()]);
+            for (((d, r), gv), (xv, rxv)) in outs.zip(x[rows.clone()].iter().zip(&rx[rows])) {
+                h_gamma += *r * (*xv - mu) * s + *gv * s * *rxv;
+                h_beta += *r;
+                *d += scale * *r + vgs * *gv;
+            }
+            hv[bn.gamma + ch] += h_gamma;
+            hv[bn.beta + ch] += h_beta;
         }
     }
 
@@ -290,20 +335,12 @@ impl<T: Real> Engine<T> {
                 Op::Add => {
                     for src in [a, b] {
                         let (gy, gx) = read_back(&mut self.adj, i, src);
-                        gx[..len]
-                            .iter_mut()
-                            .zip(&gy[..len])
-                            .for_each(|(d, g)| *d += *g);
+                        accumulate(&gy[..len], &mut gx[..len]);
                     }
                 }
                 Op::Pool => {
-                    let hw = in_shape.spatial();
-                    let scale = T::from_f64(1.0 / hw as f64);
                     let (gy, gx) = read_back(&mut self.adj, i, a);
-                    for (g, dx) in gy[..len].iter().zip(gx[..len * hw].chunks_exact_mut(hw)) {
-                        let v = *g * scale;
-                        dx.iter_mut().for_each(|d| *d += v);
-                    }
+                    unpool(gy, gx, len, in_shape.spatial());
                 }
             }
         }
@@ -392,25 +429,7 @@ impl<T: Real> Engine<T> {
                         prod.forward(&theta[c.w..], None, rx, ry, &mut self.col, Accum::Add);
                     }
                 }
-                Op::BatchNorm(bn) => {
-                    let m = nb * in_shape.spatial();
-                    let (mean, inv) = (&self.bn_mean[bn.state], &self.bn_inv[bn.state]);
-                    let x = &self.val[a];
-                    let (rx, ry) = read_write(&mut self.rval, a, i);
-                    for ch in 0..bn.c {
-                        let s = inv[ch];
-                        let scale = theta[bn.gamma + ch] * s;
-                        let (vg, vb, mu) = (v[bn.gamma + ch], v[bn.beta + ch], mean[ch]);
-                        let rows = ch * m..(ch + 1) * m;
-                        for ((r, xv), rxv) in ry[rows.clone()]
-                            .iter_mut()
-                            .zip(&x[rows.clone()])
-                            .zip(&rx[rows])
-                        {
-                            *r = scale * *rxv + vg * (*xv - mu) * s + vb;
-                        }
-                    }
-                }
+                Op::BatchNorm(bn) => self.bn_r_forward(bn, theta, v, nb * in_shape.spatial(), a, i),
                 Op::Act(act) => {
                     let x = &self.val[a][..len];
                     let (rx, ry) = read_write(&mut self.rval, a, i);
@@ -418,23 +437,10 @@ impl<T: Real> Engine<T> {
                         *r = act.derivative(*xv) * *rxv;
                     }
                 }
-                Op::Add => {
-                    let (lo, hi) = self.rval.split_at_mut(i);
-                    for ((y, u), w) in hi[0][..len]
-                        .iter_mut()
-                        .zip(&lo[a][..len])
-                        .zip(&lo[b][..len])
-                    {
-                        *y = *u + *w;
-                    }
-                }
+                Op::Add => sum_into(&mut self.rval, i, [a, b], len),
                 Op::Pool => {
-                    let hw = in_shape.spatial();
-                    let scale = T::from_f64(1.0 / hw as f64);
                     let (rx, ry) = read_write(&mut self.rval, a, i);
-                    for (yv, xs) in ry[..len].iter_mut().zip(rx[..len * hw].chunks_exact(hw)) {
-                        *yv = xs.iter().copied().sum::<T>() * scale;
-                    }
+                    pool(rx, ry, len, in_shape.spatial());
                 }
             }
         }
@@ -458,29 +464,7 @@ impl<T: Real> Engine<T> {
                 Op::Conv(c) => self.conv_r_backward(&c, theta, v, nb, a, i, hv),
                 Op::BatchNorm(bn) => {
                     let m = nb * in_shape.spatial();
-                    let (mean, inv) = (&self.bn_mean[bn.state], &self.bn_inv[bn.state]);
-                    let (x, rx, g) = (&self.val[a], &self.rval[a], &self.adj[i]);
-                    let (rg, rgx) = read_back(&mut self.radj, i, a);
-                    for ch in 0..bn.c {
-                        let (mu, s) = (mean[ch], inv[ch]);
-                        let scale = theta[bn.gamma + ch] * s;
-                        let vgs = v[bn.gamma + ch] * s;
-                        let rows = ch * m..(ch + 1) * m;
-                        let (mut h_gamma, mut h_beta) = (T::ZERO, T::ZERO);
-                        let it = rgx[rows.clone()]
-                            .iter_mut()
-                            .zip(&rg[rows.clone()])
-                            .zip(&g[rows.clone()]);
-                        for (((d, r), gv), (xv, rxv)) in
-                            it.zip(x[rows.clone()].iter().zip(&rx[rows]))
-                        {
-                            h_gamma += *r * (*xv - mu) * s + *gv * s * *rxv;
-                            h_beta += *r;
-                            *d += scale * *r + vgs * *gv;
-                        }
-                        hv[bn.gamma + ch] += h_gamma;
-                        hv[bn.beta + ch] += h_beta;
-                    }
+                    self.bn_r_backward(bn, theta, v, m, (a, i), hv);
                 }
                 Op::Act(act) => {
                     let (x, rx, g) = (
@@ -499,20 +483,12 @@ impl<T: Real> Engine<T> {
                 Op::Add => {
                     for src in [a, b] {
                         let (rg, rgx) = read_back(&mut self.radj, i, src);
-                        rgx[..len]
-                            .iter_mut()
-                            .zip(&rg[..len])
-                            .for_each(|(d, g)| *d += *g);
+                        accumulate(&rg[..len], &mut rgx[..len]);
                     }
                 }
                 Op::Pool => {
-                    let hw = in_shape.spatial();
-                    let scale = T::from_f64(1.0 / hw as f64);
                     let (rg, rgx) = read_back(&mut self.radj, i, a);
-                    for (g, dx) in rg[..len].iter().zip(rgx[..len * hw].chunks_exact_mut(hw)) {
-                        let val = *g * scale;
-                        dx.iter_mut().for_each(|d| *d += val);
-                    }
+                    unpool(rg, rgx, len, in_shape.spatial());
                 }
             }
         }
@@ -560,6 +536,37 @@ fn conv_grads<'g, T>(c: &Conv, g: &'g mut [T]) -> (&'g mut [T], Option<&'g mut [
             (w, Some(&mut rest[..c.cout]))
         }
         None => (&mut g[c.w..c.w + nw], None),
+    }
+}
+
+/// Node `i` of `bufs` becomes the sum of nodes `inputs` (the residual add).
+fn sum_into<T: Real>(bufs: &mut [Vec<T>], i: usize, inputs: [usize; 2], len: usize) {
+    let (lo, hi) = bufs.split_at_mut(i);
+    let (a, b) = (&lo[inputs[0]][..len], &lo[inputs[1]][..len]);
+    for ((y, u), w) in hi[0][..len].iter_mut().zip(a).zip(b) {
+        *y = *u + *w;
+    }
+}
+
+/// `dx += g`.
+fn accumulate<T: Real>(g: &[T], dx: &mut [T]) {
+    dx.iter_mut().zip(g).for_each(|(d, v)| *d += *v);
+}
+
+/// `y` (`len` values) = the means of `x`'s consecutive runs of `hw` (global average pooling).
+fn pool<T: Real>(x: &[T], y: &mut [T], len: usize, hw: usize) {
+    let scale = T::from_f64(1.0 / hw as f64);
+    for (yv, xs) in y[..len].iter_mut().zip(x[..len * hw].chunks_exact(hw)) {
+        *yv = xs.iter().copied().sum::<T>() * scale;
+    }
+}
+
+/// The adjoint of [`pool`]: adds `g / hw` to each of its run of `hw` in `dx`.
+fn unpool<T: Real>(g: &[T], dx: &mut [T], len: usize, hw: usize) {
+    let scale = T::from_f64(1.0 / hw as f64);
+    for (gv, run) in g[..len].iter().zip(dx[..len * hw].chunks_exact_mut(hw)) {
+        let v = *gv * scale;
+        run.iter_mut().for_each(|d| *d += v);
     }
 }
 

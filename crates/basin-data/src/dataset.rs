@@ -20,6 +20,8 @@ pub struct DataSummary {
     pub min: Option<f32>,
     /// The largest feature value; `None` when the set has no features.
     pub max: Option<f32>,
+    /// Each example's image shape as `[channels, height, width]`; `None` for flat features.
+    pub image_shape: Option<[usize; 3]>,
 }
 
 /// The shape of one image: `channels × height × width`.
@@ -265,6 +267,7 @@ impl Dataset {
             class_counts: self.labels().map(|_| self.class_counts()),
             min: range.map(|r| r.0),
             max: range.map(|r| r.1),
+            image_shape: self.image_shape.map(|s| [s.channels, s.height, s.width]),
         }
     }
 

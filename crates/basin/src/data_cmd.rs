@@ -32,8 +32,8 @@ pub struct InfoArgs {
     #[arg(long, value_name = "MAP")]
     class_map: Option<String>,
     /// Print one JSON object instead of a table. Keys: n, dim, class_counts (label → count,
-    /// null when unlabelled), min, max, and test (the same keys) where the source has a
-    /// separate test set.
+    /// null when unlabelled), min, max, image_shape ([channels, height, width], null for flat
+    /// features), and test (the same keys) where the source has a separate test set.
     #[arg(long)]
     json: bool,
 }
@@ -62,6 +62,9 @@ fn print_table(s: &DataSummary, title: &str) {
     }
     if let (Some(lo), Some(hi)) = (s.min, s.max) {
         println!("  value range  [{lo}, {hi}]");
+    }
+    if let Some([c, h, w]) = s.image_shape {
+        println!("  images       {c}x{h}x{w} (channels x height x width)");
     }
 }
 

@@ -18,6 +18,7 @@ fn data_info_on_the_embedded_mnist() {
         (v["min"].as_f64(), v["max"].as_f64()),
         (Some(0.0), Some(1.0))
     );
+    assert_eq!(v["image_shape"], serde_json::json!([1, 28, 28]));
     let b = json(&["data", "info", "mnist", "--json", "--class-map", "default"]);
     assert_eq!(b["class_counts"]["0"], 5131);
     let table = basin(&["data", "info", "mnist"]);

@@ -78,6 +78,41 @@ fn a_small_resnet_trains_to_zero_error_and_every_measure_runs_on_it() {
         .concat(),
     );
     assert!(s["sharpness"].as_f64().unwrap() >= 0.0, "{s}");
+    let lb = json(
+        &[
+            &[
+                "sharpness",
+                "--model",
+                &m,
+                "--method",
+                "lbfgsb",
+                "--max-iter",
+                "2",
+                "--json",
+            ][..],
+            &measured[..],
+        ]
+        .concat(),
+    );
+    assert!(lb["sharpness"].as_f64().unwrap() >= 0.0, "{lb}");
+    let t = json(
+        &[
+            &[
+                "hessian",
+                "--model",
+                &m,
+                "--top-k",
+                "2",
+                "--lanczos-steps",
+                "10",
+                "--trace",
+            ][..],
+            &["--probes", "3", "--json"][..],
+            &measured[..],
+        ]
+        .concat(),
+    );
+    assert!(t["trace"].as_f64().unwrap().is_finite(), "{t}");
     let hessian = |model: &str| {
         json(
             &[
