@@ -86,3 +86,24 @@ impl BnState {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folding_a_batch_follows_pytorchs_update() {
+        let mut s = RunningStats::fresh(2);
+        // A batch with mean 3 and biased variance 2 over m = 5 values per channel.
+        s.fold(1, 3.0, 2.0, 5);
+        s.batches += 1;
+        assert_eq!(s.mean, [0.0, 0.9 * 0.0 + 0.1 * 3.0]);
+        // torch: running_var = (1 − 0.1)·1 + 0.1 · (2 · 5/4).
+        assert!((s.var[1] - (0.9 + 0.1 * 2.5)).abs() < 1e-15);
+        assert_eq!((s.var[0], s.batches), (1.0, 1));
+        // One value per channel: the variance is taken as is (PyTorch refuses such a batch in
+        // training; basin does not divide by zero).
+        s.fold(0, 1.0, 0.0, 1);
+        assert!(s.var[0].is_finite());
+    }
+}
