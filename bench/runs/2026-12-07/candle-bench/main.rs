@@ -129,6 +129,9 @@ fn bench<T: Real + WithDType>(prec: &str, dtype: DType, threads: usize, layers: 
         row(&name, "basin", prec, threads, "weight grad", tw, fl);
         row(&name, "basin", prec, threads, "backward (ig+wg)", ti + tw, 2.0 * fl);
         drop((x, dx, y, col));
+        if std::env::var("BENCH_ENGINE").is_ok_and(|e| e == "basin") {
+            continue;
+        }
 
         // ---- candle ----
         let xc = Tensor::from_vec(x64.clone(), (N, l.cin, l.hw, l.hw), &dev).unwrap().to_dtype(dtype).unwrap();
@@ -257,8 +260,12 @@ fn main() {
     if what == "conv" || what == "all" {
         println!("| layer (N=128) | engine | precision | threads | product | img/s | GFLOP/s | ms |");
         println!("|---|---|---|---|---|---|---|---|");
-        bench::<f32>("f32", DType::F32, threads, &LAYERS);
-        bench::<f64>("f64", DType::F64, threads, &LAYERS);
+        if std::env::var("BENCH_PREC").map_or(true, |p| p == "f32") {
+            bench::<f32>("f32", DType::F32, threads, &LAYERS);
+        }
+        if std::env::var("BENCH_PREC").map_or(true, |p| p == "f64") {
+            bench::<f64>("f64", DType::F64, threads, &LAYERS);
+        }
     }
     eprintln!("done; loadavg {}", loadavg());
 }
