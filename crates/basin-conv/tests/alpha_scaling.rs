@@ -4,39 +4,14 @@
 //! net; bad layers, α and activations are refused with errors that name the problem.
 
 use basin_conv::{
-    BlockKind, BnMode, BnScaleError, BnState, ConvObjective, Graph, ResNetSpec, alpha_scale_bn,
+    BlockKind, BnMode, BnScaleError, BnState, ConvObjective, Graph, alpha_scale_bn,
     alpha_scaled_bn_as, bn_scaling, scalable_bns,
 };
 use basin_nn::{Activation, FcnSpec, Objective};
 use faer::Par;
 
-/// Reproducible values in [−½, ½).
-fn pseudo(n: usize, salt: f64) -> Vec<f64> {
-    (0..n)
-        .map(|i| ((i as f64 + 1.0) * 0.754_877_666_2 + salt).fract() - 0.5)
-        .collect()
-}
-
-/// A small ResNet on 8×8 images, base width 4, with `act`, and running statistics away from
-/// 0/1 so that eval-mode BatchNorm is not the identity.
-fn tiny(
-    block: BlockKind,
-    blocks: Vec<usize>,
-    act: Activation,
-    channels: usize,
-) -> (Graph, BnState) {
-    let mut spec = ResNetSpec::general(block, blocks, 4, channels);
-    spec.activation = act;
-    let graph = Graph::resnet(&spec, 8, 8);
-    let mut state = BnState::fresh(&graph);
-    for (k, layer) in state.layers.iter_mut().enumerate() {
-        let m = pseudo(layer.mean.len(), k as f64 * 0.37);
-        let v = pseudo(layer.var.len(), k as f64 * 0.11 + 0.5);
-        layer.mean = m.iter().map(|x| 0.2 * x).collect();
-        layer.var = v.iter().map(|x| 1.0 + x).collect();
-    }
-    (graph, state)
-}
+mod common;
+use common::{dot, pseudo, theta_of, tiny};
 
 /// The two nets of these tests: Basic [1, 1] on 1 channel, Bottleneck [1, 2] on 3.
 fn nets(act: Activation) -> [(Graph, BnState); 2] {
@@ -44,20 +19,6 @@ fn nets(act: Activation) -> [(Graph, BnState); 2] {
         tiny(BlockKind::Basic, vec![1, 1], act, 1),
         tiny(BlockKind::Bottleneck, vec![1, 2], act, 3),
     ]
-}
-
-/// θ from the init, with BatchNorm's γ and β moved off 1 and 0.
-fn theta_of(graph: &Graph, seed: u64) -> Vec<f64> {
-    let mut theta: Vec<f64> = graph.init(seed);
-    let jitter = pseudo(theta.len(), 0.29);
-    for p in &graph.params {
-        if p.name.contains("bn") || p.name.contains("shortcut.1") {
-            for i in p.range() {
-                theta[i] += 0.3 * jitter[i];
-            }
-        }
-    }
-    theta
 }
 
 /// The net's block kind, for the messages.
@@ -89,10 +50,6 @@ fn max_rel(a: &[f64], b: &[f64]) -> f64 {
         .zip(b)
         .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));
     d / b.iter().fold(0.0f64, |m, y| m.max(y.abs())).max(1e-300)
-}
-
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 /// vᵀH(θ)v.
