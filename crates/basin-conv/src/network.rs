@@ -173,22 +173,7 @@ impl Network {
         self.check_data(data)?;
         Ok(match self {
             Self::Fcn(m) => Box::new(FcnObjective::<T>::from_dataset(&m.spec, data)?),
-            Self::Conv(m) => {
-                let graph = conv_graph(&m.spec, data)?;
-                let chunk = run.chunk_for::<T>(&graph, data.len());
-                let mut obj = ConvObjective::<T>::from_dataset(
-                    graph,
-                    m.state.clone(),
-                    data,
-                    chunk,
-                    run.par(),
-                )?;
-                obj.set_mode(BnMode::Eval);
-                if run.curvature {
-                    obj.reserve_curvature()?;
-                }
-                Box::new(obj)
-            }
+            Self::Conv(m) => Box::new(conv_objective::<T>(m, data, run)?),
         })
     }
 
@@ -204,20 +189,26 @@ impl Network {
                 obj.logits(theta, &all, &mut out);
                 out
             }
-            Self::Conv(m) => {
-                let graph = conv_graph(&m.spec, data)?;
-                let chunk = run.chunk_for::<f64>(&graph, data.len());
-                let mut obj = ConvObjective::<f64>::from_dataset(
-                    graph,
-                    m.state.clone(),
-                    data,
-                    chunk,
-                    run.par(),
-                )?;
-                obj.logits(theta, &all)
-            }
+            Self::Conv(m) => conv_objective::<f64>(m, data, run)?.logits(theta, &all),
         })
     }
+}
+
+/// The eval-mode objective of conv net `m` on `data`, its passes and curvature buffers as
+/// `run` says.
+fn conv_objective<T: Real>(
+    m: &ConvModel,
+    data: &Dataset,
+    run: ConvRun,
+) -> Result<ConvObjective<T>, NetworkError> {
+    let graph = conv_graph(&m.spec, data)?;
+    let chunk = run.chunk_for::<T>(&graph, data.len());
+    let mut obj = ConvObjective::<T>::from_dataset(graph, m.state.clone(), data, chunk, run.par())?;
+    obj.set_mode(BnMode::Eval);
+    if run.curvature {
+        obj.reserve_curvature()?;
+    }
+    Ok(obj)
 }
 
 /// The graph of `spec` on `data`'s images, or an error saying why the data do not fit.

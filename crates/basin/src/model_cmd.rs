@@ -11,8 +11,8 @@ use basin_data::{Augment, Dataset, Split, memory};
 use basin_nn::optim::OptimizerConfig;
 use basin_nn::safetensors::{self, StoredDtype};
 use basin_nn::{
-    Activation, BatchOrder, FcnObjective, FcnSpec, HookAction, Kernels, Objective, Precision,
-    StopOn, TrainConfig, TrainReport, all_examples, alpha_scaled_as, derive_seed, train,
+    Activation, BatchOrder, FcnObjective, FcnSpec, HookAction, Kernels, Precision, StopOn,
+    TrainConfig, TrainReport, all_examples, alpha_scaled_as, derive_seed, train,
 };
 use clap::Args;
 use serde::Serialize;
@@ -269,13 +269,31 @@ fn train_and_save<T: Kernels>(
     );
     bar.finish_and_clear();
     safetensors::save(&args.out, spec, &theta)?;
+    let network = Network::Fcn(safetensors::Model {
+        spec: spec.clone(),
+        theta: theta.iter().map(|x| x.to_f64()).collect(),
+        dtype: StoredDtype::of::<T>(),
+        has_basin_metadata: true,
+    });
+    train_output(report, &network, &theta, split, args.device.run(0, false))
+}
+
+/// The training report with the trained network's error rates on S, A and T, each measured
+/// in `T` (a ResNet in eval mode); `None` for an empty set.
+fn train_output<T: Kernels>(
+    report: TrainReport,
+    network: &Network,
+    theta: &[T],
+    split: &Split,
+    run: basin_conv::ConvRun,
+) -> Result<TrainOutput> {
     let errors = |data: &Dataset| -> Result<Option<f64>> {
         if data.is_empty() {
             return Ok(None);
         }
-        let mut o = FcnObjective::<T>::from_dataset(spec, data)?;
+        let mut o = network.objective::<T>(data, run)?;
         Ok(error_rate(
-            o.count_errors(&theta, &all_examples(data.len())),
+            o.count_errors(theta, &all_examples(data.len())),
             data.len(),
         ))
     };
@@ -352,22 +370,7 @@ fn train_conv<T: Kernels>(
         state: obj.state().clone(),
         f32: T::NAME == "f32",
     });
-    let errors = |data: &Dataset| -> Result<Option<f64>> {
-        if data.is_empty() {
-            return Ok(None);
-        }
-        let mut o = network.objective::<T>(data, run)?;
-        Ok(error_rate(
-            o.count_errors(&theta, &all_examples(data.len())),
-            data.len(),
-        ))
-    };
-    Ok(TrainOutput {
-        report,
-        train_error: errors(&split.train)?,
-        attack_error: errors(&split.attack)?,
-        test_error: errors(&split.test)?,
-    })
+    train_output(report, &network, &theta, split, run)
 }
 
 fn print_train(o: &TrainOutput, args: &TrainArgs) -> Result<()> {
