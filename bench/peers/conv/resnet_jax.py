@@ -253,8 +253,9 @@ def batch_norm(p, name, x, train):
     return c(p[name + ".weight"]) * (x - c(mean)) / jnp.sqrt(c(var) + BN_EPS) + c(p[name + ".bias"])
 
 
-def forward(arch, p, x, train=False):
-    """Logits (n, classes). p: name -> array (num_batches_tracked may be absent)."""
+def features(arch, p, x, train=False):
+    """The penultimate features (n, C): the net up to and including the global average pool,
+    without `linear`. p: name -> array (num_batches_tracked and linear.* may be absent)."""
     import jax.numpy as jnp
     relu = lambda v: jnp.maximum(v, 0)
     out = relu(batch_norm(p, "bn1", conv2d(x, p["conv1.weight"], 1, 1), train))
@@ -272,8 +273,12 @@ def forward(arch, p, x, train=False):
         else:
             short = out
         out = relu(h + short)
-    feat = jnp.mean(out, axis=(2, 3))
-    return feat @ p["linear.weight"].T + p["linear.bias"]
+    return jnp.mean(out, axis=(2, 3))
+
+
+def forward(arch, p, x, train=False):
+    """Logits (n, classes). p: name -> array (num_batches_tracked may be absent)."""
+    return features(arch, p, x, train) @ p["linear.weight"].T + p["linear.bias"]
 
 
 def to_jax(sd, dtype):

@@ -58,6 +58,14 @@ fn read_back<T>(bufs: &mut [Vec<T>], src: usize, dst: usize) -> (&[T], &mut [T])
 impl<T: Real> Engine<T> {
     /// An engine for `graph` with buffers for `cap` examples, its matrix products on `par`.
     pub fn new(graph: Graph, cap: usize, par: Par) -> Self {
+        let mut engine = Self::forward_only(graph, cap, par);
+        engine.ensure_adjoint_buffers();
+        engine
+    }
+
+    /// An engine for forward passes only (half the memory of [`Self::new`]): the adjoint
+    /// buffers are allocated by the first [`Self::backward`].
+    pub fn forward_only(graph: Graph, cap: usize, par: Par) -> Self {
         let sizes: Vec<usize> = graph.nodes.iter().map(|n| n.shape.len() * cap).collect();
         let col = graph
             .nodes
@@ -77,7 +85,7 @@ impl<T: Real> Engine<T> {
         };
         Self {
             val: sizes.iter().map(|&s| vec![T::ZERO; s]).collect(),
-            adj: sizes.iter().map(|&s| vec![T::ZERO; s]).collect(),
+            adj: Vec::new(),
             rval: Vec::new(),
             radj: Vec::new(),
             col: vec![T::ZERO; col],
@@ -88,6 +96,12 @@ impl<T: Real> Engine<T> {
             cap,
             par,
         }
+    }
+
+    /// The bytes of the forward activations for `cap` examples (an engine built by
+    /// [`Self::forward_only`] that never runs backward).
+    pub fn forward_bytes(graph: &Graph, cap: usize) -> u128 {
+        Self::memory_bytes(graph, cap, false) / 2
     }
 
     /// The bytes of the buffers for `cap` examples: the forward and backward activations, and
@@ -113,6 +127,11 @@ impl<T: Real> Engine<T> {
         &mut self.val[0]
     }
 
+    /// The values of node `node` in the last forward pass over `nb` examples, `[C, N, H, W]`.
+    pub fn values(&self, node: usize, nb: usize) -> &[T] {
+        &self.val[node][..self.graph.nodes[node].shape.len() * nb]
+    }
+
     /// The logits of the last forward pass, one per example.
     pub fn logits(&self, nb: usize) -> &[T] {
         &self.val[self.graph.nodes.len() - 1][..nb]
@@ -120,6 +139,7 @@ impl<T: Real> Engine<T> {
 
     /// The logits and their adjoint, to set before [`Self::backward`].
     pub fn logit_adjoint_mut(&mut self, nb: usize) -> (&[T], &mut [T]) {
+        self.ensure_adjoint_buffers();
         let last = self.graph.nodes.len() - 1;
         (&self.val[last][..nb], &mut self.adj[last][..nb])
     }
@@ -292,6 +312,7 @@ impl<T: Real> Engine<T> {
     /// last forward pass, adding the gradient to `grad` when given (the node adjoints are kept
     /// for [`Self::r_backward`]).
     pub fn backward(&mut self, theta: &[T], nb: usize, mut grad: Option<&mut [T]>) {
+        self.ensure_adjoint_buffers();
         let n = self.graph.nodes.len();
         for buf in &mut self.adj[..n - 1] {
             buf.fill(T::ZERO);
@@ -386,6 +407,13 @@ impl<T: Real> Engine<T> {
                     }
                 }
             }
+        }
+    }
+
+    /// Allocates the adjoint buffers (an engine built by [`Self::forward_only`] has none).
+    fn ensure_adjoint_buffers(&mut self) {
+        if self.adj.is_empty() {
+            self.adj = self.val.iter().map(|v| vec![T::ZERO; v.len()]).collect();
         }
     }
 

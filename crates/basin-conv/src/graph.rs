@@ -217,27 +217,40 @@ impl Graph {
     /// N(0, σ_b²), BatchNorm γ = 1 and β = 0; drawn in f64 from ChaCha8 seeded with `seed`,
     /// tensor by tensor in θ's order, then rounded to `T`.
     pub fn init<T: basin_nn::Real>(&self, seed: u64) -> Vec<T> {
+        let mut theta = vec![T::ZERO; self.n_params()];
+        self.init_into(seed, &mut theta);
+        theta
+    }
+
+    /// [`Self::init`] into `theta` (of length [`Self::n_params`]), without allocating.
+    pub fn init_into<T: basin_nn::Real>(&self, seed: u64, theta: &mut [T]) {
+        assert_eq!(theta.len(), self.n_params(), "θ of the wrong length");
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut theta = Vec::with_capacity(self.n_params());
         for p in &self.params {
+            let values = &mut theta[p.range()];
             let std = match p.kind {
                 ParamKind::Weight { fan_in } => self.sigma_w / (fan_in as f64).sqrt(),
                 ParamKind::Bias => self.sigma_b,
                 ParamKind::BnScale => {
-                    theta.extend(std::iter::repeat_n(T::ONE, p.len()));
+                    values.fill(T::ONE);
                     continue;
                 }
                 ParamKind::BnShift => {
-                    theta.extend(std::iter::repeat_n(T::ZERO, p.len()));
+                    values.fill(T::ZERO);
                     continue;
                 }
             };
-            for _ in 0..p.len() {
+            for v in values {
                 let z: f64 = StandardNormal.sample(&mut rng);
-                theta.push(T::from_f64(std * z));
+                *v = T::from_f64(std * z);
             }
         }
-        theta
+    }
+
+    /// The node the readout (the last node, a linear layer) reads: the penultimate features,
+    /// whose Monte Carlo average over random inits gives the empirical NNGP kernel.
+    pub fn feature_node(&self) -> usize {
+        self.nodes.last().map_or(0, |n| n.inputs[0])
     }
 
     /// The graph of a ResNet on inputs of shape `(in_channels, h, w)`.

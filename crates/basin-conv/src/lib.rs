@@ -10,6 +10,7 @@
 
 pub mod conv;
 pub mod engine;
+pub mod features;
 pub mod graph;
 pub mod model;
 pub mod network;
@@ -18,6 +19,7 @@ pub mod scaling;
 pub mod spec;
 pub mod state;
 
+pub use features::FeatureMap;
 pub use graph::{Graph, Shape};
 pub use model::{ConvModel, ConvModelError};
 pub use network::{ConvRun, Network, NetworkError};

@@ -306,6 +306,23 @@ pub enum PriorError {
         /// The sampled network.
         network: usize,
     },
+    /// Monte Carlo kernel settings that cannot work (blocks, shards).
+    #[error("invalid input: Monte Carlo kernel: {0}")]
+    McSettings(String),
+    /// Monte Carlo sums that cannot be merged or are incomplete.
+    #[error("Monte Carlo kernel sums: {0}")]
+    McMerge(String),
+    /// A Monte Carlo sums file that cannot be read or written.
+    #[error("{path}: {problem}")]
+    McFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong, and the fix.
+        problem: String,
+    },
+    /// The conv net's feature map could not be built.
+    #[error(transparent)]
+    ConvFeatures(#[from] basin_conv::ConvError),
     /// A feature buffer of the wrong shape.
     #[error("shape mismatch: the feature buffer is {rows}×{cols} but the features are {n}×{width}")]
     FeatureBuffer {

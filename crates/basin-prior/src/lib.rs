@@ -24,6 +24,8 @@ pub mod kernel;
 pub mod kernel_check;
 pub mod laplace;
 pub mod likelihood;
+pub mod mc_error;
+pub mod mc_file;
 pub mod mc_kernel;
 pub mod normal;
 pub mod scale;

@@ -31,9 +31,17 @@ fn rel_frobenius(a: &Mat<f64>, b: &Mat<f64>) -> f64 {
     (a - b).norm_l2() / b.norm_l2()
 }
 
+fn config(samples: usize, seed: u64) -> McConfig {
+    McConfig {
+        samples,
+        seed,
+        ..McConfig::default()
+    }
+}
+
 fn mc(spec: &FcnSpec, x: &[f64], n: usize, samples: usize, seed: u64) -> Mat<f64> {
-    let f = FcnFeatures::new(spec, x, n).unwrap();
-    mc_kernel(&f, &McConfig { samples, seed }).unwrap()
+    let mut f = FcnFeatures::new(spec, x, n).unwrap();
+    mc_kernel(&mut f, &config(samples, seed)).unwrap()
 }
 
 /// Least-squares slope of log y against log x.
@@ -179,7 +187,7 @@ impl FeatureExtractor for Fixed {
             sigma_b: 0.5,
         }
     }
-    fn features(&self, _seed: u64, mut out: MatMut<'_, f64>) -> Result<(), PriorError> {
+    fn features(&mut self, _seed: u64, mut out: MatMut<'_, f64>) -> Result<(), PriorError> {
         out.copy_from(&self.0);
         Ok(())
     }
@@ -189,15 +197,8 @@ impl FeatureExtractor for Fixed {
 fn any_feature_extractor_plugs_in() {
     let phi = Mat::from_fn(5, 3, |i, j| (i as f64 - 2.0) * 0.3 + j as f64);
     let mut calls = Vec::new();
-    let k = mc_kernel_with_progress(
-        &Fixed(phi.clone()),
-        &McConfig {
-            samples: 4,
-            seed: 9,
-        },
-        |m| calls.push(m),
-    )
-    .unwrap();
+    let k =
+        mc_kernel_with_progress(&mut Fixed(phi.clone()), &config(4, 9), |m| calls.push(m)).unwrap();
     assert_eq!(calls, [1, 2, 3, 4]);
     for i in 0..5 {
         for j in 0..5 {
@@ -211,15 +212,8 @@ fn any_feature_extractor_plugs_in() {
 #[test]
 fn bad_inputs_are_errors() {
     let spec = fcn(2, vec![10], Activation::Relu);
-    let f = FcnFeatures::new(&spec, &[1.0, 2.0], 1).unwrap();
-    let e = mc_kernel(
-        &f,
-        &McConfig {
-            samples: 0,
-            seed: 0,
-        },
-    )
-    .unwrap_err();
+    let mut f = FcnFeatures::new(&spec, &[1.0, 2.0], 1).unwrap();
+    let e = mc_kernel(&mut f, &config(0, 0)).unwrap_err();
     assert!(e.to_string().contains("--samples"), "{e}");
     let e = FcnFeatures::new(&spec, &[1.0, f64::NAN], 1).unwrap_err();
     assert!(e.to_string().contains("finite"), "{e}");
@@ -241,10 +235,7 @@ fn bad_inputs_are_errors() {
 fn a_kernel_outside_f64s_range_is_refused_not_written_as_zeros_or_infinities() {
     let (n, d) = (5, 3);
     let x: Vec<f64> = (0..n * d).map(|i| (i as f64 * 0.37).sin()).collect();
-    let cfg = McConfig {
-        samples: 2,
-        seed: 1,
-    };
+    let cfg = config(2, 1);
     for s in [1e-200, 1e100] {
         let spec = FcnSpec {
             input_dim: d,
@@ -253,8 +244,8 @@ fn a_kernel_outside_f64s_range_is_refused_not_written_as_zeros_or_infinities() {
             sigma_w: s,
             sigma_b: s,
         };
-        let features = FcnFeatures::new(&spec, &x, n).unwrap();
-        let err = mc_kernel(&features, &cfg).unwrap_err();
+        let mut features = FcnFeatures::new(&spec, &x, n).unwrap();
+        let err = mc_kernel(&mut features, &cfg).unwrap_err();
         assert!(err.to_string().contains("--sigma-w"), "σ = {s:e}: {err}");
     }
 }

@@ -220,21 +220,7 @@ impl MeasureArgs {
     pub fn load(&self) -> Result<(Network, Dataset)> {
         let model = Network::load(&self.model, self.activation)?;
         let corpus = self.data.load()?;
-        let set = match self.set {
-            MeasureSet::Whole => corpus.pool,
-            part => {
-                let split = self.split.split(&self.data.data, &corpus, 1)?;
-                match part {
-                    MeasureSet::Train => split.train,
-                    MeasureSet::Attack => split.attack,
-                    MeasureSet::Test => split.test,
-                    _ => Dataset::concat(
-                        format!("{}+{}", split.train.name(), split.test.name()),
-                        &[&split.train, &split.test],
-                    )?,
-                }
-            }
-        };
+        let set = select_set(&self.data.data, &corpus, self.set, &self.split)?;
         anyhow::ensure!(
             !set.is_empty(),
             "the measured set is empty: check --set and the split sizes"
@@ -242,6 +228,29 @@ impl MeasureArgs {
         model.check_data(&set)?;
         Ok((model, set))
     }
+}
+
+/// The examples of `corpus` that `set` chooses (a seeded split without --split-seed uses
+/// seed 1, the default --seed of `basin train`).
+pub fn select_set(
+    source: &DataSource,
+    corpus: &Corpus,
+    set: MeasureSet,
+    split: &SplitArgs,
+) -> Result<Dataset> {
+    if set == MeasureSet::Whole {
+        return Ok(corpus.pool.clone());
+    }
+    let split = split.split(source, corpus, 1)?;
+    Ok(match set {
+        MeasureSet::Train => split.train,
+        MeasureSet::Attack => split.attack,
+        MeasureSet::Test => split.test,
+        _ => Dataset::concat(
+            format!("{}+{}", split.train.name(), split.test.name()),
+            &[&split.train, &split.test],
+        )?,
+    })
 }
 
 /// The peak resident memory of this process (`VmHWM`), in bytes, on Linux.

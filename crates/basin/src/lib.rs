@@ -57,8 +57,11 @@ enum Command {
     /// log P(f), the prior probability of a function (labels on an ordered input set) under
     /// a Gaussian-process prior, by EP or Laplace: from a kernel and labels, or from a model.
     Prior(Box<prior_cmd::PriorArgs>),
-    /// The NNGP kernel of a fully-connected network on a data set's inputs, analytic (relu,
-    /// erf, linear) or Monte Carlo over random networks, written as an N × N float64 .npy.
+    /// The NNGP kernel of a network on a data set's inputs, written as an N × N float64 .npy:
+    /// analytic for fully-connected nets (relu, erf, linear), or Monte Carlo over random
+    /// networks of any architecture, ResNets included, with each entry's standard error;
+    /// whole, or in shards that `basin kernel merge` adds up.
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Kernel(Box<kernel_cmd::KernelArgs>),
     /// The Hessian spectrum of a saved network's loss: λmax, the spectral norm, the top-k
     /// eigenvalues and their log-product by Lanczos; optionally the trace and the density.

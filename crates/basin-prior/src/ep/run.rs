@@ -186,7 +186,7 @@ fn parallel_checking_alongside(
 ) -> Result<(EpResult, f64), PriorError> {
     let spare = Spare::alongside();
     let (check, run) = rayon::join(
-        || {
+        || -> Result<_, PriorError> {
             let (jitter, buf) = cholesky_jitter(k)?;
             if jitter == 0.0 {
                 spare.put(buf);
