@@ -135,9 +135,9 @@ pub struct KernelArgs {
     seed: u64,
     /// Interleaved blocks of the samples (network m in block m mod B), kept apart in --sums
     /// for the jackknife error of log P(f) (B − 1 degrees of freedom). Each costs one N × N
-    /// float64 of memory.
-    #[arg(long, value_name = "B", default_value_t = DEFAULT_BLOCKS)]
-    blocks: usize,
+    /// float64 of memory. Default: 8, or --samples when fewer.
+    #[arg(long, value_name = "B")]
+    blocks: Option<usize>,
     /// Compute only the networks m ≡ K − 1 (mod N) and write their sums to --output (a
     /// .safetensors of partial sums with their counts), for a job array; `basin kernel
     /// merge` adds the N shards' files into the kernel.
@@ -156,7 +156,8 @@ pub struct KernelArgs {
     #[arg(long, short, value_name = "PATH")]
     output: Option<PathBuf>,
     /// With --method mc, also write the Monte Carlo sums (blocks and squares, .safetensors)
-    /// here: `basin prior --kernel-sums` takes them for the error of log P(f).
+    /// here, to merge with other sums or to take the jackknife error of what is computed from
+    /// the kernel (log P(f) above all).
     #[arg(long, value_name = "PATH")]
     sums: Option<PathBuf>,
     /// Print one JSON object: output, std_err, sums, n, input_dim, arch, depth, activation,
@@ -257,7 +258,9 @@ impl KernelArgs {
         McConfig {
             samples: self.samples,
             seed: self.seed,
-            blocks: self.blocks,
+            blocks: self
+                .blocks
+                .unwrap_or_else(|| DEFAULT_BLOCKS.min(self.samples.max(1))),
             shard: self.shard.map_or(SampleShard::WHOLE, |s| SampleShard {
                 index: s.index,
                 count: s.count,

@@ -201,3 +201,107 @@ fn bad_input_exits_1_with_a_clear_message() {
     assert_eq!(r.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&r.stderr).contains("positive width"));
 }
+
+#[test]
+fn a_resnets_empirical_kernel_in_shards_merges_to_one_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let common = [
+        "kernel",
+        "--arch",
+        "basic:1:2",
+        "--method",
+        "mc",
+        "--samples",
+        "6",
+        "--blocks",
+        "3",
+        "--seed",
+        "4",
+        "--data",
+        "mnist",
+        "--take",
+        "12",
+        "--threads",
+        "1",
+        "--quiet",
+        "--json",
+    ];
+    let run = |extra: &[&str]| {
+        let mut args = common.to_vec();
+        args.extend_from_slice(extra);
+        json(&args)
+    };
+    let whole = run(&["-o", &path("K.npy"), "--sums", &path("K.safetensors")]);
+    assert_eq!(whole["samples_done"].as_u64(), Some(6));
+    assert_eq!(
+        whole["std_err"].as_str(),
+        Some(path("K.std_err.npy").as_str())
+    );
+    assert!(
+        whole["arch"].as_str().unwrap().contains("basic:1:2"),
+        "{whole}"
+    );
+    for k in ["1/2", "2/2"] {
+        let part = run(&["--shard", k, "-o", &path(&format!("part{}", &k[..1]))]);
+        assert_eq!(part["samples_done"].as_u64(), Some(3), "{part}");
+    }
+    let merged = json(&[
+        "kernel",
+        "merge",
+        &path("part2"),
+        &path("part1"),
+        "-o",
+        &path("M.npy"),
+        "--json",
+    ]);
+    assert_eq!(merged["samples_done"].as_u64(), Some(6));
+    for (a, b) in [("K.npy", "M.npy"), ("K.std_err.npy", "M.std_err.npy")] {
+        let ((n, x), (_, y)) = (
+            read_square(Path::new(&path(a))),
+            read_square(Path::new(&path(b))),
+        );
+        assert_eq!(n, 12);
+        let scale = x.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let diff = x
+            .iter()
+            .zip(&y)
+            .fold(0.0f64, |m, (p, q)| m.max((p - q).abs()));
+        assert!(
+            diff <= 1e-12 * scale,
+            "{a} and {b} differ by {diff} (scale {scale})"
+        );
+        assert!(x.iter().all(|v| v.is_finite() && *v >= 0.0));
+    }
+    // A missing shard, a shard given twice, and sums of another seed are refused.
+    let r = basin(&["kernel", "merge", &path("part1"), "-o", &path("X.npy")]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("2/2") && err.contains("missing"), "{err}");
+    let r = basin(&[
+        "kernel",
+        "merge",
+        &path("part1"),
+        &path("part1"),
+        "-o",
+        &path("X.npy"),
+    ]);
+    assert!(String::from_utf8_lossy(&r.stderr).contains("twice"));
+    let r = basin(&[
+        "kernel",
+        "merge",
+        &path("part1"),
+        &path("K.safetensors"),
+        "-o",
+        &path("X.npy"),
+    ]);
+    assert!(String::from_utf8_lossy(&r.stderr).contains("different estimates"));
+    assert!(!Path::new(&path("X.npy")).exists());
+    // No analytic kernel for a conv net, and a shard outside the samples.
+    let r = basin(&["kernel", "--arch", "resnet18", "-o", &path("X.npy")]);
+    assert!(String::from_utf8_lossy(&r.stderr).contains("--method mc"));
+    let x = path("X.npy");
+    let mut args = common.to_vec();
+    args.extend_from_slice(&["--shard", "7/7", "-o", &x]);
+    let r = basin(&args);
+    assert!(String::from_utf8_lossy(&r.stderr).contains("K/N"));
+}
