@@ -25,7 +25,7 @@ use crate::common::{MeasureArgs, check_thread_count, spinner};
 
 /// Arguments of `basin prior`. Give either --kernel with --labels, or --model with its data.
 #[derive(Debug, Args)]
-#[command(group = clap::ArgGroup::new("input").args(["kernel", "model"]).required(true))]
+#[command(group = clap::ArgGroup::new("input").args(["kernel", "kernel_sums", "model"]).required(true))]
 pub struct PriorArgs {
     /// The kernel matrix K (n × n `.npy`, float64 or float32). Needs --labels; excludes --model.
     #[arg(
@@ -35,8 +35,19 @@ pub struct PriorArgs {
         conflicts_with = "model"
     )]
     kernel: Option<PathBuf>,
+    /// An empirical kernel's Monte Carlo sums (`basin kernel --method mc --sums`, or
+    /// `basin kernel merge --sums`) in place of --kernel: log P(f) on their kernel, with its
+    /// Monte Carlo error by the jackknife over their sample blocks (mc_std_err). Needs
+    /// --labels.
+    #[arg(
+        long,
+        value_name = "S.safetensors",
+        requires = "labels",
+        conflicts_with = "model"
+    )]
+    kernel_sums: Option<PathBuf>,
     /// The function: n labels (`.npy`, ±1 or 0/1, any integer or float dtype).
-    #[arg(long, value_name = "y.npy", requires = "kernel")]
+    #[arg(long, value_name = "y.npy", conflicts_with = "model")]
     labels: Option<PathBuf>,
     /// A model mode: the function is the model's predicted labels on the chosen set
     /// (`--set train+test` gives S then T, the paper's input set) and K is the NNGP kernel of
@@ -112,7 +123,8 @@ pub struct PriorArgs {
     /// seed, ess and log_upper_bound; for smc mover, particles, replicates, seed,
     /// log_z_replicates, log_z_spread, temperatures, noise_levels, pilot_schedule,
     /// sweeps_per_level, mean_slice_tries, mean_bounces, cap_hits, violations,
-    /// log_prior_probit and std_err_probit. A log P(f) that is not a finite number is printed
+    /// log_prior_probit and std_err_probit; with --kernel-sums mc_std_err and
+    /// mc_leave_one_out (log P(f) without each block). A log P(f) that is not a finite number is printed
     /// as null, with the issues, and the command then exits with status 1.
     #[arg(long)]
     json: bool,
@@ -163,6 +175,11 @@ struct PriorReport {
     estimate_wall_s: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     n_points: Option<usize>,
+    /// The jackknife over an empirical kernel's blocks (with --kernel-sums).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mc_std_err: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mc_leave_one_out: Option<Vec<f64>>,
 }
 
 /// n × n float64 matrices an estimator holds besides the kernel it is given: its column-major
@@ -215,10 +232,21 @@ fn check_estimate_memory(args: &PriorArgs, n: usize) -> Result<()> {
 /// Runs `basin prior` (its flags checked by [`PriorArgs::check`]).
 pub fn run_prior(args: PriorArgs, quiet: bool) -> Result<()> {
     let start = Instant::now();
+    let mut sums = None;
     let (k, y, n_points) = match (&args.kernel, &args.labels, &args.measure.0) {
         (Some(k), Some(y), _) => {
             let (k, y) = load_kernel_labels(k, y)?;
             (k, y, None)
+        }
+        (None, Some(y), None) if args.kernel_sums.is_some() => {
+            let path = args.kernel_sums.as_deref().expect("matched");
+            let s = basin_prior::mc_file::read(path)?;
+            let k = s
+                .kernel()
+                .with_context(|| format!("the kernel of {}", path.display()))?;
+            let y = load_labels(y, k.nrows())?;
+            sums = Some(s);
+            (Kernel::Mat(k), y, None)
         }
         (_, _, Some(m)) => {
             let (k, y) = model_function(m)?;
@@ -238,8 +266,29 @@ pub fn run_prior(args: PriorArgs, quiet: bool) -> Result<()> {
     let estimate_start = Instant::now();
     let outcome = estimators.estimate(args.method, k.as_ref(), &y, args.likelihood)?;
     let estimate_wall_s = estimate_start.elapsed().as_secs_f64();
+    let jackknife = match &sums {
+        Some(s) => {
+            bar.set_message(format!(
+                "the Monte Carlo error over {} blocks",
+                s.meta.blocks
+            ));
+            Some(basin_prior::mc_error::jackknife(
+                s,
+                outcome.estimate.log_p,
+                |k| {
+                    Ok(estimators
+                        .estimate(args.method, k, &y, args.likelihood)?
+                        .estimate
+                        .log_p)
+                },
+            )?)
+        }
+        None => None,
+    };
     bar.finish_and_clear();
     let report = PriorReport {
+        mc_std_err: jackknife.as_ref().map(|j| j.std_err),
+        mc_leave_one_out: jackknife.map(|j| j.leave_one_out),
         log10_prior: outcome.estimate.log_p / std::f64::consts::LN_10,
         outcome,
         wall_s: start.elapsed().as_secs_f64(),
@@ -329,6 +378,16 @@ fn load_kernel_labels(kp: &Path, yp: &Path) -> Result<(Kernel, Vec<f64>)> {
         ka.shape
     );
     let n = ka.shape[0];
+    let y = load_labels(yp, n)?;
+    let values = match ka.data {
+        NpyData::F64(v) => v,
+        other => other.to_f64(),
+    };
+    Ok((Kernel::RowMajor { values, n }, y))
+}
+
+/// The `n` labels of `yp`, one per kernel row.
+fn load_labels(yp: &Path, n: usize) -> Result<Vec<f64>> {
     let ya = basin_data::npy::read(yp)
         .with_context(|| format!("reading the labels {}", yp.display()))?;
     let flat = ya.shape.len() == 1 || (ya.shape.len() == 2 && ya.shape.contains(&1));
@@ -338,11 +397,7 @@ fn load_kernel_labels(kp: &Path, yp: &Path) -> Result<(Kernel, Vec<f64>)> {
         yp.display(),
         ya.shape
     );
-    let values = match ka.data {
-        NpyData::F64(v) => v,
-        other => other.to_f64(),
-    };
-    Ok((Kernel::RowMajor { values, n }, ya.data.to_f64()))
+    Ok(ya.data.to_f64())
 }
 
 /// A kernel as read from a file (row-major) or computed (a faer matrix).
@@ -400,6 +455,12 @@ fn print_report(r: &PriorReport) {
             "log P(f)    {:.6} nats (log10 {:.6})",
             est.log_p, r.log10_prior
         ),
+    }
+    if let Some(se) = r.mc_std_err {
+        println!(
+            "MC error    ± {se:.6} nats: the kernel's Monte Carlo error, by the jackknife over its {} blocks",
+            r.mc_leave_one_out.as_ref().map_or(0, Vec::len)
+        );
     }
     println!("likelihood  {}", est.likelihood.name());
     println!("method      {}", est.method.name());

@@ -273,6 +273,40 @@ fn a_resnets_empirical_kernel_in_shards_merges_to_one_runs() {
         );
         assert!(x.iter().all(|v| v.is_finite() && *v >= 0.0));
     }
+    // log P(f) on the sums' kernel equals it on the kernel's file, with its Monte Carlo error.
+    let y = path("y.npy");
+    NpyArray::new(
+        vec![12],
+        NpyData::F64((0..12).map(|i| f64::from(i % 3 == 0)).collect()),
+    )
+    .unwrap()
+    .write(Path::new(&y))
+    .unwrap();
+    let on_file = json(&[
+        "prior",
+        "--kernel",
+        &path("K.npy"),
+        "--labels",
+        &y,
+        "--json",
+    ]);
+    let on_sums = json(&[
+        "prior",
+        "--kernel-sums",
+        &path("K.safetensors"),
+        "--labels",
+        &y,
+        "--json",
+    ]);
+    let lp = |v: &serde_json::Value| v["log_prior"].as_f64().unwrap();
+    assert!(
+        (lp(&on_file) - lp(&on_sums)).abs() < 1e-9,
+        "{on_file} vs {on_sums}"
+    );
+    let se = on_sums["mc_std_err"].as_f64().unwrap();
+    assert!(se.is_finite() && se > 0.0, "{on_sums}");
+    assert_eq!(on_sums["mc_leave_one_out"].as_array().unwrap().len(), 3);
+    assert!(on_file.get("mc_std_err").is_none());
     // A missing shard, a shard given twice, and sums of another seed are refused.
     let r = basin(&["kernel", "merge", &path("part1"), "-o", &path("X.npy")]);
     let err = String::from_utf8_lossy(&r.stderr);
