@@ -3,11 +3,12 @@
 
 use std::time::Instant;
 
-use basin_nn::{FcnObjective, Kernels, TrainConfig, derive_seed};
+use basin_nn::{Kernels, TrainConfig, derive_seed};
 
 use crate::error::LabError;
 use crate::exec::jobs::Job;
 use crate::measure::measure_run;
+use crate::net::NetState;
 use crate::prepare::Prepared;
 use crate::record::RunRecord;
 use basin_nn::Precision;
@@ -20,9 +21,11 @@ pub fn train_and_measure(prep: &Prepared, job: &Job) -> Result<Vec<RunRecord>, L
     }
 }
 
-/// The parameters at one checkpoint, and the wall time of training up to it.
+/// The parameters and the network's state (a ResNet's running statistics) at one
+/// checkpoint, and the wall time of training up to it.
 struct Snapshot<T> {
     theta: Vec<T>,
+    state: NetState,
     train_s: f64,
 }
 
@@ -36,10 +39,21 @@ fn train_and_measure_typed<T: Kernels>(
     let train_data = prep
         .training_set(first.attack_size)
         .map_err(|e| prep.setup_err(e))?;
-    let mut obj =
-        FcnObjective::<T>::from_dataset(&prep.fcn, &train_data).map_err(|e| prep.setup_err(e))?;
-    let mut opt = first.optimizer.build::<T>(prep.fcn.n_params());
-    let mut theta: Vec<T> = prep.fcn.init(derive_seed(first.seed, 0));
+    let batch = if first.optimizer.full_batch() {
+        train_data.len()
+    } else {
+        t.batch_size
+    };
+    let augment = prep.augmentation().map(|a| (a, derive_seed(first.seed, 4)));
+    let trainer = prep
+        .net
+        .trainer::<T>(&train_data, batch, augment)
+        .map_err(|e| prep.setup_err(e))?;
+    let mut opt = first.optimizer.build::<T>(prep.net.n_params());
+    let mut theta: Vec<T> = prep.net.init(derive_seed(first.seed, 0));
+    // The state after the last epoch that the training loop kept (it restores θ, not the
+    // state, when an epoch diverges).
+    let mut state = trainer.state();
     let checkpoints: Vec<usize> = job.keys.iter().map(|k| k.overtrain_epochs).collect();
     let cfg = TrainConfig {
         batch_size: t.batch_size,
@@ -51,18 +65,20 @@ fn train_and_measure_typed<T: Kernels>(
     };
     let mut snapshots: Vec<Snapshot<T>> = Vec::new();
     let report = basin_nn::train(
-        &mut obj,
+        &mut &trainer,
         opt.as_mut(),
         &mut theta,
         &cfg,
         first.optimizer.full_batch(),
         prep.split.train.len(),
         &mut |info, theta| {
+            state = trainer.state();
             if let Some(at) = info.converged_at
                 && checkpoints.get(snapshots.len()) == Some(&(info.epoch - at))
             {
                 snapshots.push(Snapshot {
                     theta: theta.to_vec(),
+                    state: state.clone(),
                     train_s: start.elapsed().as_secs_f64(),
                 });
             }
@@ -76,12 +92,13 @@ fn train_and_measure_typed<T: Kernels>(
     while snapshots.len() < job.keys.len() {
         snapshots.push(Snapshot {
             theta: theta.clone(),
+            state: state.clone(),
             train_s,
         });
     }
     job.keys
         .iter()
         .zip(&snapshots)
-        .map(|(key, snap)| measure_run(prep, key, &report, &snap.theta, snap.train_s))
+        .map(|(key, snap)| measure_run(prep, key, &report, &snap.theta, &snap.state, snap.train_s))
         .collect()
 }
