@@ -138,7 +138,7 @@ impl Net {
         augment: Option<(Augment, u64)>,
     ) -> Result<Trainer<T>, NetworkError> {
         let inner = match self {
-            Self::Fcn(f) => Trainee::Fcn(FcnObjective::from_dataset(f, data)?),
+            Self::Fcn(f) => Trainee::Fcn(Box::new(FcnObjective::from_dataset(f, data)?)),
             Self::ResNet { graph, .. } => {
                 let run = ConvRun {
                     chunk: batch.max(1),
@@ -156,7 +156,7 @@ impl Net {
                 if let Some((transform, seed)) = augment {
                     obj.set_augment(transform, seed)?;
                 }
-                Trainee::Conv(obj)
+                Trainee::Conv(Box::new(obj))
             }
         };
         Ok(Trainer(RefCell::new(inner)))
@@ -243,8 +243,8 @@ pub struct Trainer<T>(RefCell<Trainee<T>>);
 /// The objective a [`Trainer`] holds.
 #[derive(Debug)]
 enum Trainee<T> {
-    Fcn(FcnObjective<T>),
-    Conv(ConvObjective<T>),
+    Fcn(Box<FcnObjective<T>>),
+    Conv(Box<ConvObjective<T>>),
 }
 
 impl<T: Kernels> Trainer<T> {
@@ -259,8 +259,8 @@ impl<T: Kernels> Trainer<T> {
     /// Runs `f` on the objective.
     fn with<R>(&self, f: impl FnOnce(&mut dyn Objective<T>) -> R) -> R {
         match &mut *self.0.borrow_mut() {
-            Trainee::Fcn(o) => f(o),
-            Trainee::Conv(o) => f(o),
+            Trainee::Fcn(o) => f(o.as_mut()),
+            Trainee::Conv(o) => f(o.as_mut()),
         }
     }
 }
