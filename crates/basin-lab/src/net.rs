@@ -221,10 +221,10 @@ fn conv_objective<T: Kernels>(
         chunk,
         run.par(),
     )?;
-    // The state comes from this graph's own training, so its layers match; a run that
-    // diverged may hold statistics that are not finite, and is measured with them as a
-    // fully-connected net is with its parameters (its measures fail with notes), so the
-    // state is set without the check that a model file's gets.
+    // The state comes from this graph's own training, so its layers match. It is set without
+    // the check of its values that a model file's gets: a run whose statistics are not finite
+    // is measured with them, as a fully-connected net is with its parameters (its measures
+    // fail with notes), rather than stopping the experiment.
     if let Some(bn) = state.batch_norm() {
         obj.set_state(bn.clone());
     }

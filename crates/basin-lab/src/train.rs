@@ -3,14 +3,16 @@
 
 use std::time::Instant;
 
+use basin_data::Dataset;
 use basin_nn::{Kernels, TrainConfig, derive_seed};
 
 use crate::error::LabError;
 use crate::exec::jobs::Job;
 use crate::measure::measure_run;
-use crate::net::NetState;
+use crate::net::{NetState, Trainer};
 use crate::prepare::Prepared;
 use crate::record::RunRecord;
+use crate::spec::RunKey;
 use basin_nn::Precision;
 
 /// Trains one network and measures it at each of the job's checkpoints.
@@ -39,16 +41,7 @@ fn train_and_measure_typed<T: Kernels>(
     let train_data = prep
         .training_set(first.attack_size)
         .map_err(|e| prep.setup_err(e))?;
-    let batch = if first.optimizer.full_batch() {
-        train_data.len()
-    } else {
-        t.batch_size
-    };
-    let augment = prep.augmentation().map(|a| (a, derive_seed(first.seed, 4)));
-    let trainer = prep
-        .net
-        .trainer::<T>(&train_data, batch, augment)
-        .map_err(|e| prep.setup_err(e))?;
+    let trainer = trainer_of::<T>(prep, first, &train_data)?;
     let mut opt = first.optimizer.build::<T>(prep.net.n_params());
     let mut theta: Vec<T> = prep.net.init(derive_seed(first.seed, 0));
     // The state after the last epoch that the training loop kept (it restores θ, not the
@@ -101,4 +94,22 @@ fn train_and_measure_typed<T: Kernels>(
         .zip(&snapshots)
         .map(|(key, snap)| measure_run(prep, key, &report, &snap.theta, &snap.state, snap.train_s))
         .collect()
+}
+
+/// The training objective of the run `key` on `data`: a ResNet's passes hold one batch (all
+/// of `data` for a full-batch optimizer), its augmentation drawn from the run's seed.
+fn trainer_of<T: Kernels>(
+    prep: &Prepared,
+    key: &RunKey,
+    data: &Dataset,
+) -> Result<Trainer<T>, LabError> {
+    let batch = if key.optimizer.full_batch() {
+        data.len()
+    } else {
+        prep.spec.training.batch_size
+    };
+    let augment = prep.augmentation().map(|a| (a, derive_seed(key.seed, 4)));
+    prep.net
+        .trainer::<T>(data, batch, augment)
+        .map_err(|e| prep.setup_err(e))
 }
