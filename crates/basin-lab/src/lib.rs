@@ -12,8 +12,9 @@
 //!   any kind; [`train`] and
 //!   [`measure`]: training a network and measuring it; [`report`]: the parts every report
 //!   shares;
-//! - [`prepare`], [`spec`], [`record`], [`plot`], [`stats`], [`error`]: the data, the spec
-//!   format, the record format and the tools below them.
+//! - [`prepare`], [`net`], [`spec`], [`record`], [`plot`], [`stats`], [`error`]: the data and
+//!   its kernel, the network of either family (a fully-connected net or a ResNet) and its
+//!   objectives, the spec format, the record format and the tools below them.
 
 pub mod error;
 pub mod exec;
@@ -21,6 +22,7 @@ pub mod experiment;
 pub mod kinds;
 pub mod measure;
 pub mod merge;
+pub mod net;
 pub mod plot;
 pub mod prepare;
 pub mod record;

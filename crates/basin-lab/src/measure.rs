@@ -10,7 +10,7 @@ use basin_data::Dataset;
 use basin_flatness::FlatnessError;
 use basin_flatness::keskar::{AscentOrder, KeskarConfig, sharpness_sgd};
 use basin_flatness::lanczos::{DEFAULT_STEPS, LanczosConfig, lanczos};
-use basin_nn::{FcnObjective, Kernels, Objective, all_examples, derive_seed};
+use basin_nn::{Kernels, all_examples, derive_seed};
 use basin_prior::bounds::{marginal_likelihood_bound, occam_bound};
 use basin_prior::dispatch::Estimators;
 use basin_prior::ep::{EpConfig, EpSchedule, Sites, UNDAMPED_SWEEPS, ep_to_fixed_point};
@@ -20,22 +20,24 @@ use basin_prior::likelihood::Likelihood;
 use sha2::{Digest, Sha256};
 
 use crate::error::LabError;
+use crate::net::NetState;
 use crate::prepare::Prepared;
 use crate::record::RunRecord;
 use crate::spec::{RunKey, SharpnessSpec};
 use basin_nn::Precision;
 
-/// The record of one run, trained for `train_s` seconds to the parameters `theta`: its errors
-/// and function, then every measure of the spec.
+/// The record of one run, trained for `train_s` seconds to the parameters `theta` with the
+/// network's `state`: its errors and function, then every measure of the spec.
 pub fn measure_run<T: Kernels>(
     prep: &Prepared,
     key: &RunKey,
     report: &basin_nn::TrainReport,
     theta: &[T],
+    state: &NetState,
     train_s: f64,
 ) -> Result<RunRecord, LabError> {
-    let errors = errors_of(prep, theta, key.attack_size)?;
-    let function = predicted_function(prep, theta)?;
+    let errors = errors_of(prep, theta, state, key.attack_size)?;
+    let function = predicted_function(prep, theta, state)?;
     let mut record = RunRecord {
         id: key.id.clone(),
         experiment: prep.spec.name.clone(),
@@ -56,8 +58,14 @@ pub fn measure_run<T: Kernels>(
         stage_s: BTreeMap::from([("train".to_owned(), train_s)]),
         trajectory: Vec::new(),
     };
-    measure_sharpness(prep, theta, &mut record)?;
-    measure_hessian(prep, &basin_nn::real::convert(theta), key, &mut record)?;
+    measure_sharpness(prep, theta, state, &mut record)?;
+    measure_hessian(
+        prep,
+        &basin_nn::real::convert(theta),
+        state,
+        key,
+        &mut record,
+    )?;
     measure_prior(prep, &function, &mut record);
     Ok(record)
 }
@@ -73,11 +81,13 @@ pub struct SetErrors {
     pub test: Option<f64>,
 }
 
-/// Errors on S, A (the run's prefix of `a` examples, against its flipped labels) and T. S must
-/// not be empty (the spec's checks ensure it); an empty A or T has no rate.
+/// Errors on S, A (the run's prefix of `a` examples, against its flipped labels) and T of the
+/// network with `theta` and `state`. S must not be empty (the spec's checks ensure it); an
+/// empty A or T has no rate.
 pub fn errors_of<T: Kernels>(
     prep: &Prepared,
     theta: &[T],
+    state: &NetState,
     a: usize,
 ) -> Result<SetErrors, LabError> {
     let attack = prep
@@ -89,8 +99,10 @@ pub fn errors_of<T: Kernels>(
         if data.is_empty() {
             return Ok(None);
         }
-        let mut obj =
-            FcnObjective::<T>::from_dataset(&prep.fcn, data).map_err(|e| prep.setup_err(e))?;
+        let mut obj = prep
+            .net
+            .objective::<T>(data, state, false)
+            .map_err(|e| prep.setup_err(e))?;
         Ok(Some(
             obj.count_errors(theta, &all_examples(data.len())) as f64 / data.len() as f64,
         ))
@@ -104,13 +116,16 @@ pub fn errors_of<T: Kernels>(
     })
 }
 
-/// The predicted labels on S then T.
-pub fn predicted_function<T: Kernels>(prep: &Prepared, theta: &[T]) -> Result<Vec<u8>, LabError> {
-    let n = prep.s_and_t.len();
-    let mut obj =
-        FcnObjective::<T>::from_dataset(&prep.fcn, &prep.s_and_t).map_err(|e| prep.setup_err(e))?;
-    let mut logits = vec![T::ZERO; n];
-    obj.logits(theta, &all_examples(n), &mut logits);
+/// The predicted labels on S then T of the network with `theta` and `state`.
+pub fn predicted_function<T: Kernels>(
+    prep: &Prepared,
+    theta: &[T],
+    state: &NetState,
+) -> Result<Vec<u8>, LabError> {
+    let logits = prep
+        .net
+        .logits(theta, state, &prep.s_and_t)
+        .map_err(|e| prep.setup_err(e))?;
     Ok(logits.into_iter().map(basin_nn::loss::predict).collect())
 }
 
@@ -126,13 +141,14 @@ pub fn function_hash(f: &[u8]) -> String {
 fn measure_sharpness<T: Kernels>(
     prep: &Prepared,
     theta: &[T],
+    state: &NetState,
     record: &mut RunRecord,
 ) -> Result<(), LabError> {
     let Some(s) = &prep.spec.measures.sharpness else {
         return Ok(());
     };
     let start = Instant::now();
-    let result = sharpness_of(prep, theta, s)?;
+    let result = sharpness_of(prep, theta, state, s)?;
     match result {
         Ok(v) => {
             record.measures.insert("sharpness".into(), Some(v));
@@ -148,11 +164,13 @@ fn measure_sharpness<T: Kernels>(
     Ok(())
 }
 
-/// Keskar sharpness on S in the precision of `s` (fixed batch order, as the paper's code);
-/// the inner `Err` says why the ascent failed (a note on the run, not an error).
+/// Keskar sharpness on S of the network with `theta` and `state`, in the precision of `s`
+/// (fixed batch order, as the paper's code); the inner `Err` says why the ascent failed (a
+/// note on the run, not an error).
 pub fn sharpness_of<T: Kernels>(
     prep: &Prepared,
     theta: &[T],
+    state: &NetState,
     s: &SharpnessSpec,
 ) -> Result<Result<f64, FlatnessError>, LabError> {
     let cfg = KeskarConfig {
@@ -163,19 +181,22 @@ pub fn sharpness_of<T: Kernels>(
         order: AscentOrder::Fixed,
     };
     match s.precision {
-        Precision::F32 => sharpness_on::<f32>(prep, &basin_nn::real::convert(theta), &cfg),
-        Precision::F64 => sharpness_on::<f64>(prep, &basin_nn::real::convert(theta), &cfg),
+        Precision::F32 => sharpness_on::<f32>(prep, &basin_nn::real::convert(theta), state, &cfg),
+        Precision::F64 => sharpness_on::<f64>(prep, &basin_nn::real::convert(theta), state, &cfg),
     }
 }
 
 fn sharpness_on<T: Kernels>(
     prep: &Prepared,
     theta: &[T],
+    state: &NetState,
     cfg: &KeskarConfig,
 ) -> Result<Result<f64, FlatnessError>, LabError> {
-    let mut obj = FcnObjective::<T>::from_dataset(&prep.fcn, &prep.split.train)
+    let mut obj = prep
+        .net
+        .objective::<T>(&prep.split.train, state, false)
         .map_err(|e| prep.setup_err(e))?;
-    Ok(sharpness_sgd(&mut obj, theta, cfg).map(|r| r.sharpness.sharpness))
+    Ok(sharpness_sgd(obj.as_mut(), theta, cfg).map(|r| r.sharpness.sharpness))
 }
 
 /// λmax and the log-product of the top-k Hessian eigenvalues on S, by Lanczos in f64. Top-k
@@ -183,6 +204,7 @@ fn sharpness_on<T: Kernels>(
 fn measure_hessian(
     prep: &Prepared,
     theta: &[f64],
+    state: &NetState,
     key: &RunKey,
     record: &mut RunRecord,
 ) -> Result<(), LabError> {
@@ -190,7 +212,9 @@ fn measure_hessian(
         return Ok(());
     };
     let start = Instant::now();
-    let mut obj = FcnObjective::<f64>::from_dataset(&prep.fcn, &prep.split.train)
+    let mut obj = prep
+        .net
+        .objective::<f64>(&prep.split.train, state, true)
         .map_err(|e| prep.setup_err(e))?;
     let cfg = LanczosConfig {
         steps: h.lanczos_steps.unwrap_or(DEFAULT_STEPS),
@@ -199,7 +223,7 @@ fn measure_hessian(
         ..LanczosConfig::default()
     };
     let product = format!("log_product_top{}", h.top_k);
-    match lanczos(&mut obj, theta, &cfg) {
+    match lanczos(obj.as_mut(), theta, &cfg) {
         Ok(spec) => {
             record
                 .measures

@@ -1,12 +1,14 @@
-//! An experiment's data, loaded and split once: S, A and T, the network, S ∪ T and the NNGP
-//! kernel on it (when the prior is measured).
+//! An experiment's data, loaded and split once: S, A and T, the network, S ∪ T and the
+//! kernel on it (when the prior is measured): the one place that picks the kernel of the
+//! experiment's network is [`experiment_kernel`].
 
-use basin_data::{ChannelNorm, ClassMap, Corpus, DataSource, Dataset, Split, SplitSpec};
+use basin_data::{Augment, ChannelNorm, ClassMap, Corpus, DataSource, Dataset, Split, SplitSpec};
 use basin_nn::{FcnSpec, all_examples, derive_seed};
 use basin_prior::faer::Mat;
 use basin_prior::kernel_check::checked_kernel;
 
 use crate::error::LabError;
+use crate::net::Net;
 use crate::spec::ExperimentSpec;
 
 /// The data of an experiment, loaded and split once: S, the largest A (smaller attack sets
@@ -16,12 +18,12 @@ pub struct Prepared {
     /// The spec.
     pub spec: ExperimentSpec,
     /// The network.
-    pub fcn: FcnSpec,
+    pub net: Net,
     /// S, A for the largest attack size, T.
     pub split: Split,
     /// S then T: the inputs of the function whose prior is measured.
     pub s_and_t: Dataset,
-    /// The NNGP kernel of the network on S then T, computed once (when the prior is measured).
+    /// The kernel of the network on S then T, computed once (when the prior is measured).
     pub kernel: Option<Mat<f64>>,
 }
 
@@ -48,35 +50,36 @@ impl Prepared {
         }
         .apply(&corpus.pool, corpus.test.as_ref())
         .map_err(data_err)?;
-        let fcn = FcnSpec {
-            input_dim: split.train.dim(),
-            hidden: spec.network.hidden.clone(),
-            activation: spec.network.activation,
-            sigma_w: spec.network.sigma_w,
-            sigma_b: spec.network.sigma_b,
-        };
-        Self::from_parts(spec, fcn, split)
+        let net = Net::new(spec, &split.train)?;
+        Self::from_parts(spec, net, split)
     }
 
-    /// The prepared experiment of a split made elsewhere: checks the network and computes the
-    /// kernel on S ∪ T (when the prior is measured).
-    pub fn from_parts(spec: &ExperimentSpec, fcn: FcnSpec, split: Split) -> Result<Self, LabError> {
+    /// The prepared experiment of a split made elsewhere: computes the kernel on S ∪ T (when
+    /// the prior is measured).
+    pub fn from_parts(spec: &ExperimentSpec, net: Net, split: Split) -> Result<Self, LabError> {
         let data_err = |source| LabError::Data {
             experiment: spec.name.clone(),
             source,
         };
-        fcn.validate().map_err(|e| LabError::setup(&spec.name, e))?;
         let s_and_t = Dataset::concat("S+T", &[&split.train, &split.test]).map_err(data_err)?;
-        let kernel = match spec.measures.prior {
-            Some(_) => Some(checked_nngp(spec, &fcn, &s_and_t)?),
-            None => None,
-        };
+        let kernel = experiment_kernel(spec, &net, &s_and_t)?;
         Ok(Self {
             spec: spec.clone(),
-            fcn,
+            net,
             split,
             s_and_t,
             kernel,
+        })
+    }
+
+    /// The augmentation of the training images (`training.augment`): the paper's crop and
+    /// flip, its padding the 0 pixel as normalisation maps it when the data are normalised
+    /// (the paper's code crops before it normalises).
+    pub fn augmentation(&self) -> Option<Augment> {
+        let normalised = self.spec.data.normalize;
+        self.spec.training.augment.then(|| match normalised {
+            true => Augment::normalised(&ChannelNorm::PAPER),
+            false => Augment::default(),
         })
     }
 
@@ -110,6 +113,32 @@ fn binarised(spec: &ExperimentSpec, source: &DataSource) -> basin_data::Result<C
         };
     }
     Ok(corpus)
+}
+
+/// The kernel on S ∪ T of the experiment's network when `[measures.prior]` is given (`None`
+/// otherwise), checked: the analytic NNGP kernel of a fully-connected net. A ResNet's prior
+/// needs its Monte Carlo empirical NNGP kernel, which this function does not compute: for a
+/// ResNet with `[measures.prior]` it returns a setup error that says so.
+pub fn experiment_kernel(
+    spec: &ExperimentSpec,
+    net: &Net,
+    s_and_t: &Dataset,
+) -> Result<Option<Mat<f64>>, LabError> {
+    if spec.measures.prior.is_none() {
+        return Ok(None);
+    }
+    match net {
+        Net::Fcn(fcn) => checked_nngp(spec, fcn, s_and_t).map(Some),
+        Net::ResNet { .. } => Err(LabError::setup(
+            &spec.name,
+            format!(
+                "measures.prior: the prior of {} needs the Monte Carlo empirical NNGP kernel \
+                 on S ∪ T, which the lab does not compute for a ResNet; remove \
+                 [measures.prior] and [measures.bounds] to measure the rest",
+                net.describe()
+            ),
+        )),
+    }
 }
 
 /// The NNGP kernel on S ∪ T, checked once for the whole experiment: finite, symmetric, with a

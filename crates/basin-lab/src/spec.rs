@@ -11,6 +11,7 @@
 
 use std::path::Path;
 
+use basin_conv::ArchName;
 use basin_data::{DataSource, SplitOrder};
 use basin_nn::optim::{OptimizerConfig, SgdConfig};
 use basin_nn::{Activation, Precision};
@@ -20,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// The specs shipped with basin, by name.
-pub const BUILTIN: [(&str, &str); 8] = [
+pub const BUILTIN: [(&str, &str); 11] = [
     ("fig3-mnist", include_str!("../experiments/fig3-mnist.toml")),
     (
         "fig3-cifar-fcn",
@@ -49,6 +50,18 @@ pub const BUILTIN: [(&str, &str); 8] = [
     (
         "fig3-mnist-exact",
         include_str!("../experiments/fig3-mnist-exact.toml"),
+    ),
+    (
+        "fig3-resnet-mnist",
+        include_str!("../experiments/fig3-resnet-mnist.toml"),
+    ),
+    (
+        "fig3-resnet50-cifar",
+        include_str!("../experiments/fig3-resnet50-cifar.toml"),
+    ),
+    (
+        "figS17-resnet50-adam",
+        include_str!("../experiments/figS17-resnet50-adam.toml"),
     ),
 ];
 
@@ -423,22 +436,88 @@ fn five() -> usize {
     5
 }
 
-/// The fully-connected network.
+/// The network: a fully-connected net of `hidden` widths, or a ResNet named by `arch`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "NetworkFile", into = "NetworkFile")]
 pub struct NetworkSpec {
-    /// Hidden widths.
-    #[serde(default = "paper_hidden")]
+    /// Hidden widths of a fully-connected net (empty for a ResNet).
     pub hidden: Vec<usize>,
+    /// The ResNet, instead of a fully-connected net: a preset (`resnet18` … `resnet152`) or
+    /// `KIND:BLOCKS:WIDTH` such as `basic:1,1:8`; its input channels come from the data.
+    pub arch: Option<ArchName>,
     /// Hidden nonlinearity.
-    #[serde(default)]
     pub activation: Activation,
     /// Weight scale: W ~ N(0, σ_w²/fan_in).
-    #[serde(default = "sqrt2")]
     pub sigma_w: f64,
     /// Bias scale: b ~ N(0, σ_b²).
-    #[serde(default = "unit")]
     pub sigma_b: f64,
+}
+
+/// `[network]` as its TOML table has it: `hidden` or `arch`, at most one of them. A
+/// fully-connected net serialises exactly as before ResNets existed (no `arch` key), so the
+/// settings hashes of FCN specs do not change.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NetworkFile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    hidden: Option<Vec<usize>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    arch: Option<String>,
+    #[serde(default)]
+    activation: Activation,
+    #[serde(default = "sqrt2")]
+    sigma_w: f64,
+    #[serde(default = "unit")]
+    sigma_b: f64,
+}
+
+impl TryFrom<NetworkFile> for NetworkSpec {
+    type Error = FieldError;
+
+    fn try_from(f: NetworkFile) -> Result<Self, FieldError> {
+        let arch = match (&f.hidden, &f.arch) {
+            (Some(_), Some(_)) => {
+                return Err(FieldError::new(
+                    "network.hidden and network.arch",
+                    "give one: hidden for a fully-connected net, arch for a ResNet",
+                ));
+            }
+            (_, Some(name)) => Some(
+                name.parse::<ArchName>()
+                    .map_err(|e| FieldError::new("network.arch", e.to_string()))?,
+            ),
+            (_, None) => None,
+        };
+        let hidden = match (f.hidden, &arch) {
+            (_, Some(_)) => Vec::new(),
+            (hidden, None) => hidden.unwrap_or_else(paper_hidden),
+        };
+        Ok(Self {
+            hidden,
+            arch,
+            activation: f.activation,
+            sigma_w: f.sigma_w,
+            sigma_b: f.sigma_b,
+        })
+    }
+}
+
+impl From<NetworkSpec> for NetworkFile {
+    fn from(n: NetworkSpec) -> Self {
+        let arch = n.arch.as_ref().map(arch_name);
+        Self {
+            hidden: arch.is_none().then_some(n.hidden),
+            arch,
+            activation: n.activation,
+            sigma_w: n.sigma_w,
+            sigma_b: n.sigma_b,
+        }
+    }
+}
+
+/// The canonical name of an architecture: its preset's name, or `KIND:BLOCKS:WIDTH`.
+pub fn arch_name(arch: &ArchName) -> String {
+    arch.with_channels(1).to_string()
 }
 
 fn paper_hidden() -> Vec<usize> {
@@ -457,6 +536,7 @@ impl Default for NetworkSpec {
     fn default() -> Self {
         Self {
             hidden: paper_hidden(),
+            arch: None,
             activation: Activation::Relu,
             sigma_w: sqrt2(),
             sigma_b: unit(),
@@ -495,6 +575,15 @@ pub struct TrainingSpec {
     /// `overtrain_epochs`: one record per checkpoint, from one training run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub measure_at: Vec<usize>,
+    /// Augment a ResNet's training images as the paper's CIFAR-10 code does (a random crop
+    /// with 4 pixels of zero padding, then a horizontal flip with probability ½), drawn from
+    /// the run's seed. Absent or false: no augmentation (and the runs' ids do not change).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub augment: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl TrainingSpec {
@@ -582,6 +671,7 @@ impl Default for TrainingSpec {
             max_epochs: max_epochs(),
             overtrain_epochs: 0,
             measure_at: Vec::new(),
+            augment: false,
         }
     }
 }
@@ -953,6 +1043,13 @@ impl ExperimentSpec {
                 "give at least one size, ascending, each once",
             ));
         }
+        self.validate_network()?;
+        self.training.validate()?;
+        self.measures.validate()
+    }
+
+    /// The checks of `[network]`, and of the augmentation that only a ResNet takes.
+    fn validate_network(&self) -> Result<(), FieldError> {
         let n = &self.network;
         let scales_ok = n.sigma_w > 0.0 && n.sigma_b >= 0.0 && n.sigma_w.is_finite();
         if n.hidden.contains(&0) || !scales_ok || !n.sigma_b.is_finite() {
@@ -961,8 +1058,29 @@ impl ExperimentSpec {
                 "widths ≥ 1, sigma_w > 0 and sigma_b ≥ 0",
             ));
         }
-        self.training.validate()?;
-        self.measures.validate()
+        if self.training.augment && n.arch.is_none() {
+            return Err(FieldError::new(
+                "training.augment",
+                "augmentation crops and flips a ResNet's images: give network.arch, or remove \
+                 training.augment for a fully-connected net",
+            ));
+        }
+        Ok(())
+    }
+
+    /// An error naming `kind` unless the network is fully connected (`network.hidden`).
+    fn require_fcn(&self, kind: &str) -> Result<(), FieldError> {
+        match &self.network.arch {
+            None => Ok(()),
+            Some(arch) => Err(FieldError::new(
+                "network.arch",
+                format!(
+                    "{kind} takes a fully-connected net, not the ResNet {}: give network.hidden \
+                     instead",
+                    arch_name(arch)
+                ),
+            )),
+        }
     }
 
     /// A hash of every setting that changes a run's result (all but the lists of attack sizes
@@ -1108,6 +1226,8 @@ impl BooleanSpec {
                 "the Boolean sampler draws ReLU networks",
             ));
         }
+        spec.require_fcn("a Boolean experiment (its sampler draws fully-connected nets)")?;
+        spec.validate_network()?;
         spec.training.validate()
     }
 }
@@ -1169,6 +1289,7 @@ impl EpAccuracySpec {
 
 impl TemporalSpec {
     fn validate(&self, spec: &ExperimentSpec) -> Result<(), FieldError> {
+        spec.require_fcn("a temporal experiment (it α-scales a hidden layer)")?;
         spec.validate_trained()?;
         if self.every == 0 || self.alphas.is_empty() {
             return Err(FieldError::new(

@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+mod common;
+
 use basin_lab::exec::folder::RunFolder;
 use basin_lab::exec::shards::Shard;
 use basin_lab::exec::{RunOptions, RunOutcome};
@@ -154,38 +156,12 @@ fn missing_cifar_data_is_a_clear_error() {
     );
 }
 
-/// A CIFAR-10 binary directory with `per_file` records per batch: classes cycle through
-/// automobile (1), cat (3) and a dropped class (5); cars are redder than cats, plus noise.
-fn synthetic_cifar(dir: &std::path::Path, per_file: usize) {
-    use basin_data::cifar;
-    let mut state = 12345u64;
-    let mut noise = || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (state >> 58) as u8
-    };
-    for f in cifar::TRAIN_FILES.iter().chain([cifar::TEST_FILE].iter()) {
-        let labels: Vec<u8> = (0..per_file).map(|i| [1u8, 3, 5][i % 3]).collect();
-        let mut pixels = Vec::with_capacity(per_file * cifar::IMAGE_BYTES);
-        for &l in &labels {
-            for c in 0..3 {
-                let base: u8 = if (l == 1) == (c == 0) { 160 } else { 90 };
-                for _ in 0..cifar::IMAGE_BYTES / 3 {
-                    pixels.push(base + noise());
-                }
-            }
-        }
-        std::fs::write(dir.join(f), cifar::encode_batch(&labels, &pixels)).unwrap();
-    }
-}
-
 /// The shipped CIFAR spec, shrunk, on a synthetic CIFAR-format directory: 3072 inputs,
 /// normalised, cars vs cats, every stage measured.
 #[test]
 fn the_cifar_spec_runs_on_synthetic_cifar_files() {
     let data = tempfile::tempdir().unwrap();
-    synthetic_cifar(data.path(), 60);
+    common::synthetic_cifar(data.path(), 60);
     let text = basin_lab::spec::BUILTIN[1]
         .1
         .replace(
@@ -203,7 +179,7 @@ fn the_cifar_spec_runs_on_synthetic_cifar_files() {
         .replace("lanczos_steps = 160", "lanczos_steps = 60");
     let spec = ExperimentSpec::from_toml(&text, "cifar-small").unwrap();
     let prep = Prepared::new(&spec).unwrap();
-    assert_eq!(prep.fcn.input_dim, 3072);
+    assert_eq!(prep.net.fcn_spec().unwrap().input_dim, 3072);
     assert_eq!(prep.s_and_t.len(), 110);
     // Normalised with the paper's mean and std: no pixel stays in [0, 1].
     assert!(

@@ -324,3 +324,87 @@ fn quick_reduces_each_kind() {
     let (full, q) = quick("ep-accuracy");
     assert_eq!(q.kind, full.kind);
 }
+
+/// `[network]` takes `hidden` (a fully-connected net) or `arch` (a ResNet), not both; an
+/// unknown architecture, augmentation of a fully-connected net and a ResNet in a kind that
+/// trains fully-connected nets only are refused with the field named.
+#[test]
+fn a_network_is_hidden_or_arch() {
+    let text = BUILTIN[0].1;
+    let with_arch = |arch: &str| text.replace("hidden = [40, 40]", &format!("arch = {arch:?}"));
+    let resnet = ExperimentSpec::from_toml(&with_arch("basic:1,1:8"), "r.toml").unwrap();
+    let arch = resnet.network.arch.as_ref().expect("a ResNet");
+    assert_eq!(basin_lab::spec::arch_name(arch), "basic:1,1:8");
+    assert!(resnet.network.hidden.is_empty());
+    let ids: HashSet<String> = keys_of(&fig3()).into_iter().map(|k| k.id).collect();
+    assert!(keys_of(&resnet).iter().all(|k| !ids.contains(&k.id)));
+    let fig5 = BUILTIN.iter().find(|b| b.0 == "fig5-temporal").unwrap().1;
+    let fig2 = BUILTIN.iter().find(|b| b.0 == "fig2-boolean").unwrap().1;
+    let cases = [
+        (
+            text.replace(
+                "hidden = [40, 40]",
+                "hidden = [40, 40]\narch = \"resnet18\"",
+            ),
+            "network.hidden and network.arch",
+        ),
+        (with_arch("resnet19"), "network.arch"),
+        (with_arch("basic:0:8"), "network.arch"),
+        (
+            text.replace("max_epochs = 50000", "max_epochs = 50000\naugment = true"),
+            "training.augment",
+        ),
+        (
+            fig5.replace("hidden = [40, 40]", "arch = \"resnet18\""),
+            "network.arch",
+        ),
+        (
+            fig2.replace("hidden = [40, 40]", "arch = \"resnet18\""),
+            "network.arch",
+        ),
+    ];
+    for (bad, needle) in cases {
+        assert_ne!(bad, text);
+        let err = ExperimentSpec::from_toml(&bad, "bad.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("bad.toml") && err.contains(needle),
+            "{needle}: {err}"
+        );
+    }
+}
+
+/// The ResNet fields serialise only when given, so the settings hashes (and the run ids) of
+/// fully-connected specs are those they had before ResNets existed; ResNet specs round-trip.
+#[test]
+fn fully_connected_specs_hash_as_before() {
+    let net = serde_json::to_string(&fig3().network).unwrap();
+    assert_eq!(
+        net,
+        r#"{"hidden":[40,40],"activation":"relu","sigma_w":1.4142135623730951,"sigma_b":1.0}"#
+    );
+    for (name, _) in BUILTIN {
+        let spec = ExperimentSpec::load(name).unwrap();
+        let again = ExperimentSpec::from_toml(&toml::to_string(&spec).unwrap(), name).unwrap();
+        assert_eq!(again, spec, "{name} round-trips");
+        let json = serde_json::to_string(&spec).unwrap();
+        if spec.network.arch.is_none() {
+            assert!(
+                !json.contains("\"arch\"") && !json.contains("\"augment\""),
+                "{name}"
+            );
+        }
+    }
+    let r50 = ExperimentSpec::load("fig3-resnet50-cifar").unwrap();
+    let arch = r50.network.arch.as_ref().unwrap();
+    assert_eq!(basin_lab::spec::arch_name(arch), "resnet50");
+    assert!(r50.training.augment);
+    let adam = ExperimentSpec::load("figS17-resnet50-adam").unwrap();
+    assert_eq!(adam.training.optimizer_list()[0].name(), "adam");
+    assert_eq!(
+        (adam.data.clone(), adam.network.clone()),
+        (r50.data.clone(), r50.network.clone()),
+        "the same S, A, T and network"
+    );
+}

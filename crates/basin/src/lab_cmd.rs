@@ -19,8 +19,9 @@ use crate::common::check_thread_count;
 /// Arguments of `basin reproduce`.
 #[derive(Debug, Args)]
 pub struct ReproduceArgs {
-    /// A built-in spec (fig3-mnist, fig3-mnist-exact, fig3-cifar-fcn, fig4-optimizers,
-    /// overtrain-mnist, fig5-temporal, fig2-boolean, ep-accuracy) or the path of a spec file
+    /// A built-in spec (fig3-mnist, fig3-mnist-exact, fig3-cifar-fcn, fig3-resnet-mnist,
+    /// fig3-resnet50-cifar, figS17-resnet50-adam, fig4-optimizers, overtrain-mnist,
+    /// fig5-temporal, fig2-boolean, ep-accuracy) or the path of a spec file
     /// (crates/basin-lab/experiments/README.md documents the fields).
     #[arg(default_value = "fig3-mnist", value_name = "SPEC")]
     spec: String,

@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::LabError;
 use crate::exec::jobs::Job;
 use crate::experiment::Experiment;
+use crate::net::Net;
 use crate::plot::{ScatterPlot, Series};
 use crate::prepare::Prepared;
 use crate::record::RunRecord;
@@ -94,7 +95,7 @@ impl Experiment for Boolean<'_> {
     fn prepare(&self, out: &Path, threads: usize) -> Result<Functions, LabError> {
         let spec = self.spec;
         let n = spec.boolean_bits().map_err(|e| spec_err(spec, e))?;
-        let fcn = cube_fcn(spec, n);
+        let fcn = cube_fcn(spec, n)?;
         let table = sampled(spec, self.b, &fcn, out, threads)?;
         let base = base_prepared(spec, n)?;
         let preps: Vec<Prepared> = table
@@ -223,14 +224,18 @@ pub struct SampledFunction {
 
 const TABLE: &str = "functions.json";
 
-/// The network on {0,1}^n of the spec.
-fn cube_fcn(spec: &ExperimentSpec, n: u32) -> FcnSpec {
-    FcnSpec {
-        input_dim: n as usize,
-        hidden: spec.network.hidden.clone(),
-        activation: spec.network.activation,
-        sigma_w: spec.network.sigma_w,
-        sigma_b: spec.network.sigma_b,
+/// The network on {0,1}^n of the spec: a fully-connected net (the spec's checks refuse a
+/// ResNet).
+fn cube_fcn(spec: &ExperimentSpec, n: u32) -> Result<FcnSpec, LabError> {
+    match Net::fcn(spec, n as usize)? {
+        Net::Fcn(fcn) => Ok(fcn),
+        other => Err(spec_err(
+            spec,
+            format!(
+                "the Boolean sampler draws fully-connected nets, not {}",
+                other.describe()
+            ),
+        )),
     }
 }
 
@@ -300,7 +305,7 @@ fn prepared_for(base: &Prepared, n: u32, function: &str) -> Result<Prepared, Lab
 fn base_prepared(spec: &ExperimentSpec, n: u32) -> Result<Prepared, LabError> {
     let data = cube(n, Some(&BoolTarget::Constant(false))).map_err(|e| spec_err(spec, e))?;
     let empty = data.subset("empty", &[]).map_err(|e| spec_err(spec, e))?;
-    let fcn = cube_fcn(spec, n);
+    let net = Net::Fcn(cube_fcn(spec, n)?);
     let split = Split {
         train: data.clone(),
         attack: empty.clone(),
@@ -312,7 +317,7 @@ fn base_prepared(spec: &ExperimentSpec, n: u32) -> Result<Prepared, LabError> {
             test_source: TestSource::Pool,
         },
     };
-    Prepared::from_parts(spec, fcn, split)
+    Prepared::from_parts(spec, net, split)
 }
 
 /// One run per kept function, with a seed from its rank.
@@ -553,7 +558,8 @@ mod tests {
             let back = x.iter().fold(0, |acc, &b| acc << 1 | b as usize);
             assert_eq!(back, i, "input {i} is i in binary");
         }
-        let k = nngp(&prep.fcn, prep.s_and_t.features(), 128).unwrap();
+        let fcn = prep.net.fcn_spec().expect("a fully-connected net");
+        let k = nngp(fcn, prep.s_and_t.features(), 128).unwrap();
         let stored = prep
             .kernel
             .as_ref()

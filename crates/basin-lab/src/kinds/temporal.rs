@@ -29,6 +29,7 @@ use crate::error::LabError;
 use crate::exec::jobs::Job;
 use crate::experiment::Experiment;
 use crate::measure::{errors_of, function_hash, predicted_function, sharpness_of};
+use crate::net::NetState;
 use crate::plot::{ScatterPlot, Series};
 use crate::prepare::Prepared;
 use crate::record::{RunRecord, TrajectoryPoint};
@@ -209,10 +210,15 @@ fn run_temporal<T: Kernels>(
     let alpha = key.alpha.unwrap_or(1.0);
     let start = Instant::now();
     let train = &prep.split.train;
-    let mut obj =
-        FcnObjective::<T>::from_dataset(&prep.fcn, train).map_err(|e| prep.setup_err(e))?;
-    let mut opt = key.optimizer.build::<T>(prep.fcn.n_params());
-    let mut theta: Vec<T> = prep.fcn.init(derive_seed(key.seed, 0));
+    let fcn = prep.net.fcn_spec().ok_or_else(|| {
+        prep.setup_err(format!(
+            "a temporal experiment α-scales a hidden layer of a fully-connected net, not {}",
+            prep.net.describe()
+        ))
+    })?;
+    let mut obj = FcnObjective::<T>::from_dataset(fcn, train).map_err(|e| prep.setup_err(e))?;
+    let mut opt = key.optimizer.build::<T>(fcn.n_params());
+    let mut theta: Vec<T> = fcn.init(derive_seed(key.seed, 0));
     let mut order: Vec<usize> = (0..train.len()).collect();
     let all = all_examples(train.len());
     let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(key.seed, 1));
@@ -250,7 +256,7 @@ fn run_temporal<T: Kernels>(
         }
         if converged_at.is_some_and(|c| epoch == c + t.scale_after) && alpha != 1.0 {
             points.push(measure_point(prep, &mut obj, &theta, epoch, &mut cache)?);
-            basin_nn::alpha_scale(&prep.fcn, &mut theta, t.layer, alpha)
+            basin_nn::alpha_scale(fcn, &mut theta, t.layer, alpha)
                 .map_err(|e| prep.setup_err(e))?;
             scaled_at = Some(epoch);
             due = true;
@@ -262,8 +268,8 @@ fn run_temporal<T: Kernels>(
     if points.last().is_some_and(|p| p.epoch != epoch) {
         points.push(measure_point(prep, &mut obj, &theta, epoch, &mut cache)?);
     }
-    let errors = errors_of(prep, &theta, 0)?;
-    let function = predicted_function(prep, &theta)?;
+    let errors = errors_of(prep, &theta, &NetState::none(), 0)?;
+    let function = predicted_function(prep, &theta, &NetState::none())?;
     let last = points.last().expect("at least the initial point");
     let mut measures = BTreeMap::from([
         ("alpha".to_owned(), Some(alpha)),
@@ -309,12 +315,13 @@ fn measure_point<T: Kernels>(
 ) -> Result<TrajectoryPoint, LabError> {
     let n = prep.split.train.len();
     let train_loss = obj.loss(theta, &all_examples(n)).to_f64();
-    let errors = errors_of(prep, theta, 0)?;
+    let state = NetState::none();
+    let errors = errors_of(prep, theta, &state, 0)?;
     let sharpness = match &prep.spec.measures.sharpness {
-        Some(s) => sharpness_of(prep, theta, s)?.ok(),
+        Some(s) => sharpness_of(prep, theta, &state, s)?.ok(),
         None => None,
     };
-    let function = predicted_function(prep, theta)?;
+    let function = predicted_function(prep, theta, &state)?;
     let hash = function_hash(&function);
     let changed = cache.hash.as_ref() != Some(&hash);
     if changed {
