@@ -12,7 +12,7 @@
 //!   any kind; [`train`] and
 //!   [`measure`]: training a network and measuring it; [`report`]: the parts every report
 //!   shares;
-//! - [`prepare`], [`net`], [`spec`], [`record`], [`plot`], [`stats`], [`error`]: the data and
+//! - [`prepare`], [`prior_kernel`], [`net`], [`spec`], [`record`], [`plot`], [`stats`], [`error`]: the data and
 //!   its kernel, the network of either family (a fully-connected net or a ResNet) and its
 //!   objectives, the spec format, the record format and the tools below them.
 
@@ -25,6 +25,7 @@ pub mod merge;
 pub mod net;
 pub mod plot;
 pub mod prepare;
+pub mod prior_kernel;
 pub mod record;
 pub mod report;
 pub mod spec;

@@ -291,6 +291,10 @@ pub fn measure_prior(prep: &Prepared, function: &[u8], record: &mut RunRecord) {
             estimate(kernel.as_ref(), &labels, likelihood, method, key, record)
         };
         record.measures.insert(key.into(), value);
+        if value.is_some() && !prep.jackknife_kernels.is_empty() {
+            let mc = mc_std_err(prep, &labels, likelihood, method, warm.as_ref(), record);
+            record.measures.insert(format!("{key}_mc_std_err"), mc);
+        }
     }
     if let Some(r) = &p.reference {
         measure_smc_reference(kernel.as_ref(), &labels, r, record);
@@ -311,6 +315,29 @@ pub fn measure_prior(prep: &Prepared, function: &[u8], record: &mut RunRecord) {
     record
         .stage_s
         .insert("prior".into(), start.elapsed().as_secs_f64());
+}
+
+/// The Monte Carlo error of log P(f) on an empirical kernel: the jackknife over the kernels
+/// without each block of samples, each estimate by `method` (EP warm-started from the full
+/// kernel's `sites`). `None` with a note when an estimate fails.
+fn mc_std_err(
+    prep: &Prepared,
+    labels: &[f64],
+    likelihood: Likelihood,
+    method: Method,
+    sites: Option<&Sites>,
+    record: &mut RunRecord,
+) -> Option<f64> {
+    let key = format!("{}_mc_std_err", prior_key(likelihood));
+    let values: Option<Vec<f64>> = prep
+        .jackknife_kernels
+        .iter()
+        .map(|k| match method {
+            Method::Ep => ep_estimate(k.as_ref(), labels, likelihood, sites, &key, record).0,
+            _ => estimate(k.as_ref(), labels, likelihood, method, &key, record),
+        })
+        .collect();
+    values.and_then(|v| basin_prior::mc_error::jackknife_std_err(&v))
 }
 
 /// The reference: the step likelihood's log P(f) by annealed SMC, with its standard error

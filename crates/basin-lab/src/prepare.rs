@@ -3,12 +3,12 @@
 //! experiment's network is [`experiment_kernel`].
 
 use basin_data::{Augment, ChannelNorm, ClassMap, Corpus, DataSource, Dataset, Split, SplitSpec};
-use basin_nn::{FcnSpec, all_examples, derive_seed};
+use basin_nn::{all_examples, derive_seed};
 use basin_prior::faer::Mat;
-use basin_prior::kernel_check::checked_kernel;
 
 use crate::error::LabError;
 use crate::net::Net;
+use crate::prior_kernel::{KernelCache, experiment_kernel};
 use crate::spec::ExperimentSpec;
 
 /// The data of an experiment, loaded and split once: S, the largest A (smaller attack sets
@@ -25,11 +25,20 @@ pub struct Prepared {
     pub s_and_t: Dataset,
     /// The kernel of the network on S then T, computed once (when the prior is measured).
     pub kernel: Option<Mat<f64>>,
+    /// For an empirical kernel, the kernel without each block of its samples: the jackknife
+    /// of each log P(f)'s Monte Carlo error (empty otherwise).
+    pub jackknife_kernels: Vec<Mat<f64>>,
 }
 
 impl Prepared {
-    /// Loads, binarises (and for CIFAR-10 normalises) and splits the spec's data.
+    /// Loads, binarises (and for CIFAR-10 normalises) and splits the spec's data; an
+    /// empirical kernel is computed on one thread and not cached.
     pub fn new(spec: &ExperimentSpec) -> Result<Self, LabError> {
+        Self::cached(spec, None)
+    }
+
+    /// [`Prepared::new`], with an empirical kernel cached (and computed) as `cache` says.
+    pub fn cached(spec: &ExperimentSpec, cache: Option<KernelCache<'_>>) -> Result<Self, LabError> {
         let data_err = |source| LabError::Data {
             experiment: spec.name.clone(),
             source,
@@ -51,24 +60,39 @@ impl Prepared {
         .apply(&corpus.pool, corpus.test.as_ref())
         .map_err(data_err)?;
         let net = Net::new(spec, &split.train)?;
-        Self::from_parts(spec, net, split)
+        Self::from_parts_cached(spec, net, split, cache)
     }
 
     /// The prepared experiment of a split made elsewhere: computes the kernel on S ∪ T (when
     /// the prior is measured).
     pub fn from_parts(spec: &ExperimentSpec, net: Net, split: Split) -> Result<Self, LabError> {
+        Self::from_parts_cached(spec, net, split, None)
+    }
+
+    /// [`Prepared::from_parts`] with an empirical kernel cached as `cache` says.
+    pub fn from_parts_cached(
+        spec: &ExperimentSpec,
+        net: Net,
+        split: Split,
+        cache: Option<KernelCache<'_>>,
+    ) -> Result<Self, LabError> {
         let data_err = |source| LabError::Data {
             experiment: spec.name.clone(),
             source,
         };
         let s_and_t = Dataset::concat("S+T", &[&split.train, &split.test]).map_err(data_err)?;
-        let kernel = experiment_kernel(spec, &net, &s_and_t)?;
+        let kernel = experiment_kernel(spec, &net, &s_and_t, cache)?;
+        let (kernel, jackknife_kernels) = match kernel {
+            Some(k) => (Some(k.kernel), k.jackknife),
+            None => (None, Vec::new()),
+        };
         Ok(Self {
             spec: spec.clone(),
             net,
             split,
             s_and_t,
             kernel,
+            jackknife_kernels,
         })
     }
 
@@ -113,50 +137,6 @@ fn binarised(spec: &ExperimentSpec, source: &DataSource) -> basin_data::Result<C
         };
     }
     Ok(corpus)
-}
-
-/// The kernel on S ∪ T of the experiment's network when `[measures.prior]` is given (`None`
-/// otherwise), checked: the analytic NNGP kernel of a fully-connected net. A ResNet's prior
-/// needs its Monte Carlo empirical NNGP kernel, which this function does not compute: for a
-/// ResNet with `[measures.prior]` it returns a setup error that says so.
-pub fn experiment_kernel(
-    spec: &ExperimentSpec,
-    net: &Net,
-    s_and_t: &Dataset,
-) -> Result<Option<Mat<f64>>, LabError> {
-    if spec.measures.prior.is_none() {
-        return Ok(None);
-    }
-    match net {
-        Net::Fcn(fcn) => checked_nngp(spec, fcn, s_and_t).map(Some),
-        Net::ResNet { .. } => Err(LabError::setup(
-            &spec.name,
-            format!(
-                "measures.prior: the prior of {} needs the Monte Carlo empirical NNGP kernel \
-                 on S ∪ T, which the lab does not compute for a ResNet; remove \
-                 [measures.prior] and [measures.bounds] to measure the rest",
-                net.describe()
-            ),
-        )),
-    }
-}
-
-/// The NNGP kernel on S ∪ T, checked once for the whole experiment: finite, symmetric, with a
-/// Cholesky factor (or the smallest jitter that gives one, named in a warning), so the runs'
-/// estimators need not check it again.
-fn checked_nngp(
-    spec: &ExperimentSpec,
-    fcn: &FcnSpec,
-    s_and_t: &Dataset,
-) -> Result<Mat<f64>, LabError> {
-    let setup = |e: basin_prior::PriorError| LabError::Setup {
-        experiment: spec.name.clone(),
-        message: format!("the NNGP kernel on S ∪ T: {e}"),
-    };
-    let k = basin_prior::kernel::nngp(fcn, s_and_t.features(), s_and_t.len()).map_err(setup)?;
-    Ok(checked_kernel(k.as_ref(), s_and_t.len(), true)
-        .map_err(setup)?
-        .0)
 }
 
 impl Prepared {

@@ -759,6 +759,52 @@ pub struct PriorSpec {
     /// `log_prior_step_smc_std_err`). Absent: none (and the runs' ids do not change).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<SmcSpec>,
+    /// The Monte Carlo empirical NNGP kernel (the paper's ResNet recipe) in place of the
+    /// analytic one: required for a ResNet, optional for a fully-connected net (its
+    /// finite-width kernel). Absent: the analytic kernel (and the runs' ids do not change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mc_kernel: Option<McKernelSpec>,
+}
+
+/// Settings of the empirical kernel on S ∪ T (see `basin kernel --method mc`). The kernel is
+/// computed once per experiment and cached in the output folder under the hash of what it
+/// depends on; each log P(f) then has a Monte Carlo error (`log_prior_<lik>_mc_std_err`) by
+/// the jackknife over the sample blocks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McKernelSpec {
+    /// Random networks M (the paper: 0.1 · N, 700 for its ResNet-50).
+    pub samples: usize,
+    /// Interleaved blocks of the samples for the jackknife (2 ≤ blocks ≤ samples).
+    #[serde(default = "default_blocks")]
+    pub blocks: usize,
+    /// The precision of the conv net's forward passes (the sums are float64 either way).
+    #[serde(default)]
+    pub precision: Precision,
+    /// The seed of the networks (default: derived from the experiment's seed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+}
+
+fn default_blocks() -> usize {
+    basin_prior::mc_kernel::DEFAULT_BLOCKS
+}
+
+impl McKernelSpec {
+    /// 1 ≤ samples, 2 ≤ blocks ≤ samples.
+    fn validate(&self) -> Result<(), FieldError> {
+        if self.samples == 0 || self.blocks < 2 || self.blocks > self.samples {
+            return Err(FieldError::new(
+                "measures.prior.mc_kernel",
+                format!(
+                    "samples ≥ 2 and 2 ≤ blocks ≤ samples (got {} samples in {} blocks): the \
+                     Monte Carlo error of log P(f) needs two blocks at least",
+                    self.samples, self.blocks
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Settings of the annealed-SMC reference (see `basin prior --method smc`).
@@ -1058,6 +1104,19 @@ impl ExperimentSpec {
                 "widths ≥ 1, sigma_w > 0 and sigma_b ≥ 0",
             ));
         }
+        let prior = self.measures.prior.as_ref();
+        if let Some(arch) = &n.arch
+            && prior.is_some_and(|p| p.mc_kernel.is_none())
+        {
+            return Err(FieldError::new(
+                "measures.prior.mc_kernel",
+                format!(
+                    "the prior of the ResNet {} needs its Monte Carlo empirical kernel: add \
+                     [measures.prior.mc_kernel] with samples = M (the paper: 0.1 · N)",
+                    arch_name(arch)
+                ),
+            ));
+        }
         if self.training.augment && n.arch.is_none() {
             return Err(FieldError::new(
                 "training.augment",
@@ -1173,6 +1232,9 @@ impl MeasuresSpec {
             }
             if let Some(r) = &p.reference {
                 r.validate("measures.prior.reference")?;
+            }
+            if let Some(k) = &p.mc_kernel {
+                k.validate()?;
             }
         }
         if let Some(b) = &self.bounds {

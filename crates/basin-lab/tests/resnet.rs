@@ -23,8 +23,8 @@ fn builtin(name: &str) -> &'static str {
 }
 
 /// fig3-resnet-mnist shrunk to seconds: a ResNet of two one-block stages of widths 4 and 8
-/// on 60 digits (plus 20 flipped), batches of 16, the Hessian's top 5, two ascent epochs, no
-/// prior.
+/// on 60 digits (plus 20 flipped), batches of 16, the Hessian's top 5, two ascent epochs, and
+/// the prior on an empirical kernel of 16 networks in 4 blocks.
 fn tiny_mnist() -> ExperimentSpec {
     let mut spec = ExperimentSpec::load("fig3-resnet-mnist").unwrap();
     spec.name = "resnet-tiny".into();
@@ -45,10 +45,20 @@ fn tiny_mnist() -> ExperimentSpec {
     s.epochs = 2;
     let h = spec.measures.hessian.as_mut().unwrap();
     (h.top_k, h.lanczos_steps) = (5, Some(20));
-    spec.measures.prior = None;
-    spec.measures.bounds = None;
+    let k = small_kernel(&mut spec);
+    (k.samples, k.blocks) = (16, 4);
     spec.validate().unwrap();
     spec
+}
+
+/// The spec's empirical-kernel settings.
+fn small_kernel(spec: &mut ExperimentSpec) -> &mut basin_lab::spec::McKernelSpec {
+    let prior = spec
+        .measures
+        .prior
+        .as_mut()
+        .expect("the spec measures the prior");
+    prior.mc_kernel.as_mut().expect("an empirical kernel")
 }
 
 /// Runs `spec` into `out` on `jobs` threads.
@@ -85,8 +95,18 @@ fn a_tiny_resnet_runs_the_attack_set_experiment_reproducibly() {
         for m in ["sharpness", "lambda_max", "log_product_top5"] {
             assert!(r.measure(m).is_some_and(f64::is_finite), "{m}: {r:?}");
         }
-        assert!(r.measure("log_prior_probit").is_none());
-        for stage in ["train", "sharpness", "hessian"] {
+        for m in ["log_prior_probit", "log_prior_step", "bound_pac_bayes"] {
+            assert!(r.measure(m).is_some_and(f64::is_finite), "{m}: {r:?}");
+        }
+        // 16 networks of 4 and 8 channels: an error of a nat or more (measured 1.3 for
+        // probit, 9.9 for the step likelihood), but a finite one.
+        for m in ["log_prior_probit_mc_std_err", "log_prior_step_mc_std_err"] {
+            assert!(
+                r.measure(m).is_some_and(|e| e > 0.0 && e.is_finite()),
+                "{m}: {r:?}"
+            );
+        }
+        for stage in ["train", "sharpness", "hessian", "prior"] {
             assert!(r.stage_s.contains_key(stage), "{stage}: {r:?}");
         }
     }
@@ -141,24 +161,53 @@ fn the_trained_batch_norm_state_reaches_the_measures() {
     assert!(with.iter().zip(&without).any(|(a, b)| a != b));
 }
 
-/// A conv spec that measures the prior stops at setup: its kernel is the Monte Carlo
-/// empirical one, which the lab does not compute.
+/// A ResNet's prior needs its empirical kernel's settings; the kernel is computed once,
+/// cached in the output folder under the hash of what it depends on, and read back.
 #[test]
-fn a_resnet_prior_needs_the_empirical_kernel() {
+fn a_resnet_prior_uses_its_empirical_kernel_cached_in_the_folder() {
     let mut spec = tiny_mnist();
-    spec.measures.prior = ExperimentSpec::load("fig3-resnet-mnist")
+    spec.measures.prior.as_mut().unwrap().mc_kernel = None;
+    let err = spec.validate().unwrap_err().to_string();
+    assert!(err.contains("measures.prior.mc_kernel"), "{err}");
+
+    let spec = tiny_mnist();
+    let out = tempfile::tempdir().unwrap();
+    let cache = |threads| basin_lab::prior_kernel::KernelCache {
+        out: out.path(),
+        threads,
+    };
+    let first = Prepared::cached(&spec, Some(cache(2))).unwrap();
+    let files: Vec<_> = std::fs::read_dir(out.path().join("kernels"))
         .unwrap()
-        .measures
-        .prior;
-    let err = Prepared::new(&spec).unwrap_err().to_string();
-    assert!(
-        err.contains("measures.prior") && err.contains("empirical NNGP kernel"),
-        "{err}"
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let written = std::fs::metadata(&files[0]).unwrap().modified().unwrap();
+    let again = Prepared::cached(&spec, Some(cache(1))).unwrap();
+    assert_eq!(
+        std::fs::metadata(&files[0]).unwrap().modified().unwrap(),
+        written
+    );
+    let (k, k2) = (first.kernel.unwrap(), again.kernel.unwrap());
+    assert!((0..k.nrows()).all(|i| k[(i, i)] == k2[(i, i)] && k[(i, i)] > 1.0));
+    assert_eq!(first.jackknife_kernels.len(), 4);
+    // Without a cache the same kernel is computed (one thread or two, the same sums).
+    let uncached = Prepared::new(&spec).unwrap().kernel.unwrap();
+    assert!((0..k.nrows()).all(|j| (0..k.nrows()).all(|i| k[(i, j)] == uncached[(i, j)])));
+    // Another M is another kernel, in another file.
+    let mut more = spec.clone();
+    small_kernel(&mut more).samples = 20;
+    Prepared::cached(&more, Some(cache(2))).unwrap();
+    assert_eq!(
+        std::fs::read_dir(out.path().join("kernels"))
+            .unwrap()
+            .count(),
+        2
     );
 }
 
 /// A shipped CIFAR-10 ResNet spec with a synthetic data directory, a tiny ResNet, few
-/// examples and cheap measures (no prior).
+/// examples and cheap measures (the prior on an empirical kernel of 4 networks).
 fn tiny_cifar(name: &str, dir: &Path) -> ExperimentSpec {
     let text = builtin(name).replace(
         "cifar10:data/cifar-10-batches-bin",
@@ -175,8 +224,9 @@ fn tiny_cifar(name: &str, dir: &Path) -> ExperimentSpec {
     (s.epochs, s.batch_size) = (1, 16);
     let h = spec.measures.hessian.as_mut().unwrap();
     (h.top_k, h.lanczos_steps) = (3, Some(10));
-    spec.measures.prior = None;
-    spec.measures.bounds = None;
+    let k = small_kernel(&mut spec);
+    assert_eq!(k.samples, 700, "the paper's M");
+    (k.samples, k.blocks) = (4, 2);
     spec.validate().unwrap();
     spec
 }
@@ -201,7 +251,13 @@ fn the_resnet50_cifar_spec_runs_on_synthetic_cifar_files() {
     for r in &done.records {
         assert_eq!(r.status, TrainStatus::Converged, "{r:?}");
         assert_eq!(r.train_error, 0.0, "{r:?}");
-        for m in ["sharpness", "lambda_max", "log_product_top3"] {
+        for m in [
+            "sharpness",
+            "lambda_max",
+            "log_product_top3",
+            "log_prior_probit",
+            "log_prior_probit_mc_std_err",
+        ] {
             assert!(r.measure(m).is_some_and(f64::is_finite), "{m}: {r:?}");
         }
     }

@@ -528,18 +528,38 @@ fn check_kernel(k: MatRef<'_, f64>, meta: &McMeta) -> Result<(), PriorError> {
 /// The Monte Carlo sums of the shard `config.shard` of `features`'s estimate, calling
 /// `progress(done, total)` after each network. `description` names the features (the
 /// architecture and the inputs) so that only sums of the same estimate merge.
-pub fn mc_sums<F: FeatureExtractor>(
+pub fn mc_sums<F: FeatureExtractor + Send>(
     features: &mut F,
+    config: &McConfig,
+    description: &str,
+    progress: impl FnMut(usize, usize),
+) -> Result<McSums, PriorError> {
+    mc_sums_parallel(
+        std::slice::from_mut(features),
+        config,
+        description,
+        progress,
+    )
+}
+
+/// [`mc_sums`] with one feature map per worker: the workers draw the features of
+/// consecutive networks at the same time (each on its own thread), and the networks are
+/// added to the sums one by one in order, so the sums are those of [`mc_sums`] bit for bit.
+/// The maps must be of the same network on the same inputs.
+pub fn mc_sums_parallel<F: FeatureExtractor + Send>(
+    workers: &mut [F],
     config: &McConfig,
     description: &str,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<McSums, PriorError> {
     config.check()?;
-    let (n, width) = (features.n_points(), features.width());
+    let first = workers
+        .first()
+        .ok_or_else(|| PriorError::McSettings("no feature map to draw the networks with".into()))?;
+    let (n, width, readout) = (first.n_points(), first.width(), first.readout());
     if n == 0 || width == 0 {
         return Err(PriorError::EmptyFeatures { n, width });
     }
-    let readout = features.readout();
     let mut sums = McSums::zeros(McMeta {
         n,
         width,
@@ -552,37 +572,51 @@ pub fn mc_sums<F: FeatureExtractor>(
         shards_held: vec![config.shard.index],
         description: description.to_owned(),
     })?;
-    let remedy = "use fewer points or a narrower last hidden layer";
-    let mut phi = try_zeros(
-        n,
-        width,
-        || format!("features of {n} points × {width}"),
-        remedy,
-    )?;
+    let remedy = "use fewer points, a narrower last hidden layer, or fewer threads";
+    let mut phis = (0..workers.len())
+        .map(|_| {
+            try_zeros(
+                n,
+                width,
+                || format!("features of {n} points × {width}"),
+                remedy,
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let mut strip = try_zeros(
         n,
         strip_width(n),
         || format!("a strip of {n} points"),
         remedy,
     )?;
-    let total = config.shard.samples(config.samples).count();
-    for (done, m) in config.shard.samples(config.samples).enumerate() {
-        features.features(sample_seed(config.seed, m), phi.as_mut())?;
-        if let Some((i, j)) = first_non_finite(phi.as_ref()) {
-            return Err(PriorError::FeatureNotFinite {
-                point: i,
-                feature: j,
-                network: m,
-            });
+    let samples: Vec<usize> = config.shard.samples(config.samples).collect();
+    let mut done = 0;
+    for round in samples.chunks(workers.len()) {
+        let drawn: Vec<Result<(), PriorError>> = workers
+            .par_iter_mut()
+            .zip(phis.par_iter_mut())
+            .zip(round.par_iter())
+            .map(|((f, phi), &m)| f.features(sample_seed(config.seed, m), phi.as_mut()))
+            .collect();
+        for ((result, phi), &m) in drawn.into_iter().zip(&phis).zip(round) {
+            result?;
+            if let Some((i, j)) = first_non_finite(phi.as_ref()) {
+                return Err(PriorError::FeatureNotFinite {
+                    point: i,
+                    feature: j,
+                    network: m,
+                });
+            }
+            sums.add_sample(m, phi.as_ref(), &mut strip);
+            done += 1;
+            progress(done, samples.len());
         }
-        sums.add_sample(m, phi.as_ref(), &mut strip);
-        progress(done + 1, total);
     }
     Ok(sums)
 }
 
 /// The Monte Carlo kernel of `features`, `n_points × n_points`.
-pub fn mc_kernel<F: FeatureExtractor>(
+pub fn mc_kernel<F: FeatureExtractor + Send>(
     features: &mut F,
     config: &McConfig,
 ) -> Result<Mat<f64>, PriorError> {
@@ -590,7 +624,7 @@ pub fn mc_kernel<F: FeatureExtractor>(
 }
 
 /// [`mc_kernel`], calling `progress(m)` after each of the `M` networks (`m` = networks done).
-pub fn mc_kernel_with_progress<F: FeatureExtractor>(
+pub fn mc_kernel_with_progress<F: FeatureExtractor + Send>(
     features: &mut F,
     config: &McConfig,
     mut progress: impl FnMut(usize),

@@ -272,3 +272,23 @@ fn kernels_too_large_for_memory_are_errors_not_aborts() {
         .unwrap_err();
     assert!(matches!(e, PriorError::Memory(_)), "{e}");
 }
+
+#[test]
+fn a_conv_engines_fcn_features_give_the_fcn_kernel() {
+    // Graph::fcn lays out and draws θ as FcnSpec::init does, so the conv engine's penultimate
+    // features of the same net are the FCN's last hidden layer.
+    let (n, d) = (12, 7);
+    let x = points(n, d, 21);
+    let spec = fcn(d, vec![30, 20], Activation::Tanh);
+    let data = basin_data::Dataset::new("x", d, x.iter().map(|&v| v as f32).collect(), None, None)
+        .unwrap();
+    let wide: Vec<f64> = data.features().iter().map(|&v| f64::from(v)).collect();
+    let cfg = config(5, 2);
+    let by_fcn = mc(&spec, &wide, n, 5, 2);
+    let graph = basin_conv::Graph::fcn(&spec);
+    let mut conv =
+        basin_prior::mc_kernel::ConvFeatures::<f64>::new(graph, &data, 5, faer::Par::Seq).unwrap();
+    let by_conv = mc_kernel(&mut conv, &cfg).unwrap();
+    let err = rel_frobenius(&by_conv, &by_fcn);
+    assert!(err < 1e-13, "relative difference {err:e}");
+}

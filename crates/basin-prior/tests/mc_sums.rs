@@ -231,3 +231,18 @@ fn impossible_settings_are_refused() {
     assert!(check(4, 2, 1, 5).unwrap_err().contains("K/N"));
     assert!(check(0, 1, 1, 1).unwrap_err().contains("--samples"));
 }
+
+#[test]
+fn workers_drawing_networks_at_once_give_the_same_sums_bit_for_bit() {
+    let config = config(11, 3, SampleShard::WHOLE);
+    let one = mc_sums(&mut features(), &config, "test", |_, _| {}).unwrap();
+    let mut workers = vec![features(); 3];
+    let mut calls = Vec::new();
+    let three = basin_prior::mc_kernel::mc_sums_parallel(&mut workers, &config, "test", |d, t| {
+        calls.push((d, t))
+    })
+    .unwrap();
+    assert_eq!(three, one);
+    assert_eq!(calls.len(), 11);
+    assert_eq!(calls.last(), Some(&(11, 11)));
+}

@@ -281,7 +281,8 @@ pub struct DeviceArgs {
     /// refused with a message.
     #[arg(long, value_name = "DEVICE", default_value = "cpu", value_parser = parse_device)]
     pub device: String,
-    /// Threads of a conv net's matrix products (default: every CPU of the machine).
+    /// Threads of a conv net's matrix products (default: every CPU of the machine). `basin
+    /// kernel --method mc` draws this many networks at once instead, one per thread.
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
     /// The most examples in one pass of a conv net (its activations' memory grows with it; a

@@ -18,7 +18,7 @@ use basin_prior::faer::Mat;
 use basin_prior::kernel::{KernelSpec, LayerScale, into_row_major};
 use basin_prior::mc_kernel::{
     ConvFeatures, DEFAULT_BLOCKS, FcnFeatures, FeatureExtractor, McConfig, McSums, SampleShard,
-    mc_sums,
+    mc_sums_parallel,
 };
 use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
@@ -435,16 +435,35 @@ fn sample_bar(quiet: bool, total: usize, n: usize) -> indicatif::ProgressBar {
     bar
 }
 
-/// Accumulates the sums of `features`, with the progress bar.
-fn sums_of<F: FeatureExtractor>(
-    features: &mut F,
+/// The networks drawn at once: --threads (default: every CPU), each on one thread.
+fn workers(args: &KernelArgs) -> usize {
+    args.device.run(0, false).threads.max(1)
+}
+
+/// One single-threaded conv feature map per worker.
+fn conv_workers<T: basin_nn::Real>(
+    graph: &Graph,
+    data: &Dataset,
+    chunk: usize,
+    workers: usize,
+) -> Result<Vec<ConvFeatures<T>>> {
+    let par = basin_prior::faer::Par::Seq;
+    (0..workers)
+        .map(|_| Ok(ConvFeatures::<T>::new(graph.clone(), data, chunk, par)?))
+        .collect()
+}
+
+/// Accumulates the sums of the `features` workers, with the progress bar.
+fn sums_of<F: FeatureExtractor + Send>(
+    features: &mut [F],
     config: &McConfig,
     description: &str,
     quiet: bool,
 ) -> Result<McSums> {
     let total = config.shard.samples(config.samples).count();
-    let bar = sample_bar(quiet, total, features.n_points());
-    let sums = mc_sums(features, config, description, |done, _| {
+    let n = features.first().map_or(0, |f| f.n_points());
+    let bar = sample_bar(quiet, total, n);
+    let sums = mc_sums_parallel(features, config, description, |done, _| {
         bar.set_position(done as u64)
     })?;
     bar.finish_and_clear();
@@ -461,9 +480,10 @@ fn fcn_sums(args: &KernelArgs, config: &McConfig, quiet: bool) -> Result<(McSums
         n,
         basin_prior::mc_kernel::inputs_fingerprint(x.iter().copied())
     );
-    let mut features = FcnFeatures::new(&spec, &x, n)?;
+    let features = FcnFeatures::new(&spec, &x, n)?;
     drop(x);
-    Ok((sums_of(&mut features, config, &description, quiet)?, d))
+    let mut workers = vec![features; workers(args)];
+    Ok((sums_of(&mut workers, config, &description, quiet)?, d))
 }
 
 /// The sums of the conv net `arch` on the set's images.
@@ -492,13 +512,21 @@ fn conv_sums(
     let d = data.dim();
     let sums = match args.precision {
         Precision::F32 => {
-            let chunk = run.chunk_for::<f32>(&graph, data.len());
-            let mut f = ConvFeatures::<f32>::new(graph, &data, chunk, run.par())?;
+            let mut f = conv_workers::<f32>(
+                &graph,
+                &data,
+                run.chunk_for::<f32>(&graph, data.len()),
+                workers(args),
+            )?;
             sums_of(&mut f, config, &description, quiet)?
         }
         Precision::F64 => {
-            let chunk = run.chunk_for::<f64>(&graph, data.len());
-            let mut f = ConvFeatures::<f64>::new(graph, &data, chunk, run.par())?;
+            let mut f = conv_workers::<f64>(
+                &graph,
+                &data,
+                run.chunk_for::<f64>(&graph, data.len()),
+                workers(args),
+            )?;
             sums_of(&mut f, config, &description, quiet)?
         }
     };

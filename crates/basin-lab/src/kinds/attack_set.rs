@@ -31,6 +31,7 @@ use crate::exec::jobs::Job;
 use crate::experiment::{Experiment, Report};
 use crate::plot::{LegendCorner, ScatterPlot, Series};
 use crate::prepare::Prepared;
+use crate::prior_kernel::KernelCache;
 use crate::record::RunRecord;
 use crate::report::{
     NoSection, RESAMPLES, ReportError, Summary, converged, heading, spec_section, write_figure,
@@ -64,8 +65,8 @@ impl Experiment for AttackSet<'_> {
         self.spec.quick_sizes()
     }
 
-    fn prepare(&self, _out: &Path, _threads: usize) -> Result<Prepared, LabError> {
-        Prepared::new(self.spec)
+    fn prepare(&self, out: &Path, threads: usize) -> Result<Prepared, LabError> {
+        Prepared::cached(self.spec, Some(KernelCache { out, threads }))
     }
 
     fn jobs(&self, _data: &Prepared) -> Vec<Job> {
