@@ -12,9 +12,10 @@
 //!   any kind; [`train`] and
 //!   [`measure`]: training a network and measuring it; [`report`]: the parts every report
 //!   shares;
-//! - [`prepare`], [`prior_kernel`], [`net`], [`spec`], [`record`], [`plot`], [`stats`], [`error`]: the data and
-//!   its kernel, the network of either family (a fully-connected net or a ResNet) and its
-//!   objectives, the spec format, the record format and the tools below them.
+//! - [`prepare`], [`prior_kernel`], [`net`], [`spec`], [`record`], [`plot`], [`stats`],
+//!   [`error`]: the data, the kernel on S ∪ T (analytic, or empirical and cached), the network
+//!   of either family (a fully-connected net or a ResNet) and its objectives, the spec
+//!   format, the record format and the tools below them.
 
 pub mod error;
 pub mod exec;

@@ -456,12 +456,52 @@ pub fn markdown(
         md.push_str(&variant_table(&summary.by_variant));
     }
     md.push_str(&reference_section(records, summary));
+    md.push_str(&mc_error_section(records));
     md.push_str("\n## Plots\n\n");
     for name in plots {
         let _ = writeln!(md, "![{}]({name}.png)\n", plot_caption(name));
     }
     md.push_str(&run_statistics(records));
     md.push_str(&spec_section(spec));
+    md
+}
+
+/// The Monte Carlo error of log P(f) on an empirical kernel (`[measures.prior.mc_kernel]`),
+/// when the records have it: per likelihood, the median and the largest error over the
+/// converged runs, beside the spread of log P(f) across them. Empty otherwise.
+fn mc_error_section(records: &[RunRecord]) -> String {
+    let mut rows = String::new();
+    for lik in ["probit", "step"] {
+        let key = format!("log_prior_{lik}");
+        let mut pairs: Vec<(f64, f64)> = converged(records)
+            .filter_map(|r| Some((r.measure(&key)?, r.measure(&format!("{key}_mc_std_err"))?)))
+            .collect();
+        if pairs.is_empty() {
+            continue;
+        }
+        pairs.sort_by(|a, b| a.1.total_cmp(&b.1));
+        let median = pairs[pairs.len() / 2].1;
+        let largest = pairs[pairs.len() - 1].1;
+        let lo = pairs.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
+        let hi = pairs.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
+        let _ = writeln!(
+            rows,
+            "| {lik} | {} | {median:.3} | {largest:.3} | {:.1} |",
+            pairs.len(),
+            hi - lo
+        );
+    }
+    if rows.is_empty() {
+        return rows;
+    }
+    let mut md = String::from("\n## The Monte Carlo error of log P(f)\n\n");
+    md.push_str(
+        "log P(f) is computed on the empirical NNGP kernel, a Monte Carlo average over random \
+         networks. Its error comes from the jackknife over the kernel's sample blocks; it is \
+         small beside the spread of log P(f) across the runs when the networks are enough.\n\n",
+    );
+    md.push_str("| likelihood | runs | median error (nats) | largest error | spread of log P(f) across runs |\n|---|---|---|---|---|\n");
+    md.push_str(&rows);
     md
 }
 
