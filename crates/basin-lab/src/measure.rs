@@ -276,23 +276,25 @@ pub fn measure_prior(prep: &Prepared, function: &[u8], record: &mut RunRecord) {
     let mut warm: Option<Sites> = None;
     for lik in &p.likelihoods {
         let (likelihood, key) = (*lik, prior_key(*lik));
+        let mut damping = 1.0;
         let value = if method == Method::Ep {
-            let (value, sites) = ep_estimate(
+            let (value, end) = ep_estimate(
                 kernel.as_ref(),
                 &labels,
                 likelihood,
-                warm.as_ref(),
+                (warm.as_ref(), 1.0),
                 key,
                 record,
             );
-            warm = sites;
+            (warm, damping) = end.map_or((None, 1.0), |(s, d)| (Some(s), d));
             value
         } else {
             estimate(kernel.as_ref(), &labels, likelihood, method, key, record)
         };
         record.measures.insert(key.into(), value);
         if value.is_some() && !prep.jackknife_kernels.is_empty() {
-            let mc = mc_std_err(prep, &labels, likelihood, method, warm.as_ref(), record);
+            let start = (warm.as_ref(), damping);
+            let mc = mc_std_err(prep, &labels, likelihood, method, start, record);
             record.measures.insert(format!("{key}_mc_std_err"), mc);
         }
     }
@@ -319,13 +321,14 @@ pub fn measure_prior(prep: &Prepared, function: &[u8], record: &mut RunRecord) {
 
 /// The Monte Carlo error of log P(f) on an empirical kernel: the jackknife over the kernels
 /// without each block of samples, each estimate by `method` (EP warm-started from the full
-/// kernel's `sites`). `None` with a note when an estimate fails.
+/// kernel's sites, at the damping that reached its fixed point, as the kernels are close).
+/// `None` with a note when an estimate fails.
 fn mc_std_err(
     prep: &Prepared,
     labels: &[f64],
     likelihood: Likelihood,
     method: Method,
-    sites: Option<&Sites>,
+    start: (Option<&Sites>, f64),
     record: &mut RunRecord,
 ) -> Option<f64> {
     let key = format!("{}_mc_std_err", prior_key(likelihood));
@@ -333,7 +336,7 @@ fn mc_std_err(
         .jackknife_kernels
         .iter()
         .map(|k| match method {
-            Method::Ep => ep_estimate(k.as_ref(), labels, likelihood, sites, &key, record).0,
+            Method::Ep => ep_estimate(k.as_ref(), labels, likelihood, start, &key, record).0,
             _ => estimate(k.as_ref(), labels, likelihood, method, &key, record),
         })
         .collect();
@@ -382,25 +385,28 @@ fn prior_key(lik: Likelihood) -> &'static str {
 }
 
 /// Parallel EP (GPy's settings, the kernel already checked) from `warm` sites, if given, damped
-/// where undamped EP oscillates ([`ep_to_fixed_point`], with a note); returns the value
-/// (`None` with a note on failure) and the final sites.
+/// where undamped EP oscillates ([`ep_to_fixed_point`], with a note), starting at the
+/// damping of `start` (1: none) from its sites; returns the value (`None` with a note on
+/// failure), and the final sites with the damping that reached them.
 fn ep_estimate(
     kernel: basin_prior::faer::MatRef<'_, f64>,
     labels: &[f64],
     likelihood: Likelihood,
-    warm: Option<&Sites>,
+    start: (Option<&Sites>, f64),
     key: &str,
     record: &mut RunRecord,
-) -> (Option<f64>, Option<Sites>) {
+) -> (Option<f64>, Option<(Sites, f64)>) {
+    let (warm, damping) = start;
     let cfg = EpConfig {
         schedule: EpSchedule::Parallel,
         check_psd: false,
+        damping,
         ..EpConfig::default()
     };
     match ep_to_fixed_point(kernel, labels, likelihood, &cfg, warm) {
         Ok((r, damping)) => {
             note_unconverged(&r.estimate, key, record);
-            if damping < 1.0 && r.estimate.converged {
+            if damping < cfg.damping && r.estimate.converged {
                 let note = format!(
                     "undamped EP did not converge in {UNDAMPED_SWEEPS} sweeps; EP with \
                      damping {damping} converged in {}",
@@ -408,7 +414,7 @@ fn ep_estimate(
                 );
                 record.notes.insert(key.into(), note);
             }
-            (Some(r.estimate.log_p), Some(r.sites))
+            (Some(r.estimate.log_p), Some((r.sites, damping)))
         }
         Err(e) => {
             record.notes.insert(key.into(), e.to_string());

@@ -637,6 +637,19 @@ pub fn mc_kernel_with_progress<F: FeatureExtractor + Send>(
     mc_sums(features, &config, "", |m, _| progress(m))?.kernel()
 }
 
+/// An error unless a feature buffer is `n × width`.
+fn check_buffer(out: MatRef<'_, f64>, n: usize, width: usize) -> Result<(), PriorError> {
+    if (out.nrows(), out.ncols()) != (n, width) {
+        return Err(PriorError::FeatureBuffer {
+            rows: out.nrows(),
+            cols: out.ncols(),
+            n,
+            width,
+        });
+    }
+    Ok(())
+}
+
 fn first_non_finite(m: MatRef<'_, f64>) -> Option<(usize, usize)> {
     (0..m.ncols()).find_map(|j| {
         (0..m.nrows())
@@ -711,14 +724,7 @@ impl FeatureExtractor for FcnFeatures {
 
     fn features(&mut self, seed: u64, mut out: MatMut<'_, f64>) -> Result<(), PriorError> {
         let (n, width) = (self.n_points(), self.width());
-        if (out.nrows(), out.ncols()) != (n, width) {
-            return Err(PriorError::FeatureBuffer {
-                rows: out.nrows(),
-                cols: out.ncols(),
-                n,
-                width,
-            });
-        }
+        check_buffer(out.as_ref(), n, width)?;
         let theta: Vec<f64> = self.spec.init(seed);
         let layers = self.spec.layers();
         let mut h = self.x.clone();
@@ -795,14 +801,7 @@ impl<T: basin_nn::Real> FeatureExtractor for ConvFeatures<T> {
 
     fn features(&mut self, seed: u64, mut out: MatMut<'_, f64>) -> Result<(), PriorError> {
         let (n, width) = (self.n_points(), self.width());
-        if (out.nrows(), out.ncols()) != (n, width) {
-            return Err(PriorError::FeatureBuffer {
-                rows: out.nrows(),
-                cols: out.ncols(),
-                n,
-                width,
-            });
-        }
+        check_buffer(out.as_ref(), n, width)?;
         self.map.features(seed, &mut self.scratch, n);
         out.copy_from(MatRef::from_column_major_slice(&self.scratch, n, width));
         Ok(())
