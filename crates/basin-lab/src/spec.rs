@@ -282,7 +282,10 @@ impl Kind {
     /// Checks the kind's table against the rest of the spec.
     fn validate(&self, spec: &ExperimentSpec) -> Result<(), FieldError> {
         match self {
-            Kind::AttackSet => spec.validate_trained(),
+            Kind::AttackSet => {
+                spec.validate_trained()?;
+                spec.require_resnet_kernel()
+            }
             Kind::Temporal(t) => t.validate(spec),
             Kind::Boolean(b) => b.validate(spec),
             Kind::EpAccuracy(e) => e.validate(spec),
@@ -1104,19 +1107,6 @@ impl ExperimentSpec {
                 "widths ≥ 1, sigma_w > 0 and sigma_b ≥ 0",
             ));
         }
-        let prior = self.measures.prior.as_ref();
-        if let Some(arch) = &n.arch
-            && prior.is_some_and(|p| p.mc_kernel.is_none())
-        {
-            return Err(FieldError::new(
-                "measures.prior.mc_kernel",
-                format!(
-                    "the prior of the ResNet {} needs its Monte Carlo empirical kernel: add \
-                     [measures.prior.mc_kernel] with samples = M (the paper: 0.1 · N)",
-                    arch_name(arch)
-                ),
-            ));
-        }
         if self.training.augment && n.arch.is_none() {
             return Err(FieldError::new(
                 "training.augment",
@@ -1125,6 +1115,22 @@ impl ExperimentSpec {
             ));
         }
         Ok(())
+    }
+
+    /// An error unless a ResNet whose prior is measured has its empirical kernel's settings.
+    fn require_resnet_kernel(&self) -> Result<(), FieldError> {
+        let prior = self.measures.prior.as_ref();
+        match &self.network.arch {
+            Some(arch) if prior.is_some_and(|p| p.mc_kernel.is_none()) => Err(FieldError::new(
+                "measures.prior.mc_kernel",
+                format!(
+                    "the prior of the ResNet {} needs its Monte Carlo empirical kernel: add \
+                     [measures.prior.mc_kernel] with samples = M (the paper: 0.1 · N)",
+                    arch_name(arch)
+                ),
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// An error naming `kind` unless the network is fully connected (`network.hidden`).

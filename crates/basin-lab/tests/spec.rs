@@ -332,7 +332,13 @@ fn quick_reduces_each_kind() {
 fn a_network_is_hidden_or_arch() {
     let text = BUILTIN[0].1;
     let with_arch = |arch: &str| text.replace("hidden = [40, 40]", &format!("arch = {arch:?}"));
-    let resnet = ExperimentSpec::from_toml(&with_arch("basic:1,1:8"), "r.toml").unwrap();
+    let kernel = "\n[measures.prior.mc_kernel]\nsamples = 16\n";
+    let err = ExperimentSpec::from_toml(&with_arch("basic:1,1:8"), "r.toml").unwrap_err();
+    assert!(
+        err.to_string().contains("measures.prior.mc_kernel"),
+        "{err}"
+    );
+    let resnet = ExperimentSpec::from_toml(&(with_arch("basic:1,1:8") + kernel), "r.toml").unwrap();
     let arch = resnet.network.arch.as_ref().expect("a ResNet");
     assert_eq!(basin_lab::spec::arch_name(arch), "basic:1,1:8");
     assert!(resnet.network.hidden.is_empty());
