@@ -407,9 +407,17 @@ fn ep_estimate(
         Ok((r, damping)) => {
             note_unconverged(&r.estimate, key, record);
             if damping < cfg.damping && r.estimate.converged {
+                let first = if cfg.damping == 1.0 {
+                    format!("undamped EP did not converge in {UNDAMPED_SWEEPS} sweeps")
+                } else {
+                    let d = cfg.damping;
+                    format!(
+                        "EP with damping {d} did not converge in {} sweeps",
+                        cfg.max_sweeps
+                    )
+                };
                 let note = format!(
-                    "undamped EP did not converge in {UNDAMPED_SWEEPS} sweeps; EP with \
-                     damping {damping} converged in {}",
+                    "{first}; EP with damping {damping} converged in {}",
                     r.estimate.iterations
                 );
                 record.notes.insert(key.into(), note);

@@ -119,8 +119,9 @@ pub struct PriorArgs {
     /// Print one JSON object: log_prior (natural log), log10_prior, likelihood, method,
     /// converged, iterations, std_err (null where the method has none), jitter, issues,
     /// wall_s, estimate_wall_s (the estimator alone, without reading the inputs), n_points
-    /// in --model mode; for ep f32_factorisations and redone_sweeps; for tilting samples,
-    /// seed, ess and log_upper_bound; for smc mover, particles, replicates, seed,
+    /// in --model mode; for ep f32_factorisations, redone_sweeps and stopped_at_floor (EP
+    /// stopped at its sites' rounding floor with log Z settled, docs/estimators.md); for
+    /// tilting samples, seed, ess and log_upper_bound; for smc mover, particles, replicates, seed,
     /// log_z_replicates, log_z_spread, temperatures, noise_levels, pilot_schedule,
     /// sweeps_per_level, mean_slice_tries, mean_bounces, cap_hits, violations,
     /// log_prior_probit and std_err_probit; with --kernel-sums mc_std_err and

@@ -10,7 +10,12 @@
 //! This is a re-implementation of GPy 1.15's `EP` (`GPy.inference.latent_function_inference.
 //! expectation_propagation.EP`, whose golden values `tests/fixtures/gp` holds): same start
 //! (sites 0, Σ = K + 10⁻⁷I for the first sweep), same stopping rule (from the second sweep on,
-//! mean((τ̃ − τ̃_prev)²) < ε and mean((ν̃ − ν̃_prev)²) < ε, ε = 10⁻⁶), same log Z_EP:
+//! mean((τ̃ − τ̃_prev)²) < ε and mean((ν̃ − ν̃_prev)²) < ε, ε = 10⁻⁶), same log Z_EP. One
+//! stopping rule is added: where a nearly singular kernel drives site precisions to 10⁶ and
+//! more, their round-off keeps that change above ε for ever; EP then stops when
+//! [`FLOOR_SWEEPS`] consecutive sweeps with change below [`FLOOR_CHANGE`] agree on log Z to
+//! [`FLOOR_LOG_Z_ABS`] nats ([`FLOOR_LOG_Z_REL`] relative), and says so
+//! ([`EpDiagnostics::stopped_at_floor`]). log Z_EP is:
 //!
 //! log Z_EP = ½(−log|B| + ν̃ᵀΣν̃) + Σᵢ [log Ẑᵢ + ½log(1 + τ̃ᵢ/τ₋ᵢ) − ½ν̃ᵢ²/(τ₋ᵢ + τ̃ᵢ)
 //! + ½ν₋ᵢ((τ̃ᵢ/τ₋ᵢ)ν₋ᵢ − 2ν̃ᵢ)/(τ₋ᵢ + τ̃ᵢ)],
@@ -72,7 +77,8 @@ mod sequential;
 mod site;
 
 pub use config::{
-    EpConfig, EpPrecision, EpSchedule, FIRST_SWEEP_JITTER, MIN_SITE_PRECISION, SEQ_BLOCK,
+    EpConfig, EpPrecision, EpSchedule, FIRST_SWEEP_JITTER, FLOOR_CHANGE, FLOOR_LOG_Z_ABS,
+    FLOOR_LOG_Z_REL, FLOOR_SWEEPS, MIN_SITE_PRECISION, SEQ_BLOCK,
 };
 pub use fixed_point::{FALLBACK_DAMPINGS, UNDAMPED_SWEEPS, ep_to_fixed_point};
 pub use result::{EpDiagnostics, EpResult};

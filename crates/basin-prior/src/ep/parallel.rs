@@ -3,7 +3,7 @@
 
 use faer::{Mat, MatRef, Par};
 
-use super::config::{EpConfig, EpPrecision, FIRST_SWEEP_JITTER};
+use super::config::{EpConfig, EpPrecision, FIRST_SWEEP_JITTER, FloorWatch};
 use super::factor::{Factor, matvec};
 use super::log_z::log_z_ep;
 use super::result::{EpDiagnostics, EpResult, finish};
@@ -297,6 +297,7 @@ pub(super) fn parallel(
     let mut feed = Feed::F64;
     let (mut log_z, mut prev_change) = (f64::NAN, f64::INFINITY);
     let (mut converged, mut sweeps, mut n_f32, mut redone) = (false, 0, 0, 0);
+    let (mut floor, mut at_floor) = (FloorWatch::default(), false);
     while sweeps < cfg.max_sweeps {
         sweeps += 1;
         let mut change = st.sweep(&post, y, lik, cfg.damping);
@@ -311,7 +312,8 @@ pub(super) fn parallel(
         }
         let sites_done = sweeps > 1 && change < cfg.epsilon;
         let last = sweeps == cfg.max_sweeps;
-        let need_log_z = sites_done || last || cfg.log_z_tol.is_some();
+        let watched = floor.wants(change);
+        let need_log_z = sites_done || last || watched || cfg.log_z_tol.is_some();
         let predicted = predicted_change(change, prev_change);
         prev_change = change;
         if !need_log_z
@@ -332,6 +334,10 @@ pub(super) fn parallel(
             converged = true;
             break;
         }
+        if watched && floor.at_floor(log_z) && z_done {
+            (converged, at_floor) = (true, true);
+            break;
+        }
         if !last {
             post.diag_f64(k, &st.sites);
             feed = Feed::F64;
@@ -340,6 +346,7 @@ pub(super) fn parallel(
     let diagnostics = EpDiagnostics {
         f32_factorisations: n_f32,
         redone_sweeps: redone,
+        stopped_at_floor: at_floor,
     };
     Ok(finish(
         log_z,

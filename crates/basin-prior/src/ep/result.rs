@@ -19,7 +19,8 @@ pub struct EpResult {
     pub diagnostics: EpDiagnostics,
 }
 
-/// How EP's sweeps were computed (the parallel schedule's mixed precision; zeros otherwise).
+/// How EP's sweeps were computed (the parallel schedule's mixed precision; zeros otherwise)
+/// and how it stopped.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EpDiagnostics {
     /// Factorisations done in f32 ([`super::EpPrecision::Mixed`]).
@@ -27,6 +28,10 @@ pub struct EpDiagnostics {
     /// Sweeps fed by f32 marginals that came near the stopping rule and were redone from f64
     /// marginals ([`super::EpPrecision::Mixed`]).
     pub redone_sweeps: usize,
+    /// Whether EP stopped at its sites' rounding floor, with log Z settled, rather than by
+    /// GPy's rule (`FloorWatch` in the `config` module).
+    #[serde(default)]
+    pub stopped_at_floor: bool,
 }
 
 #[allow(clippy::too_many_arguments)]

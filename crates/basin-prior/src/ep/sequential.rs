@@ -12,7 +12,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use super::config::{EpConfig, FIRST_SWEEP_JITTER, SEQ_BLOCK};
+use super::config::{EpConfig, FIRST_SWEEP_JITTER, FloorWatch, SEQ_BLOCK};
 use super::factor::matvec;
 use super::log_z::log_z_ep;
 use super::result::{EpDiagnostics, EpResult, finish};
@@ -88,6 +88,7 @@ pub(super) fn sequential(
     let mut order: Vec<usize> = (0..n).collect();
     let mut block = RankOneBlock::new(n, SEQ_BLOCK);
     let (mut log_z, mut converged, mut sweeps) = (f64::NAN, false, 0);
+    let (mut floor, mut at_floor) = (FloorWatch::default(), false);
     while sweeps < cfg.max_sweeps {
         sweeps += 1;
         prev.tau.copy_from_slice(&sites.tau);
@@ -108,6 +109,10 @@ pub(super) fn sequential(
             converged = true;
             break;
         }
+        if floor.wants(change) && floor.at_floor(log_z) && z_done {
+            (converged, at_floor) = (true, true);
+            break;
+        }
     }
     Ok(finish(
         log_z,
@@ -117,7 +122,10 @@ pub(super) fn sequential(
         lik.likelihood,
         sites,
         rec,
-        EpDiagnostics::default(),
+        EpDiagnostics {
+            stopped_at_floor: at_floor,
+            ..EpDiagnostics::default()
+        },
     ))
 }
 
