@@ -36,6 +36,14 @@ impl Job {
             && first.alpha == key.alpha
     }
 
+    /// A rank of the job's expected cost, for scheduling: the overtraining epochs of its last
+    /// run, then |A| (more examples, and more epochs to fit them), then its number of runs.
+    pub fn cost_rank(&self) -> (usize, usize, usize) {
+        let overtrain = self.keys.last().map_or(0, |k| k.overtrain_epochs);
+        let attack = self.keys.first().map_or(0, |k| k.attack_size);
+        (overtrain, attack, self.keys.len())
+    }
+
     /// The first run, which names the job (its seed, optimizer and attack size are all the
     /// runs').
     pub fn first(&self) -> &RunKey {

@@ -4,8 +4,6 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use rayon::prelude::*;
-
 use crate::error::LabError;
 use crate::exec::jobs::{Compute, Job};
 use crate::exec::records::to_value;
@@ -26,8 +24,10 @@ pub fn pool(experiment: &str, threads: usize) -> Result<rayon::ThreadPool, LabEr
 }
 
 /// Computes `todo` on `pool`, appending each job's records that `store` lacks as the job
-/// finishes; `progress(done, total)` is called after each job. Returns the records appended,
-/// job by job in the order of `todo`.
+/// finishes; `progress(done, total)` is called after each job. The workers take jobs from
+/// one queue, the costliest first ([`Job::cost_rank`]), so that no worker is left with a
+/// long job at the end while the others idle. Returns the records appended, job by job in
+/// the order of `todo`.
 pub fn compute_all(
     pool: &rayon::ThreadPool,
     todo: &[&Job],
@@ -37,23 +37,68 @@ pub fn compute_all(
 ) -> Vec<Result<Vec<RunRecord>, LabError>> {
     let store = Mutex::new(store);
     let done = AtomicUsize::new(0);
-    pool.install(|| {
-        todo.par_iter()
-            .map(|job| {
-                let records = compute(job)?;
-                let mut store = store.lock().expect("no panics hold the lock");
-                let fresh: Vec<RunRecord> = records
-                    .into_iter()
-                    .filter(|r| !store.contains(&r.id))
-                    .collect();
-                for record in &fresh {
-                    store.append(&to_value(record))?;
-                }
-                drop(store);
-                let n = done.fetch_add(1, Ordering::SeqCst) + 1;
-                progress(n, todo.len());
-                Ok(fresh)
-            })
-            .collect()
-    })
+    let queue = costliest_first(todo);
+    let next = AtomicUsize::new(0);
+    let results: Vec<Mutex<Option<JobResult>>> = todo.iter().map(|_| Mutex::new(None)).collect();
+    pool.broadcast(|_| {
+        while let Some(&i) = queue.get(next.fetch_add(1, Ordering::SeqCst)) {
+            let result = compute_one(todo[i], &store, compute);
+            let n = done.fetch_add(1, Ordering::SeqCst) + 1;
+            progress(n, todo.len());
+            *results[i].lock().expect("no panics hold the lock") = Some(result);
+        }
+    });
+    results
+        .into_iter()
+        .map(|r| {
+            let r = r.into_inner().expect("no panics hold the lock");
+            r.expect("every queued job is taken by a worker")
+        })
+        .collect()
+}
+
+/// One job's new records, or its error.
+type JobResult = Result<Vec<RunRecord>, LabError>;
+
+/// The indices of `todo`, costliest job first (ties in the order of `todo`).
+fn costliest_first(todo: &[&Job]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..todo.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(todo[i].cost_rank()));
+    order
+}
+
+/// Computes one job and appends its records that `store` lacks.
+fn compute_one(job: &Job, store: &Mutex<Store>, compute: &Compute<'_>) -> JobResult {
+    let records = compute(job)?;
+    let mut store = store.lock().expect("no panics hold the lock");
+    let fresh: Vec<RunRecord> = records
+        .into_iter()
+        .filter(|r| !store.contains(&r.id))
+        .collect();
+    for record in &fresh {
+        store.append(&to_value(record))?;
+    }
+    Ok(fresh)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinds::attack_set::run_keys;
+    use crate::spec::ExperimentSpec;
+
+    #[test]
+    fn the_largest_attack_sets_are_taken_first_and_ties_keep_their_order() {
+        let spec = ExperimentSpec::load("fig3-mnist").unwrap().quick_sizes();
+        let jobs = Job::group(run_keys(&spec));
+        let todo: Vec<&Job> = jobs.iter().collect();
+        let taken: Vec<(usize, usize)> = costliest_first(&todo)
+            .into_iter()
+            .map(|i| (todo[i].first().attack_size, todo[i].first().replicate))
+            .collect();
+        let sizes = &spec.data.attack_sizes;
+        let expected: Vec<(usize, usize)> =
+            sizes.iter().rev().flat_map(|&a| [(a, 0), (a, 1)]).collect();
+        assert_eq!(taken, expected);
+    }
 }
