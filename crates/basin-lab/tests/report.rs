@@ -202,3 +202,26 @@ fn the_smc_reference_is_compared_with_ep() {
         assert!(md.contains(&needle), "{needle} in\n{md}");
     }
 }
+
+/// A spec's Hessian `top_k` other than 50 (the ResNet specs take 2 and 10): the records'
+/// `log_product_top{k}` is correlated, plotted with its k on the axis, and in the pairs figure.
+#[test]
+fn the_log_product_of_any_top_k_is_reported() {
+    let mut recs = records();
+    for (i, r) in recs.iter_mut().enumerate() {
+        let v = 3.0 + 0.1 * i as f64;
+        r.measures.insert("log_product_top2".into(), Some(v));
+        r.measures.insert("lambda_max".into(), Some(v.exp()));
+    }
+    let s = summarize(&recs, 1);
+    assert_eq!(s.correlations["log_product_top2"].n, 11);
+    assert!(!s.correlations.contains_key("log_product_top50"));
+    let dir = tempfile::tempdir().unwrap();
+    report(None, dir.path(), &recs).unwrap();
+    let svg = std::fs::read_to_string(dir.path().join("log_product_top2.svg")).unwrap();
+    assert!(svg.contains("top-2 Hessian eigenvalues"), "the axis names k");
+    let pairs = std::fs::read_to_string(dir.path().join("pairs.svg")).unwrap();
+    assert!(pairs.contains("top-2 Hessian eigenvalues"), "the pairs figure's middle panel");
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(md.contains("| `log_product_top2` | 11 |"), "{md}");
+}

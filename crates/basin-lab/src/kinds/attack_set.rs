@@ -10,7 +10,7 @@
 //! - one scatter plot per measure against test error, coloured by attack size, as
 //!   `<measure>.png` and `<measure>.svg`, and `fig3.png`/`fig3.svg`: the paper's figure 3
 //!   layout, log10 P(f) (probit) and Keskar sharpness against test error side by side;
-//! - `pairs.png`/`pairs.svg`: sharpness against λmax, against the top-50 log-product and
+//! - `pairs.png`/`pairs.svg`: sharpness against λmax, against the top-k log-product and
 //!   against log10 P(f) (the paper's figures S2, S4 and S7);
 //! - `report.md`: the spec, the correlation table, the plots and run statistics.
 //!
@@ -247,29 +247,76 @@ fn correlate(records: &[RunRecord], seed: u64) -> BTreeMap<String, Correlations>
         (a.attack_size, a.replicate, &a.id).cmp(&(b.attack_size, b.replicate, &b.id))
     });
     let mut out = BTreeMap::new();
-    for (name, _, _) in MEASURES {
+    for name in measure_names(records) {
         let pairs: Vec<(f64, f64)> = good
             .iter()
-            .filter_map(|r| Some((r.measure(name)?, r.test_error?)))
+            .filter_map(|r| Some((r.measure(&name)?, r.test_error?)))
             .collect();
         if pairs.len() >= 2 {
             let (m, e): (Vec<f64>, Vec<f64>) = pairs.into_iter().unzip();
-            out.insert(name.to_owned(), correlations(&m, &e, RESAMPLES, seed));
+            out.insert(name, correlations(&m, &e, RESAMPLES, seed));
         }
     }
     out
 }
 
+/// The key prefix of the Hessian's top-k log-product (`log_product_top{k}`, k from the spec).
+const LOG_PRODUCT: &str = "log_product_top";
+
+/// The k of a `log_product_top{k}` key.
+fn top_k_of(name: &str) -> Option<usize> {
+    name.strip_prefix(LOG_PRODUCT)?.parse().ok()
+}
+
+/// The `log_product_top{k}` keys the records carry, by k (the spec's `top_k` sets k; the
+/// default top 50 when none).
+fn log_product_keys(records: &[RunRecord]) -> Vec<String> {
+    let mut ks: Vec<usize> = records
+        .iter()
+        .flat_map(|r| r.measures.keys().filter_map(|k| top_k_of(k)))
+        .collect();
+    ks.sort_unstable();
+    ks.dedup();
+    if ks.is_empty() {
+        ks.push(50);
+    }
+    ks.iter().map(|k| format!("{LOG_PRODUCT}{k}")).collect()
+}
+
+/// The measures correlated with test error, in the order of [`MEASURES`], with the top-k
+/// log-product under the k that the records carry.
+fn measure_names(records: &[RunRecord]) -> Vec<String> {
+    MEASURES
+        .iter()
+        .flat_map(|&(name, _, _)| match top_k_of(name) {
+            Some(_) => log_product_keys(records),
+            None => vec![name.to_owned()],
+        })
+        .collect()
+}
+
+/// The position of a measure in [`MEASURES`] (every top-k log-product at the top-50 one's).
+fn measure_rank(name: &str) -> usize {
+    let same = |m: &str| m == name || (top_k_of(m).is_some() && top_k_of(name).is_some());
+    MEASURES
+        .iter()
+        .position(|m| same(m.0))
+        .unwrap_or(MEASURES.len())
+}
+
 /// The axis label of a measure and whether it is plotted as log10 of its stored (natural-log)
 /// value; `test_error` is plotted as it is.
-fn axis(name: &str) -> Option<(&'static str, bool)> {
+fn axis(name: &str) -> Option<(String, bool)> {
     if name == "test_error" {
-        return Some(("test error", false));
+        return Some(("test error".into(), false));
+    }
+    if let Some(k) = top_k_of(name) {
+        return Some((format!("log Π of the top-{k} Hessian eigenvalues"), false));
     }
     MEASURES
         .iter()
         .find(|m| m.0 == name)
-        .map(|&(_, label, log10)| (label, log10))
+        .map(|&(_, label, log10)| (label.to_owned(), log10))
 }
 
 /// A record's value of `name` on its plot axis (log10 where the axis says so).
@@ -304,8 +351,8 @@ pub fn pair_plot(records: &[RunRecord], x: &str, y: &str) -> Option<ScatterPlot>
     (!by_size.is_empty()).then(|| ScatterPlot {
         legend,
         title: format!("{y_label} against {x_label}"),
-        x_label: x_label.into(),
-        y_label: y_label.into(),
+        x_label,
+        y_label,
         series: by_size
             .into_iter()
             .map(|(a, points)| Series {
@@ -323,7 +370,8 @@ pub fn measure_plot(records: &[RunRecord], name: &str) -> Option<ScatterPlot> {
 }
 
 /// The flatness-against-flatness and flatness-against-prior panels (figures S2, S4, S7):
-/// sharpness on the x axis, λmax, the top-50 log-product and log10 P(f) on the y axes.
+/// sharpness on the x axis, λmax, the top-k log-product (k from the records) and log10 P(f)
+/// on the y axes.
 pub const PAIRS: [(&str, &str); 3] = [
     ("sharpness", "lambda_max"),
     ("sharpness", "log_product_top50"),
@@ -374,9 +422,10 @@ fn group_figures(
         write_row(dir, &stem, fig3.to_vec(), (800, 650))?;
         stems.push(stem);
     }
+    let top_k = log_product_keys(records).swap_remove(0);
     let pairs: Vec<Option<ScatterPlot>> = PAIRS
         .iter()
-        .map(|(x, y)| pair_plot(records, x, y))
+        .map(|&(x, y)| pair_plot(records, x, if top_k_of(y).is_some() { &top_k } else { y }))
         .collect();
     let stem = format!("pairs{suffix}");
     if write_row(dir, &stem, pairs, (700, 600))? {
@@ -402,8 +451,8 @@ pub fn write_report(
         }
     } else {
         plots.extend(group_figures(dir, records, "")?);
-        for (name, _, _) in MEASURES {
-            if let Some(plot) = measure_plot(records, name) {
+        for name in measure_names(records) {
+            if let Some(plot) = measure_plot(records, &name) {
                 plot.write_png(&dir.join(format!("{name}.png")), (900, 650))?;
                 plot.write_svg(&dir.join(format!("{name}.svg")), (900, 650))?;
                 plots.push(name.to_owned());
@@ -553,10 +602,10 @@ fn variant_table(by_variant: &BTreeMap<String, BTreeMap<String, Correlations>>) 
     md.push_str("\n|---|");
     md.push_str(&"---|".repeat(by_variant.len()));
     md.push('\n');
-    for (name, _, _) in MEASURES {
-        if by_variant.values().all(|c| !c.contains_key(name)) {
-            continue;
-        }
+    let mut names: Vec<&String> = by_variant.values().flat_map(|c| c.keys()).collect();
+    names.sort_by_key(|n| (measure_rank(n), n.as_str()));
+    names.dedup();
+    for name in names {
         let _ = write!(md, "| `{name}` |");
         for c in by_variant.values() {
             let cell = c
@@ -574,7 +623,9 @@ fn plot_caption(stem: &str) -> String {
     let (base, variant) = stem.split_once('-').unwrap_or((stem, ""));
     let what = match base {
         "fig3" => "log10 P(f) and sharpness against test error".to_owned(),
-        "pairs" => "sharpness against λmax, the top-50 log-product and log10 P(f)".to_owned(),
+        "pairs" => {
+            "sharpness against λmax, the Hessian's top-k log-product and log10 P(f)".to_owned()
+        }
         _ => format!("{stem} against test error"),
     };
     if variant.is_empty() || !matches!(base, "fig3" | "pairs") {
