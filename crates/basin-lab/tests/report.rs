@@ -219,9 +219,15 @@ fn the_log_product_of_any_top_k_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     report(None, dir.path(), &recs).unwrap();
     let svg = std::fs::read_to_string(dir.path().join("log_product_top2.svg")).unwrap();
-    assert!(svg.contains("top-2 Hessian eigenvalues"), "the axis names k");
+    assert!(
+        svg.contains("top-2 Hessian eigenvalues"),
+        "the axis names k"
+    );
     let pairs = std::fs::read_to_string(dir.path().join("pairs.svg")).unwrap();
-    assert!(pairs.contains("top-2 Hessian eigenvalues"), "the pairs figure's middle panel");
+    assert!(
+        pairs.contains("top-2 Hessian eigenvalues"),
+        "the pairs figure's middle panel"
+    );
     let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
     assert!(md.contains("| `log_product_top2` | 11 |"), "{md}");
 }
