@@ -39,6 +39,15 @@ fn config(schedule: EpSchedule) -> EpConfig {
     }
 }
 
+/// Asserts that `log_p` is within [`TOL`] of sequential EP's log Z, converged by GPy's rule
+/// (not at the floor); returns that reference.
+fn assert_at_sequential_fixed_point(log_p: f64, k: &Mat<f64>, y: &[f64], what: &str) -> f64 {
+    let reference = sequential_reference(k, y);
+    let gap = (log_p - reference).abs();
+    assert!(gap < TOL, "{what} {log_p} vs sequential {reference}");
+    reference
+}
+
 /// Sequential EP's log Z, converged by GPy's rule (not at the floor).
 fn sequential_reference(k: &Mat<f64>, y: &[f64]) -> f64 {
     let r = ep(
@@ -72,13 +81,7 @@ fn parallel_ep_stops_at_the_rounding_floor_at_sequential_eps_fixed_point() {
         "{} sweeps",
         r.estimate.iterations
     );
-    let reference = sequential_reference(&k, &y);
-    let gap = (r.estimate.log_p - reference).abs();
-    assert!(
-        gap < TOL,
-        "floor stop {} vs sequential {reference}",
-        r.estimate.log_p
-    );
+    assert_at_sequential_fixed_point(r.estimate.log_p, &k, &y, "floor stop");
 }
 
 #[test]
@@ -91,13 +94,7 @@ fn an_oscillating_run_is_not_stopped_at_the_floor_and_damping_reaches_the_fixed_
         ep_to_fixed_point(k.as_ref(), &y, Likelihood::Step, &cfg, None).unwrap();
     assert!(damped.estimate.converged);
     assert!(FALLBACK_DAMPINGS.contains(&damping));
-    let reference = sequential_reference(&k, &y);
-    let gap = (damped.estimate.log_p - reference).abs();
-    assert!(
-        gap < TOL,
-        "damped {} vs sequential {reference}",
-        damped.estimate.log_p
-    );
+    let reference = assert_at_sequential_fixed_point(damped.estimate.log_p, &k, &y, "damped");
     let gap_undamped = (undamped.estimate.log_p - reference).abs();
     assert!(
         gap_undamped > 0.1,

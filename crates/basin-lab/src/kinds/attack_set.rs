@@ -297,10 +297,10 @@ fn measure_names(records: &[RunRecord]) -> Vec<String> {
 
 /// The position of a measure in [`MEASURES`] (every top-k log-product at the top-50 one's).
 fn measure_rank(name: &str) -> usize {
-    let same = |m: &str| m == name || (top_k_of(m).is_some() && top_k_of(name).is_some());
+    let is_log_product = top_k_of(name).is_some();
     MEASURES
         .iter()
-        .position(|m| same(m.0))
+        .position(|m| m.0 == name || (is_log_product && top_k_of(m.0).is_some()))
         .unwrap_or(MEASURES.len())
 }
 
@@ -370,8 +370,8 @@ pub fn measure_plot(records: &[RunRecord], name: &str) -> Option<ScatterPlot> {
 }
 
 /// The flatness-against-flatness and flatness-against-prior panels (figures S2, S4, S7):
-/// sharpness on the x axis, λmax, the top-k log-product (k from the records) and log10 P(f)
-/// on the y axes.
+/// sharpness on the x axis, λmax, the top-k log-product and log10 P(f) on the y axes (the
+/// top-50 key stands for the records' own k, [`log_product_keys`]).
 pub const PAIRS: [(&str, &str); 3] = [
     ("sharpness", "lambda_max"),
     ("sharpness", "log_product_top50"),
@@ -422,10 +422,17 @@ fn group_figures(
         write_row(dir, &stem, fig3.to_vec(), (800, 650))?;
         stems.push(stem);
     }
-    let top_k = log_product_keys(records).swap_remove(0);
+    let log_product = log_product_keys(records).swap_remove(0);
     let pairs: Vec<Option<ScatterPlot>> = PAIRS
         .iter()
-        .map(|&(x, y)| pair_plot(records, x, if top_k_of(y).is_some() { &top_k } else { y }))
+        .map(|&(x, y)| {
+            let y = if top_k_of(y).is_some() {
+                &log_product
+            } else {
+                y
+            };
+            pair_plot(records, x, y)
+        })
         .collect();
     let stem = format!("pairs{suffix}");
     if write_row(dir, &stem, pairs, (700, 600))? {
