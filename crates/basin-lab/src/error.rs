@@ -25,6 +25,20 @@ pub enum LabError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The run was asked to stop ([`crate::exec::StopFlag`]) before every job was computed;
+    /// the jobs that finished are stored, and a rerun into the same folder resumes.
+    #[error(
+        "experiment {experiment}: stopped on request after {done} of {total} jobs; the finished \
+         runs are stored, and rerunning into the same folder resumes"
+    )]
+    Stopped {
+        /// The experiment.
+        experiment: String,
+        /// Jobs finished.
+        done: usize,
+        /// Jobs this run had to compute.
+        total: usize,
+    },
     /// The output folder could not be made or locked.
     #[error(transparent)]
     Folder(#[from] FolderError),

@@ -8,6 +8,7 @@
 //!   function that picks a spec's kind ([`kinds::experiment`]);
 //! - [`experiment`]: the [`experiment::Experiment`] trait the kinds implement;
 //! - [`merge`]: the folders `basin report` merges, checked to hold one experiment;
+//! - [`reproduce`]: a spec run into its folder and reported, as `basin reproduce` does it;
 //! - [`exec`]: the locked output folder, jobs, pool, store, records, shards and resume, for
 //!   any kind; [`train`] and
 //!   [`measure`]: training a network and measuring it; [`report`]: the parts every report
@@ -29,6 +30,7 @@ pub mod prepare;
 pub mod prior_kernel;
 pub mod record;
 pub mod report;
+pub mod reproduce;
 pub mod spec;
 pub mod stats;
 pub mod train;

@@ -64,7 +64,7 @@ fn small_kernel(spec: &mut ExperimentSpec) -> &mut basin_lab::spec::McKernelSpec
 /// Runs `spec` into `out` on `jobs` threads.
 fn run(spec: &ExperimentSpec, out: &Path, jobs: usize) -> RunOutcome {
     let folder = RunFolder::open(out).unwrap();
-    let opts = RunOptions { jobs, shard: None };
+    let opts = RunOptions::new(jobs, None);
     experiment(spec).run(&folder, opts, &|_, _| {}).unwrap()
 }
 

@@ -27,7 +27,7 @@ fn small() -> ExperimentSpec {
 }
 
 fn opts(jobs: usize, shard: Option<Shard>) -> RunOptions {
-    RunOptions { jobs, shard }
+    RunOptions::new(jobs, shard)
 }
 
 /// Runs `spec` into `out`.
@@ -144,6 +144,34 @@ fn runs_store_resume_and_reproduce() {
             )
         );
     }
+}
+
+/// A stop raised after the first job: the run ends with `Stopped`, that job's records are
+/// stored, and a rerun computes only the rest.
+#[test]
+fn a_stopped_run_keeps_its_finished_jobs_and_resumes() {
+    let spec = small();
+    let dir = tempfile::tempdir().unwrap();
+    let options = opts(1, None);
+    let stop = options.stop.clone();
+    let folder = RunFolder::open(dir.path()).unwrap();
+    let err = experiment(&spec)
+        .run(&folder, options, &|_, _| stop.request())
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            basin_lab::error::LabError::Stopped {
+                done: 1,
+                total: 4,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    drop(folder);
+    let rest = run(&spec, dir.path(), opts(1, None), &|_, _| {});
+    assert_eq!((rest.computed, rest.skipped), (3, 1));
 }
 
 #[test]

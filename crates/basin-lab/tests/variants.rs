@@ -31,10 +31,7 @@ likelihoods = ["probit"]
 
 fn all(spec: &ExperimentSpec) -> Vec<basin_lab::record::RunRecord> {
     let dir = tempfile::tempdir().unwrap();
-    let opts = RunOptions {
-        jobs: 2,
-        shard: None,
-    };
+    let opts = RunOptions::new(2, None);
     let mut records = experiment(spec)
         .run(&RunFolder::open(dir.path()).unwrap(), opts, &|_, _| {})
         .unwrap()
@@ -210,13 +207,10 @@ fn boolean_functions_are_trained_against_their_sampled_prior() {
         .replace("top_k = 1000", "top_k = 4");
     let spec = ExperimentSpec::from_toml(&text, "small boolean").unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let opts = RunOptions {
-        jobs: 2,
-        shard: None,
-    };
+    let opts = RunOptions::new(2, None);
     let exp = experiment(&spec);
     let out = exp
-        .run(&RunFolder::open(dir.path()).unwrap(), opts, &|_, _| {})
+        .run(&RunFolder::open(dir.path()).unwrap(), opts.clone(), &|_, _| {})
         .unwrap();
     assert_eq!(out.records.len(), 4);
     // The whole cube is S: there is no test set, so no test error (nor an attack error).

@@ -3,13 +3,14 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use basin_lab::exec::RunOptions;
-use basin_lab::exec::folder::{RunFolder, SPEC_FILE};
+use basin_lab::exec::folder::RunFolder;
 use basin_lab::exec::shards::Shard;
 use basin_lab::experiment::Report;
 use basin_lab::kinds::{experiment, report};
-use basin_lab::merge::{check_folder_settings, merge};
+use basin_lab::merge::merge;
+use basin_lab::reproduce::reproduce;
 use basin_lab::spec::ExperimentSpec;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -92,43 +93,20 @@ pub fn run_reproduce(args: ReproduceArgs, quiet: bool) -> Result<()> {
         loaded
     };
     let out = args.out.clone().unwrap_or_else(|| spec.default_out());
-    let folder = RunFolder::open(&out)?;
-    let result = reproduce_into(&folder, &spec, &args, quiet);
-    if result.is_err() {
-        folder.abandon();
-    }
-    result
-}
-
-/// Runs `spec` into the locked `folder` and writes its report.
-fn reproduce_into(
-    folder: &RunFolder,
-    spec: &ExperimentSpec,
-    args: &ReproduceArgs,
-    quiet: bool,
-) -> Result<()> {
-    let exp = experiment(spec);
-    let out = folder.path();
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let bar = progress_bar(quiet);
-    check_folder_settings(out, spec)?;
-    let toml = toml::to_string(spec).context("writing the spec")?;
-    basin_data::io::write_atomic(&out.join(SPEC_FILE), toml.as_bytes())?;
-    let opts = RunOptions {
-        jobs,
-        shard: args.shard,
-    };
     let show = |done: usize, total: usize| {
         bar.set_message(String::new());
         bar.set_length(total as u64);
         bar.set_position(done as u64);
     };
-    bar.set_message(exp.preparing());
-    let outcome = exp.run(folder, opts, &show)?;
+    let preparing = |message: &str| bar.set_message(message.to_owned());
+    let opts = RunOptions::new(jobs, args.shard);
+    let done = reproduce(&spec, &out, opts, &preparing, &show)?;
     bar.finish_and_clear();
-    let written = exp.report(out, &outcome.records)?;
+    let outcome = &done.outcome;
     println!(
         "{}: {} runs computed, {} already stored, {} in all",
         spec.name,
@@ -136,7 +114,7 @@ fn reproduce_into(
         outcome.skipped,
         outcome.records.len()
     );
-    print_report(&written, out);
+    print_report(&done.report, &out);
     Ok(())
 }
 

@@ -172,7 +172,7 @@ impl TrainArgs {
     }
 
     fn optimizer(&self) -> Result<OptimizerConfig> {
-        let mut cfg = match &self.optimizer_json {
+        let cfg: OptimizerConfig = match &self.optimizer_json {
             Some(json) => serde_json::from_str(json).context("--optimizer-json")?,
             None => self.optimizer.clone(),
         };
@@ -180,11 +180,7 @@ impl TrainArgs {
             .optimizer_json
             .as_deref()
             .is_some_and(|j| j.contains("\"seed\""));
-        if let OptimizerConfig::EntropySgd(c) = &mut cfg
-            && !seed_given
-        {
-            c.seed = derive_seed(self.seed, 2);
-        }
+        let mut cfg = cfg.for_run(self.seed, seed_given);
         if let Some(lr) = self.lr {
             cfg = cfg.with_lr(lr);
         }

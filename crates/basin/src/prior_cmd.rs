@@ -10,14 +10,13 @@ use basin_data::memory;
 use basin_data::npy::NpyData;
 use basin_nn::FcnObjective;
 use basin_nn::loss::predict;
-use basin_prior::dispatch::{Diagnostics, Estimators};
-use basin_prior::ep::{EpConfig, EpPrecision};
+use basin_prior::dispatch::{Diagnostics, EstimatorOptions, Estimators};
+use basin_prior::ep::EpPrecision;
 use basin_prior::estimate::{Method, Outcome};
-use basin_prior::faer::{Mat, MatRef, Par};
-use basin_prior::laplace::LaplaceConfig;
+use basin_prior::faer::{Mat, MatRef};
 use basin_prior::likelihood::Likelihood;
 use basin_prior::smc::{SmcConfig, SmcMover, SmcSummary};
-use basin_prior::tilting::{TiltingConfig, TiltingSummary};
+use basin_prior::tilting::TiltingSummary;
 use clap::Args;
 use serde::Serialize;
 
@@ -190,7 +189,9 @@ const ESTIMATOR_KERNEL_COPIES: u64 = 4;
 impl PriorArgs {
     /// The checks that need no input: thread counts and the memory of tilting's samples.
     pub fn check(&self) -> Result<()> {
-        ep_parallelism(self.threads)?;
+        if let Some(threads) = self.threads {
+            check_thread_count("--threads", threads)?;
+        }
         if self.method == Method::Tilting {
             let most = match self.target_std_err {
                 Some(_) => self.max_samples.max(self.samples),
@@ -319,52 +320,26 @@ fn refuse_non_finite(report: &PriorReport) -> Result<()> {
 
 /// Every estimator's settings from the flags.
 fn estimators(args: &PriorArgs) -> Result<Estimators> {
-    let tuned = SmcConfig::for_mover(args.mover);
-    let moves = args.moves.unwrap_or(tuned.moves);
-    Ok(Estimators {
-        ep: EpConfig {
-            epsilon: args.epsilon,
-            damping: args.damping,
-            max_sweeps: args.max_sweeps,
-            seed: args.seed,
-            precision: args.precision,
-            par: ep_parallelism(args.threads)?,
-            ..EpConfig::default()
-        },
-        laplace: LaplaceConfig {
-            max_iter: args.max_sweeps,
-            ..LaplaceConfig::default()
-        },
-        tilting: TiltingConfig {
-            samples: args.samples,
-            target_std_err: args.target_std_err,
-            max_samples: args.max_samples.max(args.samples),
-            seed: args.seed,
-            ..TiltingConfig::default()
-        },
-        smc: SmcConfig {
-            particles: args.particles,
-            replicates: args.replicates,
-            max_replicates: args.max_replicates.max(args.replicates),
-            moves,
-            max_moves: tuned.max_moves.max(moves),
-            target_std_err: args.target_std_err,
-            seed: args.seed,
-            ..tuned
-        },
-    })
-}
-
-/// faer's parallelism for `--threads` (default: all CPUs).
-fn ep_parallelism(threads: Option<usize>) -> Result<Par> {
     let all = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let threads = threads.unwrap_or(all);
+    let threads = args.threads.unwrap_or(all);
     check_thread_count("--threads", threads)?;
-    Ok(if threads == 1 {
-        Par::Seq
-    } else {
-        Par::rayon(threads)
-    })
+    let options = EstimatorOptions {
+        epsilon: args.epsilon,
+        damping: args.damping,
+        max_sweeps: args.max_sweeps,
+        seed: args.seed,
+        samples: args.samples,
+        target_std_err: args.target_std_err,
+        max_samples: args.max_samples,
+        particles: args.particles,
+        replicates: args.replicates,
+        max_replicates: args.max_replicates,
+        moves: args.moves,
+        mover: args.mover,
+        precision: args.precision,
+        threads: Some(threads),
+    };
+    Ok(options.estimators()?)
 }
 
 /// The kernel (row-major, as `.npy` stores it) and the labels. The kernel stays in its file's

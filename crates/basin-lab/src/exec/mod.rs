@@ -18,6 +18,9 @@ pub mod resume;
 pub mod shards;
 pub mod store;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use crate::error::LabError;
 use crate::record::RunRecord;
 use folder::RunFolder;
@@ -26,13 +29,53 @@ use shards::Shard;
 use store::Store;
 
 /// How to run an experiment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunOptions {
     /// Jobs computed in parallel.
     pub jobs: usize,
     /// Only this shard's jobs.
     pub shard: Option<Shard>,
+    /// Asked to stop, the workers take no new job: the jobs in progress finish and are
+    /// stored, and the run ends with [`LabError::Stopped`].
+    pub stop: StopFlag,
 }
+
+impl RunOptions {
+    /// `jobs` workers over this `shard`'s jobs, with a stop flag nobody has raised yet.
+    pub fn new(jobs: usize, shard: Option<Shard>) -> Self {
+        Self {
+            jobs,
+            shard,
+            stop: StopFlag::default(),
+        }
+    }
+}
+
+/// A request to stop a run, shared between the run and whoever may stop it (a signal
+/// handler, or the Python module on Ctrl-C). Clones share the one flag.
+#[derive(Debug, Clone, Default)]
+pub struct StopFlag(Arc<AtomicBool>);
+
+impl StopFlag {
+    /// Asks the run to stop.
+    pub fn request(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a stop was asked for.
+    pub fn is_requested(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Two flags are equal when they are the same flag.
+impl PartialEq for StopFlag {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for StopFlag {}
 
 /// What [`run_jobs`] did.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,10 +105,19 @@ pub fn run_jobs(
     let n_keys: usize = jobs.iter().map(|j| j.keys.len()).sum();
     let todo = resume::pending(&jobs, &store);
     let pool = pool::pool(experiment, opts.jobs)?;
-    let results = pool::compute_all(&pool, &todo, store, compute, progress);
+    let results = pool::compute_all(&pool, &todo, store, compute, progress, &opts.stop);
     let mut records = records::runs_of(stored);
     let mut computed = 0;
+    let total = results.len();
+    let done = results.iter().filter(|r| r.is_some()).count();
     for r in results {
+        let Some(r) = r else {
+            return Err(LabError::Stopped {
+                experiment: experiment.to_owned(),
+                done,
+                total,
+            });
+        };
         let fresh = r?;
         computed += fresh.len();
         records.extend(fresh);

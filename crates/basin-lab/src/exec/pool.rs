@@ -5,6 +5,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::LabError;
+use crate::exec::StopFlag;
 use crate::exec::jobs::{Compute, Job};
 use crate::exec::records::to_value;
 use crate::exec::store::Store;
@@ -26,22 +27,26 @@ pub fn pool(experiment: &str, threads: usize) -> Result<rayon::ThreadPool, LabEr
 /// Computes `todo` on `pool`, appending each job's records that `store` lacks as the job
 /// finishes; `progress(done, total)` is called after each job. The workers take jobs from
 /// one queue, the costliest first ([`Job::cost_rank`]), so that no worker is left with a
-/// long job at the end while the others idle. Returns the records appended, job by job in
-/// the order of `todo`.
+/// long job at the end while the others idle. Once `stop` is raised no worker takes a new
+/// job. Returns the records appended, job by job in the order of `todo`, with `None` for
+/// each job not taken.
 pub fn compute_all(
     pool: &rayon::ThreadPool,
     todo: &[&Job],
     store: Store,
     compute: &Compute<'_>,
     progress: &(dyn Fn(usize, usize) + Sync),
-) -> Vec<Result<Vec<RunRecord>, LabError>> {
+    stop: &StopFlag,
+) -> Vec<Option<JobResult>> {
     let store = Mutex::new(store);
     let done = AtomicUsize::new(0);
     let queue = costliest_first(todo);
     let next = AtomicUsize::new(0);
     let results: Vec<Mutex<Option<JobResult>>> = todo.iter().map(|_| Mutex::new(None)).collect();
     pool.broadcast(|_| {
-        while let Some(&i) = queue.get(next.fetch_add(1, Ordering::SeqCst)) {
+        while !stop.is_requested()
+            && let Some(&i) = queue.get(next.fetch_add(1, Ordering::SeqCst))
+        {
             let result = compute_one(todo[i], &store, compute);
             let n = done.fetch_add(1, Ordering::SeqCst) + 1;
             progress(n, todo.len());
@@ -50,15 +55,12 @@ pub fn compute_all(
     });
     results
         .into_iter()
-        .map(|r| {
-            let r = r.into_inner().expect("no panics hold the lock");
-            r.expect("every queued job is taken by a worker")
-        })
+        .map(|r| r.into_inner().expect("no panics hold the lock"))
         .collect()
 }
 
 /// One job's new records, or its error.
-type JobResult = Result<Vec<RunRecord>, LabError>;
+pub type JobResult = Result<Vec<RunRecord>, LabError>;
 
 /// The indices of `todo`, costliest job first (ties in the order of `todo`).
 fn costliest_first(todo: &[&Job]) -> Vec<usize> {

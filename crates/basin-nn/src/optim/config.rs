@@ -163,6 +163,18 @@ impl OptimizerConfig {
         self
     }
 
+    /// The optimizer of a run seeded `run_seed`: Entropy-SGD's Langevin noise draws from the
+    /// run's own stream ([`crate::derive_seed`]`(run_seed, 2)`) unless its seed was given
+    /// (`noise_seed_given`); other optimizers draw nothing.
+    pub fn for_run(mut self, run_seed: u64, noise_seed_given: bool) -> Self {
+        if let Self::EntropySgd(c) = &mut self
+            && !noise_seed_given
+        {
+            c.seed = crate::derive_seed(run_seed, 2);
+        }
+        self
+    }
+
     /// Checks the hyper-parameters (learning rates positive and finite, decay rates and
     /// momenta in [0, 1), ε positive, L ≥ 1, …). The error names the bad field, as
     /// `adam.beta1 must be in [0, 1), got 1`.

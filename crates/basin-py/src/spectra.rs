@@ -1,0 +1,217 @@
+//! Spectra, trace, density and sharpness of any model, from the user's callbacks: the same
+//! functions `basin hessian` and `basin sharpness` run, on a [`Callbacks`] objective.
+
+use basin_flatness::keskar::{AscentOrder, KeskarConfig, sharpness_sgd};
+use basin_flatness::lbfgsb::{LbfgsbConfig, sharpness_lbfgsb};
+use basin_flatness::{LanczosConfig, SlqConfig, hutchinson, lanczos, spectral_density};
+use pyo3::prelude::*;
+use serde::Serialize;
+
+use crate::arrays::vector;
+use crate::callbacks::Callbacks;
+use crate::errors::{to_json, value_error};
+
+/// The top and bottom `top_k` eigenvalues of the operator `hvp` over `n` parameters, by
+/// `steps` Lanczos steps with full reorthogonalisation from a start vector seeded by `seed`;
+/// converged when `residual + m·ε·‖T‖ ≤ tol·|λ|`. Returns `basin hessian --json`'s fields as
+/// JSON, with `hvp_calls`.
+#[pyfunction]
+#[pyo3(signature = (hvp, n, top_k, steps, tol, seed))]
+pub fn lanczos_json(
+    py: Python<'_>,
+    hvp: Py<PyAny>,
+    n: usize,
+    top_k: usize,
+    steps: usize,
+    tol: f64,
+    seed: u64,
+) -> PyResult<String> {
+    check_n(n)?;
+    let cfg = LanczosConfig {
+        steps,
+        top_k,
+        seed,
+        tol,
+    };
+    let mut obj = Callbacks::hvp(hvp, n);
+    let theta = vec![0.0; n];
+    let result = py.detach(|| lanczos(&mut obj, &theta, &cfg));
+    let calls = obj.calls();
+    let spectrum = obj.finish(result)?;
+    to_json(&WithCalls {
+        result: spectrum,
+        hvp_calls: calls,
+    })
+}
+
+/// Hutchinson's trace estimate of the operator `hvp` from `probes` seeded Rademacher probes.
+#[pyfunction]
+#[pyo3(signature = (hvp, n, probes, seed))]
+pub fn hutchinson_json(
+    py: Python<'_>,
+    hvp: Py<PyAny>,
+    n: usize,
+    probes: usize,
+    seed: u64,
+) -> PyResult<String> {
+    check_n(n)?;
+    let mut obj = Callbacks::hvp(hvp, n);
+    let theta = vec![0.0; n];
+    let result = py.detach(|| hutchinson(&mut obj, &theta, probes, seed));
+    let calls = obj.calls();
+    to_json(&WithCalls {
+        result: obj.finish(result)?,
+        hvp_calls: calls,
+    })
+}
+
+/// The spectral density of the operator `hvp` by stochastic Lanczos quadrature.
+#[pyfunction]
+#[pyo3(signature = (hvp, n, probes, steps, seed, sigma_rel, grid_points))]
+#[allow(clippy::too_many_arguments)]
+pub fn spectral_density_json(
+    py: Python<'_>,
+    hvp: Py<PyAny>,
+    n: usize,
+    probes: usize,
+    steps: usize,
+    seed: u64,
+    sigma_rel: f64,
+    grid_points: usize,
+) -> PyResult<String> {
+    check_n(n)?;
+    let cfg = SlqConfig {
+        probes,
+        steps,
+        seed,
+        sigma_rel,
+        grid_points,
+    };
+    let mut obj = Callbacks::hvp(hvp, n);
+    let theta = vec![0.0; n];
+    let result = py.detach(|| spectral_density(&mut obj, &theta, &cfg));
+    let calls = obj.calls();
+    to_json(&WithCalls {
+        result: obj.finish(result)?,
+        hvp_calls: calls,
+    })
+}
+
+/// Keskar sharpness of any model from `loss_and_grad(theta, indices)` and `full_loss(theta)`
+/// at `theta0` (float64), by the SGD ascent (`method` "sgd") or L-BFGS-B ("lbfgsb").
+#[pyfunction]
+#[pyo3(signature = (loss_and_grad, full_loss, theta0, n_examples, epsilon, lr, epochs, batch_size, order, seed, method, max_iter))]
+#[allow(clippy::too_many_arguments)]
+pub fn keskar_json(
+    py: Python<'_>,
+    loss_and_grad: Py<PyAny>,
+    full_loss: Py<PyAny>,
+    theta0: &Bound<'_, PyAny>,
+    n_examples: usize,
+    epsilon: f64,
+    lr: f64,
+    epochs: usize,
+    batch_size: usize,
+    order: &str,
+    seed: u64,
+    method: &str,
+    max_iter: usize,
+) -> PyResult<String> {
+    let theta = vector(theta0, "theta0", None)?;
+    let theta = theta.as_slice()?;
+    check_n(theta.len())?;
+    if n_examples == 0 {
+        return Err(value_error("n_examples", "must be at least 1"));
+    }
+    let mut obj = Callbacks::loss(loss_and_grad, full_loss, theta.len(), n_examples);
+    match method {
+        "sgd" => {
+            let cfg = KeskarConfig {
+                epsilon,
+                lr,
+                epochs,
+                batch_size,
+                order: ascent_order(order, seed)?,
+            };
+            let result = py.detach(|| sharpness_sgd(&mut obj, theta, &cfg));
+            let ascent = obj.finish(result)?;
+            to_json(&SgdOutput {
+                sharpness: ascent.sharpness,
+                method: "sgd",
+                loss_trace: ascent.loss_trace,
+            })
+        }
+        "lbfgsb" => {
+            let cfg = LbfgsbConfig {
+                max_iter,
+                ..LbfgsbConfig::default()
+            };
+            let result = py.detach(|| sharpness_lbfgsb(&mut obj, theta, epsilon, &cfg));
+            let (sharpness, report) = obj.finish(result)?;
+            to_json(&LbfgsbOutput {
+                sharpness,
+                method: "lbfgsb",
+                lbfgsb_status: report.status,
+                lbfgsb_f: report.f,
+            })
+        }
+        other => Err(value_error(
+            "method",
+            format!("expected \"sgd\" or \"lbfgsb\", got {other:?}"),
+        )),
+    }
+}
+
+/// The ascent's batch order by name.
+pub fn ascent_order(order: &str, seed: u64) -> PyResult<AscentOrder> {
+    match order {
+        "fixed" => Ok(AscentOrder::Fixed),
+        "shuffled" => Ok(AscentOrder::Shuffled { seed }),
+        other => Err(value_error(
+            "order",
+            format!("expected \"fixed\" or \"shuffled\", got {other:?}"),
+        )),
+    }
+}
+
+/// `n` parameters: at least one.
+fn check_n(n: usize) -> PyResult<()> {
+    if n == 0 {
+        return Err(value_error("n", "the operator needs at least 1 parameter"));
+    }
+    Ok(())
+}
+
+/// A measure's result with the number of HVP callbacks it made.
+#[derive(Serialize)]
+struct WithCalls<R> {
+    #[serde(flatten)]
+    result: R,
+    hvp_calls: usize,
+}
+
+/// The SGD ascent's sharpness with its loss trace.
+#[derive(Serialize)]
+pub struct SgdOutput {
+    /// The measurement.
+    #[serde(flatten)]
+    pub sharpness: basin_flatness::keskar::Sharpness,
+    /// "sgd".
+    pub method: &'static str,
+    /// The full-set loss after every ascent step.
+    pub loss_trace: Vec<f64>,
+}
+
+/// L-BFGS-B's sharpness with why it stopped.
+#[derive(Serialize)]
+pub struct LbfgsbOutput {
+    /// The measurement.
+    #[serde(flatten)]
+    pub sharpness: basin_flatness::keskar::Sharpness,
+    /// "lbfgsb".
+    pub method: &'static str,
+    /// Why L-BFGS-B stopped.
+    pub lbfgsb_status: basin_flatness::lbfgsb::LbfgsbStatus,
+    /// −L at its last point.
+    pub lbfgsb_f: f64,
+}
