@@ -210,7 +210,11 @@ fn boolean_functions_are_trained_against_their_sampled_prior() {
     let opts = RunOptions::new(2, None);
     let exp = experiment(&spec);
     let out = exp
-        .run(&RunFolder::open(dir.path()).unwrap(), opts.clone(), &|_, _| {})
+        .run(
+            &RunFolder::open(dir.path()).unwrap(),
+            opts.clone(),
+            &|_, _| {},
+        )
         .unwrap();
     assert_eq!(out.records.len(), 4);
     // The whole cube is S: there is no test set, so no test error (nor an attack error).

@@ -82,6 +82,15 @@ pub fn load_results_json(dirs: Vec<PathBuf>) -> PyResult<String> {
     if dirs.is_empty() {
         return Err(value_error("dirs", "give at least one output folder"));
     }
+    if let Some(missing) = dirs.iter().find(|d| !d.is_dir()) {
+        return Err(value_error(
+            "dirs",
+            format!(
+                "{} is not a folder: give an output folder of `reproduce`",
+                missing.display()
+            ),
+        ));
+    }
     let runs = records::load(&dirs).map_err(basin_error)?;
     to_json(&runs)
 }
