@@ -2,7 +2,8 @@
 //! package `basin` (`python/basin/`), which gives it its documented signatures, defaults and
 //! result classes (see `ARCHITECTURE.md`).
 //!
-//! - [`prior`]: log P(f) by every estimator, and the NNGP kernel;
+//! - [`prior`]: log P(f) by every estimator, and the NNGP kernel; [`empirical`]: the Monte
+//!   Carlo kernel of any architecture;
 //! - [`spectra`] and [`callbacks`]: Lanczos, the Hutchinson trace, the spectral density and
 //!   Keskar sharpness of any model, through its Python callbacks;
 //! - [`fcn`]: the fully-connected pipeline on NumPy arrays;
@@ -12,6 +13,7 @@
 
 mod arrays;
 mod callbacks;
+mod empirical;
 mod errors;
 mod fcn;
 mod interrupt;
@@ -28,6 +30,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<fcn::Fcn>()?;
     m.add_function(wrap_pyfunction!(prior::log_prior_json, m)?)?;
     m.add_function(wrap_pyfunction!(prior::nngp_kernel, m)?)?;
+    m.add_function(wrap_pyfunction!(empirical::empirical_kernel, m)?)?;
     m.add_function(wrap_pyfunction!(spectra::lanczos_json, m)?)?;
     m.add_function(wrap_pyfunction!(spectra::hutchinson_json, m)?)?;
     m.add_function(wrap_pyfunction!(spectra::spectral_density_json, m)?)?;

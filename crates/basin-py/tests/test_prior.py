@@ -107,3 +107,40 @@ def test_the_relu_kernel_has_its_closed_form_diagonal():
     K = basin.nngp_kernel(X, hidden=[10], sigma_w=1.3, sigma_b=0.4)
     inner = 0.4**2 + 1.3**2 * (X**2).sum(1) / 3
     np.testing.assert_allclose(np.diag(K), 0.4**2 + 1.3**2 * inner / 2, rtol=1e-13)
+
+
+def test_the_empirical_kernel_of_one_hidden_layer_is_unbiased():
+    # With one hidden layer the features' expectation is the NNGP kernel exactly, at any
+    # width: the Monte Carlo kernel is within a few standard errors of the closed form.
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(12, 4))
+    K, se = basin.empirical_kernel(X, hidden=[64], samples=300, seed=1, with_std_err=True)
+    exact = basin.nngp_kernel(X, hidden=[64])
+    assert K.shape == se.shape == (12, 12)
+    assert (np.abs(K - exact) < 5 * se + 1e-12).mean() > 0.98
+    np.testing.assert_allclose(K, K.T, rtol=0, atol=1e-12)
+
+
+def test_the_empirical_kernel_equals_basin_kernel_for_fcn_and_resnet(tmp_path):
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(9, 5))
+    y = np.tile([0.0, 1.0, 1.0], 3)
+    np.save(tmp_path / "x.npy", X)
+    np.save(tmp_path / "y.npy", y)
+    data = f"npy:{tmp_path / 'x.npy'},{tmp_path / 'y.npy'}"
+    common = ["--method", "mc", "--samples", "6", "--seed", "2", "--blocks", "1"]
+    run_basin("kernel", "--data", data, "--set", "whole", "--hidden", "16,16",
+              "--activation", "tanh", *common, "--output", str(tmp_path / "K.npy"))
+    K = basin.empirical_kernel(X, hidden=[16, 16], activation="tanh", samples=6, seed=2)
+    np.testing.assert_allclose(K, np.load(tmp_path / "K.npy"), rtol=1e-12, atol=0)
+
+    images = rng.normal(size=(5, 3, 8, 8)).astype(np.float32)
+    np.save(tmp_path / "img.npy", images)
+    np.save(tmp_path / "ylab.npy", np.array([0.0, 1.0, 0.0, 1.0, 1.0]))
+    run_basin("kernel", "--data", f"npy:{tmp_path / 'img.npy'},{tmp_path / 'ylab.npy'}",
+              "--set", "whole", "--arch", "basic:1,1:4", *common,
+              "--output", str(tmp_path / "R.npy"))
+    R = basin.empirical_kernel(images, arch="basic:1,1:4", samples=6, seed=2, threads=1)
+    np.testing.assert_allclose(R, np.load(tmp_path / "R.npy"), rtol=1e-12, atol=0)
+    with pytest.raises(ValueError, match=r"X: a ResNet takes images of shape \(n, C, H, W\)"):
+        basin.empirical_kernel(X, arch="basic:1,1:4")

@@ -4,7 +4,9 @@ The estimators, spectra and experiments of basin's Rust crates on NumPy arrays:
 
 - ``log_prior(K, y, ...)``: log P(f) of a labelling under a Gaussian-process prior, by EP,
   sequential EP, Laplace, minimax tilting or annealed SMC (in place of GPy);
-- ``nngp_kernel(X, ...)``: the NNGP kernel of a fully-connected net;
+- ``nngp_kernel(X, ...)``: the NNGP kernel of a fully-connected net, and
+  ``empirical_kernel(X, ...)``: the Monte Carlo kernel of any architecture basin has (a
+  fully-connected net of any activation, or a ResNet on images);
 - ``lanczos``, ``hutchinson_trace``, ``spectral_density``: the Hessian spectrum, trace and
   density of *any* model, from its Hessian-vector product ``hvp(v)`` (PyTorch's
   ``torch.func``, JAX's ``jax.jvp`` of ``jax.grad``, ...);
@@ -43,6 +45,7 @@ from ._results import (
 __all__ = [
     "BasinError",
     "DensityResult",
+    "empirical_kernel",
     "Fcn",
     "PriorResult",
     "ReproduceResult",
@@ -115,7 +118,7 @@ def log_prior(
             ``damping`` (1.0), ``max_sweeps`` (1000), ``seed`` (0), ``samples`` (10240),
             ``target_std_err``, ``max_samples``, ``particles``, ``replicates``,
             ``max_replicates``, ``moves``, ``mover`` ("hmc" or "slice"), ``precision``
-            ("mixed" or "f64") and ``threads`` (1).
+            ("mixed" or "f64") and ``threads`` (EP's dense algebra; default every CPU).
 
     Returns:
         A :class:`PriorResult`; its values equal ``basin prior --json``'s on the same files.
@@ -144,13 +147,63 @@ def nngp_kernel(
         X: (N, d) inputs, float64 or float32 (used as given, not rounded).
         hidden: the hidden widths (the kernel is the infinite-width limit; the widths give
             the depth).
-        activation: ``"relu"``, ``"tanh"``, ``"erf"`` or ``"linear"``.
+        activation: ``"relu"``, ``"erf"`` or ``"linear"`` (those with a closed form; for
+            ``"tanh"`` use :func:`empirical_kernel`).
         sigma_w, sigma_b: the init scales, W ~ N(0, σ_w²/fan_in), b ~ N(0, σ_b²).
 
     Returns:
         The (N, N) float64 kernel.
     """
     return _native.nngp_kernel(_array(X), list(hidden), activation, sigma_w, sigma_b)
+
+
+def empirical_kernel(
+    X: np.ndarray,
+    arch: str | None = None,
+    hidden: Sequence[int] = (40, 40),
+    activation: str = "relu",
+    sigma_w: float = math.sqrt(2.0),
+    sigma_b: float = 1.0,
+    samples: int = 128,
+    seed: int = 0,
+    precision: str = "f32",
+    threads: int | None = None,
+    with_std_err: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """The Monte Carlo (empirical) NNGP kernel, as ``basin kernel --method mc`` computes it:
+    ``K = (1/M) Σ_m (σ_w²/width) Φ_m Φ_mᵀ + σ_b²`` over M random networks without their
+    readout layer (the paper's recipe for its ResNets).
+
+    Args:
+        X: inputs: rows (N, d) for a fully-connected net, images (N, C, H, W) for a ResNet.
+        arch: a ResNet of the pytorch-cifar family (``"resnet18"``, ..., ``"resnet50"``, or
+            ``"KIND:BLOCKS:WIDTH"`` such as ``"basic:1,1:8"``), He-normal, BatchNorm at init in
+            eval mode; ``None`` for the fully-connected net of ``hidden``.
+        hidden, activation: the fully-connected net (any activation, ``"tanh"`` included).
+        sigma_w, sigma_b: the init scales (for a ResNet, of its readout).
+        samples: the number of random networks M; network m is drawn from ``(seed, m)``.
+        precision: a ResNet's forward pass, ``"f32"`` (the paper's) or ``"f64"``.
+        threads: networks drawn at once (default: every CPU); the kernel is the same for
+            every count.
+        with_std_err: also return each entry's Monte Carlo standard error (M ≥ 2).
+
+    Returns:
+        The (N, N) float64 kernel, or ``(kernel, std_err)`` with ``with_std_err``.
+    """
+    kernel, std_err = _native.empirical_kernel(
+        _array(X),
+        arch,
+        list(hidden),
+        activation,
+        sigma_w,
+        sigma_b,
+        int(samples),
+        int(seed),
+        precision,
+        threads,
+        bool(with_std_err),
+    )
+    return (kernel, std_err) if with_std_err else kernel
 
 
 def lanczos(

@@ -15,6 +15,19 @@ def log_prior_json(
 def nngp_kernel(
     x: np.ndarray, hidden: list[int], activation: str, sigma_w: float, sigma_b: float
 ) -> np.ndarray: ...
+def empirical_kernel(
+    x: np.ndarray,
+    arch: str | None,
+    hidden: list[int],
+    activation: str,
+    sigma_w: float,
+    sigma_b: float,
+    samples: int,
+    seed: int,
+    precision: str,
+    threads: int | None,
+    with_std_err: bool,
+) -> tuple[np.ndarray, np.ndarray | None]: ...
 def lanczos_json(
     hvp: Callable[[np.ndarray], Any], n: int, top_k: int, steps: int, tol: float, seed: int
 ) -> str: ...
