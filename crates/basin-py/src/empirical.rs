@@ -19,6 +19,9 @@ use crate::errors::{basin_error, parse_name, value_error};
 use crate::interrupt::interruptible;
 use crate::prior::fcn_spec;
 
+/// A kernel (or its standard errors) as a NumPy matrix.
+type Kernel<'py> = Bound<'py, PyArray2<f64>>;
+
 /// The network whose kernel is wanted.
 pub struct Architecture {
     /// A ResNet (`resnet18`, …, or `KIND:BLOCKS:WIDTH`), or a fully-connected net when `None`.
@@ -52,7 +55,7 @@ pub fn empirical_kernel<'py>(
     precision: &str,
     threads: Option<usize>,
     with_std_err: bool,
-) -> PyResult<(Bound<'py, PyArray2<f64>>, Option<Bound<'py, PyArray2<f64>>>)> {
+) -> PyResult<(Kernel<'py>, Option<Kernel<'py>>)> {
     let precision: Precision = parse_name("precision", precision)?;
     let threads =
         threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
