@@ -7,8 +7,6 @@ mod boolean_cmd;
 mod common;
 mod data_cmd;
 mod hessian_cmd;
-#[cfg(target_os = "linux")]
-pub mod huge_pages;
 mod kernel_cmd;
 mod lab_cmd;
 mod model_cmd;
@@ -16,11 +14,6 @@ mod prior_cmd;
 mod sharpness_cmd;
 
 use std::process::ExitCode;
-
-/// The binary's allocator in the unit tests too, whose tests of [`huge_pages`] go through it.
-#[cfg(all(test, target_os = "linux"))]
-#[global_allocator]
-static TEST_ALLOCATOR: huge_pages::HugePages = huge_pages::HugePages;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
