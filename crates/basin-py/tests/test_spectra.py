@@ -149,3 +149,25 @@ def test_shuffled_ascent_is_reproducible_from_its_seed(trained, jax64):
     a = basin.keskar_sharpness(*args, epochs=3, order="shuffled", seed=7)
     b = basin.keskar_sharpness(*args, epochs=3, order="shuffled", seed=7)
     np.testing.assert_array_equal(a.loss_trace, b.loss_trace)
+
+
+def test_vectors_a_callback_keeps_are_never_overwritten():
+    # basin reuses the vector of the previous call only when the callback kept no reference
+    # to it: the Lanczos vectors kept here stay orthonormal, as distinct arrays.
+    d = np.linspace(1.0, 3.0, 40)
+    kept, views = [], []
+
+    def hvp(v):
+        kept.append(v)
+        return d * v
+
+    basin.lanczos(hvp, 40, top_k=2, steps=8)
+    V = np.array(kept)
+    np.testing.assert_allclose(V @ V.T, np.eye(len(kept)), atol=1e-12)
+
+    def hvp_view(v):
+        views.append(v[:5])
+        return d * v
+
+    basin.lanczos(hvp_view, 40, top_k=2, steps=8)
+    assert len({tuple(w) for w in views}) == len(views)
