@@ -7,6 +7,7 @@
 //! - [`shards`]: disjoint subsets of the jobs (`--shard K/N`);
 //! - [`resume`]: the jobs whose runs the store lacks;
 //! - [`pool`]: the worker threads, each job's records stored as it finishes;
+//! - [`stop`]: a request to stop a run between jobs;
 //! - [`store`]: `results.jsonl`, appended with flush and fsync;
 //! - [`records`]: stored lines as runs.
 
@@ -16,16 +17,15 @@ pub mod pool;
 pub mod records;
 pub mod resume;
 pub mod shards;
+pub mod stop;
 pub mod store;
-
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::LabError;
 use crate::record::RunRecord;
 use folder::RunFolder;
 use jobs::{Compute, Job};
 use shards::Shard;
+pub use stop::StopFlag;
 use store::Store;
 
 /// How to run an experiment.
@@ -50,32 +50,6 @@ impl RunOptions {
         }
     }
 }
-
-/// A request to stop a run, shared between the run and whoever may stop it (a signal
-/// handler, or the Python module on Ctrl-C). Clones share the one flag.
-#[derive(Debug, Clone, Default)]
-pub struct StopFlag(Arc<AtomicBool>);
-
-impl StopFlag {
-    /// Asks the run to stop.
-    pub fn request(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-
-    /// Whether a stop was asked for.
-    pub fn is_requested(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-/// Two flags are equal when they are the same flag.
-impl PartialEq for StopFlag {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
-    }
-}
-
-impl Eq for StopFlag {}
 
 /// What [`run_jobs`] did.
 #[derive(Debug, Clone, PartialEq)]

@@ -5,9 +5,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::LabError;
-use crate::exec::StopFlag;
 use crate::exec::jobs::{Compute, Job};
 use crate::exec::records::to_value;
+use crate::exec::stop::StopFlag;
 use crate::exec::store::Store;
 use crate::record::RunRecord;
 
