@@ -31,8 +31,11 @@ struct Reproduced {
 /// `results/<name>`), `jobs` runs at a time, and writes its report; returns the summary as
 /// JSON. Ctrl-C lets the runs in progress finish and be stored, then raises
 /// `KeyboardInterrupt`; rerunning into the same folder resumes.
+///
+/// `progress(done, total)`, when given, is called after each job (from a worker thread, with
+/// the GIL); an exception it raises is printed as unraisable and the run goes on.
 #[pyfunction]
-#[pyo3(signature = (spec, out, quick, jobs, shard))]
+#[pyo3(signature = (spec, out, quick, jobs, shard, progress))]
 pub fn reproduce_json(
     py: Python<'_>,
     spec: &str,
@@ -40,6 +43,7 @@ pub fn reproduce_json(
     quick: bool,
     jobs: Option<usize>,
     shard: Option<&str>,
+    progress: Option<Py<PyAny>>,
 ) -> PyResult<String> {
     let loaded = ExperimentSpec::load(spec).map_err(|e| value_error("spec", e))?;
     let spec = if quick {
@@ -58,7 +62,8 @@ pub fn reproduce_json(
     let result = interruptible(py, |stop| {
         let mut opts = RunOptions::new(jobs, shard);
         opts.stop = stop.clone();
-        reproduce(&spec, &out, opts, &|_| {}, &|_, _| {})
+        let report = |done: usize, total: usize| report_progress(progress.as_ref(), done, total);
+        reproduce(&spec, &out, opts, &|_| {}, &report)
     })?;
     let done = match result {
         Ok(done) => done,
@@ -74,6 +79,19 @@ pub fn reproduce_json(
         skipped: done.outcome.skipped,
         out,
     })
+}
+
+/// Calls the user's `progress(done, total)`, if any; its exception is reported as
+/// unraisable (printed), not raised, so that a faulty progress display stops no run.
+fn report_progress(progress: Option<&Py<PyAny>>, done: usize, total: usize) {
+    let Some(progress) = progress else {
+        return;
+    };
+    Python::attach(|py| {
+        if let Err(e) = progress.call1(py, (done, total)) {
+            e.write_unraisable(py, Some(progress.bind(py)));
+        }
+    });
 }
 
 /// The run records stored in the output folders `dirs` (each id once), as a JSON list.

@@ -42,6 +42,13 @@ from ._results import (
     TrainResult,
 )
 
+try:
+    from importlib.metadata import version as _version
+
+    __version__ = _version("basin")
+except Exception:  # pragma: no cover - an uninstalled source tree
+    __version__ = "unknown"
+
 __all__ = [
     "BasinError",
     "DensityResult",
@@ -515,6 +522,7 @@ def reproduce(
     quick: bool = False,
     jobs: int | None = None,
     shard: str | None = None,
+    progress: Callable[[int, int], Any] | None = None,
 ) -> ReproduceResult:
     """Runs an experiment as ``basin reproduce`` does and writes its report.
 
@@ -524,6 +532,8 @@ def reproduce(
         quick: the shape of the experiment at a fraction of the cost.
         jobs: runs at once (default: the number of CPUs).
         shard: ``"K/N"``: only the K-th of N disjoint subsets of the runs.
+        progress: called as ``progress(done, total)`` after each training run and its
+            measurements (for example to update a tqdm bar); called from a worker thread.
 
     Ctrl-C lets the runs in progress finish and be stored, then raises
     ``KeyboardInterrupt``.
@@ -534,6 +544,7 @@ def reproduce(
         bool(quick),
         jobs,
         shard,
+        progress,
     )
     return ReproduceResult._from_json(text)
 

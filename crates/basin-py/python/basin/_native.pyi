@@ -58,7 +58,12 @@ def keskar_json(
     max_iter: int,
 ) -> str: ...
 def reproduce_json(
-    spec: str, out: str | None, quick: bool, jobs: int | None, shard: str | None
+    spec: str,
+    out: str | None,
+    quick: bool,
+    jobs: int | None,
+    shard: str | None,
+    progress: Callable[[int, int], Any] | None,
 ) -> str: ...
 def load_results_json(dirs: list[str]) -> str: ...
 
