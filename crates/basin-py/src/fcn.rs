@@ -4,8 +4,6 @@
 
 use std::path::PathBuf;
 
-use basin_flatness::keskar::{KeskarConfig, sharpness_sgd};
-use basin_flatness::lbfgsb::{LbfgsbConfig, sharpness_lbfgsb};
 use basin_flatness::{LanczosConfig, hutchinson, lanczos};
 use basin_nn::optim::OptimizerConfig;
 use basin_nn::safetensors;
@@ -21,7 +19,7 @@ use crate::arrays::{Features, Rows, binary_labels, vector};
 use crate::errors::{basin_error, parse_name, to_json, value_error};
 use crate::interrupt::interruptible;
 use crate::prior::fcn_spec;
-use crate::spectra::{LbfgsbOutput, SgdOutput, ascent_order};
+use crate::sharpness::{SharpnessArgs, SharpnessMethod, SharpnessOutput};
 
 /// A fully-connected network: its architecture, its flat parameters (float64, exactly the
 /// values of its precision) and the precision it trains and is measured in.
@@ -157,43 +155,17 @@ fn logits_in<T: Kernels>(
     Ok(out.iter().map(|v| v.to_f64()).collect())
 }
 
-/// The sharpness of `theta` on `rows`/`y` in `T`, by SGD ascent or L-BFGS-B.
+/// The sharpness of `theta` on `rows`/`y` in `T`, by `method`.
 fn sharpness_in<T: Kernels>(
     spec: &FcnSpec,
     theta: &[f64],
     rows: &Rows<'_>,
     y: &[u8],
     method: &SharpnessMethod,
-) -> Result<String, String> {
+) -> Result<SharpnessOutput, String> {
     let mut obj = objective::<T>(spec, rows, y).map_err(|e| e.to_string())?;
     let w: Vec<T> = narrow(theta);
-    let json = match method {
-        SharpnessMethod::Sgd(cfg) => {
-            let ascent = sharpness_sgd(&mut obj, &w, cfg).map_err(|e| e.to_string())?;
-            serde_json::to_string(&SgdOutput {
-                sharpness: ascent.sharpness,
-                method: "sgd",
-                loss_trace: ascent.loss_trace,
-            })
-        }
-        SharpnessMethod::Lbfgsb(epsilon, cfg) => {
-            let (sharpness, report) =
-                sharpness_lbfgsb(&mut obj, &w, *epsilon, cfg).map_err(|e| e.to_string())?;
-            serde_json::to_string(&LbfgsbOutput {
-                sharpness,
-                method: "lbfgsb",
-                lbfgsb_status: report.status,
-                lbfgsb_f: report.f,
-            })
-        }
-    };
-    json.map_err(|e| e.to_string())
-}
-
-/// The two ways of measuring sharpness.
-enum SharpnessMethod {
-    Sgd(KeskarConfig),
-    Lbfgsb(f64, LbfgsbConfig),
+    method.measure(&mut obj, &w).map_err(|e| e.to_string())
 }
 
 /// The Hessian's spectrum, with its trace when asked.
@@ -416,36 +388,25 @@ impl Fcn {
         precision: Option<&str>,
     ) -> PyResult<String> {
         let data = self.data(x, y)?;
-        let method = match method {
-            "sgd" => SharpnessMethod::Sgd(KeskarConfig {
-                epsilon,
-                lr,
-                epochs,
-                batch_size,
-                order: ascent_order(order, seed)?,
-            }),
-            "lbfgsb" => SharpnessMethod::Lbfgsb(
-                epsilon,
-                LbfgsbConfig {
-                    max_iter,
-                    ..LbfgsbConfig::default()
-                },
-            ),
-            other => {
-                return Err(value_error(
-                    "method",
-                    format!("expected \"sgd\" or \"lbfgsb\", got {other:?}"),
-                ));
-            }
-        };
+        let method = SharpnessMethod::parse(&SharpnessArgs {
+            method,
+            epsilon,
+            lr,
+            epochs,
+            batch_size,
+            order,
+            seed,
+            max_iter,
+        })?;
         let precision = self.precision_or(precision)?;
         let rows = data.x.rows();
         let (spec, theta) = (&self.spec, &self.theta);
-        interruptible(py, |_| match precision {
+        let out = interruptible(py, |_| match precision {
             Precision::F32 => sharpness_in::<f32>(spec, theta, &rows, &data.y, &method),
             Precision::F64 => sharpness_in::<f64>(spec, theta, &rows, &data.y, &method),
         })?
-        .map_err(basin_error)
+        .map_err(basin_error)?;
+        to_json(&out)
     }
 
     /// The Hessian's spectrum on (X, y) by Lanczos in float64, with Hutchinson's trace when

@@ -5,7 +5,7 @@
 //! - [`prior`]: log P(f) by every estimator, and the NNGP kernel; [`empirical`]: the Monte
 //!   Carlo kernel of any architecture;
 //! - [`spectra`] and [`callbacks`]: Lanczos, the Hutchinson trace, the spectral density and
-//!   Keskar sharpness of any model, through its Python callbacks;
+//!   Keskar sharpness ([`sharpness`]) of any model, through its Python callbacks;
 //! - [`fcn`]: the fully-connected pipeline on NumPy arrays;
 //! - [`lab`]: experiments (`reproduce`) and their stored runs;
 //! - [`arrays`], [`errors`], [`interrupt`]: NumPy arguments, exceptions, and Ctrl-C while
@@ -19,6 +19,7 @@ mod fcn;
 mod interrupt;
 mod lab;
 mod prior;
+mod sharpness;
 mod spectra;
 
 use pyo3::prelude::*;

@@ -1,8 +1,6 @@
 //! Spectra, trace, density and sharpness of any model, from the user's callbacks: the same
 //! functions `basin hessian` and `basin sharpness` run, on a [`Callbacks`] objective.
 
-use basin_flatness::keskar::{AscentOrder, KeskarConfig, sharpness_sgd};
-use basin_flatness::lbfgsb::{LbfgsbConfig, sharpness_lbfgsb};
 use basin_flatness::{LanczosConfig, SlqConfig, hutchinson, lanczos, spectral_density};
 use pyo3::prelude::*;
 use serde::Serialize;
@@ -10,6 +8,7 @@ use serde::Serialize;
 use crate::arrays::vector;
 use crate::callbacks::Callbacks;
 use crate::errors::{to_json, value_error};
+use crate::sharpness::{SharpnessArgs, SharpnessMethod};
 
 /// The top and bottom `top_k` eigenvalues of the operator `hvp` over `n` parameters, by
 /// `steps` Lanczos steps with full reorthogonalisation from a start vector seeded by `seed`;
@@ -123,55 +122,19 @@ pub fn keskar_json(
     if n_examples == 0 {
         return Err(value_error("n_examples", "must be at least 1"));
     }
+    let method = SharpnessMethod::parse(&SharpnessArgs {
+        method,
+        epsilon,
+        lr,
+        epochs,
+        batch_size,
+        order,
+        seed,
+        max_iter,
+    })?;
     let mut obj = Callbacks::loss(loss_and_grad, full_loss, theta.len(), n_examples);
-    match method {
-        "sgd" => {
-            let cfg = KeskarConfig {
-                epsilon,
-                lr,
-                epochs,
-                batch_size,
-                order: ascent_order(order, seed)?,
-            };
-            let result = py.detach(|| sharpness_sgd(&mut obj, theta, &cfg));
-            let ascent = obj.finish(result)?;
-            to_json(&SgdOutput {
-                sharpness: ascent.sharpness,
-                method: "sgd",
-                loss_trace: ascent.loss_trace,
-            })
-        }
-        "lbfgsb" => {
-            let cfg = LbfgsbConfig {
-                max_iter,
-                ..LbfgsbConfig::default()
-            };
-            let result = py.detach(|| sharpness_lbfgsb(&mut obj, theta, epsilon, &cfg));
-            let (sharpness, report) = obj.finish(result)?;
-            to_json(&LbfgsbOutput {
-                sharpness,
-                method: "lbfgsb",
-                lbfgsb_status: report.status,
-                lbfgsb_f: report.f,
-            })
-        }
-        other => Err(value_error(
-            "method",
-            format!("expected \"sgd\" or \"lbfgsb\", got {other:?}"),
-        )),
-    }
-}
-
-/// The ascent's batch order by name.
-pub fn ascent_order(order: &str, seed: u64) -> PyResult<AscentOrder> {
-    match order {
-        "fixed" => Ok(AscentOrder::Fixed),
-        "shuffled" => Ok(AscentOrder::Shuffled { seed }),
-        other => Err(value_error(
-            "order",
-            format!("expected \"fixed\" or \"shuffled\", got {other:?}"),
-        )),
-    }
+    let result = py.detach(|| method.measure(&mut obj, theta));
+    to_json(&obj.finish(result)?)
 }
 
 /// `n` parameters: at least one.
@@ -188,30 +151,4 @@ struct WithCalls<R> {
     #[serde(flatten)]
     result: R,
     hvp_calls: usize,
-}
-
-/// The SGD ascent's sharpness with its loss trace.
-#[derive(Serialize)]
-pub struct SgdOutput {
-    /// The measurement.
-    #[serde(flatten)]
-    pub sharpness: basin_flatness::keskar::Sharpness,
-    /// "sgd".
-    pub method: &'static str,
-    /// The full-set loss after every ascent step.
-    pub loss_trace: Vec<f64>,
-}
-
-/// L-BFGS-B's sharpness with why it stopped.
-#[derive(Serialize)]
-pub struct LbfgsbOutput {
-    /// The measurement.
-    #[serde(flatten)]
-    pub sharpness: basin_flatness::keskar::Sharpness,
-    /// "lbfgsb".
-    pub method: &'static str,
-    /// Why L-BFGS-B stopped.
-    pub lbfgsb_status: basin_flatness::lbfgsb::LbfgsbStatus,
-    /// −L at its last point.
-    pub lbfgsb_f: f64,
 }
