@@ -154,29 +154,43 @@ fn resnet_sums(
         data.len(),
         inputs_fingerprint(data.features().iter().map(|&v| v.into()))
     );
-    let run = basin_conv::ConvRun {
-        chunk: 0,
-        threads: 1,
-        curvature: false,
-    };
     let workers = threads.min(config.samples);
+    let conv = ConvSums {
+        graph: &graph,
+        data: &data,
+        workers,
+        config,
+        description: &description,
+    };
     match precision {
-        Precision::F32 => {
-            let chunk = run.chunk_for::<f32>(&graph, data.len());
-            let mut f = (0..workers)
-                .map(|_| ConvFeatures::<f32>::new(graph.clone(), &data, chunk, Par::Seq))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(basin_error)?;
-            sums(py, &mut f, config, &description)
-        }
-        Precision::F64 => {
-            let chunk = run.chunk_for::<f64>(&graph, data.len());
-            let mut f = (0..workers)
-                .map(|_| ConvFeatures::<f64>::new(graph.clone(), &data, chunk, Par::Seq))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(basin_error)?;
-            sums(py, &mut f, config, &description)
-        }
+        Precision::F32 => conv.draw::<f32>(py),
+        Precision::F64 => conv.draw::<f64>(py),
+    }
+}
+
+/// A ResNet's sums to draw: the network, its images, the workers and the estimate.
+struct ConvSums<'a> {
+    graph: &'a Graph,
+    data: &'a Dataset,
+    workers: usize,
+    config: &'a McConfig,
+    description: &'a str,
+}
+
+impl ConvSums<'_> {
+    /// The sums with the forward passes in `T`, in chunks that fit basin's memory budget.
+    fn draw<T: basin_nn::Real>(&self, py: Python<'_>) -> PyResult<McSums> {
+        let run = basin_conv::ConvRun {
+            chunk: 0,
+            threads: 1,
+            curvature: false,
+        };
+        let chunk = run.chunk_for::<T>(self.graph, self.data.len());
+        let mut features = (0..self.workers)
+            .map(|_| ConvFeatures::<T>::new(self.graph.clone(), self.data, chunk, Par::Seq))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(basin_error)?;
+        sums(py, &mut features, self.config, self.description)
     }
 }
 
