@@ -135,7 +135,8 @@ pub struct EstimatorOptions {
     /// EP's arithmetic: `mixed` or `f64`.
     #[serde(deserialize_with = "value_enum")]
     pub precision: EpPrecision,
-    /// Threads for EP's dense algebra (default: one).
+    /// Threads for EP's dense algebra (default: every CPU; the value is the same for every
+    /// count up to round-off).
     pub threads: Option<usize>,
 }
 
@@ -179,7 +180,8 @@ fn value_enum<'de, D: Deserializer<'de>, T: clap::ValueEnum>(d: D) -> Result<T, 
 impl EstimatorOptions {
     /// Every estimator's settings from these options. Errors: zero threads.
     pub fn estimators(&self) -> Result<Estimators, PriorError> {
-        let threads = self.threads.unwrap_or(1);
+        let every_cpu = || std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = self.threads.unwrap_or_else(every_cpu);
         require(threads >= 1, "EP", "threads", "≥ 1", threads as f64)?;
         let tuned = SmcConfig::for_mover(self.mover);
         let moves = self.moves.unwrap_or(tuned.moves);

@@ -59,12 +59,8 @@ pub fn log_prior_json(
              tilting or smc",
         ));
     }
-    let mut options: EstimatorOptions =
+    let options: EstimatorOptions =
         serde_json::from_str(options).map_err(|e| value_error("options", e))?;
-    if options.threads.is_none() {
-        // As `basin prior`: every CPU unless told otherwise.
-        options.threads = Some(std::thread::available_parallelism().map_or(1, |n| n.get()));
-    }
     let estimators = options.estimators().map_err(basin_error)?;
     let view = k.view();
     let (outcome, estimate_wall_s) = interruptible(py, |_| {

@@ -15,7 +15,7 @@ use basin_prior::ep::EpPrecision;
 use basin_prior::estimate::{Method, Outcome};
 use basin_prior::faer::{Mat, MatRef};
 use basin_prior::likelihood::Likelihood;
-use basin_prior::smc::{SmcConfig, SmcMover, SmcSummary};
+use basin_prior::smc::{SmcMover, SmcSummary};
 use basin_prior::tilting::TiltingSummary;
 use clap::Args;
 use serde::Serialize;
@@ -62,20 +62,20 @@ pub struct PriorArgs {
     method: Method,
     /// EP stops when the mean squared changes of the site precisions and natural means in a
     /// sweep are both below this (GPy's epsilon).
-    #[arg(long, default_value_t = 1e-6)]
+    #[arg(long, default_value_t = EstimatorOptions::default().epsilon)]
     epsilon: f64,
     /// EP damping in (0, 1]: the fraction of each site update applied (1 = none, GPy's).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = EstimatorOptions::default().damping)]
     damping: f64,
     /// The most EP sweeps (or Laplace Newton steps); reaching it reports converged: false.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = EstimatorOptions::default().max_sweeps)]
     max_sweeps: usize,
     /// Seed of the site order of ep-sequential, and of tilting's and smc's samplers.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = EstimatorOptions::default().seed)]
     seed: u64,
     /// Importance samples of tilting (rounded up to a multiple of 128); with
     /// --target-std-err, the first batch.
-    #[arg(long, default_value_t = 10_240)]
+    #[arg(long, default_value_t = EstimatorOptions::default().samples)]
     samples: usize,
     /// Tilting keeps drawing samples (smc: running replicates) until log P(f)'s standard
     /// error (nats) is at most this, or --max-samples (--max-replicates) is reached (then
@@ -83,17 +83,17 @@ pub struct PriorArgs {
     #[arg(long)]
     target_std_err: Option<f64>,
     /// The most samples tilting draws when chasing --target-std-err.
-    #[arg(long, default_value_t = 1_048_576)]
+    #[arg(long, default_value_t = EstimatorOptions::default().max_samples)]
     max_samples: usize,
     /// Particles of each smc replicate.
-    #[arg(long, default_value_t = SmcConfig::default().particles)]
+    #[arg(long, default_value_t = EstimatorOptions::default().particles)]
     particles: usize,
     /// Independent smc replicates (at least 2; the standard error comes from their spread);
     /// with --target-std-err, the first batch.
-    #[arg(long, default_value_t = SmcConfig::default().replicates)]
+    #[arg(long, default_value_t = EstimatorOptions::default().replicates)]
     replicates: usize,
     /// The most smc replicates when chasing --target-std-err.
-    #[arg(long, default_value_t = SmcConfig::default().max_replicates)]
+    #[arg(long, default_value_t = EstimatorOptions::default().max_replicates)]
     max_replicates: usize,
     /// The fewest sweeps per smc level, each one HMC trajectory or one elliptical-slice update
     /// per particle. Default: the mover's, 1 for hmc (whose levels are closely spaced) and 4
@@ -102,12 +102,12 @@ pub struct PriorArgs {
     moves: Option<usize>,
     /// How smc moves its particles: hmc (exact HMC on the augmented space, the default) or
     /// slice (elliptical slice on EP's ellipses).
-    #[arg(long, value_enum, default_value_t = SmcConfig::default().mover)]
+    #[arg(long, value_enum, default_value_t = EstimatorOptions::default().mover)]
     mover: SmcMover,
     /// EP's arithmetic: mixed (the early posteriors in f32, twice as fast; the sweeps near
     /// the stopping rule and log Z in f64; the same sweeps as f64 and log Z within ~1e-10
     /// nats) or f64 (GPy's arithmetic throughout).
-    #[arg(long, value_enum, default_value_t = EpPrecision::Mixed)]
+    #[arg(long, value_enum, default_value_t = EstimatorOptions::default().precision)]
     precision: EpPrecision,
     /// Threads for EP's dense algebra (default: all CPUs). With two or more, EP's parallel
     /// schedule also checks the kernel's Cholesky factor on one thread while it starts on
@@ -320,9 +320,6 @@ fn refuse_non_finite(report: &PriorReport) -> Result<()> {
 
 /// Every estimator's settings from the flags.
 fn estimators(args: &PriorArgs) -> Result<Estimators> {
-    let all = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let threads = args.threads.unwrap_or(all);
-    check_thread_count("--threads", threads)?;
     let options = EstimatorOptions {
         epsilon: args.epsilon,
         damping: args.damping,
@@ -337,7 +334,7 @@ fn estimators(args: &PriorArgs) -> Result<Estimators> {
         moves: args.moves,
         mover: args.mover,
         precision: args.precision,
-        threads: Some(threads),
+        threads: args.threads,
     };
     Ok(options.estimators()?)
 }
