@@ -3,14 +3,12 @@
 
 use std::path::PathBuf;
 
-use basin_lab::error::LabError;
 use basin_lab::exec::RunOptions;
 use basin_lab::exec::records;
 use basin_lab::exec::shards::Shard;
 use basin_lab::kinds::experiment;
-use basin_lab::reproduce::{ReproduceError, reproduce};
+use basin_lab::reproduce::reproduce;
 use basin_lab::spec::ExperimentSpec;
-use pyo3::exceptions::PyKeyboardInterrupt;
 use pyo3::prelude::*;
 use serde::Serialize;
 
@@ -65,13 +63,8 @@ pub fn reproduce_json(
         let report = |done: usize, total: usize| report_progress(progress.as_ref(), done, total);
         reproduce(&spec, &out, opts, &|_| {}, &report)
     })?;
-    let done = match result {
-        Ok(done) => done,
-        Err(ReproduceError::Run(e @ LabError::Stopped { .. })) => {
-            return Err(PyKeyboardInterrupt::new_err(e.to_string()));
-        }
-        Err(e) => return Err(basin_error(e)),
-    };
+    // A stop comes only from Ctrl-C, which `interruptible` has already raised.
+    let done = result.map_err(basin_error)?;
     to_json(&Reproduced {
         summary: done.report.summary,
         highlights: done.report.highlights,

@@ -25,22 +25,13 @@ pub fn lanczos_json(
     tol: f64,
     seed: u64,
 ) -> PyResult<String> {
-    check_n(n)?;
     let cfg = LanczosConfig {
         steps,
         top_k,
         seed,
         tol,
     };
-    let mut obj = Callbacks::hvp(hvp, n);
-    let theta = vec![0.0; n];
-    let result = py.detach(|| lanczos(&mut obj, &theta, &cfg));
-    let calls = obj.calls();
-    let spectrum = obj.finish(result)?;
-    to_json(&WithCalls {
-        result: spectrum,
-        hvp_calls: calls,
-    })
+    with_hvp(py, hvp, n, |obj, theta| lanczos(obj, theta, &cfg))
 }
 
 /// Hutchinson's trace estimate of the operator `hvp` from `probes` seeded Rademacher probes.
@@ -53,14 +44,8 @@ pub fn hutchinson_json(
     probes: usize,
     seed: u64,
 ) -> PyResult<String> {
-    check_n(n)?;
-    let mut obj = Callbacks::hvp(hvp, n);
-    let theta = vec![0.0; n];
-    let result = py.detach(|| hutchinson(&mut obj, &theta, probes, seed));
-    let calls = obj.calls();
-    to_json(&WithCalls {
-        result: obj.finish(result)?,
-        hvp_calls: calls,
+    with_hvp(py, hvp, n, |obj, theta| {
+        hutchinson(obj, theta, probes, seed)
     })
 }
 
@@ -78,7 +63,6 @@ pub fn spectral_density_json(
     sigma_rel: f64,
     grid_points: usize,
 ) -> PyResult<String> {
-    check_n(n)?;
     let cfg = SlqConfig {
         probes,
         steps,
@@ -86,14 +70,7 @@ pub fn spectral_density_json(
         sigma_rel,
         grid_points,
     };
-    let mut obj = Callbacks::hvp(hvp, n);
-    let theta = vec![0.0; n];
-    let result = py.detach(|| spectral_density(&mut obj, &theta, &cfg));
-    let calls = obj.calls();
-    to_json(&WithCalls {
-        result: obj.finish(result)?,
-        hvp_calls: calls,
-    })
+    with_hvp(py, hvp, n, |obj, theta| spectral_density(obj, theta, &cfg))
 }
 
 /// Keskar sharpness of any model from `loss_and_grad(theta, indices)` and `full_loss(theta)`
@@ -135,6 +112,29 @@ pub fn keskar_json(
     let mut obj = Callbacks::loss(loss_and_grad, full_loss, theta.len(), n_examples);
     let result = py.detach(|| method.measure(&mut obj, theta));
     to_json(&obj.finish(result)?)
+}
+
+/// Runs `measure` on the operator `hvp` over `n` parameters (at a θ the callback ignores)
+/// with the GIL released, and returns its result as JSON with the number of HVP calls.
+fn with_hvp<R, E>(
+    py: Python<'_>,
+    hvp: Py<PyAny>,
+    n: usize,
+    measure: impl FnOnce(&mut Callbacks, &[f64]) -> Result<R, E> + Send,
+) -> PyResult<String>
+where
+    R: Serialize + Send,
+    E: std::fmt::Display + Send,
+{
+    check_n(n)?;
+    let mut obj = Callbacks::hvp(hvp, n);
+    let theta = vec![0.0; n];
+    let result = py.detach(|| measure(&mut obj, &theta));
+    let hvp_calls = obj.calls();
+    to_json(&WithCalls {
+        result: obj.finish(result)?,
+        hvp_calls,
+    })
 }
 
 /// `n` parameters: at least one.
