@@ -26,9 +26,19 @@ def _split(cls: type, data: Mapping[str, Any]) -> dict[str, Any]:
 class _Result:
     """The shared behaviour of the result classes."""
 
+    # The JSON keys that become NumPy arrays, with their dtypes, and keys renamed on the way.
+    _arrays: Mapping[str, Any] = {}
+    _renames: Mapping[str, str] = {}
+
     @classmethod
     def _from_json(cls, text: str):
-        return cls(**_split(cls, json.loads(text)))
+        data = json.loads(text)
+        for old, new in cls._renames.items():
+            data[new] = data.pop(old)
+        for key, dtype in cls._arrays.items():
+            if key in data:
+                data[key] = np.asarray(data[key], dtype=dtype)
+        return cls(**_split(cls, data))
 
     def to_dict(self) -> dict[str, Any]:
         """Every field as a plain dict (lists, floats, strings), as the CLI's JSON has it."""
@@ -87,14 +97,13 @@ class SpectrumResult(_Result):
     lanczos_steps: int
     extra: dict[str, Any]
 
-    @classmethod
-    def _from_json(cls, text: str):
-        data = json.loads(text)
-        data["eigenvalues"] = np.asarray(data.pop("top_eigenvalues"), dtype=np.float64)
-        data["residuals"] = np.asarray(data["residuals"], dtype=np.float64)
-        data["converged"] = np.asarray(data["converged"], dtype=bool)
-        data["bottom_eigenvalues"] = np.asarray(data["bottom_eigenvalues"], dtype=np.float64)
-        return cls(**_split(cls, data))
+    _renames = {"top_eigenvalues": "eigenvalues"}
+    _arrays = {
+        "eigenvalues": np.float64,
+        "residuals": np.float64,
+        "converged": bool,
+        "bottom_eigenvalues": np.float64,
+    }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,12 +129,7 @@ class DensityResult(_Result):
     mean: float
     extra: dict[str, Any]
 
-    @classmethod
-    def _from_json(cls, text: str):
-        data = json.loads(text)
-        for key in ("grid", "density", "nodes", "weights"):
-            data[key] = np.asarray(data[key], dtype=np.float64)
-        return cls(**_split(cls, data))
+    _arrays = dict.fromkeys(("grid", "density", "nodes", "weights"), np.float64)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,12 +149,7 @@ class SharpnessResult(_Result):
     loss_trace: np.ndarray | None
     extra: dict[str, Any]
 
-    @classmethod
-    def _from_json(cls, text: str):
-        data = json.loads(text)
-        if "loss_trace" in data:
-            data["loss_trace"] = np.asarray(data["loss_trace"], dtype=np.float64)
-        return cls(**_split(cls, data))
+    _arrays = {"loss_trace": np.float64}
 
 
 @dataclasses.dataclass(frozen=True)
