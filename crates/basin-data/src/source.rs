@@ -4,12 +4,14 @@
 //! |---|---|
 //! | `mnist` | the embedded 10,000-digit MNIST subset |
 //! | `idx:<images>,<labels>` | an IDX image file and its label file (gzipped or not) |
+//! | `idx:<images>,<labels>,<test-images>,<test-labels>` | the same, then a separate test set |
+//! | `idx:<dir>` | a folder of the four files MNIST and Fashion-MNIST ship ([`IDX_DIR_FILES`], each gzipped (`.gz`) or not): train = `train-*`, test = `t10k-*` |
 //! | `cifar10:<dir>` | CIFAR-10 binary: train = `data_batch_1..5.bin`, test = `test_batch.bin` |
 //! | `npy:<x.npy>[,<y.npy>]` | features `(n, …)` and optional labels `(n,)` |
 //! | `boolean:<n>[:<target>]` | all 2^n inputs of {0,1}^n, labelled by a target (see [`BoolTarget::parse`]) |
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use crate::boolean::{self, BoolTarget};
@@ -25,12 +27,19 @@ use crate::{idx, npy};
 pub enum DataSource {
     /// The embedded MNIST subset.
     Mnist,
-    /// An IDX image file and label file.
+    /// An IDX image file and label file, and optionally those of a separate test set.
     Idx {
         /// The image file.
         images: PathBuf,
         /// The label file.
         labels: PathBuf,
+        /// The separate test set's image and label files, in that order.
+        test: Option<(PathBuf, PathBuf)>,
+    },
+    /// A folder holding the four IDX files of MNIST or Fashion-MNIST ([`IDX_DIR_FILES`]).
+    IdxDir {
+        /// The folder.
+        dir: PathBuf,
     },
     /// A CIFAR-10 binary directory.
     Cifar10 {
@@ -56,21 +65,94 @@ pub enum DataSource {
 /// What a source holds: a pool of examples and, for sources that ship one, a separate test set.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Corpus {
-    /// The main examples (CIFAR-10's training batches; everything, for other sources).
+    /// The main examples (the training files of CIFAR-10 and of an IDX folder or four IDX
+    /// files; everything, for other sources).
     pub pool: Dataset,
-    /// The source's own test set (CIFAR-10's `test_batch.bin`), if it has one.
+    /// The source's own test set (CIFAR-10's `test_batch.bin`, the `t10k-*` files of an IDX
+    /// folder, the last two of four IDX files), if it has one.
     pub test: Option<Dataset>,
 }
 
 /// The help text for the syntax, for command-line flags and error messages.
-pub const SYNTAX: &str = "mnist | idx:<images>,<labels> | cifar10:<dir> | npy:<x.npy>[,<y.npy>] | boolean:<n>[:<target>]";
+pub const SYNTAX: &str = "mnist | idx:<images>,<labels>[,<test-images>,<test-labels>] | idx:<dir> | cifar10:<dir> | npy:<x.npy>[,<y.npy>] | boolean:<n>[:<target>]";
+
+/// The four files of an `idx:<dir>` folder, as MNIST and Fashion-MNIST name them: training
+/// images and labels, then test images and labels. Each may also be gzipped under its name
+/// with `.gz`; where both are present the name without `.gz` is read.
+pub const IDX_DIR_FILES: [&str; 4] = [
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+];
+
+/// The paths of the four [`IDX_DIR_FILES`] in `dir`, each as it is or with `.gz`; an error
+/// names every file that is missing and the names expected.
+pub fn idx_dir_files(dir: &Path) -> Result<[PathBuf; 4]> {
+    let expected = || {
+        format!(
+            "the four IDX files of MNIST or Fashion-MNIST, each gzipped (.gz) or not: {}",
+            IDX_DIR_FILES.join(", ")
+        )
+    };
+    if !dir.is_dir() {
+        let what = if dir.exists() {
+            "is not a folder"
+        } else {
+            "does not exist"
+        };
+        return Err(DataError::Invalid {
+            path: dir.to_owned(),
+            problem: format!(
+                "{what}; idx:<dir> takes a folder holding {}; give files as idx:<images>,<labels>[,<test-images>,<test-labels>]",
+                expected()
+            ),
+        });
+    }
+    let found = IDX_DIR_FILES.map(|name| {
+        [name.to_owned(), format!("{name}.gz")]
+            .into_iter()
+            .map(|f| dir.join(f))
+            .find(|p| p.is_file())
+    });
+    let missing: Vec<String> = IDX_DIR_FILES
+        .iter()
+        .zip(&found)
+        .filter(|(_, p)| p.is_none())
+        .map(|(name, _)| format!("{name}[.gz]"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(DataError::MissingFiles {
+            dir: dir.to_owned(),
+            missing,
+            expected: expected(),
+        });
+    }
+    Ok(found.map(|p| p.expect("checked present")))
+}
 
 impl DataSource {
     /// Loads the source.
     pub fn load(&self) -> Result<Corpus> {
         let pool = match self {
             Self::Mnist => embedded::mnist()?,
-            Self::Idx { images, labels } => idx::load(images, labels)?,
+            Self::Idx {
+                images,
+                labels,
+                test,
+            } => {
+                return Ok(Corpus {
+                    pool: idx::load(images, labels)?,
+                    test: test.as_ref().map(|(i, l)| idx::load(i, l)).transpose()?,
+                });
+            }
+            Self::IdxDir { dir } => {
+                let [images, labels, test_images, test_labels] = idx_dir_files(dir)?;
+                return Ok(Corpus {
+                    pool: idx::load(&images, &labels)?,
+                    test: Some(idx::load(&test_images, &test_labels)?),
+                });
+            }
             Self::Cifar10 { dir } => {
                 return Ok(Corpus {
                     pool: cifar::load(dir, Part::Train, None)?,
@@ -94,7 +176,9 @@ impl DataSource {
     /// The paper's binarisation for this source, where it has one.
     pub fn default_class_map(&self) -> Option<ClassMap> {
         match self {
-            Self::Mnist | Self::Idx { .. } => Some(ClassMap::mnist_low_high()),
+            Self::Mnist | Self::Idx { .. } | Self::IdxDir { .. } => {
+                Some(ClassMap::mnist_low_high())
+            }
             Self::Cifar10 { .. } => Some(ClassMap::cifar_cars_vs_cats()),
             _ => None,
         }
@@ -122,10 +206,30 @@ impl FromStr for DataSource {
         };
         match kind {
             "mnist" if rest.is_empty() => Ok(Self::Mnist),
-            "idx" => match pair(rest)? {
-                (images, Some(labels)) => Ok(Self::Idx { images, labels }),
-                _ => Err(bad("idx needs two files: idx:<images>,<labels>")),
-            },
+            "idx" => {
+                let parts: Vec<&str> = rest.split(',').collect();
+                if parts.iter().any(|p| p.is_empty()) {
+                    return Err(bad("a file path is empty"));
+                }
+                let path = |i: usize| PathBuf::from(parts[i]);
+                match parts.len() {
+                    1 => Ok(Self::IdxDir { dir: path(0) }),
+                    2 => Ok(Self::Idx {
+                        images: path(0),
+                        labels: path(1),
+                        test: None,
+                    }),
+                    4 => Ok(Self::Idx {
+                        images: path(0),
+                        labels: path(1),
+                        test: Some((path(2), path(3))),
+                    }),
+                    n => Err(bad(&format!(
+                        "idx takes a folder, two files or four, not {n}: idx:<dir>, \
+                         idx:<images>,<labels> or idx:<images>,<labels>,<test-images>,<test-labels>"
+                    ))),
+                }
+            }
             "cifar10" if !rest.is_empty() => Ok(Self::Cifar10 { dir: rest.into() }),
             "npy" => {
                 let (x, y) = pair(rest)?;
@@ -154,9 +258,18 @@ impl fmt::Display for DataSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Mnist => f.write_str("mnist"),
-            Self::Idx { images, labels } => {
-                write!(f, "idx:{},{}", images.display(), labels.display())
+            Self::Idx {
+                images,
+                labels,
+                test,
+            } => {
+                write!(f, "idx:{},{}", images.display(), labels.display())?;
+                match test {
+                    Some((i, l)) => write!(f, ",{},{}", i.display(), l.display()),
+                    None => Ok(()),
+                }
             }
+            Self::IdxDir { dir } => write!(f, "idx:{}", dir.display()),
             Self::Cifar10 { dir } => write!(f, "cifar10:{}", dir.display()),
             Self::Npy { x, y: None } => write!(f, "npy:{}", x.display()),
             Self::Npy { x, y: Some(y) } => write!(f, "npy:{},{}", x.display(), y.display()),
@@ -175,6 +288,8 @@ mod tests {
         for s in [
             "mnist",
             "idx:a.gz,b.gz",
+            "idx:a.gz,b.gz,c.gz,d.gz",
+            "idx:/usr/share/datasets/fashion-mnist",
             "cifar10:/data/cifar-10-batches-bin",
             "npy:x.npy",
             "npy:x.npy,y.npy",
@@ -192,8 +307,13 @@ mod tests {
         for s in [
             "",
             "mnist:x",
-            "idx:a",
+            "idx:",
             "idx:,b",
+            "idx:a,",
+            "idx:a,b,c",
+            "idx:a,b,c,",
+            "idx:a,b,,d",
+            "idx:a,b,c,d,e",
             "cifar10:",
             "npy:",
             "npy:x,",
