@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// The specs shipped with basin, by name.
-pub const BUILTIN: [(&str, &str); 11] = [
+pub const BUILTIN: [(&str, &str); 12] = [
     ("fig3-mnist", include_str!("../experiments/fig3-mnist.toml")),
     (
         "fig3-cifar-fcn",
@@ -62,6 +62,10 @@ pub const BUILTIN: [(&str, &str); 11] = [
     (
         "figS17-resnet50-adam",
         include_str!("../experiments/figS17-resnet50-adam.toml"),
+    ),
+    (
+        "figS19-fashion-10k",
+        include_str!("../experiments/figS19-fashion-10k.toml"),
     ),
 ];
 

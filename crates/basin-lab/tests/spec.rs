@@ -414,3 +414,66 @@ fn fully_connected_specs_hash_as_before() {
         "the same S, A, T and network"
     );
 }
+
+/// figS19-fashion-10k is figure 3 with |S| = 10,000 on Fashion-MNIST: fig3-mnist's network,
+/// training and measures, the folder form of the IDX source (T from its test files), attack
+/// sizes 0 to |S| in ten steps, and `--quick` keeping 0, |S|/2 and |S|. Where Debian's
+/// dataset-fashion-mnist is installed, the split is checked on the real files.
+#[test]
+fn figs19_is_fig3_with_ten_thousand_fashion_examples() {
+    let s19 = ExperimentSpec::load("figS19-fashion-10k").unwrap();
+    let fig3 = fig3();
+    assert_eq!(
+        (&s19.network, &s19.training, &s19.measures, s19.seed),
+        (&fig3.network, &fig3.training, &fig3.measures, fig3.seed)
+    );
+    let source: basin_data::DataSource = s19.data.source.parse().unwrap();
+    assert_eq!(source.to_string(), "idx:/usr/share/datasets/fashion-mnist");
+    assert!(matches!(source, basin_data::DataSource::IdxDir { .. }));
+    assert_eq!(s19.data.class_map, "0-4:0,5-9:1");
+    assert_eq!((s19.data.train_size, s19.data.test_size), (10_000, 1_000));
+    let sizes: Vec<usize> = (0..=10).map(|i| i * 1_000).collect();
+    assert_eq!(s19.data.attack_sizes, sizes);
+    assert_eq!(s19.data.split, fig3.data.split);
+    assert_eq!(keys_of(&s19).len(), 55);
+    let quick = basin_lab::kinds::experiment(&s19).quick();
+    assert_eq!(quick.data.attack_sizes, [0, 5_000, 10_000]);
+    assert_eq!(keys_of(&quick).len(), 6);
+
+    let dir = std::path::Path::new("/usr/share/datasets/fashion-mnist");
+    if !dir.join("t10k-labels-idx1-ubyte.gz").exists() {
+        eprintln!(
+            "SKIPPED: {} is absent; install Debian's dataset-fashion-mnist",
+            dir.display()
+        );
+        return;
+    }
+    // The split alone: without the prior no kernel is computed.
+    let mut light = s19.clone();
+    light.measures.prior = None;
+    light.measures.bounds = None;
+    let prep = basin_lab::prepare::Prepared::new(&light).unwrap();
+    let split = &prep.split;
+    assert_eq!(
+        (split.train.len(), split.attack.len(), split.test.len()),
+        (10_000, 10_000, 1_000)
+    );
+    assert_eq!(split.indices.test_source, basin_data::TestSource::Separate);
+    assert_eq!(split.indices.test, (0..1_000).collect::<Vec<_>>());
+    let test = basin_data::idx::load(
+        &dir.join("t10k-images-idx3-ubyte.gz"),
+        &dir.join("t10k-labels-idx1-ubyte.gz"),
+    )
+    .unwrap();
+    assert_eq!(split.test.features(), &test.features()[..1_000 * 784]);
+    let classes = &test.class_ids().unwrap()[..1_000];
+    let binary: Vec<u8> = classes.iter().map(|&c| u8::from(c >= 5)).collect();
+    assert_eq!(split.test.labels(), Some(&binary[..]));
+    for set in [&split.train, &split.attack, &split.test] {
+        let counts = set.class_counts();
+        assert!(
+            counts.values().all(|&c| c > 300),
+            "both classes: {counts:?}"
+        );
+    }
+}
