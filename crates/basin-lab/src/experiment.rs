@@ -41,6 +41,13 @@ pub trait Experiment: Sync {
     /// The jobs: every run key of the experiment, grouped by training run.
     fn jobs(&self, data: &Self::Data) -> Vec<Job>;
 
+    /// The jobs, when the spec alone fixes them (without preparing the data), for counting
+    /// the runs of shards that have not started; `None` for kinds whose jobs depend on the
+    /// data.
+    fn planned_jobs(&self) -> Option<Vec<Job>> {
+        None
+    }
+
     /// The records of one job.
     fn compute(&self, data: &Self::Data, job: &Job) -> Result<Vec<RunRecord>, LabError>;
 
@@ -80,6 +87,9 @@ pub trait Run: Sync {
     /// What a progress bar says while the data are prepared.
     fn preparing(&self) -> String;
 
+    /// The jobs, when the spec alone fixes them ([`Experiment::planned_jobs`]).
+    fn planned_jobs(&self) -> Option<Vec<Job>>;
+
     /// Computes the runs that `out`'s store lacks (this shard's only, with a shard), storing
     /// each record as its job finishes; `progress(done, total)` is called after each job. The
     /// locked folder proves that no other process writes into it.
@@ -105,6 +115,10 @@ impl<E: Experiment> Run for E {
 
     fn preparing(&self) -> String {
         Experiment::preparing(self)
+    }
+
+    fn planned_jobs(&self) -> Option<Vec<Job>> {
+        Experiment::planned_jobs(self)
     }
 
     fn run(

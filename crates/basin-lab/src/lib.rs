@@ -31,8 +31,10 @@ pub mod prior_kernel;
 pub mod record;
 pub mod report;
 pub mod reproduce;
+pub mod slurm;
 pub mod spec;
 pub mod stats;
+pub mod status;
 pub mod train;
 
 /// The examples of the crate's README.md, compiled and run as doctests.

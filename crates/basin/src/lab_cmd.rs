@@ -4,18 +4,20 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
+use basin_lab::error::LabError;
 use basin_lab::exec::RunOptions;
 use basin_lab::exec::folder::RunFolder;
 use basin_lab::exec::shards::Shard;
 use basin_lab::experiment::Report;
 use basin_lab::kinds::{experiment, report};
 use basin_lab::merge::merge;
-use basin_lab::reproduce::reproduce;
+use basin_lab::reproduce::{ReproduceError, reproduce};
 use basin_lab::spec::ExperimentSpec;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::common::check_thread_count;
+use crate::signals::{self, StoppedEarly};
 
 /// Arguments of `basin reproduce`.
 #[derive(Debug, Args)]
@@ -104,7 +106,14 @@ pub fn run_reproduce(args: ReproduceArgs, quiet: bool) -> Result<()> {
     };
     let preparing = |message: &str| bar.set_message(message.to_owned());
     let opts = RunOptions::new(jobs, args.shard);
-    let done = reproduce(&spec, &out, opts, &preparing, &show)?;
+    let _graceful = signals::stop_on_usr1(&opts.stop);
+    let done = match reproduce(&spec, &out, opts, &preparing, &show) {
+        Err(ReproduceError::Run(stopped @ LabError::Stopped { .. })) => {
+            bar.finish_and_clear();
+            return Err(StoppedEarly(stopped.to_string()).into());
+        }
+        done => done?,
+    };
     bar.finish_and_clear();
     let outcome = &done.outcome;
     println!(

@@ -4,6 +4,7 @@
 //! target of the command line calls it).
 
 mod boolean_cmd;
+mod cluster_cmd;
 mod common;
 mod data_cmd;
 mod hessian_cmd;
@@ -12,6 +13,7 @@ mod lab_cmd;
 mod model_cmd;
 mod prior_cmd;
 mod sharpness_cmd;
+mod signals;
 
 use std::process::ExitCode;
 
@@ -68,6 +70,13 @@ enum Command {
     /// Regenerate an experiment's summary, plots and report from its stored records (merging
     /// the folders of several shards).
     Report(lab_cmd::ReportArgs),
+    /// Run an experiment (or a Monte Carlo kernel) on a Slurm cluster: its shards as a job
+    /// array, each task requeued and resumed when its time runs out, and a merge job that
+    /// writes the report once every task has succeeded.
+    Submit(Box<cluster_cmd::SubmitArgs>),
+    /// Where a sharded or submitted run stands: runs stored per shard and in all, runs that
+    /// did not reach zero training error, failed shards, the queue and an estimated time left.
+    Status(cluster_cmd::StatusArgs),
 }
 
 fn init_logging(quiet: bool, verbose: u8) {
@@ -83,57 +92,6 @@ fn init_logging(quiet: bool, verbose: u8) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-}
-
-/// Restores the default action of SIGPIPE, so that `basin … | head` ends quietly when the
-/// reader closes the pipe, as `cat` and ripgrep do, instead of failing on the next write.
-#[cfg(target_os = "linux")]
-fn die_quietly_on_closed_pipe() {
-    // SAFETY: setting a signal's disposition to SIG_DFL at start-up, before any thread exists.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
-}
-
-/// The signals after which basin removes its temporaries and the folders of failed runs
-/// before it exits.
-#[cfg(target_os = "linux")]
-const CLEANUP_SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
-
-/// Blocks SIGINT, SIGTERM and SIGHUP in every thread and waits for them in a thread of their
-/// own, which runs the registered clean-up ([`basin_data::cleanup`]) and exits with 128 + the
-/// signal's number, as the default action's status reads to a shell. Called first in `main`,
-/// so that every later thread inherits the mask.
-#[cfg(target_os = "linux")]
-fn clean_up_on_signals() {
-    // SAFETY: sigset_t is plain data, initialised by sigemptyset before use; the mask is set
-    // before any other thread exists.
-    let set = unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for sig in CLEANUP_SIGNALS {
-            libc::sigaddset(&mut set, sig);
-        }
-        if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
-            return;
-        }
-        set
-    };
-    let spawned = std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            let mut sig: libc::c_int = 0;
-            // SAFETY: `set` is an initialised signal set and `sig` a valid out-pointer.
-            while unsafe { libc::sigwait(&set, &mut sig) } != 0 {}
-            basin_data::cleanup::run_and_exit(128 + sig)
-        });
-    if spawned.is_err() {
-        // No handler thread: let the signals act by default again.
-        // SAFETY: as above, still before any other thread exists.
-        unsafe {
-            libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
-        }
-    }
 }
 
 /// An error and its causes joined by ": ", leaving out each cause whose text the message so far
@@ -211,7 +169,10 @@ impl Command {
             Command::Reproduce(args) => args.check(),
             Command::Eval(args) => args.check(),
             Command::Sharpness(args) => args.check(),
-            Command::Data(_) | Command::Scale(_) | Command::Report(_) => Ok(()),
+            Command::Submit(args) => args.check(),
+            Command::Data(_) | Command::Scale(_) | Command::Report(_) | Command::Status(_) => {
+                Ok(())
+            }
         }
     }
 
@@ -230,6 +191,8 @@ impl Command {
             Command::Boolean(cmd) => boolean_cmd::run(cmd, quiet),
             Command::Reproduce(args) => lab_cmd::run_reproduce(args, quiet),
             Command::Report(args) => lab_cmd::run_report(args),
+            Command::Submit(args) => cluster_cmd::run_submit(*args),
+            Command::Status(args) => cluster_cmd::run_status(args),
         }
     }
 }
@@ -238,14 +201,18 @@ impl Command {
 /// stderr with a failing exit status.
 pub fn main() -> ExitCode {
     #[cfg(target_os = "linux")]
-    die_quietly_on_closed_pipe();
+    signals::die_quietly_on_closed_pipe();
     #[cfg(target_os = "linux")]
-    clean_up_on_signals();
+    signals::clean_up_on_signals();
     let cli = parse_from(std::env::args_os()).unwrap_or_else(|e| e.exit());
     init_logging(cli.quiet, cli.verbose);
     match cli.command.run(cli.quiet) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if is_closed_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) if err.downcast_ref::<signals::StoppedEarly>().is_some() => {
+            eprintln!("{}", error_text(&err));
+            ExitCode::from(signals::STOPPED_EXIT)
+        }
         Err(err) => {
             eprintln!("error: {}", error_text(&err));
             ExitCode::FAILURE

@@ -5,8 +5,9 @@
 //!   on [`LOCK_FILE`] and writes its process id into it, so a second process is refused with
 //!   the holder's id. The system releases the lock when the process ends, however it ends.
 //!   Shards run into separate folders, each with its own lock.
-//! - A folder the run created that holds nothing but the spec, the lock file and an empty
-//!   store when the run fails ([`RunFolder::abandon`]) or is interrupted is removed.
+//! - A folder the run created that holds nothing but the spec, the lock file, the progress
+//!   file and an empty store when the run fails ([`RunFolder::abandon`]) or is interrupted is
+//!   removed.
 //! - Temporaries that dead processes left in the folder are swept on open.
 
 use std::fs::{File, OpenOptions, TryLockError};
@@ -16,6 +17,7 @@ use std::path::{Component, Path, PathBuf};
 use basin_data::cleanup::{self, Registered};
 
 use crate::error::FolderError;
+use crate::exec::progress::PROGRESS_FILE;
 use crate::exec::store::RESULTS_FILE;
 
 /// The lock file inside an output folder.
@@ -59,7 +61,7 @@ impl RunFolder {
     }
 
     /// Ends a failed run: a folder this run created is removed if it holds nothing but the
-    /// spec, the lock file and an empty store.
+    /// spec, the lock file, the progress file and an empty store.
     pub fn abandon(self) {
         if self.created {
             remove_if_unused(&self.dir);
@@ -122,13 +124,13 @@ fn holder(lock: &Path) -> String {
 fn is_scaffolding(entry: &std::fs::DirEntry) -> bool {
     let name = entry.file_name();
     match name.to_str() {
-        Some(SPEC_FILE | LOCK_FILE) => true,
+        Some(SPEC_FILE | LOCK_FILE | PROGRESS_FILE) => true,
         Some(RESULTS_FILE) => entry.metadata().is_ok_and(|m| m.len() == 0),
         _ => false,
     }
 }
 
-/// Removes `dir` if it holds nothing but a run's scaffolding (spec, lock file, empty store).
+/// Removes `dir` if it holds nothing but a run's scaffolding (spec, lock file, progress file, empty store).
 fn remove_if_unused(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;

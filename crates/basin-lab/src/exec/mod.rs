@@ -7,6 +7,7 @@
 //! - [`shards`]: disjoint subsets of the jobs (`--shard K/N`);
 //! - [`resume`]: the jobs whose runs the store lacks;
 //! - [`pool`]: the worker threads, each job's records stored as it finishes;
+//! - [`progress`]: `progress.json`, where the run stands;
 //! - [`stop`]: a request to stop a run between jobs;
 //! - [`store`]: `results.jsonl`, appended with flush and fsync;
 //! - [`records`]: stored lines as runs.
@@ -14,6 +15,7 @@
 pub mod folder;
 pub mod jobs;
 pub mod pool;
+pub mod progress;
 pub mod records;
 pub mod resume;
 pub mod shards;
@@ -24,6 +26,8 @@ use crate::error::LabError;
 use crate::record::RunRecord;
 use folder::RunFolder;
 use jobs::{Compute, Job};
+use pool::JobDone;
+use progress::{RunState, Tracker};
 use shards::Shard;
 pub use stop::StopFlag;
 use store::Store;
@@ -65,7 +69,8 @@ pub struct RunOutcome {
 /// Runs the `jobs` (this shard's only, with a shard) whose runs `out`'s store lacks with
 /// `compute`, `opts.jobs` at a time, storing each record as its job finishes;
 /// `progress(done, total)` is called after each job and `experiment` names the experiment in
-/// errors. A shard holds whole jobs (all their checkpoints).
+/// errors. A shard holds whole jobs (all their checkpoints). Where the run stands is kept in
+/// `out`'s [`progress::PROGRESS_FILE`] throughout.
 pub fn run_jobs(
     experiment: &str,
     out: &RunFolder,
@@ -78,9 +83,44 @@ pub fn run_jobs(
     let jobs = resume::of_shard(jobs, opts.shard);
     let n_keys: usize = jobs.iter().map(|j| j.keys.len()).sum();
     let todo = resume::pending(&jobs, &store);
+    let tracker = Tracker::start(
+        out.path(),
+        experiment,
+        opts.shard.map(|s| format!("{}/{}", s.index, s.count)),
+        n_keys,
+        stored_of(&jobs, &store),
+    );
     let pool = pool::pool(experiment, opts.jobs)?;
-    let results = pool::compute_all(&pool, &todo, store, compute, progress, &opts.stop);
-    let mut records = records::runs_of(stored);
+    let observe = |job: JobDone| {
+        tracker.stored(job.stored);
+        progress(job.done, job.total);
+    };
+    let results = pool::compute_all(&pool, &todo, store, compute, &observe, &opts.stop);
+    let outcome = collect(experiment, results, records::runs_of(stored), n_keys);
+    match &outcome {
+        Ok(_) => tracker.finish(RunState::Done, None),
+        Err(LabError::Stopped { .. }) => tracker.finish(RunState::Stopped, None),
+        Err(e) => tracker.finish(RunState::Failed, Some(e.to_string())),
+    }
+    outcome
+}
+
+/// How many of the runs of `jobs` the store holds.
+fn stored_of(jobs: &[Job], store: &Store) -> usize {
+    jobs.iter()
+        .flat_map(|j| &j.keys)
+        .filter(|k| store.contains(&k.id))
+        .count()
+}
+
+/// The outcome of the pool's `results` after the `records` the store held: the first
+/// failed job's error, or [`LabError::Stopped`] if a job was not taken.
+fn collect(
+    experiment: &str,
+    results: Vec<Option<pool::JobResult>>,
+    mut records: Vec<RunRecord>,
+    n_keys: usize,
+) -> Result<RunOutcome, LabError> {
     let mut computed = 0;
     let total = results.len();
     let done = results.iter().filter(|r| r.is_some()).count();

@@ -24,8 +24,19 @@ pub fn pool(experiment: &str, threads: usize) -> Result<rayon::ThreadPool, LabEr
         })
 }
 
+/// What the pool says after each job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobDone {
+    /// Jobs finished so far.
+    pub done: usize,
+    /// Jobs to compute in all.
+    pub total: usize,
+    /// Records this job appended to the store (0 if it failed).
+    pub stored: usize,
+}
+
 /// Computes `todo` on `pool`, appending each job's records that `store` lacks as the job
-/// finishes; `progress(done, total)` is called after each job. The workers take jobs from
+/// finishes; `progress` is called after each job. The workers take jobs from
 /// one queue, the costliest first ([`Job::cost_rank`]), so that no worker is left with a
 /// long job at the end while the others idle. Once `stop` is raised no worker takes a new
 /// job. Returns the records appended, job by job in the order of `todo`, with `None` for
@@ -35,7 +46,7 @@ pub fn compute_all(
     todo: &[&Job],
     store: Store,
     compute: &Compute<'_>,
-    progress: &(dyn Fn(usize, usize) + Sync),
+    progress: &(dyn Fn(JobDone) + Sync),
     stop: &StopFlag,
 ) -> Vec<Option<JobResult>> {
     let store = Mutex::new(store);
@@ -49,7 +60,11 @@ pub fn compute_all(
         {
             let result = compute_one(todo[i], &store, compute);
             let n = done.fetch_add(1, Ordering::SeqCst) + 1;
-            progress(n, todo.len());
+            progress(JobDone {
+                done: n,
+                total: todo.len(),
+                stored: result.as_ref().map_or(0, Vec::len),
+            });
             *results[i].lock().expect("no panics hold the lock") = Some(result);
         }
     });

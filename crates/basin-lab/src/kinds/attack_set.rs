@@ -73,6 +73,10 @@ impl Experiment for AttackSet<'_> {
         Job::group(run_keys(self.spec))
     }
 
+    fn planned_jobs(&self) -> Option<Vec<Job>> {
+        Some(Job::group(run_keys(self.spec)))
+    }
+
     fn compute(&self, data: &Prepared, job: &Job) -> Result<Vec<RunRecord>, LabError> {
         crate::train::train_and_measure(data, job)
     }

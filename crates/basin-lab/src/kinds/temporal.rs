@@ -87,6 +87,10 @@ impl Experiment for Temporal<'_> {
         Job::group(run_keys(self.spec, self.t))
     }
 
+    fn planned_jobs(&self) -> Option<Vec<Job>> {
+        Some(Job::group(run_keys(self.spec, self.t)))
+    }
+
     fn compute(&self, data: &Prepared, job: &Job) -> Result<Vec<RunRecord>, LabError> {
         match data.spec.training.precision {
             Precision::F32 => run_temporal::<f32>(data, self.t, job.first()),
