@@ -122,3 +122,179 @@ fn shards_merged_by_report_match_one_run() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("fig3-mnist"));
 }
+
+#[test]
+fn sigusr1_stops_between_runs_with_status_75_and_the_rerun_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = small_spec(dir.path(), "small.toml", |t| t);
+    let out = dir.path().join("out");
+    let o = out.to_str().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_basin"))
+        .args(["reproduce", &spec, "--out", o, "--jobs", "1", "--quiet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let progress = out.join("progress.json");
+    let start = Instant::now();
+    while !progress.is_file() && start.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let sent = Command::new("kill")
+        .args(["-USR1", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let done = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert_eq!(done.status.code(), Some(75), "{stderr}");
+    assert!(
+        stderr.contains("finishing the runs in progress"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("stopped on request"), "{stderr}");
+    let kept = lines(&out.join("results.jsonl"));
+    assert!(kept < 6, "stopped early: {kept} stored");
+    let p: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&progress).unwrap()).unwrap();
+    assert_eq!(p["state"], "stopped", "{p}");
+    assert_eq!(p["runs"], 6, "{p}");
+
+    let status = ok(&basin(&["status", o]));
+    assert!(
+        status.contains(&format!("all: {kept}/6 runs stored")),
+        "{status}"
+    );
+    ok(&basin(&[
+        "reproduce",
+        &spec,
+        "--out",
+        o,
+        "--jobs",
+        "1",
+        "--quiet",
+    ]));
+    assert_eq!(lines(&out.join("results.jsonl")), 6);
+    let p: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&progress).unwrap()).unwrap();
+    assert_eq!(
+        (p["state"].as_str(), p["attempt"].as_u64()),
+        (Some("done"), Some(2))
+    );
+    let status = ok(&basin(&["status", o]));
+    assert!(status.contains("all: 6/6 runs stored"), "{status}");
+    assert!(status.contains("ETA 0 s"), "{status}");
+}
+
+#[test]
+fn submit_dry_run_prints_the_scripts_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sub");
+    let o = out.to_str().unwrap();
+    let text = ok(&basin(&[
+        "submit",
+        "--slurm",
+        "fig3-mnist",
+        "--quick",
+        "--array",
+        "4",
+        "--throttle",
+        "2",
+        "--time",
+        "1:00:00",
+        "--mem",
+        "4G",
+        "--sbatch=--account=abc",
+        "--out",
+        o,
+        "--dry-run",
+    ]));
+    for want in [
+        "#SBATCH --time=1:00:00",
+        "#SBATCH --mem=4G",
+        "#SBATCH --account=abc",
+        "#SBATCH --signal=B:USR1@360",
+        "#SBATCH --requeue",
+        "reproduce fig3-mnist --quick --shard \"$shard/4\"",
+        "report \"${dirs[@]}\" --out",
+        "sbatch --parsable --array=0-",
+        "--dependency=afterok:<array 1>",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in\n{text}");
+    }
+    assert!(!out.exists(), "a dry run writes nothing");
+
+    let refused = |args: &[&str], why: &str| {
+        let out = basin(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains(why),
+            "{args:?}: {stderr}"
+        );
+    };
+    refused(&["submit", "fig3-mnist", "--dry-run"], "--slurm");
+    refused(
+        &[
+            "submit",
+            "--slurm",
+            "fig3-mnist",
+            "--time",
+            "10",
+            "--signal-lead",
+            "900",
+            "--dry-run",
+        ],
+        "shorter than --time",
+    );
+    refused(
+        &[
+            "submit",
+            "--slurm",
+            "fig3-mnist",
+            "--time",
+            "1h",
+            "--dry-run",
+        ],
+        "HH:MM:SS",
+    );
+    refused(
+        &[
+            "submit",
+            "--slurm",
+            "--kernel",
+            "--dry-run",
+            "--",
+            "--method",
+            "mc",
+        ],
+        "--output",
+    );
+    refused(
+        &[
+            "submit",
+            "--slurm",
+            "--kernel",
+            "--dry-run",
+            "--",
+            "--shard",
+            "1/2",
+            "-o",
+            "k.npy",
+        ],
+        "leave out --shard",
+    );
+    refused(
+        &[
+            "submit",
+            "--slurm",
+            "--kernel",
+            "--dry-run",
+            "--",
+            "--samples",
+            "0",
+            "-o",
+            "k.npy",
+        ],
+        "kernel",
+    );
+}
