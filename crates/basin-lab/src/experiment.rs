@@ -9,7 +9,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::error::LabError;
-use crate::exec::folder::RunFolder;
+use crate::exec::folder::{RunFolder, SharedCache};
 use crate::exec::jobs::Job;
 use crate::exec::{RunOptions, RunOutcome, run_jobs};
 use crate::record::RunRecord;
@@ -34,9 +34,10 @@ pub trait Experiment: Sync {
         format!("loading {}", self.spec().data.source)
     }
 
-    /// Makes what the jobs share; `out` is the output folder and `threads` the number of
-    /// worker threads.
-    fn prepare(&self, out: &Path, threads: usize) -> Result<Self::Data, LabError>;
+    /// Makes what the jobs share; `cache` is the folder that keeps what is costly to make
+    /// (the output folder, or one that the shards of a run share: [`RunOptions::cache`]) and
+    /// `threads` the number of worker threads.
+    fn prepare(&self, cache: &Path, threads: usize) -> Result<Self::Data, LabError>;
 
     /// The jobs: every run key of the experiment, grouped by training run.
     fn jobs(&self, data: &Self::Data) -> Vec<Job>;
@@ -127,7 +128,13 @@ impl<E: Experiment> Run for E {
         opts: RunOptions,
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> Result<RunOutcome, LabError> {
-        let data = self.prepare(out.path(), opts.jobs)?;
+        let data = match &opts.cache {
+            None => self.prepare(out.path(), opts.jobs)?,
+            Some(shared) => {
+                let _one_at_a_time = SharedCache::lock(shared)?;
+                self.prepare(shared, opts.jobs)?
+            }
+        };
         let jobs = self.jobs(&data);
         let compute = |job: &Job| self.compute(&data, job);
         run_jobs(&Run::spec(self).name, out, opts, jobs, &compute, progress)

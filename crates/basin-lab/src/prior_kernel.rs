@@ -29,7 +29,7 @@ const KERNEL_SEED_STREAM: u64 = 0x6B65_726E;
 /// Where an experiment caches its empirical kernel, and the threads that compute it.
 #[derive(Debug, Clone, Copy)]
 pub struct KernelCache<'a> {
-    /// The experiment's output folder (the cache is its `kernels/` folder).
+    /// The experiment's cache folder (the kernels go to its `kernels/` folder).
     pub out: &'a Path,
     /// Networks drawn at once, one per thread.
     pub threads: usize,

@@ -47,6 +47,11 @@ pub struct ReproduceArgs {
     /// folders with `basin report`).
     #[arg(long, value_name = "K/N")]
     shard: Option<Shard>,
+    /// A folder for what every shard needs and is costly to make (a ResNet's empirical
+    /// kernel, the Boolean sample table), shared by the shards that name it: the first
+    /// makes it while the others wait, then they read it (default: the output folder).
+    #[arg(long, value_name = "DIR")]
+    cache: Option<PathBuf>,
 }
 
 /// Arguments of `basin report`.
@@ -105,7 +110,8 @@ pub fn run_reproduce(args: ReproduceArgs, quiet: bool) -> Result<()> {
         bar.set_position(done as u64);
     };
     let preparing = |message: &str| bar.set_message(message.to_owned());
-    let opts = RunOptions::new(jobs, args.shard);
+    let mut opts = RunOptions::new(jobs, args.shard);
+    opts.cache = args.cache.clone();
     let _graceful = signals::stop_on_usr1(&opts.stop);
     let done = match reproduce(&spec, &out, opts, &preparing, &show) {
         Err(ReproduceError::Run(stopped @ LabError::Stopped { .. })) => {

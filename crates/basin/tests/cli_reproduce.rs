@@ -298,3 +298,61 @@ fn submit_dry_run_prints_the_scripts_and_writes_nothing() {
         "kernel",
     );
 }
+
+#[test]
+fn shards_sharing_a_cache_make_the_empirical_kernel_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = small_spec(dir.path(), "mc.toml", |t| {
+        t + "\n[measures.prior.mc_kernel]\nsamples = 16\nblocks = 4\n"
+    });
+    let folder = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let (whole, cache, merged) = (folder("whole"), folder("cache"), folder("merged"));
+    ok(&basin(&["reproduce", &spec, "--out", &whole, "--quiet"]));
+    let shards: Vec<_> = ["1/2", "2/2"]
+        .iter()
+        .map(|k| {
+            Command::new(env!("CARGO_BIN_EXE_basin"))
+                .args([
+                    "reproduce",
+                    &spec,
+                    "--quiet",
+                    "--shard",
+                    k,
+                    "--cache",
+                    &cache,
+                ])
+                .args(["--out", &folder(&format!("s{}", &k[..1]))])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in shards {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let cached: Vec<_> = std::fs::read_dir(Path::new(&cache).join("kernels"))
+        .unwrap()
+        .collect();
+    assert_eq!(cached.len(), 1, "one kernel in the shared cache");
+    for s in ["s1", "s2"] {
+        assert!(
+            !Path::new(&folder(s)).join("kernels").exists(),
+            "{s} made its own"
+        );
+    }
+    ok(&basin(&[
+        "report",
+        &folder("s1"),
+        &folder("s2"),
+        "--out",
+        &merged,
+    ]));
+    let summary = |d: &str| std::fs::read_to_string(Path::new(d).join("summary.json")).unwrap();
+    assert_eq!(summary(&merged), summary(&whole));
+}

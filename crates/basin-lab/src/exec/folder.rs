@@ -69,6 +69,37 @@ impl RunFolder {
     }
 }
 
+/// The lock file of a shared cache folder.
+pub const CACHE_LOCK_FILE: &str = ".basin-cache.lock";
+
+/// A cache folder that several processes share (the shards of one run), held by this
+/// process for as long as the value lives: the others wait for it in [`SharedCache::lock`],
+/// so that one makes what the cache lacks and the rest read it.
+#[derive(Debug)]
+pub struct SharedCache {
+    _lock: File,
+}
+
+impl SharedCache {
+    /// Creates `dir` if needed and waits until this process holds its lock.
+    pub fn lock(dir: &Path) -> Result<Self, FolderError> {
+        basin_data::atomic::create_dir(dir)?;
+        let path = dir.join(CACHE_LOCK_FILE);
+        let io = |source| FolderError::Io {
+            path: path.clone(),
+            source,
+        };
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        file.lock().map_err(io)?;
+        Ok(Self { _lock: file })
+    }
+}
+
 /// The path of the file `name` in `dir`, refusing a name that is not one plain component (so
 /// that no derived name leaves the folder).
 pub fn file_in(dir: &Path, name: &str) -> Result<PathBuf, FolderError> {

@@ -42,6 +42,10 @@ pub struct RunOptions {
     /// Asked to stop, the workers take no new job: the jobs in progress finish and are
     /// stored, and the run ends with [`LabError::Stopped`].
     pub stop: StopFlag,
+    /// A folder for what is costly to make and the same for every shard (the empirical
+    /// kernel, the Boolean sample table), shared by the shards that name it: one of them
+    /// makes it while the others wait ([`folder::SharedCache`]). `None`: the output folder.
+    pub cache: Option<std::path::PathBuf>,
 }
 
 impl RunOptions {
@@ -51,6 +55,7 @@ impl RunOptions {
             jobs,
             shard,
             stop: StopFlag::default(),
+            cache: None,
         }
     }
 }

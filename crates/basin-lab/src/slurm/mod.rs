@@ -8,7 +8,8 @@
 //! - [`submit`]: the plan of a submission, and sending it.
 //!
 //! The output folder of a submission holds `slurm/` (the scripts and the tasks' logs),
-//! `shards/` (shard K's folder `shards/K`, or a kernel shard's sums `shards/sums-K.safetensors`)
+//! `shards/` (shard K's folder `shards/K`, or a kernel shard's sums `shards/sums-K.safetensors`),
+//! `cache/` (what every shard of an experiment needs, made once: a ResNet's empirical kernel)
 //! and, once the merge job has run, the merged outputs.
 
 pub mod manifest;
@@ -26,6 +27,9 @@ pub const SLURM_DIR: &str = "slurm";
 
 /// The folder of the shards inside a submission's output folder.
 pub const SHARDS_DIR: &str = "shards";
+
+/// The folder of the cache that the shards share inside a submission's output folder.
+pub const CACHE_DIR: &str = "cache";
 
 /// The exit status with which a task asks to be requeued: `basin reproduce` stopped between
 /// runs by SIGUSR1 (`EX_TEMPFAIL`).
@@ -137,6 +141,11 @@ impl Submission {
     /// The folder of the shards.
     pub fn shards_dir(&self) -> PathBuf {
         self.out.join(SHARDS_DIR)
+    }
+
+    /// The cache that an experiment's shards share (`basin reproduce --cache`).
+    pub fn cache_dir(&self) -> PathBuf {
+        self.out.join(CACHE_DIR)
     }
 
     /// The folders (experiment) or sums files (kernel) of shards `1..=shards`.

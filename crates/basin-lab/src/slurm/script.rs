@@ -28,9 +28,10 @@ fn quote_path(path: &Path) -> String {
 }
 
 /// The `#SBATCH` lines every job of the submission shares: name, working folder, partition,
-/// time, memory, GPUs and the extra options.
-fn common_header(sub: &Submission, name: &str, log: &str) -> String {
+/// time, memory, the extra options, and the GPUs if `gpus` (the merge job needs none).
+fn common_header(sub: &Submission, name: &str, log: &str, gpus: bool) -> String {
     let r = &sub.resources;
+    let gpus = if gpus { &r.gpus } else { &None };
     let mut h = String::from("#!/bin/bash\n");
     let mut line = |option: String| {
         let _ = writeln!(h, "#SBATCH {option}");
@@ -46,7 +47,7 @@ fn common_header(sub: &Submission, name: &str, log: &str) -> String {
         ("partition", &r.partition),
         ("time", &r.time),
         ("mem", &r.mem),
-        ("gpus", &r.gpus),
+        ("gpus", gpus),
     ] {
         if let Some(v) = value {
             line(format!("--{flag}={}", quote(v)));
@@ -67,9 +68,10 @@ fn task_command(sub: &Submission) -> String {
     match &sub.work {
         Work::Experiment { spec, quick, .. } => format!(
             "{basin} --quiet reproduce {}{} --shard \"$shard/{n}\" --out {shards}/\"$shard\" \
-             --jobs {cpus}",
+             --jobs {cpus} --cache {}",
             quote(spec),
             if *quick { " --quick" } else { "" },
+            quote_path(&sub.cache_dir()),
         ),
         Work::Kernel { args, .. } => {
             let args: Vec<String> = args.iter().map(|a| quote(a)).collect();
@@ -95,7 +97,7 @@ fn task_command(sub: &Submission) -> String {
 /// SIGTERM to it. A task that exits with [`REQUEUE_EXIT`] (or fails after SIGUSR1) requeues
 /// itself, and its rerun resumes from the shard's stored runs.
 pub fn array_script(sub: &Submission) -> String {
-    let mut s = common_header(sub, &sub.work.job_name(), "logs/shard-%A_%a.out");
+    let mut s = common_header(sub, &sub.work.job_name(), "logs/shard-%A_%a.out", true);
     let r = &sub.resources;
     let _ = writeln!(s, "#SBATCH --cpus-per-task={}", r.cpus_per_task);
     let _ = writeln!(s, "#SBATCH --signal=B:USR1@{}", r.signal_lead_s);
@@ -139,6 +141,7 @@ pub fn merge_script(sub: &Submission) -> String {
         sub,
         &format!("{}-merge", sub.work.job_name()),
         "logs/merge-%j.out",
+        false,
     );
     s.push_str("#SBATCH --cpus-per-task=1\n");
     let basin = quote_path(&sub.basin);
@@ -231,7 +234,8 @@ mod tests {
             "#SBATCH --requeue\n",
             "shard=$(( ${BASIN_SHARD_OFFSET:-0} + SLURM_ARRAY_TASK_ID + 1 ))",
             "/opt/basin/bin/basin --quiet reproduce fig3-mnist --quick --shard \"$shard/4\" \
-             --out '/scratch/me/fig3 run/shards'/\"$shard\" --jobs 2 &",
+             --out '/scratch/me/fig3 run/shards'/\"$shard\" --jobs 2 --cache \
+             '/scratch/me/fig3 run/cache' &",
             "scontrol requeue \"$task\"",
             "if [ \"$status\" -eq 75 ]",
         ] {
