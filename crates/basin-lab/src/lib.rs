@@ -9,6 +9,8 @@
 //! - [`experiment`]: the [`experiment::Experiment`] trait the kinds implement;
 //! - [`merge`]: the folders `basin report` merges, checked to hold one experiment;
 //! - [`reproduce`]: a spec run into its folder and reported, as `basin reproduce` does it;
+//! - [`slurm`]: an experiment's or a kernel's shards as a Slurm job array with a merge job
+//!   (`basin submit`); [`status`]: where a sharded run stands (`basin status`);
 //! - [`exec`]: the locked output folder, jobs, pool, store, records, shards and resume, for
 //!   any kind; [`train`] and
 //!   [`measure`]: training a network and measuring it; [`report`]: the parts every report
