@@ -163,6 +163,23 @@ pub struct ExperimentSpec {
     pub measures: MeasuresSpec,
     /// The kind of experiment, with its settings.
     pub kind: Kind,
+    /// What `--quick` runs instead of the spec's own sizes, where the spec's full size is too
+    /// costly even for the three-size reduction (`[quick]`).
+    pub quick: Option<QuickSpec>,
+}
+
+/// `[quick]`: the sizes of a spec's `--quick` form, for specs whose own sizes make even the
+/// three-size reduction too costly (figure S19's |S| = 10,000). Its runs are not the full
+/// run's (S differs), and the table is left out of the run ids of the full spec.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuickSpec {
+    /// |S| of the quick form.
+    pub train_size: Option<usize>,
+    /// |T| of the quick form.
+    pub test_size: Option<usize>,
+    /// The attack sizes of the quick form (the first, a middle and the last are run).
+    pub attack_sizes: Option<Vec<usize>>,
 }
 
 /// The kind of an experiment, with the settings of its kind table.
@@ -202,6 +219,8 @@ struct SpecFile {
     boolean: Option<BooleanSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     ep_accuracy: Option<EpAccuracySpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    quick: Option<QuickSpec>,
 }
 
 /// A spec with more than one kind table: the tables it has.
@@ -238,6 +257,7 @@ impl TryFrom<SpecFile> for ExperimentSpec {
             training: f.training,
             measures: f.measures,
             kind: kinds.pop().map_or(Kind::AttackSet, |k| k.1),
+            quick: f.quick,
         })
     }
 }
@@ -255,6 +275,7 @@ impl From<ExperimentSpec> for SpecFile {
             temporal: None,
             boolean: None,
             ep_accuracy: None,
+            quick: s.quick,
         };
         match s.kind {
             Kind::AttackSet => {}
@@ -1041,7 +1062,21 @@ impl ExperimentSpec {
             .parse::<DataSource>()
             .map_err(|e| FieldError::new("data.source", e.to_string()))?;
         validate_name(&self.name)?;
-        self.kind.validate(self)
+        self.kind.validate(self)?;
+        if let Some(q) = &self.quick {
+            if q.attack_sizes.as_ref().is_some_and(Vec::is_empty) {
+                return Err(FieldError::new(
+                    "quick.attack_sizes",
+                    "give at least one attack size, or leave the key out",
+                ));
+            }
+            let quick = self.quick_sizes();
+            quick
+                .kind
+                .validate(&quick)
+                .map_err(|e| FieldError::new("quick", format!("the --quick form: {e}")))?;
+        }
+        Ok(())
     }
 
     /// The default output folder: `results/<name>` (the name is one safe path component, as
@@ -1055,6 +1090,7 @@ impl ExperimentSpec {
     /// hex digits. Folders whose specs have different settings ids hold different runs.
     pub fn settings_id(&self) -> String {
         let mut canonical = self.clone();
+        canonical.quick = None;
         canonical.description.clear();
         canonical.data.attack_sizes.clear();
         canonical.data.networks_per_size = 0;
@@ -1159,6 +1195,7 @@ impl ExperimentSpec {
     /// depend on whether other optimizers or checkpoints are listed.
     pub fn settings_hash(&self, optimizer: &OptimizerConfig, overtrain: usize) -> String {
         let mut canonical = self.clone();
+        canonical.quick = None;
         canonical.description.clear();
         canonical.data.attack_sizes.clear();
         canonical.data.networks_per_size = 0;
@@ -1182,9 +1219,15 @@ impl ExperimentSpec {
 
     /// The spec with the reduction of `--quick` that every kind shares: three attack sizes
     /// (the first, a middle and the last) and at most two networks each. The runs keep their
-    /// ids, so a later full run into the same folder reuses them.
+    /// ids, so a later full run into the same folder reuses them, unless the spec's `[quick]`
+    /// table gives other sizes (then S, T or the attack sizes differ from the full run's).
     pub fn quick_sizes(&self) -> ExperimentSpec {
         let mut spec = self.clone();
+        if let Some(q) = spec.quick.take() {
+            spec.data.train_size = q.train_size.unwrap_or(spec.data.train_size);
+            spec.data.test_size = q.test_size.unwrap_or(spec.data.test_size);
+            spec.data.attack_sizes = q.attack_sizes.unwrap_or(spec.data.attack_sizes);
+        }
         let sizes = &spec.data.attack_sizes;
         let mut keep = vec![sizes[0], sizes[sizes.len() / 2], sizes[sizes.len() - 1]];
         keep.dedup();

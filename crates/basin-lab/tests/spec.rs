@@ -417,7 +417,8 @@ fn fully_connected_specs_hash_as_before() {
 
 /// figS19-fashion-10k is figure 3 with |S| = 10,000 on Fashion-MNIST: fig3-mnist's network,
 /// training and measures, the folder form of the IDX source (T from its test files), attack
-/// sizes 0 to |S| in ten steps, and `--quick` keeping 0, |S|/2 and |S|. Where Debian's
+/// sizes 0 to |S| in ten steps, and `--quick` (its `[quick]` table) at |S| = 1,000 with attack
+/// sizes 0, 500 and 1,000. Where Debian's
 /// dataset-fashion-mnist is installed, the split is checked on the real files.
 #[test]
 fn figs19_is_fig3_with_ten_thousand_fashion_examples() {
@@ -437,7 +438,12 @@ fn figs19_is_fig3_with_ten_thousand_fashion_examples() {
     assert_eq!(s19.data.split, fig3.data.split);
     assert_eq!(keys_of(&s19).len(), 55);
     let quick = basin_lab::kinds::experiment(&s19).quick();
-    assert_eq!(quick.data.attack_sizes, [0, 5_000, 10_000]);
+    assert_eq!(quick.data.attack_sizes, [0, 500, 1_000]);
+    assert_eq!(
+        (quick.data.train_size, quick.data.test_size),
+        (1_000, 1_000)
+    );
+    assert_eq!(quick.quick, None);
     assert_eq!(keys_of(&quick).len(), 6);
 
     let dir = std::path::Path::new("/usr/share/datasets/fashion-mnist");
@@ -476,4 +482,34 @@ fn figs19_is_fig3_with_ten_thousand_fashion_examples() {
             "both classes: {counts:?}"
         );
     }
+}
+
+/// A `[quick]` table sets the sizes of `--quick` and stays out of the full run's ids; an
+/// empty or invalid quick form is refused at load with the field named.
+#[test]
+fn a_quick_table_sets_the_quick_sizes_and_leaves_the_full_ids_alone() {
+    let fig3 = fig3();
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/fig3-mnist.toml"),
+    )
+    .unwrap();
+    let with = |table: &str| ExperimentSpec::from_toml(&format!("{text}\n{table}"), "t.toml");
+    let spec = with("[quick]\ntrain_size = 100\nattack_sizes = [0, 20, 40, 60]\n").unwrap();
+    assert_eq!(spec.settings_id(), fig3.settings_id());
+    assert_eq!(keys_of(&spec), keys_of(&fig3));
+    let quick = spec.quick_sizes();
+    assert_eq!(
+        (quick.data.train_size, quick.data.test_size),
+        (100, fig3.data.test_size)
+    );
+    assert_eq!(quick.data.attack_sizes, [0, 40, 60]);
+    assert_ne!(quick.settings_id(), fig3.settings_id());
+    let err = with("[quick]\nattack_sizes = []\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("quick.attack_sizes"), "{err}");
+    let err = with("[quick]\ntrain_size = 0\n").unwrap_err().to_string();
+    assert!(err.contains("--quick form"), "{err}");
+    let err = with("[quick]\nsamples = 3\n").unwrap_err().to_string();
+    assert!(err.contains("samples"), "{err}");
 }

@@ -321,3 +321,37 @@ fn a_task_stopped_by_the_pre_timeout_signal_is_requeued_and_loses_nothing() {
     assert_eq!(merged, whole, "logs:\n{log}");
     let _ = std::fs::remove_dir_all(out.parent().unwrap());
 }
+
+#[test]
+#[ignore = "needs a Slurm cluster: run .ci/slurm/up.sh first"]
+fn figure_s19_s_quick_form_runs_through_submit_on_the_real_fashion_mnist() {
+    let data = Path::new("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz");
+    assert!(
+        data.exists(),
+        "figS19-fashion-10k reads Debian's dataset-fashion-mnist: apt-get install it"
+    );
+    let dir = scratch("s19");
+    let (whole, out) = (dir.join("whole"), dir.join("out"));
+    let spec = ["figS19-fashion-10k", "--quick"];
+    let mut one = vec!["--quiet", "reproduce"];
+    one.extend(spec);
+    one.extend(["--jobs", "2", "--out", whole.to_str().unwrap()]);
+    ok(&one);
+    let mut submit = vec!["submit", "--slurm"];
+    submit.extend(spec);
+    submit.extend([
+        "--array",
+        "2",
+        "--time",
+        "30",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    ok(&submit);
+    wait_for_merge(&out);
+    let summary = |d: &Path| std::fs::read_to_string(d.join("summary.json")).unwrap();
+    assert_eq!(summary(&out), summary(&whole), "logs:\n{}", logs(&out));
+    let st = status_json(&out);
+    assert_eq!(st["stored"].as_u64(), Some(6), "{st}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
