@@ -23,8 +23,8 @@ use crate::signals::{self, StoppedEarly};
 #[derive(Debug, Args)]
 pub struct ReproduceArgs {
     /// A built-in spec (fig3-mnist, fig3-mnist-exact, fig3-cifar-fcn, fig3-resnet-mnist,
-    /// fig3-resnet50-cifar, figS17-resnet50-adam, fig4-optimizers, overtrain-mnist,
-    /// fig5-temporal, fig2-boolean, ep-accuracy) or the path of a spec file
+    /// fig3-resnet50-cifar, figS17-resnet50-adam, figS19-fashion-10k, fig4-optimizers,
+    /// overtrain-mnist, fig5-temporal, fig2-boolean, ep-accuracy) or the path of a spec file
     /// (crates/basin-lab/experiments/README.md documents the fields).
     #[arg(default_value = "fig3-mnist", value_name = "SPEC")]
     spec: String,
@@ -32,7 +32,9 @@ pub struct ReproduceArgs {
     /// largest attack size, two networks each. Its runs have the same ids as the full run's,
     /// so a later full run into the same folder reuses them. For a temporal spec: a fifth of
     /// the overtraining and of the epochs before the scaling (different runs from the full
-    /// one's). For a Boolean spec: at most 10^6 samples and the top 100 functions.
+    /// one's). For a Boolean spec: at most 10^6 samples and the top 100 functions. A spec's
+    /// `[quick]` table gives other sizes (figS19-fashion-10k: |S| = 1,000), with runs of
+    /// their own.
     #[arg(long)]
     quick: bool,
     /// The output folder: results.jsonl, summary.json, the plots, report.md and spec.toml
