@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail, ensure};
+use basin_lab::exec::progress::now_unix_s;
 use basin_lab::slurm::sbatch::DEFAULT_MAX_ARRAY_SIZE;
 use basin_lab::slurm::submit::{Plan, command_lines, describe, plan, submit};
 use basin_lab::slurm::{Resources, Submission, Work, time};
@@ -311,8 +312,8 @@ fn print_status(st: &Status) {
         );
     }
     println!(
-        "{:>5}  {:>11}  {:>13}  {:>7}  {:<8}  queue",
-        "shard", "runs stored", "not converged", "attempt", "state"
+        "{:>5}  {:>11}  {:>13}  {:>7}  {:<8}  {:>16}  queue",
+        "shard", "runs stored", "not converged", "attempt", "state", "updated"
     );
     for s in &st.shards {
         print_shard(s);
@@ -340,16 +341,21 @@ fn print_shard(s: &basin_lab::status::ShardStatus) {
         s.stored,
         s.runs.map_or("?".to_owned(), |r| r.to_string())
     );
-    let (attempt, state) = s
-        .progress
-        .as_ref()
-        .map_or(("-".to_owned(), "-".to_owned()), |p| {
+    let (attempt, state, updated) = s.progress.as_ref().map_or_else(
+        || ("-".to_owned(), "-".to_owned(), "-".to_owned()),
+        |p| {
             let state = format!("{:?}", p.state).to_lowercase();
-            (p.attempt.to_string(), state)
-        });
+            let age = (now_unix_s() - p.updated_unix_s).max(0.0);
+            (
+                p.attempt.to_string(),
+                state,
+                format!("{} ago", format_duration(age)),
+            )
+        },
+    );
     let queue = s.queue.clone().unwrap_or_default();
     println!(
-        "{shard:>5}  {runs:>11}  {:>13}  {attempt:>7}  {state:<8}  {queue}",
+        "{shard:>5}  {runs:>11}  {:>13}  {attempt:>7}  {state:<8}  {updated:>16}  {queue}",
         s.not_converged
     );
     if let Some(error) = s.progress.as_ref().and_then(|p| p.error.as_ref()) {
