@@ -14,7 +14,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 #[derive(Debug, Args)]
 pub struct DataArgs {
     /// The data source: mnist (the embedded 10,000-digit MNIST subset), idx:<images>,<labels>,
-    /// cifar10:<dir>, npy:<x.npy>,<y.npy> or boolean:<n>:<target> (see `basin data info --help`).
+    /// idx:<dir> (MNIST's four IDX files), cifar10:<dir>, npy:<x.npy>,<y.npy> or
+    /// boolean:<n>:<target> (see `basin data info --help`).
     #[arg(long, value_name = "SOURCE", default_value = "mnist", value_parser = parse_source)]
     pub data: DataSource,
     /// How to binarise the labels: `default` (the source's own map: MNIST digits 0–4 → 0 and

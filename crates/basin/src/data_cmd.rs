@@ -19,7 +19,9 @@ pub enum DataCommand {
 #[derive(Debug, Args)]
 pub struct InfoArgs {
     /// The data source: mnist (the embedded 10,000-digit MNIST subset), idx:<images>,<labels>
-    /// (IDX files, gzipped or not), cifar10:<dir> (the CIFAR-10 binary batches),
+    /// (IDX files, gzipped or not), idx:<images>,<labels>,<test-images>,<test-labels> (with a
+    /// separate test set), idx:<dir> (a folder of MNIST's or Fashion-MNIST's four files, its
+    /// t10k files the test set), cifar10:<dir> (the CIFAR-10 binary batches),
     /// npy:<x.npy>[,<y.npy>] (features (n, …) and labels (n,)), or boolean:<n>[:<target>]
     /// (all 2^n inputs of {0,1}^n; target majority, parity, constant0, constant1, 0x<hex> or
     /// bits:<0/1 string>).
