@@ -83,10 +83,14 @@ fn logs(out: &Path) -> String {
     text
 }
 
+/// The submission's `submit.json`.
+fn manifest(out: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("submit.json")).unwrap()).unwrap()
+}
+
 /// Waits until the submission's merge job has ended and asserts that it completed.
 fn wait_for_merge(out: &Path) -> Value {
-    let manifest: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("submit.json")).unwrap()).unwrap();
+    let manifest = manifest(out);
     let merge = manifest["merge_job_id"].as_str().unwrap().to_owned();
     let start = Instant::now();
     loop {
@@ -284,9 +288,10 @@ fn a_task_stopped_by_the_pre_timeout_signal_is_requeued_and_loses_nothing() {
         o,
     ]);
     wait_until_computing(&out.join("shards/1"));
-    let manifest: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("submit.json")).unwrap()).unwrap();
-    let task = format!("{}_0", manifest["arrays"][0]["job_id"].as_str().unwrap());
+    let task = format!(
+        "{}_0",
+        manifest(&out)["arrays"][0]["job_id"].as_str().unwrap()
+    );
     // The signal that `--signal=B:USR1@<lead>` sends before the time limit, to the same
     // process (the batch shell), now rather than at a time Slurm rounds to its minute.
     let sent = Command::new("scancel")
